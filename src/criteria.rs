@@ -1,0 +1,195 @@
+//! What an enumeration returns: RTMv1's enumeration flags, and RTMv2's range and resume.
+
+use crate::error::Error;
+use crate::prefix::{is_canonical, last_addr, Prefix};
+use crate::route::RouteKey;
+use crate::{InterfaceId, ProtocolId};
+
+/// The filters of an enumeration. Filters combine with AND; giving one twice keeps the last.
+///
+/// ```
+/// use rtm::{Criteria, Ipv4Net, ProtocolId};
+/// let c: Criteria<Ipv4Net> = Criteria::all()
+///     .within("10.0.0.0/8".parse().unwrap())
+///     .protocol(ProtocolId(14))
+///     .best_only();
+/// # let _ = c;
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Criteria<P: Prefix> {
+    pub(crate) network: Option<P>,
+    pub(crate) interface: Option<InterfaceId>,
+    pub(crate) protocol: Option<ProtocolId>,
+    pub(crate) best_only: bool,
+    pub(crate) include_disabled: bool,
+    pub(crate) within: Option<P>,
+    pub(crate) start_after: Option<RouteKey<P>>,
+}
+
+impl<P: Prefix> Default for Criteria<P> {
+    fn default() -> Self {
+        Self::all()
+    }
+}
+
+impl<P: Prefix> Criteria<P> {
+    /// Every enabled route.
+    ///
+    /// ```
+    /// let c = rtm::Criteria::<rtm::Ipv4Net>::all();
+    /// assert_eq!(c, Default::default());
+    /// ```
+    pub fn all() -> Self {
+        Self {
+            network: None,
+            interface: None,
+            protocol: None,
+            best_only: false,
+            include_disabled: false,
+            within: None,
+            start_after: None,
+        }
+    }
+
+    /// Only routes to exactly this network (`RTM_ONLY_THIS_NETWORK`).
+    ///
+    /// ```
+    /// let c = rtm::Criteria::<rtm::Ipv4Net>::all().network("10.0.0.0/8".parse().unwrap());
+    /// # let _ = c;
+    /// ```
+    pub fn network(mut self, p: P) -> Self {
+        self.network = Some(p);
+        self
+    }
+
+    /// Only routes through this interface (`RTM_ONLY_THIS_INTERFACE`).
+    ///
+    /// ```
+    /// let c = rtm::Criteria::<rtm::Ipv4Net>::all().interface(rtm::InterfaceId(3));
+    /// # let _ = c;
+    /// ```
+    pub fn interface(mut self, i: InterfaceId) -> Self {
+        self.interface = Some(i);
+        self
+    }
+
+    /// Only routes of this protocol (`RTM_ONLY_THIS_PROTOCOL`).
+    ///
+    /// ```
+    /// let c = rtm::Criteria::<rtm::Ipv4Net>::all().protocol(rtm::ProtocolId(14));
+    /// # let _ = c;
+    /// ```
+    pub fn protocol(mut self, p: ProtocolId) -> Self {
+        self.protocol = Some(p);
+        self
+    }
+
+    /// Only the best route of each network, as of the snapshot (`RTM_ONLY_BEST_ROUTES`).
+    /// Best among all the network's routes, then filtered by the other criteria.
+    ///
+    /// ```
+    /// let c = rtm::Criteria::<rtm::Ipv4Net>::all().best_only();
+    /// # let _ = c;
+    /// ```
+    pub fn best_only(mut self) -> Self {
+        self.best_only = true;
+        self
+    }
+
+    /// Disabled routes too (`RTM_INCLUDE_DISABLED_ROUTES`).
+    ///
+    /// ```
+    /// let c = rtm::Criteria::<rtm::Ipv4Net>::all().include_disabled();
+    /// # let _ = c;
+    /// ```
+    pub fn include_disabled(mut self) -> Self {
+        self.include_disabled = true;
+        self
+    }
+
+    /// Only `p` and its more-specific networks (`RTM_ENUM_RANGE`).
+    ///
+    /// ```
+    /// let c = rtm::Criteria::<rtm::Ipv4Net>::all().within("192.168.0.0/16".parse().unwrap());
+    /// # let _ = c;
+    /// ```
+    pub fn within(mut self, p: P) -> Self {
+        self.within = Some(p);
+        self
+    }
+
+    /// Resume strictly after `k` (`RTM_ENUM_NEXT`).
+    ///
+    /// ```
+    /// use rtm::{Criteria, Ipv4Net, RouteKey, ProtocolId, InterfaceId};
+    /// let k = RouteKey::new("10.0.0.0/8".parse::<Ipv4Net>().unwrap(), ProtocolId(1), InterfaceId(1), "192.0.2.1".parse().unwrap());
+    /// let c = Criteria::all().start_after(k);
+    /// # let _ = c;
+    /// ```
+    pub fn start_after(mut self, k: RouteKey<P>) -> Self {
+        self.start_after = Some(k);
+        self
+    }
+
+    /// Rejects prefixes with host bits set.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        let ok = self.network.as_ref().is_none_or(is_canonical)
+            && self.within.as_ref().is_none_or(is_canonical)
+            && self
+                .start_after
+                .as_ref()
+                .is_none_or(|k| is_canonical(&k.prefix));
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::InvalidParameter)
+        }
+    }
+
+    /// The key range `[lower, upper]` the criteria can match, or `None` if empty.
+    pub(crate) fn range(&self) -> Option<(RouteKey<P>, Option<RouteKey<P>>)> {
+        let mut lower: Option<RouteKey<P>> = None;
+        let mut upper: Option<RouteKey<P>> = None;
+        let mut raise = |k: RouteKey<P>| {
+            lower = Some(lower.map_or(k, |l| l.max(k)));
+        };
+        if let Some(p) = self.network {
+            raise(RouteKey::first_of(p));
+        }
+        if let Some(p) = self.within {
+            raise(RouteKey::first_of(p));
+        }
+        if let Some(k) = self.start_after {
+            raise(k.successor()?);
+        }
+        let mut lower_to = |k: RouteKey<P>| {
+            upper = Some(upper.map_or(k, |u| u.min(k)));
+        };
+        if let Some(p) = self.network {
+            lower_to(RouteKey::last_of(p));
+        }
+        if let Some(p) = self.within {
+            lower_to(RouteKey::last_of(P::from_parts(last_addr(&p), P::MAX_LEN)));
+        }
+        let lower = lower.unwrap_or_else(|| RouteKey::first_of(P::from_parts(0, 0)));
+        if let Some(u) = upper {
+            if lower > u {
+                return None;
+            }
+        }
+        Some((lower, upper))
+    }
+
+    /// Whether a route passes every filter but `best_only` (which needs the network's routes).
+    #[inline]
+    pub(crate) fn admits(&self, key: &RouteKey<P>, enabled: bool) -> bool {
+        (enabled || self.include_disabled)
+            && self.protocol.is_none_or(|p| p == key.protocol)
+            && self.interface.is_none_or(|i| i == key.interface)
+            && self.network.is_none_or(|n| n == key.prefix)
+            && self.within.is_none_or(|w| {
+                key.prefix.plen() >= w.plen() && crate::prefix::covers(&w, key.prefix.net_bits())
+            })
+            && self.start_after.is_none_or(|k| *key > k)
+    }
+}

@@ -1,0 +1,169 @@
+//! An enumeration's cursor: its snapshot, criteria, and position in the skip list.
+
+use crate::criteria::Criteria;
+use crate::prefix::Prefix;
+use crate::route::{Route, RouteKey};
+use crate::skiplist::{Node, SkipList};
+use crate::sync::Guard;
+use crate::version::{Clock, Entry};
+
+/// Where a cursor stands between calls.
+#[derive(Clone, Copy, Debug)]
+enum Pos {
+    /// Nothing returned yet: seek to the criteria's lower bound.
+    Start,
+    /// The address of the node last returned.
+    At(usize),
+    /// Exhausted.
+    Done,
+}
+
+/// The state of one enumeration, kept between calls. It holds no guard and no reference,
+/// only the address of the last node returned, so it is `Send`.
+#[derive(Debug)]
+pub(crate) struct Cursor<P: Prefix> {
+    snapshot: u64,
+    criteria: Criteria<P>,
+    lower: RouteKey<P>,
+    upper: Option<RouteKey<P>>,
+    pos: Pos,
+    /// The best route key of the network last examined under `best_only`.
+    best: Option<(P, Option<RouteKey<P>>)>,
+}
+
+impl<P: Prefix> Cursor<P> {
+    /// A cursor over `snapshot`; `criteria` must be valid.
+    pub(crate) fn new(snapshot: u64, criteria: Criteria<P>) -> Self {
+        let (lower, upper, pos) = match criteria.range() {
+            Some((l, u)) => (l, u, Pos::Start),
+            None => (
+                RouteKey::first_of(crate::prefix::sealed::Bits::from_parts(0, 0)),
+                None,
+                Pos::Done,
+            ),
+        };
+        Self {
+            snapshot,
+            criteria,
+            lower,
+            upper,
+            pos,
+            best: None,
+        }
+    }
+
+    /// The snapshot this cursor reads.
+    pub(crate) fn snapshot(&self) -> u64 {
+        self.snapshot
+    }
+
+    /// The next route of the snapshot that matches the criteria, in key order.
+    ///
+    /// The caller keeps the snapshot pinned in a slot for the cursor's whole life.
+    pub(crate) fn next<V: Clone + Send + 'static>(
+        &mut self,
+        list: &SkipList<RouteKey<P>, V>,
+        clock: &Clock,
+        guard: &Guard,
+    ) -> Option<Route<P, V>> {
+        let mut node = match self.pos {
+            Pos::Done => return None,
+            Pos::Start => list.lower_bound(&self.lower, guard),
+            Pos::At(addr) => {
+                // SAFETY: `addr` is a node this cursor returned, so a value of it is visible
+                // at `self.snapshot`. The reclaimer retires a node only when its chain is a
+                // lone deletion marker that every pinned snapshot sees, and our snapshot
+                // stays pinned (its slot is held) for the cursor's life, so the node is
+                // neither retired nor unlinked, let alone freed: the reference is valid,
+                // and its forward pointer leads into the live list.
+                let n = unsafe { &*(addr as *const Node<RouteKey<P>, V>) };
+                n.next(guard)
+            }
+        };
+        while let Some(n) = node {
+            if self.upper.is_some_and(|u| n.key > u) {
+                break;
+            }
+            if let Some(e) = n
+                .chain
+                .visible(self.snapshot, clock, guard)
+                .and_then(|v| v.entry.as_ref())
+            {
+                if self.criteria.admits(&n.key, e.enabled)
+                    && (!self.criteria.best_only || self.is_best(n, list, clock, guard))
+                {
+                    self.pos = Pos::At(n as *const _ as usize);
+                    return Some(route(n.key, e));
+                }
+            }
+            node = n.next(guard);
+        }
+        self.pos = Pos::Done;
+        None
+    }
+
+    fn is_best<V: Clone + Send + 'static>(
+        &mut self,
+        n: &Node<RouteKey<P>, V>,
+        list: &SkipList<RouteKey<P>, V>,
+        clock: &Clock,
+        guard: &Guard,
+    ) -> bool {
+        let prefix = n.key.prefix;
+        let best = match self.best {
+            Some((p, b)) if p == prefix => b,
+            _ => {
+                let s = self.snapshot;
+                let b = best_of(list, prefix, guard, |node| {
+                    node.chain
+                        .visible(s, clock, guard)
+                        .and_then(|v| v.entry.as_ref())
+                })
+                .map(|(k, _)| k);
+                self.best = Some((prefix, b));
+                b
+            }
+        };
+        best == Some(n.key)
+    }
+}
+
+/// A returned route: a clone of the stored one.
+#[inline]
+pub(crate) fn route<P: Prefix, V: Clone>(key: RouteKey<P>, e: &Entry<V>) -> Route<P, V> {
+    Route {
+        key,
+        priority: e.priority,
+        metric: e.metric,
+        enabled: e.enabled,
+        value: e.value.clone(),
+    }
+}
+
+/// The best route of network `prefix` among the entries `read` gives for its nodes: the
+/// enabled one with the smallest `(priority, metric, key)`.
+pub(crate) fn best_of<'g, P: Prefix, V: Send + 'static>(
+    list: &SkipList<RouteKey<P>, V>,
+    prefix: P,
+    guard: &'g Guard,
+    read: impl Fn(&'g Node<RouteKey<P>, V>) -> Option<&'g Entry<V>>,
+) -> Option<(RouteKey<P>, &'g Entry<V>)> {
+    let mut best: Option<(RouteKey<P>, &Entry<V>)> = None;
+    let mut node = list.lower_bound(&RouteKey::first_of(prefix), guard);
+    while let Some(n) = node {
+        if n.key.prefix != prefix {
+            break;
+        }
+        if let Some(e) = read(n) {
+            if e.enabled
+                && best.is_none_or(|(bk, be)| {
+                    (e.priority, e.metric, n.key) < (be.priority, be.metric, bk)
+                })
+            {
+                best = Some((n.key, e));
+            }
+        }
+        node = n.next(guard);
+    }
+    best
+}

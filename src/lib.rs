@@ -1,0 +1,105 @@
+//! A lock-free Routing Table Manager whose enumerations see a consistent snapshot while
+//! writers keep going.
+//!
+//! # The problem
+//!
+//! A forwarding engine or a routing daemon keeps its routing table in its own memory.
+//! Many threads look routes up and change them at line rate. Other threads *dump* the
+//! table: to a BGP peer that just came up, to a hardware FIB being reprogrammed, to an
+//! operator typing `show ip route`, to a netlink client that reads one page per call.
+//!
+//! A dump takes a long time compared to a write, and that is what makes it hard:
+//!
+//! * **Under a lock**, the dump is consistent, but every writer waits for it. A slow peer
+//!   that reads a page per second stalls route changes for as long as it reads.
+//! * **With a lock-free map's iterator**, writers go on, but the iterator sees a moving
+//!   table. If a route moves from one key to another (a next hop changes, a prefix is
+//!   re-announced), the dump can see it twice or not at all; it can mix routes from before
+//!   and after a change that the writer made as one step. And an iterator that sits idle
+//!   keeps an epoch pinned, so the whole process stops reclaiming memory.
+//!
+//! # What a snapshot buys
+//!
+//! Every committed change of an `rtm` table gets a [`Version`]. An enumeration pins the
+//! version current when it opens and returns exactly the routes that were live at that
+//! version, in key order, each once: the table as it was at one instant. Writers never
+//! wait for it: they keep adding versions, and the old ones stay readable for as long as a
+//! pinned snapshot can see them.
+//!
+//! The pin is a number in a slot, not an epoch guard, so an enumeration holds no
+//! crossbeam-epoch [`Guard`](crossbeam_epoch::Guard) between calls. It can live for
+//! minutes, move between threads (it is `Send`), and be driven one route at a time, while
+//! the epoch keeps advancing for everyone else.
+//!
+//! # What closing releases
+//!
+//! Memory must come back. Closing an enumeration ([`Enumeration::close`], dropping it, or
+//! [`RouteTable::close_enumeration_handle`]) unpins its version. Versions that no open
+//! snapshot can see any more (a replaced value, a deleted route) are then unlinked by the
+//! reclaimer, which runs on its own, amortized over writes and closes, or at once with
+//! [`RouteTable::collect`], and handed to crossbeam-epoch, which frees them when no thread
+//! can still be reading them. Every value is dropped exactly once.
+//!
+//! # The handle API
+//!
+//! Besides the RAII [`Enumeration`], the table offers the Windows Routing Table Manager's
+//! handle API: [`RouteTable::create_enumeration_handle`],
+//! [`RouteTable::enumerate_get_next_route`] and [`RouteTable::close_enumeration_handle`].
+//! A handle ([`EnumHandle`]) is a plain 64-bit value naming a slot and a generation; any
+//! value can be presented, and a closed, stale, forged or foreign handle gives
+//! [`Error::InvalidHandle`], never undefined behaviour. The Win32 codes are kept
+//! ([`Error::code`]).
+//!
+//! # Example
+//!
+//! ```
+//! use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+//!
+//! let table = RouteTable::<Ipv4Net, u32>::new();
+//! let hop = "192.0.2.1".parse().unwrap();
+//! for (i, p) in ["10.0.0.0/8", "10.1.0.0/16", "192.168.0.0/16"].iter().enumerate() {
+//!     let key = RouteKey::new(p.parse().unwrap(), ProtocolId(2), InterfaceId(1), hop);
+//!     table.add_route(Route::new(key, i as u32)).unwrap();
+//! }
+//!
+//! // A dump of 10/8 and everything in it, as of now.
+//! let dump = table.enumerate(Criteria::all().within("10.0.0.0/8".parse().unwrap())).unwrap();
+//! // Writers go on; the dump does not see this.
+//! table.delete_route(&RouteKey::new("10.1.0.0/16".parse().unwrap(), ProtocolId(2), InterfaceId(1), hop)).unwrap();
+//! let prefixes: Vec<String> = dump.map(|r| r.key.prefix.to_string()).collect();
+//! assert_eq!(prefixes, ["10.0.0.0/8", "10.1.0.0/16"]);
+//!
+//! // Longest-prefix match sees the table as it is now.
+//! assert_eq!(table.lookup("10.1.2.3".parse().unwrap()).unwrap().value, 0);
+//! ```
+//!
+//! # Design
+//!
+//! Routes live in a lock-free skip list ordered by [`RouteKey`]; each node carries the
+//! key's version chain, newest first. `docs/DESIGN.md` in the repository states the
+//! invariants, the code that keeps each one, and why each memory ordering suffices.
+
+#![warn(missing_docs, unsafe_op_in_unsafe_fn)]
+
+mod criteria;
+mod cursor;
+mod enumeration;
+mod error;
+mod handle;
+mod prefix;
+mod reclaim;
+mod route;
+mod skiplist;
+mod slots;
+mod sync;
+mod table;
+mod version;
+
+pub use criteria::Criteria;
+pub use enumeration::Enumeration;
+pub use error::Error;
+pub use handle::{EnumHandle, MAX_ENUMERATIONS};
+pub use ipnet::{Ipv4Net, Ipv6Net};
+pub use prefix::Prefix;
+pub use route::{InterfaceId, ProtocolId, Route, RouteKey, Version};
+pub use table::{RouteTable, Stats, DEFAULT_MAX_ENUMERATIONS};

@@ -1,0 +1,550 @@
+//! The ordered index: a lock-free skip list on crossbeam-epoch, keyed by route key, whose
+//! nodes carry a version chain.
+//!
+//! Insertion follows Fraser and Herlihy-Shavit: link level 0 with one CAS (the
+//! linearization point), then build the tower. Removal marks the node's tower top-down
+//! (a mark bit in each forward pointer freezes it) and unlinks it with a helping search.
+//!
+//! Two rules keep the unsafe surface small:
+//!
+//! * **One remover.** Only the reclaimer removes nodes, and it holds the table's sweep
+//!   flag while it does, so at most one node is ever between "marked" and "unlinked". A
+//!   writer that meets that node (its chain is retired) helps mark and unlink it, but only
+//!   the reclaimer frees it, after its own helping search has unlinked it at every level.
+//! * **Built before removed.** A node is retired only after its inserter finished linking
+//!   its tower (`built`), so no level can be linked behind the remover's back.
+//!
+//! Readers never write: their searches step over marked nodes instead of unlinking them.
+
+use std::alloc::{self, Layout};
+use std::hash::Hash;
+use std::ptr;
+
+use crate::sync::{AtomicBool, AtomicUsize, Guard, Ordering};
+use crate::version::{Chain, Clock, Retired, VersionNode};
+
+/// The tallest tower. With p = 1/4 per level this indexes 4^16 keys comfortably.
+pub(crate) const MAX_HEIGHT: usize = 16;
+
+/// Low bit of a forward pointer: the node owning the pointer is being removed.
+const MARK: usize = 1;
+
+/// A skip-list node: the key, its version chain, and a tower of `height` forward pointers
+/// allocated inline after the header.
+#[repr(C)]
+pub(crate) struct Node<K, V> {
+    pub(crate) key: K,
+    pub(crate) chain: Chain<V>,
+    built: AtomicBool,
+    height: u8,
+    tower: [AtomicUsize; 0],
+}
+
+impl<K, V> Node<K, V> {
+    fn layout(height: usize) -> (Layout, usize) {
+        let (layout, offset) = Layout::new::<Self>()
+            .extend(Layout::array::<AtomicUsize>(height).expect("tower layout"))
+            .expect("node layout");
+        (layout.pad_to_align(), offset)
+    }
+
+    #[inline]
+    fn level(&self, l: usize) -> &AtomicUsize {
+        debug_assert!(l < self.height as usize);
+        let (_, offset) = Self::layout(l + 1);
+        // SAFETY: the node was allocated by `Node::alloc` with `height` tower entries
+        // following the header at `layout(height).1`, and `l < height`; every entry was
+        // initialized there. Offsets of a prefix of the tower do not depend on its length.
+        unsafe {
+            &*((self as *const Self as *const u8)
+                .add(offset)
+                .cast::<AtomicUsize>()
+                .add(l))
+        }
+    }
+
+    fn alloc(key: K, first: *mut VersionNode<V>, height: usize) -> *mut Self
+    where
+        V: Send + 'static,
+    {
+        let (layout, offset) = Self::layout(height);
+        // SAFETY: the layout has non-zero size (the header holds a key and a chain).
+        let p = unsafe { alloc::alloc(layout) } as *mut Self;
+        if p.is_null() {
+            alloc::handle_alloc_error(layout);
+        }
+        // SAFETY: `p` is a fresh allocation of `layout`, which holds the header at 0 and
+        // `height` tower entries at `offset`; each is written once before any use.
+        unsafe {
+            ptr::write(
+                p,
+                Node {
+                    key,
+                    chain: Chain::new(first),
+                    built: AtomicBool::new(false),
+                    height: height as u8,
+                    tower: [],
+                },
+            );
+            let tower = (p as *mut u8).add(offset).cast::<AtomicUsize>();
+            for l in 0..height {
+                ptr::write(tower.add(l), AtomicUsize::new(0));
+            }
+        }
+        p
+    }
+
+    /// Drops the header and tower and frees the allocation (not the chain).
+    ///
+    /// # Safety
+    /// `p` came from `Node::alloc` and no thread can reach it any more.
+    unsafe fn dealloc(p: *mut Self) {
+        // SAFETY: per the contract `p` is live, exclusively ours, and allocated with the
+        // layout of its own height; header and tower entries are dropped once, then freed.
+        unsafe {
+            let height = (*p).height as usize;
+            let (layout, offset) = Self::layout(height);
+            let tower = (p as *mut u8).add(offset).cast::<AtomicUsize>();
+            for l in 0..height {
+                ptr::drop_in_place(tower.add(l));
+            }
+            ptr::drop_in_place(p);
+            alloc::dealloc(p as *mut u8, layout);
+        }
+    }
+
+    /// The next node at level 0, whether or not either is being removed.
+    #[inline]
+    pub(crate) fn next<'g>(&self, _guard: &'g Guard) -> Option<&'g Node<K, V>> {
+        // Acquire: the successor's header was written before it was linked (Release CAS).
+        let p = (self.level(0).load(Ordering::Acquire) & !MARK) as *const Node<K, V>;
+        // SAFETY: a node is freed only through the epoch after it is unlinked; `_guard`
+        // pins the epoch, so a pointer read from a node we can reach stays valid for 'g.
+        unsafe { p.as_ref() }
+    }
+}
+
+/// A predecessor during a search: the head or a node.
+struct Pred<K, V> {
+    node: *const Node<K, V>,
+    tower: *const AtomicUsize,
+}
+
+impl<K, V> Clone for Pred<K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K, V> Copy for Pred<K, V> {}
+
+impl<K, V> Pred<K, V> {
+    #[inline]
+    fn level(&self, l: usize) -> &AtomicUsize {
+        // SAFETY: `tower` points to the head's MAX_HEIGHT entries (alive as long as the
+        // list) or to the tower of a node protected by the caller's guard, and searches
+        // only use a node as predecessor at levels below its height.
+        unsafe { &*self.tower.add(l) }
+    }
+}
+
+struct Position<'g, K, V> {
+    preds: [Pred<K, V>; MAX_HEIGHT],
+    succs: [*const Node<K, V>; MAX_HEIGHT],
+    found: Option<&'g Node<K, V>>,
+}
+
+/// What an insertion did.
+pub(crate) enum Inserted<'g, V> {
+    /// A new node was linked with the version as its only version.
+    New,
+    /// The version was pushed onto an existing node; the shadowed version, if any.
+    Pushed(Option<&'g VersionNode<V>>),
+}
+
+/// The skip list.
+pub(crate) struct SkipList<K, V> {
+    head: Box<[AtomicUsize]>,
+    _marker: std::marker::PhantomData<Node<K, V>>,
+}
+
+impl<K: Ord + Copy + Hash, V: Send + 'static> SkipList<K, V> {
+    pub(crate) fn new() -> Self {
+        Self {
+            head: (0..MAX_HEIGHT).map(|_| AtomicUsize::new(0)).collect(),
+            _marker: std::marker::PhantomData,
+        }
+    }
+
+    #[inline]
+    fn head_pred(&self) -> Pred<K, V> {
+        Pred {
+            node: ptr::null(),
+            tower: self.head.as_ptr(),
+        }
+    }
+
+    /// The first node whose key is `>= key`, stepping over nodes being removed.
+    pub(crate) fn lower_bound<'g>(&self, key: &K, guard: &'g Guard) -> Option<&'g Node<K, V>> {
+        let mut pred = self.head_pred();
+        let mut found = ptr::null();
+        for l in (0..MAX_HEIGHT).rev() {
+            let mut curr = (pred.level(l).load(Ordering::Acquire) & !MARK) as *const Node<K, V>;
+            // SAFETY (loop): nodes read from reachable forward pointers are protected by
+            // `guard` (freed only through the epoch after being unlinked).
+            while let Some(c) = unsafe { curr.as_ref() } {
+                let succ = c.level(l).load(Ordering::Acquire);
+                if succ & MARK != 0 {
+                    curr = (succ & !MARK) as *const _;
+                    continue;
+                }
+                if c.key < *key {
+                    pred = Pred {
+                        node: c,
+                        tower: c.level(0),
+                    };
+                    curr = succ as *const _;
+                } else {
+                    break;
+                }
+            }
+            found = curr;
+        }
+        let _ = guard;
+        // SAFETY: as above, protected by `guard` for 'g.
+        unsafe { found.as_ref() }
+    }
+
+    /// The last node whose key is `<= key`, stepping over nodes being removed.
+    pub(crate) fn floor<'g>(&self, key: &K, guard: &'g Guard) -> Option<&'g Node<K, V>> {
+        let mut pred = self.head_pred();
+        for l in (0..MAX_HEIGHT).rev() {
+            let mut curr = (pred.level(l).load(Ordering::Acquire) & !MARK) as *const Node<K, V>;
+            // SAFETY (loop): see `lower_bound`.
+            while let Some(c) = unsafe { curr.as_ref() } {
+                let succ = c.level(l).load(Ordering::Acquire);
+                if succ & MARK != 0 {
+                    curr = (succ & !MARK) as *const _;
+                    continue;
+                }
+                if c.key <= *key {
+                    pred = Pred {
+                        node: c,
+                        tower: c.level(0),
+                    };
+                    curr = succ as *const _;
+                } else {
+                    break;
+                }
+            }
+        }
+        let _ = guard;
+        // SAFETY: `pred.node` is null (the head) or a node protected by `guard`.
+        unsafe { pred.node.as_ref() }
+    }
+
+    /// The node with exactly `key`, if one is linked and not being removed.
+    #[inline]
+    pub(crate) fn find<'g>(&self, key: &K, guard: &'g Guard) -> Option<&'g Node<K, V>> {
+        self.lower_bound(key, guard).filter(|n| n.key == *key)
+    }
+
+    /// The first node.
+    pub(crate) fn first<'g>(&self, _guard: &'g Guard) -> Option<&'g Node<K, V>> {
+        let p = (self.head[0].load(Ordering::Acquire) & !MARK) as *const Node<K, V>;
+        // SAFETY: protected by `_guard`, as every node read from a reachable pointer.
+        unsafe { p.as_ref() }
+    }
+
+    /// A writer's search: finds the position of `key` at every level and unlinks the nodes
+    /// being removed that it meets on the way.
+    fn search<'g>(&self, key: &K, _guard: &'g Guard) -> Position<'g, K, V> {
+        'retry: loop {
+            let mut pos = Position {
+                preds: [self.head_pred(); MAX_HEIGHT],
+                succs: [ptr::null(); MAX_HEIGHT],
+                found: None,
+            };
+            let mut pred = self.head_pred();
+            for l in (0..MAX_HEIGHT).rev() {
+                let mut curr = pred.level(l).load(Ordering::Acquire);
+                if curr & MARK != 0 {
+                    // `pred` is being removed: start over from the head.
+                    continue 'retry;
+                }
+                // SAFETY (loop): nodes read from reachable forward pointers are protected
+                // by `_guard`.
+                while let Some(c) = unsafe { (curr as *const Node<K, V>).as_ref() } {
+                    let succ = c.level(l).load(Ordering::Acquire);
+                    if succ & MARK != 0 {
+                        // Unlink `c` at this level. AcqRel: the CAS must not move before our
+                        // reads of `c`, and a failure must see the newer link.
+                        match pred.level(l).compare_exchange(
+                            curr,
+                            succ & !MARK,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        ) {
+                            Ok(_) => {
+                                curr = succ & !MARK;
+                                continue;
+                            }
+                            Err(_) => continue 'retry,
+                        }
+                    }
+                    if c.key < *key {
+                        pred = Pred {
+                            node: c,
+                            tower: c.level(0),
+                        };
+                        curr = succ;
+                    } else {
+                        break;
+                    }
+                }
+                pos.preds[l] = pred;
+                pos.succs[l] = curr as *const _;
+            }
+            // SAFETY: protected by `_guard`.
+            pos.found = unsafe { pos.succs[0].as_ref() }.filter(|n| n.key == *key);
+            return pos;
+        }
+    }
+
+    /// Inserts `version` under `key`: pushed onto the key's node, or as the first version of
+    /// a new node. `version` is pending; the caller decides it afterwards.
+    pub(crate) fn insert<'g>(
+        &self,
+        key: K,
+        version: *mut VersionNode<V>,
+        clock: &Clock,
+        guard: &'g Guard,
+    ) -> Inserted<'g, V> {
+        let mut fresh: *mut Node<K, V> = ptr::null_mut();
+        let height = random_height(&key);
+        loop {
+            let pos = self.search(&key, guard);
+            if let Some(n) = pos.found {
+                match n.chain.push(version, clock, guard) {
+                    Ok(prev) => {
+                        if !fresh.is_null() {
+                            // SAFETY: `fresh` was never published; its chain head is
+                            // `version`, now owned by `n`'s chain, so only the node itself
+                            // is freed.
+                            unsafe { Node::dealloc(fresh) };
+                        }
+                        return Inserted::Pushed(prev);
+                    }
+                    Err(Retired) => {
+                        self.help_remove(n, guard);
+                        continue;
+                    }
+                }
+            }
+            if fresh.is_null() {
+                fresh = Node::alloc(key, version, height);
+            }
+            // SAFETY: `fresh` is ours until the CAS below links it.
+            let node = unsafe { &*fresh };
+            node.level(0)
+                .store(pos.succs[0] as usize, Ordering::Relaxed);
+            // Release: publishes the node's header, chain and first version.
+            if pos.preds[0]
+                .level(0)
+                .compare_exchange(
+                    pos.succs[0] as usize,
+                    fresh as usize,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+            {
+                continue;
+            }
+            self.build_tower(node, pos, guard);
+            return Inserted::New;
+        }
+    }
+
+    /// Links levels 1.. of a node just linked at level 0.
+    fn build_tower<'g>(&self, node: &'g Node<K, V>, mut pos: Position<'g, K, V>, guard: &'g Guard) {
+        let height = node.height as usize;
+        'levels: for l in 1..height {
+            loop {
+                let succ = pos.succs[l] as usize;
+                let old = node.level(l).load(Ordering::Relaxed);
+                if old & MARK != 0 {
+                    break 'levels;
+                }
+                if node
+                    .level(l)
+                    .compare_exchange(old, succ, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+                {
+                    break 'levels;
+                }
+                if pos.preds[l]
+                    .level(l)
+                    .compare_exchange(
+                        succ,
+                        node as *const _ as usize,
+                        Ordering::Release,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+                {
+                    break;
+                }
+                pos = self.search(&node.key, guard);
+            }
+        }
+        // Release: the reclaimer reads `built` with Acquire before it may retire the node,
+        // so it sees every tower link made above.
+        node.built.store(true, Ordering::Release);
+    }
+
+    /// Whether the node's tower is complete, so the reclaimer may retire it.
+    #[inline]
+    pub(crate) fn is_built(node: &Node<K, V>) -> bool {
+        node.built.load(Ordering::Acquire)
+    }
+
+    /// Marks a retired node's tower top-down (idempotent), then unlinks it with a search.
+    fn help_remove(&self, node: &Node<K, V>, guard: &Guard) {
+        #[cfg(not(feature = "negative-unlink-no-mark"))]
+        for l in (0..node.height as usize).rev() {
+            let a = node.level(l);
+            let mut p = a.load(Ordering::Acquire);
+            while p & MARK == 0 {
+                // AcqRel: the mark must be visible to an inserter whose CAS on this pointer
+                // would otherwise link a node after a removed one.
+                match a.compare_exchange(p, p | MARK, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => break,
+                    Err(q) => p = q,
+                }
+            }
+        }
+        #[cfg(feature = "negative-unlink-no-mark")]
+        {
+            // Broken on purpose: unlink level 0 without freezing the node's pointers.
+            let pos = self.search(&node.key, guard);
+            let succ = node.level(0).load(Ordering::Acquire);
+            if std::ptr::eq(pos.succs[0], node) {
+                let _ = pos.preds[0].level(0).compare_exchange(
+                    node as *const _ as usize,
+                    succ,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+            }
+            return;
+        }
+        #[cfg(not(feature = "negative-unlink-no-mark"))]
+        {
+            let _ = self.search(&node.key, guard);
+        }
+    }
+
+    /// Removes a node whose chain the caller (the reclaimer) has just retired, and hands it
+    /// to the epoch. Only the reclaimer calls this.
+    pub(crate) fn remove(&self, node: &Node<K, V>, guard: &Guard) {
+        debug_assert!(node.chain.is_retired());
+        self.help_remove(node, guard);
+        // The node is now unlinked at every level: our search passed its position at each
+        // level after every level was marked, and nothing can relink it (module docs).
+        let addr = node as *const Node<K, V> as usize;
+        #[cfg(feature = "negative-eager-free")]
+        {
+            let _ = guard;
+            // SAFETY: none; the negative control of the reclamation model frees eagerly.
+            unsafe { free_node::<K, V>(addr) };
+        }
+        #[cfg(not(feature = "negative-eager-free"))]
+        // SAFETY: the node is unreachable for any thread that pins from now on, and is
+        // deferred exactly once (only the reclaimer removes, one node at a time). Threads
+        // pinned now are waited out by the epoch before the closure runs.
+        unsafe {
+            guard.defer_unchecked(move || free_node::<K, V>(addr));
+        }
+    }
+
+    /// Number of nodes whose tower has `MAX_HEIGHT` levels or fewer; for tests.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn len_slow(&self, guard: &Guard) -> usize {
+        let mut n = 0;
+        let mut c = self.first(guard);
+        while let Some(x) = c {
+            n += 1;
+            c = x.next(guard);
+        }
+        n
+    }
+}
+
+/// Frees an unlinked node and its (already pruned) chain.
+///
+/// # Safety
+/// `addr` is a node that no thread can reach any more, freed exactly once.
+unsafe fn free_node<K, V: Send + 'static>(addr: usize) {
+    let p = addr as *mut Node<K, V>;
+    // SAFETY: per the contract, exclusive access to a live node.
+    unsafe {
+        (*p).chain.free_all();
+        Node::dealloc(p);
+    }
+}
+
+impl<K, V> Drop for SkipList<K, V> {
+    fn drop(&mut self) {
+        let mut p = (self.head[0].load(Ordering::Relaxed) & !MARK) as *mut Node<K, V>;
+        while !p.is_null() {
+            // SAFETY: `&mut self`: no other thread can reach the list. Nodes unlinked earlier
+            // are not reachable from level 0 and belong to the epoch; each linked node is
+            // freed here once, after reading its successor.
+            unsafe {
+                let next = ((*p).level(0).load(Ordering::Relaxed) & !MARK) as *mut Node<K, V>;
+                (*p).chain.free_all();
+                Node::dealloc(p);
+                p = next;
+            }
+        }
+    }
+}
+
+// SAFETY: the list owns its nodes; nodes hold keys and values that are shared across
+// threads (`K: Send + Sync`, `V: Send + Sync`), and every shared mutation is atomic.
+unsafe impl<K: Send + Sync, V: Send + Sync> Send for SkipList<K, V> {}
+// SAFETY: as above.
+unsafe impl<K: Send + Sync, V: Send + Sync> Sync for SkipList<K, V> {}
+
+/// A tower height with P(h > n) = 4^-n.
+fn random_height<K: Hash>(key: &K) -> usize {
+    #[cfg(loom)]
+    let r: u64 = {
+        // Deterministic under loom: models must replay the same schedule.
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(key)
+    };
+    #[cfg(not(loom))]
+    let r: u64 = {
+        let _ = key;
+        use std::cell::Cell;
+        thread_local! {
+            static STATE: Cell<u64> = const { Cell::new(0) };
+        }
+        STATE.with(|s| {
+            // xorshift64*, seeded from the address of this thread's state
+            let mut x = s.get();
+            if x == 0 {
+                x = (s as *const Cell<u64> as u64) ^ 0x9e37_79b9_7f4a_7c15 | 1;
+            }
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            s.set(x);
+            x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        })
+    };
+    let h = 1 + (r | (1 << 62)).trailing_zeros() as usize / 2;
+    h.min(MAX_HEIGHT)
+}

@@ -1,0 +1,618 @@
+//! The public table: the skip list, the clock, the slots and the reclaimer put together.
+
+use std::fmt;
+
+use crate::criteria::Criteria;
+use crate::cursor::{best_of, route, Cursor};
+use crate::enumeration::Enumeration;
+use crate::error::Error;
+use crate::handle::{table_id, EnumHandle, MAX_ENUMERATIONS};
+use crate::prefix::sealed::AddrBits;
+use crate::prefix::{common_len, covers, is_canonical, mask, Prefix};
+use crate::reclaim::Reclaimer;
+use crate::route::{Route, RouteKey, Version};
+use crate::skiplist::{Inserted, Node, SkipList};
+use crate::slots::{Kind, Slots};
+use crate::sync::{AtomicUsize, Epoch, Ordering};
+use crate::version::{Clock, Entry, VersionNode};
+
+/// The default limit of open enumerations of [`RouteTable::new`].
+pub const DEFAULT_MAX_ENUMERATIONS: usize = 1024;
+
+/// A lock-free routing table whose enumerations see consistent snapshots.
+///
+/// Reads (`get_route`, `best_route`, `lookup`, an enumeration's `next`) take no lock and
+/// write no shared memory; writes are lock-free; enumerations pin a snapshot version for
+/// their whole life and never make a writer wait.
+///
+/// ```
+/// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+///
+/// let table = RouteTable::<Ipv4Net, &str>::new();
+/// let key = |p: &str| RouteKey::new(p.parse().unwrap(), ProtocolId(2), InterfaceId(1), "192.0.2.1".parse().unwrap());
+/// table.add_route(Route::new(key("10.0.0.0/8"), "a")).unwrap();
+/// table.add_route(Route::new(key("10.1.0.0/16"), "b")).unwrap();
+///
+/// let dump = table.enumerate(Criteria::all()).unwrap();   // snapshot taken here
+/// table.delete_route(&key("10.0.0.0/8")).unwrap();         // writers keep going
+/// let seen: Vec<_> = dump.map(|r| r.value).collect();
+/// assert_eq!(seen, ["a", "b"]);                            // ... the dump does not move
+///
+/// assert_eq!(table.lookup("10.1.2.3".parse().unwrap()).unwrap().value, "b");
+/// ```
+pub struct RouteTable<P: Prefix, V> {
+    list: SkipList<RouteKey<P>, V>,
+    clock: Clock,
+    slots: Slots<Cursor<P>>,
+    reclaimer: Reclaimer,
+    routes: AtomicUsize,
+    id: u32,
+    // Declared last: dropped after the list, whose nodes it may still guard under loom.
+    epoch: Epoch,
+}
+
+/// A snapshot of the table's counters.
+///
+/// ```
+/// let t = rtm::RouteTable::<rtm::Ipv4Net, u32>::new();
+/// let s = t.stats();
+/// assert_eq!((s.live_routes, s.dead_versions, s.open_enumerations), (0, 0, 0));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Live routes, disabled ones included (as [`RouteTable::route_count`]).
+    pub live_routes: usize,
+    /// Route values still retained that are no longer current (replaced or deleted).
+    /// Right after [`RouteTable::collect`], exactly those some open snapshot can see.
+    /// Deletion markers are not counted.
+    pub dead_versions: usize,
+    /// RAII enumerations and handles not yet closed.
+    pub open_enumerations: usize,
+    /// Enumeration slots retired because their generation counter would wrap.
+    pub retired_slots: usize,
+    /// The newest committed version.
+    pub version: Version,
+}
+
+impl<P: Prefix, V> fmt::Debug for RouteTable<P, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RouteTable")
+            .field("routes", &self.routes.load(Ordering::Relaxed))
+            .field("version", &self.clock.now())
+            .field("max_enumerations", &self.slots.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> Default for RouteTable<P, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
+    /// An empty table allowing [`DEFAULT_MAX_ENUMERATIONS`] (1024) open enumerations.
+    ///
+    /// ```
+    /// let t = rtm::RouteTable::<rtm::Ipv6Net, ()>::new();
+    /// assert_eq!(t.route_count(), 0);
+    /// ```
+    pub fn new() -> Self {
+        Self::with_max_enumerations(DEFAULT_MAX_ENUMERATIONS)
+    }
+
+    /// An empty table allowing `n` open enumerations, clamped to `1..=4096`
+    /// ([`MAX_ENUMERATIONS`](crate::MAX_ENUMERATIONS), what the handle layout can name).
+    ///
+    /// ```
+    /// use rtm::{Criteria, Error, Ipv4Net, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, ()>::with_max_enumerations(1);
+    /// let e = t.enumerate(Criteria::all()).unwrap();
+    /// assert_eq!(t.enumerate(Criteria::all()).err(), Some(Error::NoSystemResources));
+    /// drop(e);
+    /// assert!(t.enumerate(Criteria::all()).is_ok());
+    /// ```
+    pub fn with_max_enumerations(n: usize) -> Self {
+        Self::build(n, Epoch::new())
+    }
+
+    /// A table on its own epoch collector, so that a loom model can drop the collector and
+    /// check that every deferred value was freed.
+    #[cfg(loom)]
+    pub fn with_collector(n: usize, collector: crossbeam_epoch::Collector) -> Self {
+        Self::build(n, Epoch::with_collector(collector))
+    }
+
+    fn build(n: usize, epoch: Epoch) -> Self {
+        let n = n.clamp(1, MAX_ENUMERATIONS);
+        Self {
+            list: SkipList::new(),
+            clock: Clock::new(),
+            slots: Slots::new(n),
+            reclaimer: Reclaimer::new(),
+            routes: AtomicUsize::new(0),
+            id: table_id(),
+            epoch,
+        }
+    }
+
+    /// Inserts `route`, or replaces the route with the same key; returns the replaced one.
+    /// A prefix with host bits set is [`Error::InvalidParameter`].
+    ///
+    /// ```
+    /// use rtm::{Error, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, u32>::new();
+    /// let k = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(1), InterfaceId(1), "192.0.2.1".parse().unwrap());
+    /// assert_eq!(t.add_route(Route::new(k, 1)), Ok(None));
+    /// assert_eq!(t.add_route(Route::new(k, 2)).unwrap().unwrap().value, 1);
+    /// let bad = RouteKey { prefix: "10.1.2.3/8".parse().unwrap(), ..k };
+    /// assert_eq!(t.add_route(Route::new(bad, 3)), Err(Error::InvalidParameter));
+    /// ```
+    pub fn add_route(&self, route: Route<P, V>) -> Result<Option<Route<P, V>>, Error> {
+        if !is_canonical(&route.key.prefix) {
+            return Err(Error::InvalidParameter);
+        }
+        let key = route.key;
+        let v = VersionNode::alloc(Some(Entry {
+            priority: route.priority,
+            metric: route.metric,
+            enabled: route.enabled,
+            value: route.value,
+        }));
+        let guard = self.epoch.pin();
+        let prev = match self.list.insert(key, v, &self.clock, &guard) {
+            Inserted::New => None,
+            Inserted::Pushed(prev) => prev,
+        };
+        // SAFETY: `v` is linked in a chain; it is freed only through the epoch, which
+        // `guard` pins.
+        let ts = unsafe { &*v }.decide(&self.clock);
+        let old = prev
+            .and_then(|p| p.entry.as_ref())
+            .map(|e| route_of(key, e));
+        if old.is_some() {
+            self.reclaimer.shadowed();
+        } else {
+            self.routes.fetch_add(1, Ordering::Relaxed);
+        }
+        drop(guard);
+        self.after_write(ts);
+        Ok(old)
+    }
+
+    /// Deletes the route with this key and returns it; [`Error::NoSuchRoute`] if absent.
+    ///
+    /// ```
+    /// use rtm::{Error, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, u32>::new();
+    /// let k = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(1), InterfaceId(1), "192.0.2.1".parse().unwrap());
+    /// t.add_route(Route::new(k, 1)).unwrap();
+    /// assert_eq!(t.delete_route(&k).unwrap().value, 1);
+    /// assert_eq!(t.delete_route(&k), Err(Error::NoSuchRoute));
+    /// ```
+    pub fn delete_route(&self, key: &RouteKey<P>) -> Result<Route<P, V>, Error> {
+        if !is_canonical(&key.prefix) {
+            return Err(Error::InvalidParameter);
+        }
+        let guard = self.epoch.pin();
+        let node = self.list.find(key, &guard).ok_or(Error::NoSuchRoute)?;
+        let tomb = VersionNode::alloc(None);
+        let has_value = |v: Option<&VersionNode<V>>| v.is_some_and(|v| v.entry.is_some());
+        match node.chain.push_if(tomb, &self.clock, &guard, has_value) {
+            Ok(Ok(prev)) => {
+                // SAFETY: `tomb` is linked; freed only through the epoch `guard` pins.
+                let ts = unsafe { &*tomb }.decide(&self.clock);
+                let e = prev
+                    .and_then(|p| p.entry.as_ref())
+                    .expect("checked by push_if");
+                let old = route_of(*key, e);
+                self.reclaimer.shadowed();
+                self.routes.fetch_sub(1, Ordering::Relaxed);
+                drop(guard);
+                self.after_write(ts);
+                Ok(old)
+            }
+            Ok(Err(_)) | Err(_) => {
+                // SAFETY: `tomb` was not linked: it is still ours alone.
+                unsafe { VersionNode::free_unpublished(tomb) };
+                Err(Error::NoSuchRoute)
+            }
+        }
+    }
+
+    /// The route with this key, if present (`None` for a prefix with host bits set).
+    ///
+    /// ```
+    /// use rtm::{InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, u32>::new();
+    /// let k = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(1), InterfaceId(1), "192.0.2.1".parse().unwrap());
+    /// assert!(t.get_route(&k).is_none());
+    /// t.add_route(Route::new(k, 5)).unwrap();
+    /// assert_eq!(t.get_route(&k).unwrap().value, 5);
+    /// ```
+    pub fn get_route(&self, key: &RouteKey<P>) -> Option<Route<P, V>> {
+        if !is_canonical(&key.prefix) {
+            return None;
+        }
+        let guard = self.epoch.pin();
+        let node = self.list.find(key, &guard)?;
+        let e = node.chain.current(&guard)?.entry.as_ref()?;
+        Some(route_of(*key, e))
+    }
+
+    /// The best route of exactly this network: the enabled route with the smallest
+    /// `(priority, metric)`, ties to the smaller key.
+    ///
+    /// ```
+    /// use rtm::{InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, &str>::new();
+    /// let k = |proto| RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(proto), InterfaceId(1), "192.0.2.1".parse().unwrap());
+    /// t.add_route(Route { priority: 20, ..Route::new(k(1), "ospf") }).unwrap();
+    /// t.add_route(Route { priority: 10, ..Route::new(k(2), "static") }).unwrap();
+    /// assert_eq!(t.best_route(&"10.0.0.0/8".parse().unwrap()).unwrap().value, "static");
+    /// ```
+    pub fn best_route(&self, prefix: &P) -> Option<Route<P, V>> {
+        if !is_canonical(prefix) {
+            return None;
+        }
+        let guard = self.epoch.pin();
+        self.best_now(*prefix, &guard)
+    }
+
+    fn best_now(&self, prefix: P, guard: &crossbeam_epoch::Guard) -> Option<Route<P, V>> {
+        best_of(&self.list, prefix, guard, |n: &Node<RouteKey<P>, V>| {
+            n.chain.current(guard).and_then(|v| v.entry.as_ref())
+        })
+        .map(|(k, e)| route_of(k, e))
+    }
+
+    /// Longest-prefix match: the best route of the longest network that covers `addr` and
+    /// has a best route.
+    ///
+    /// It runs predecessor searches in (address, length) order: the last network at or
+    /// before `addr` is the candidate; if it does not cover `addr`, the length they have in
+    /// common bounds the next candidate, so a lookup is a few searches, not one per length.
+    ///
+    /// ```
+    /// use rtm::{InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, u8>::new();
+    /// for (p, v) in [("10.0.0.0/8", 8), ("10.1.0.0/16", 16), ("10.1.2.128/25", 25)] {
+    ///     let k = RouteKey::new(p.parse().unwrap(), ProtocolId(1), InterfaceId(1), "192.0.2.1".parse().unwrap());
+    ///     t.add_route(Route::new(k, v)).unwrap();
+    /// }
+    /// assert_eq!(t.lookup("10.1.2.3".parse().unwrap()).unwrap().value, 16);
+    /// assert_eq!(t.lookup("10.1.2.200".parse().unwrap()).unwrap().value, 25);
+    /// assert_eq!(t.lookup("10.9.9.9".parse().unwrap()).unwrap().value, 8);
+    /// assert!(t.lookup("11.0.0.1".parse().unwrap()).is_none());
+    /// ```
+    pub fn lookup(&self, addr: P::Addr) -> Option<Route<P, V>> {
+        let a = addr.to_bits();
+        let guard = self.epoch.pin();
+        let mut len = P::MAX_LEN;
+        loop {
+            // The longest network that can still cover `a` is (a masked to len, len).
+            let bound = RouteKey::last_of(P::from_parts(a & mask::<P>(len), len));
+            let q = self.list.floor(&bound, &guard)?.key.prefix;
+            if covers(&q, a) {
+                // q.len <= len: a longer covering network would sort after the bound.
+                if let Some(r) = self.best_now(q, &guard) {
+                    return Some(r);
+                }
+                len = q.plen().checked_sub(1)?;
+            } else {
+                // Every covering network longer than the common length would sort between
+                // q and the bound, so none exists; the common length is < len.
+                len = common_len::<P>(q.net_bits(), a);
+            }
+        }
+    }
+
+    /// Live routes, disabled ones included.
+    ///
+    /// ```
+    /// let t = rtm::RouteTable::<rtm::Ipv4Net, ()>::new();
+    /// assert_eq!(t.route_count(), 0);
+    /// ```
+    pub fn route_count(&self) -> usize {
+        self.routes.load(Ordering::Relaxed)
+    }
+
+    /// Networks with at least one live route, disabled routes included. This walks the
+    /// table (O(routes)).
+    ///
+    /// ```
+    /// let t = rtm::RouteTable::<rtm::Ipv4Net, ()>::new();
+    /// assert_eq!(t.network_count(), 0);
+    /// ```
+    pub fn network_count(&self) -> usize {
+        let guard = self.epoch.pin();
+        let mut count = 0;
+        let mut last: Option<P> = None;
+        let mut node = self.list.first(&guard);
+        while let Some(n) = node {
+            if last != Some(n.key.prefix)
+                && n.chain.current(&guard).is_some_and(|v| v.entry.is_some())
+            {
+                count += 1;
+                last = Some(n.key.prefix);
+            }
+            node = n.next(&guard);
+        }
+        count
+    }
+
+    /// The newest committed version.
+    ///
+    /// ```
+    /// let t = rtm::RouteTable::<rtm::Ipv4Net, ()>::new();
+    /// assert_eq!(t.version(), rtm::Version(0));
+    /// ```
+    pub fn version(&self) -> Version {
+        Version(self.clock.now())
+    }
+
+    /// An RAII enumeration over a snapshot taken now; closing or dropping it releases the
+    /// snapshot. [`Error::NoSystemResources`] when no slot is free,
+    /// [`Error::InvalidParameter`] for a prefix with host bits set in `criteria`.
+    ///
+    /// ```
+    /// use rtm::{Criteria, Ipv4Net, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, u32>::new();
+    /// let e = t.enumerate(Criteria::all().within("10.0.0.0/8".parse().unwrap())).unwrap();
+    /// assert_eq!(e.count(), 0);
+    /// ```
+    pub fn enumerate(&self, criteria: Criteria<P>) -> Result<Enumeration<'_, P, V>, Error> {
+        criteria.validate()?;
+        let (slot, gen, snapshot) = self
+            .slots
+            .open(Kind::Owned, &self.clock, |_| None)
+            .ok_or(Error::NoSystemResources)?;
+        Ok(Enumeration::new(
+            self,
+            slot,
+            gen,
+            Cursor::new(snapshot, criteria),
+        ))
+    }
+
+    /// Opens a handle-based enumeration over a snapshot taken now (RTMv1's
+    /// `RtmCreateEnumerationHandle`). Errors as [`RouteTable::enumerate`].
+    ///
+    /// ```
+    /// use rtm::{Criteria, Ipv4Net, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, u32>::new();
+    /// let h = t.create_enumeration_handle(Criteria::all()).unwrap();
+    /// assert_eq!(t.stats().open_enumerations, 1);
+    /// t.close_enumeration_handle(h).unwrap();
+    /// ```
+    pub fn create_enumeration_handle(&self, criteria: Criteria<P>) -> Result<EnumHandle, Error> {
+        criteria.validate()?;
+        let mut criteria = Some(criteria);
+        let (slot, gen, _) = self
+            .slots
+            .open(Kind::Handle, &self.clock, |s| {
+                Some(Cursor::new(s, criteria.take().expect("called once")))
+            })
+            .ok_or(Error::NoSystemResources)?;
+        Ok(EnumHandle::pack(self.id, slot, gen))
+    }
+
+    /// The next route of a handle's enumeration (RTMv1's `RtmEnumerateGetNextRoute`):
+    /// [`Error::NoMoreRoutes`] once exhausted (the handle stays open),
+    /// [`Error::InvalidHandle`] for a closed, stale, forged or foreign handle, or one in use
+    /// by a concurrent call.
+    ///
+    /// ```
+    /// use rtm::{Criteria, Error, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, u32>::new();
+    /// let k = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(1), InterfaceId(1), "192.0.2.1".parse().unwrap());
+    /// t.add_route(Route::new(k, 1)).unwrap();
+    /// let h = t.create_enumeration_handle(Criteria::all()).unwrap();
+    /// assert_eq!(t.enumerate_get_next_route(h).unwrap().key, k);
+    /// assert_eq!(t.enumerate_get_next_route(h), Err(Error::NoMoreRoutes));
+    /// assert_eq!(t.enumerate_get_next_route(rtm::EnumHandle::from_raw(12345)), Err(Error::InvalidHandle));
+    /// # t.close_enumeration_handle(h).unwrap();
+    /// ```
+    pub fn enumerate_get_next_route(&self, h: EnumHandle) -> Result<Route<P, V>, Error> {
+        let (table, slot, gen) = h.unpack();
+        if table != self.id {
+            return Err(Error::InvalidHandle);
+        }
+        let r = self
+            .slots
+            .with_handle(slot, gen, |cursor| {
+                let guard = self.epoch.pin();
+                cursor.next(&self.list, &self.clock, &guard)
+            })
+            .map_err(|_| Error::InvalidHandle)?;
+        r.ok_or(Error::NoMoreRoutes)
+    }
+
+    /// Closes a handle (RTMv1's `RtmCloseEnumerationHandle`), releasing its slot and its
+    /// snapshot. Every later use of the handle is [`Error::InvalidHandle`].
+    ///
+    /// ```
+    /// use rtm::{Criteria, Error, Ipv4Net, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, u32>::new();
+    /// let h = t.create_enumeration_handle(Criteria::all()).unwrap();
+    /// assert_eq!(t.close_enumeration_handle(h), Ok(()));
+    /// assert_eq!(t.enumerate_get_next_route(h), Err(Error::InvalidHandle));
+    /// ```
+    pub fn close_enumeration_handle(&self, h: EnumHandle) -> Result<(), Error> {
+        let (table, slot, gen) = h.unpack();
+        if table != self.id {
+            return Err(Error::InvalidHandle);
+        }
+        self.slots
+            .close_handle(slot, gen)
+            .map_err(|_| Error::InvalidHandle)?;
+        self.after_close();
+        Ok(())
+    }
+
+    /// Reclaims now whatever no open enumeration can see any more, and lets the epoch free
+    /// it. (This also happens on its own, amortized over writes and closes.) If another
+    /// thread is sweeping, it is asked to sweep once more instead.
+    ///
+    /// ```
+    /// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, u32>::new();
+    /// let k = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(1), InterfaceId(1), "192.0.2.1".parse().unwrap());
+    /// t.add_route(Route::new(k, 1)).unwrap();
+    /// let e = t.enumerate(Criteria::all()).unwrap();
+    /// t.add_route(Route::new(k, 2)).unwrap();
+    /// t.collect();
+    /// assert_eq!(t.stats().dead_versions, 1);   // the snapshot still sees value 1
+    /// drop(e);
+    /// t.collect();
+    /// assert_eq!(t.stats().dead_versions, 0);
+    /// ```
+    pub fn collect(&self) {
+        self.sweep();
+    }
+
+    /// The table's counters.
+    ///
+    /// ```
+    /// let t = rtm::RouteTable::<rtm::Ipv4Net, u32>::new();
+    /// assert_eq!(t.stats().live_routes, 0);
+    /// ```
+    pub fn stats(&self) -> Stats {
+        Stats {
+            live_routes: self.route_count(),
+            dead_versions: self.reclaimer.dead(),
+            open_enumerations: self.slots.open_count(),
+            retired_slots: self.slots.retired_count(),
+            version: self.version(),
+        }
+    }
+
+    /// The maximum number of open enumerations.
+    ///
+    /// ```
+    /// assert_eq!(rtm::RouteTable::<rtm::Ipv4Net, ()>::with_max_enumerations(0).max_enumerations(), 1);
+    /// ```
+    pub fn max_enumerations(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub(crate) fn next_owned(&self, cursor: &mut Cursor<P>) -> Option<Route<P, V>> {
+        let guard = self.epoch.pin();
+        cursor.next(&self.list, &self.clock, &guard)
+    }
+
+    pub(crate) fn close_owned(&self, slot: usize, gen: u32) {
+        self.slots.close_owned(slot, gen);
+        self.after_close();
+    }
+
+    #[inline]
+    fn after_write(&self, ts: u64) {
+        if self.reclaimer.due(ts) {
+            self.sweep();
+        }
+    }
+
+    #[inline]
+    fn after_close(&self) {
+        if self.reclaimer.heavy(self.route_count()) {
+            self.sweep();
+        }
+    }
+
+    fn sweep(&self) {
+        self.reclaimer
+            .sweep(|| self.clock.now(), &self.epoch, || self.sweep_pass());
+    }
+
+    /// One pass over level 0; see `reclaim`. Returns (values freed, dead values kept, live).
+    fn sweep_pass(&self) -> (usize, usize, usize) {
+        let (now, pinned) = self.slots.announce_and_scan(&self.clock);
+        let mut guard = self.epoch.pin();
+        let (mut freed, mut kept) = (0, 0);
+        let mut node: *const Node<RouteKey<P>, V> = self
+            .list
+            .first(&guard)
+            .map_or(std::ptr::null(), |n| n as *const _);
+        let mut steps = 0usize;
+        // SAFETY (loop): `node` was read from a forward pointer under `guard` and is not
+        // one this pass removed (we read the successor before removing). Only the sweeper
+        // removes nodes and prunes versions, and sweeps run one at a time, so a node this
+        // pass has not removed stays allocated even across `repin`: nobody else can
+        // unlink it, and the epoch frees only what was unlinked.
+        while let Some(n) = unsafe { node.as_ref() } {
+            let next = n.next(&guard).map_or(std::ptr::null(), |n| n as *const _);
+            if !n.chain.is_retired() {
+                let p = n.chain.prune(now, &pinned, &guard);
+                freed += p.values;
+                kept += p.dead_kept;
+                if p.retirable && SkipList::is_built(n) && n.chain.retire(&guard) {
+                    self.list.remove(n, &guard);
+                }
+            }
+            node = next;
+            steps += 1;
+            if steps % 256 == 0 {
+                // Let the epoch advance during a long pass.
+                guard.repin();
+            }
+        }
+        (freed, kept, self.route_count())
+    }
+}
+
+#[inline]
+fn route_of<P: Prefix, V: Clone>(key: RouteKey<P>, e: &Entry<V>) -> Route<P, V> {
+    route(key, e)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use ipnet::Ipv4Net;
+
+    fn key(p: &str, proto: u32) -> RouteKey<Ipv4Net> {
+        RouteKey::new(
+            p.parse().unwrap(),
+            crate::ProtocolId(proto),
+            crate::InterfaceId(1),
+            "192.0.2.1".parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn retired_keys_leave_the_skip_list() {
+        let t = RouteTable::<Ipv4Net, u32>::new();
+        for i in 0..100u32 {
+            t.add_route(Route::new(key(&format!("10.{}.0.0/16", i), 1), i))
+                .unwrap();
+        }
+        for i in 0..100u32 {
+            t.delete_route(&key(&format!("10.{}.0.0/16", i), 1))
+                .unwrap();
+        }
+        t.collect();
+        let g = t.epoch.pin();
+        assert_eq!(t.list.len_slow(&g), 0);
+        drop(g);
+        // the keys come back as new nodes
+        t.add_route(Route::new(key("10.5.0.0/16", 1), 5)).unwrap();
+        assert_eq!(t.get_route(&key("10.5.0.0/16", 1)).unwrap().value, 5);
+    }
+
+    #[test]
+    fn a_slot_whose_generation_would_wrap_is_retired() {
+        let t = RouteTable::<Ipv4Net, u32>::with_max_enumerations(1);
+        t.slots.force_generation(0, u32::MAX);
+        let h = t.create_enumeration_handle(Criteria::all()).unwrap();
+        assert_eq!(h.unpack().2, u32::MAX);
+        t.close_enumeration_handle(h).unwrap();
+        assert_eq!(t.stats().retired_slots, 1);
+        assert_eq!(
+            t.create_enumeration_handle(Criteria::all()),
+            Err(Error::NoSystemResources)
+        );
+        assert_eq!(t.enumerate_get_next_route(h), Err(Error::InvalidHandle));
+    }
+}

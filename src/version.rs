@@ -1,0 +1,396 @@
+//! The version chain of one route key: newest first, each version stamped once.
+//!
+//! A write links a new version at the head of its key's chain *pending* (no timestamp yet),
+//! then decides its timestamp with one CAS from [`PENDING`] to a fresh value of the clock.
+//! A snapshot reader that meets a pending version helps: it takes its own fresh clock value
+//! and tries the same CAS. Whoever wins, the timestamp is decided once (invariant 2), and a
+//! reader never waits for a writer.
+
+use std::marker::PhantomData;
+use std::ptr;
+
+use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Guard, Ordering};
+
+/// The timestamp of a version that is linked but not yet decided.
+pub(crate) const PENDING: u64 = u64::MAX;
+
+/// Set in a chain's head word when the reclaimer has retired the whole key: no version may
+/// be pushed any more, and the skip-list node is about to be unlinked.
+const DEAD: usize = 1;
+
+/// The table's clock: the newest timestamp handed out.
+pub(crate) struct Clock(AtomicU64);
+
+impl Clock {
+    pub(crate) fn new() -> Self {
+        Self(AtomicU64::new(0))
+    }
+
+    /// The current value. SeqCst: snapshot registration and the reclaimer's announcement
+    /// form a store-buffering pattern with it (invariant 3, see `slots`).
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// A fresh timestamp, larger than every value `now` returned before.
+    #[inline]
+    pub(crate) fn tick(&self) -> u64 {
+        // SeqCst: part of the single total order the registration protocol reasons about.
+        self.0.fetch_add(1, Ordering::SeqCst) + 1
+    }
+}
+
+/// A route's attributes and payload as of one version.
+#[derive(Debug)]
+pub(crate) struct Entry<V> {
+    pub(crate) priority: u32,
+    pub(crate) metric: u32,
+    pub(crate) enabled: bool,
+    pub(crate) value: V,
+}
+
+/// One version of a key: a value or, when `entry` is `None`, a deletion marker.
+pub(crate) struct VersionNode<V> {
+    ts: AtomicU64,
+    next: AtomicPtr<VersionNode<V>>,
+    pub(crate) entry: Option<Entry<V>>,
+}
+
+impl<V> VersionNode<V> {
+    /// A pending version, not yet linked.
+    pub(crate) fn alloc(entry: Option<Entry<V>>) -> *mut Self {
+        Box::into_raw(Box::new(Self {
+            ts: AtomicU64::new(PENDING),
+            next: AtomicPtr::new(ptr::null_mut()),
+            entry,
+        }))
+    }
+
+    /// Frees a version that was never published.
+    ///
+    /// # Safety
+    /// `p` came from [`VersionNode::alloc`] and no other thread can reach it.
+    pub(crate) unsafe fn free_unpublished(p: *mut Self) -> Option<Entry<V>> {
+        // SAFETY: the caller owns `p` exclusively (never linked, or unlinked and unreachable).
+        let b = unsafe { Box::from_raw(p) };
+        b.entry
+    }
+
+    /// The decided timestamp, or [`PENDING`].
+    #[inline]
+    pub(crate) fn ts(&self) -> u64 {
+        // Acquire pairs with the Release of the deciding CAS, so a reader that sees the
+        // timestamp also sees everything the decider did before (its earlier commits).
+        self.ts.load(Ordering::Acquire)
+    }
+
+    /// Decides this version's timestamp if it is still pending, and returns the decided one.
+    /// Called by the writer after linking, and by any snapshot reader that meets it pending.
+    #[inline]
+    pub(crate) fn decide(&self, clock: &Clock) -> u64 {
+        let t = clock.tick();
+        #[cfg(feature = "negative-decide-twice")]
+        {
+            // Broken on purpose: overwrite whatever was decided.
+            self.ts.store(t, Ordering::Release);
+            t
+        }
+        #[cfg(not(feature = "negative-decide-twice"))]
+        match self
+            .ts
+            .compare_exchange(PENDING, t, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => t,
+            Err(decided) => decided,
+        }
+    }
+
+    /// The next older version.
+    #[inline]
+    pub(crate) fn older<'g>(&self, _guard: &'g Guard) -> Option<&'g VersionNode<V>> {
+        // Acquire: the older version's contents were written before it was linked.
+        let p = self.next.load(Ordering::Acquire);
+        // SAFETY: versions reachable from a chain are freed only through the epoch after
+        // being unlinked (see `Chain::prune`); `_guard` pins the epoch, so `p` outlives 'g.
+        unsafe { p.as_ref() }
+    }
+}
+
+/// The head of a key's version chain.
+pub(crate) struct Chain<V> {
+    head: AtomicUsize,
+    _marker: PhantomData<*mut VersionNode<V>>,
+}
+
+/// Why a push failed: the key was retired by the reclaimer and its node is being unlinked.
+#[derive(Debug)]
+pub(crate) struct Retired;
+
+/// What pruning a chain did.
+#[derive(Default, Debug, Clone, Copy)]
+pub(crate) struct Pruned {
+    /// Value versions unlinked and handed to the epoch.
+    pub(crate) values: usize,
+    /// Value versions still linked that are not current.
+    pub(crate) dead_kept: usize,
+    /// The chain is one deletion marker that every snapshot sees: the key can be retired.
+    pub(crate) retirable: bool,
+}
+
+impl<V: Send + 'static> Chain<V> {
+    pub(crate) fn new(first: *mut VersionNode<V>) -> Self {
+        Self {
+            head: AtomicUsize::new(first as usize),
+            _marker: PhantomData,
+        }
+    }
+
+    #[inline]
+    fn head_ptr<'g>(&self, _guard: &'g Guard) -> (Option<&'g VersionNode<V>>, bool) {
+        // Acquire pairs with the Release of the push CAS: a reader that sees a version
+        // sees its entry and its `next`.
+        let w = self.head.load(Ordering::Acquire);
+        let p = (w & !DEAD) as *const VersionNode<V>;
+        // SAFETY: see `VersionNode::older`; the head version is freed only with its node,
+        // after the node is unlinked, through the epoch `_guard` pins.
+        (unsafe { p.as_ref() }, w & DEAD != 0)
+    }
+
+    /// True once the reclaimer has retired this key.
+    #[inline]
+    pub(crate) fn is_retired(&self) -> bool {
+        self.head.load(Ordering::Acquire) & DEAD != 0
+    }
+
+    /// The newest decided version: what a read "now" sees. Pending versions are skipped
+    /// (their write has not committed), so this read never writes shared memory.
+    #[inline]
+    pub(crate) fn current<'g>(&self, guard: &'g Guard) -> Option<&'g VersionNode<V>> {
+        let (h, _) = self.head_ptr(guard);
+        let h = h?;
+        if h.ts() == PENDING {
+            h.older(guard)
+        } else {
+            Some(h)
+        }
+    }
+
+    /// The version snapshot `s` sees (invariant 1), helping to decide a pending head.
+    #[inline]
+    pub(crate) fn visible<'g>(
+        &self,
+        s: u64,
+        clock: &Clock,
+        guard: &'g Guard,
+    ) -> Option<&'g VersionNode<V>> {
+        let (mut v, _) = self.head_ptr(guard);
+        while let Some(x) = v {
+            let mut t = x.ts();
+            if t == PENDING {
+                t = x.decide(clock);
+            }
+            if t <= s {
+                return Some(x);
+            }
+            v = x.older(guard);
+        }
+        None
+    }
+
+    /// Links `new` (pending) as the newest version. On success returns the version it
+    /// shadows, decided, if any. The caller then decides `new`.
+    pub(crate) fn push<'g>(
+        &self,
+        new: *mut VersionNode<V>,
+        clock: &Clock,
+        guard: &'g Guard,
+    ) -> Result<Option<&'g VersionNode<V>>, Retired> {
+        self.push_if(new, clock, guard, |_| true)
+            .map(|r| r.unwrap_or_else(|_| unreachable!("the condition always holds")))
+    }
+
+    /// Like [`Chain::push`], but only if `cond` holds for the version it would shadow;
+    /// otherwise `Ok(Err(shadowed))` and `new` stays the caller's.
+    pub(crate) fn push_if<'g>(
+        &self,
+        new: *mut VersionNode<V>,
+        clock: &Clock,
+        guard: &'g Guard,
+        cond: impl Fn(Option<&VersionNode<V>>) -> bool,
+    ) -> Result<Result<Option<&'g VersionNode<V>>, Option<&'g VersionNode<V>>>, Retired> {
+        loop {
+            let (h, dead) = self.head_ptr(guard);
+            if dead {
+                return Err(Retired);
+            }
+            // Timestamps must grow from old to new along the chain: decide the old head
+            // first (a no-op unless another writer of this key is between link and decide).
+            if let Some(h) = h {
+                if h.ts() == PENDING {
+                    h.decide(clock);
+                }
+            }
+            if !cond(h) {
+                return Ok(Err(h));
+            }
+            let hp = h.map_or(ptr::null_mut(), |h| h as *const _ as *mut VersionNode<V>);
+            // SAFETY: `new` is ours until the CAS below publishes it.
+            unsafe { (*new).next.store(hp, Ordering::Relaxed) };
+            // Release publishes `new`'s entry and `next`; Acquire on failure re-reads.
+            if self
+                .head
+                .compare_exchange(
+                    hp as usize,
+                    new as usize,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+            {
+                return Ok(Ok(h));
+            }
+        }
+    }
+
+    /// Keeps only the versions that a snapshot can still see, and hands the rest to the
+    /// epoch. Only the reclaimer calls this, and only one reclaimer runs at a time.
+    ///
+    /// `now` is the clock value the reclaimer announced; `pinned` the sorted snapshots at or
+    /// below `now` found in the slots. A version newer than `now` (or pending) is kept: a
+    /// snapshot registered after the announcement may see it. An older version is kept iff
+    /// it is the one some `s` in `pinned ∪ {now}` sees.
+    pub(crate) fn prune(&self, now: u64, pinned: &[u64], guard: &Guard) -> Pruned {
+        let mut out = Pruned::default();
+        let (head, dead) = self.head_ptr(guard);
+        let Some(head) = head else { return out };
+        debug_assert!(
+            !dead,
+            "only the reclaimer retires, and it skips retired keys"
+        );
+        let mut newer_ts = head.ts(); // PENDING counts as +infinity
+        let mut kept: &VersionNode<V> = head;
+        let mut cur = head.older(guard);
+        let mut garbage: Vec<*mut VersionNode<V>> = Vec::new();
+        while let Some(v) = cur {
+            let t = v.ts();
+            debug_assert!(t != PENDING, "only a head can be pending");
+            let keep = t > now || sees_between(t, newer_ts, now, pinned);
+            let next = v.older(guard);
+            if keep {
+                if !ptr::eq(kept.next.load(Ordering::Relaxed), v) {
+                    // Release: a reader that follows the new link sees `v` initialized (it
+                    // was long ago, but the link is the edge readers follow).
+                    kept.next.store(v as *const _ as *mut _, Ordering::Release);
+                }
+                if v.entry.is_some() {
+                    out.dead_kept += 1;
+                }
+                kept = v;
+            } else {
+                if v.entry.is_some() {
+                    out.values += 1;
+                }
+                garbage.push(v as *const _ as *mut _);
+            }
+            newer_ts = t;
+            cur = next;
+        }
+        if !kept.next.load(Ordering::Relaxed).is_null() {
+            kept.next.store(ptr::null_mut(), Ordering::Release);
+        }
+        for g in garbage {
+            destroy_later(g, guard);
+        }
+        let lowest = pinned.first().copied().unwrap_or(now).min(now);
+        out.retirable = ptr::eq(kept, head)
+            && head.entry.is_none()
+            && head.ts() != PENDING
+            && head.ts() <= lowest;
+        out
+    }
+
+    /// Retires the key if its chain is still the lone deletion marker `prune` saw.
+    pub(crate) fn retire(&self, guard: &Guard) -> bool {
+        let (h, dead) = self.head_ptr(guard);
+        let Some(h) = h else { return false };
+        if dead || h.entry.is_some() || !h.older(guard).is_none() {
+            return false;
+        }
+        let w = h as *const _ as usize;
+        // AcqRel: a writer that then fails its push sees the retirement.
+        self.head
+            .compare_exchange(w, w | DEAD, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
+impl<V> Chain<V> {
+    /// Frees the chain of a node that no thread can reach any more.
+    ///
+    /// # Safety
+    /// No other thread can reach this chain (its node is unreachable or being dropped with
+    /// the table).
+    pub(crate) unsafe fn free_all(&self) -> usize {
+        let mut values = 0;
+        let mut p = (self.head.load(Ordering::Relaxed) & !DEAD) as *mut VersionNode<V>;
+        while !p.is_null() {
+            // SAFETY: exclusive access, per the caller's contract; every version was
+            // allocated by `VersionNode::alloc` and is freed exactly once here.
+            let b = unsafe { Box::from_raw(p) };
+            if b.entry.is_some() {
+                values += 1;
+            }
+            p = b.next.load(Ordering::Relaxed);
+        }
+        values
+    }
+}
+
+/// True when some snapshot `s` in `pinned ∪ {now}` has `t <= s < newer`.
+#[inline]
+fn sees_between(t: u64, newer: u64, now: u64, pinned: &[u64]) -> bool {
+    if t <= now && now < newer {
+        return true;
+    }
+    // first pinned snapshot >= t
+    let i = pinned.partition_point(|&s| s < t);
+    pinned.get(i).is_some_and(|&s| s < newer)
+}
+
+/// Hands an unlinked version to the epoch.
+fn destroy_later<V: Send + 'static>(p: *mut VersionNode<V>, guard: &Guard) {
+    #[cfg(feature = "negative-eager-free")]
+    {
+        let _ = guard;
+        // Broken on purpose: free while readers may still hold the version.
+        // SAFETY: none; this is the negative control of the reclamation model.
+        drop(unsafe { Box::from_raw(p) });
+    }
+    #[cfg(not(feature = "negative-eager-free"))]
+    {
+        let addr = p as usize;
+        // SAFETY: `p` was unlinked from its chain (or its node from the skip list) by the
+        // only reclaimer, so no thread that pins after this can reach it; threads pinned now
+        // are waited out by the epoch. It is deferred exactly once, by that reclaimer.
+        unsafe {
+            guard.defer_unchecked(move || drop(Box::from_raw(addr as *mut VersionNode<V>)));
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::sees_between;
+
+    #[test]
+    fn which_snapshots_see_a_version() {
+        // version decided at 5, shadowed at 9: seen by snapshots 5..=8
+        assert!(sees_between(5, 9, 100, &[5]));
+        assert!(sees_between(5, 9, 100, &[2, 8]));
+        assert!(!sees_between(5, 9, 100, &[2, 9, 20]));
+        assert!(!sees_between(5, 9, 100, &[]));
+        assert!(sees_between(5, 9, 7, &[]));
+        assert!(sees_between(5, u64::MAX, 7, &[]));
+    }
+}
