@@ -1,0 +1,198 @@
+//! The deterministic data the benchmarks and the example share: BGP-like IPv4 and IPv6
+//! tables, lookup keys, and the real MAE-West IPv4 table.
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use rtm::{InterfaceId, Ipv4Net, Ipv6Net, ProtocolId, Route, RouteKey};
+
+/// SplitMix64: small, fast, and the same sequence on every machine.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed ^ 0x6a09_e667_f3bc_c909)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((self.next_u64() as u128 * n as u128) >> 64) as u64
+    }
+}
+
+/// An IPv4 prefix length drawn from a full BGP table's shape: /24 about 54%, /23 8%,
+/// /22 7%, /16 6%, about 5% longer than /24, the rest spread over /8-/21.
+fn v4_len(rng: &mut Rng) -> u8 {
+    let x = rng.below(1000);
+    match x {
+        0..=539 => 24,
+        540..=619 => 23,
+        620..=689 => 22,
+        690..=749 => 16,
+        750..=799 => 25 + rng.below(8) as u8, // /25../32
+        _ => {
+            // /8../21 without /16, weighted towards the longer ones as in real tables
+            const SPREAD: [(u8, u32); 13] = [
+                (8, 1), (9, 1), (10, 2), (11, 4), (12, 8), (13, 14), (14, 20),
+                (15, 24), (17, 30), (18, 40), (19, 50), (20, 56), (21, 50),
+            ];
+            let total: u32 = SPREAD.iter().map(|s| s.1).sum();
+            let mut pick = rng.below(total as u64) as u32;
+            for (len, w) in SPREAD {
+                if pick < w {
+                    return len;
+                }
+                pick -= w;
+            }
+            21
+        }
+    }
+}
+
+/// A unicast-looking IPv4 address: first octet in 1..=223, not 10 or 127.
+fn v4_addr(rng: &mut Rng) -> u32 {
+    loop {
+        let a = rng.next_u64() as u32;
+        let first = a >> 24;
+        if (1..=223).contains(&first) && first != 10 && first != 127 {
+            return a;
+        }
+    }
+}
+
+fn v4_mask(len: u8) -> u32 {
+    if len == 0 { 0 } else { u32::MAX << (32 - len as u32) }
+}
+
+/// `n` distinct canonical IPv4 prefixes with a BGP-like length distribution, in a
+/// deterministic random order.
+pub fn ipv4_prefixes(n: usize, seed: u64) -> Vec<Ipv4Net> {
+    let mut rng = Rng::new(seed);
+    let mut seen = HashSet::with_capacity(n);
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let len = v4_len(&mut rng);
+        let a = v4_addr(&mut rng) & v4_mask(len);
+        if seen.insert((a, len)) {
+            out.push(Ipv4Net::new(Ipv4Addr::from(a), len).unwrap());
+        }
+    }
+    out
+}
+
+/// `n` distinct canonical IPv6 prefixes in 2000::/3: /48 and /32 dominant, the rest over
+/// /29-/64.
+pub fn ipv6_prefixes(n: usize, seed: u64) -> Vec<Ipv6Net> {
+    let mut rng = Rng::new(seed);
+    let mut seen = HashSet::with_capacity(n);
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let x = rng.below(100);
+        let len: u8 = match x {
+            0..=49 => 48,
+            50..=69 => 32,
+            70..=74 => 44,
+            75..=79 => 40,
+            80..=82 => 36,
+            83..=85 => 29,
+            _ => 29 + rng.below(36) as u8, // /29../64
+        };
+        let hi = (rng.next_u64() as u128) << 64 | rng.next_u64() as u128;
+        let a = (hi & !(0b111u128 << 125)) | (0b001u128 << 125);
+        let mask = u128::MAX << (128 - len as u32);
+        if seen.insert((a & mask, len)) {
+            out.push(Ipv6Net::new(Ipv6Addr::from(a & mask), len).unwrap());
+        }
+    }
+    out
+}
+
+/// The real MAE-West IPv4 table (28,895 prefixes, DPDK's LPM test data, BSD-3-Clause).
+pub fn mae_west() -> Vec<Ipv4Net> {
+    include_str!("mae-west-v4.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.parse().expect("a prefix per line"))
+        .collect()
+}
+
+/// Addresses inside announced prefixes of `table`.
+pub fn announced_v4(table: &[Ipv4Net], n: usize, seed: u64) -> Vec<Ipv4Addr> {
+    let mut rng = Rng::new(seed);
+    (0..n)
+        .map(|_| {
+            let p = table[rng.below(table.len() as u64) as usize];
+            let host = rng.next_u64() as u32 & !v4_mask(p.prefix_len());
+            Ipv4Addr::from(u32::from(p.network()) | host)
+        })
+        .collect()
+}
+
+/// Uniformly random IPv4 addresses.
+pub fn uniform_v4(n: usize, seed: u64) -> Vec<Ipv4Addr> {
+    let mut rng = Rng::new(seed);
+    (0..n).map(|_| Ipv4Addr::from(rng.next_u64() as u32)).collect()
+}
+
+/// Addresses inside announced prefixes of `table`.
+pub fn announced_v6(table: &[Ipv6Net], n: usize, seed: u64) -> Vec<Ipv6Addr> {
+    let mut rng = Rng::new(seed);
+    (0..n)
+        .map(|_| {
+            let p = table[rng.below(table.len() as u64) as usize];
+            let r = (rng.next_u64() as u128) << 64 | rng.next_u64() as u128;
+            let host = r & !(u128::MAX.checked_shl(128 - p.prefix_len() as u32).unwrap_or(0));
+            Ipv6Addr::from(u128::from(p.network()) | host)
+        })
+        .collect()
+}
+
+/// Uniformly random addresses in 2000::/3.
+pub fn uniform_v6(n: usize, seed: u64) -> Vec<Ipv6Addr> {
+    let mut rng = Rng::new(seed);
+    (0..n)
+        .map(|_| {
+            let r = (rng.next_u64() as u128) << 64 | rng.next_u64() as u128;
+            Ipv6Addr::from((r & !(0b111u128 << 125)) | (0b001u128 << 125))
+        })
+        .collect()
+}
+
+/// The route key the benches and the example use for a prefix: protocol BGP (14), one of
+/// 16 interfaces and next hops derived from the prefix.
+pub fn key_v4(p: Ipv4Net) -> RouteKey<Ipv4Net> {
+    let a = u32::from(p.network());
+    RouteKey::new(
+        p,
+        ProtocolId(14),
+        InterfaceId(a.rotate_left(7) % 16),
+        Ipv4Addr::new(192, 0, 2, (a % 250) as u8 + 1),
+    )
+}
+
+/// As [`key_v4`], for IPv6.
+pub fn key_v6(p: Ipv6Net) -> RouteKey<Ipv6Net> {
+    let a = u128::from(p.network());
+    RouteKey::new(
+        p,
+        ProtocolId(14),
+        InterfaceId((a >> 80) as u32 % 16),
+        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, (a >> 64) as u16 % 250 + 1),
+    )
+}
+
+/// A route for `key` whose payload is a 64-bit attribute id.
+pub fn route<P: rtm::Prefix>(key: RouteKey<P>, value: u64) -> Route<P, u64> {
+    Route { key, priority: 20, metric: (value % 100) as u32, enabled: true, value }
+}
