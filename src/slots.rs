@@ -187,6 +187,14 @@ impl<C> Slots<C> {
         }
     }
 
+    /// The last announced horizon. A reader that read at `s` without registering (a
+    /// lookup) checks, after a SeqCst fence, that no reclaimer announced past `s` while it
+    /// read; see `RouteTable::read_at_now`.
+    #[inline]
+    pub(crate) fn horizon(&self) -> u64 {
+        self.horizon.load(Ordering::SeqCst)
+    }
+
     /// The reclaimer's side of invariant 3: announces the clock value `now`, then collects
     /// the snapshots pinned at or below it, sorted and deduplicated.
     pub(crate) fn announce_and_scan(&self, clock: &Clock) -> (u64, Vec<u64>) {

@@ -13,7 +13,7 @@ use crate::reclaim::Reclaimer;
 use crate::route::{Route, RouteKey, Version};
 use crate::skiplist::{Inserted, Node, SkipList};
 use crate::slots::{Kind, Slots};
-use crate::sync::{AtomicUsize, Epoch, Ordering};
+use crate::sync::{fence, AtomicUsize, Epoch, Ordering};
 use crate::version::{Clock, Entry, VersionNode};
 
 /// The default limit of open enumerations of [`RouteTable::new`].
@@ -256,13 +256,36 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         if !is_canonical(prefix) {
             return None;
         }
-        let guard = self.epoch.pin();
-        self.best_now(*prefix, &guard)
+        self.read_at_now(|s, guard| self.best_at(*prefix, s, guard))
     }
 
-    fn best_now(&self, prefix: P, guard: &crossbeam_epoch::Guard) -> Option<Route<P, V>> {
+    /// Runs a read of several keys at one point of history, without registering a slot.
+    ///
+    /// `f` reads at `s`, the clock value taken first. A reclaimer that announced a horizon
+    /// at or below `s` keeps every version `s` sees (it keeps all versions newer than its
+    /// announcement and the ones visible at it). One that announces past `s` might prune
+    /// under us; then, if `f` observed any of its unlinking stores (Release, read by our
+    /// Acquire loads), the announcement happens-before our fence and the horizon load after
+    /// it sees it, and we read again at a newer `s`. A retry needs a new sweep to start
+    /// during the read, so it is rare, and each one means the reclaimer made progress.
+    #[inline]
+    fn read_at_now<R>(&self, f: impl Fn(u64, &crossbeam_epoch::Guard) -> R) -> R {
+        loop {
+            let s = self.clock.now();
+            let guard = self.epoch.pin();
+            let r = f(s, &guard);
+            fence(Ordering::SeqCst);
+            if self.slots.horizon() <= s {
+                return r;
+            }
+        }
+    }
+
+    fn best_at(&self, prefix: P, s: u64, guard: &crossbeam_epoch::Guard) -> Option<Route<P, V>> {
         best_of(&self.list, prefix, guard, |n: &Node<RouteKey<P>, V>| {
-            n.chain.current(guard).and_then(|v| v.entry.as_ref())
+            n.chain
+                .visible(s, &self.clock, guard)
+                .and_then(|v| v.entry.as_ref())
         })
         .map(|(k, e)| route_of(k, e))
     }
@@ -288,24 +311,25 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// ```
     pub fn lookup(&self, addr: P::Addr) -> Option<Route<P, V>> {
         let a = addr.to_bits();
-        let guard = self.epoch.pin();
-        let mut len = P::MAX_LEN;
-        loop {
-            // The longest network that can still cover `a` is (a masked to len, len).
-            let bound = RouteKey::last_of(P::from_parts(a & mask::<P>(len), len));
-            let q = self.list.floor(&bound, &guard)?.key.prefix;
-            if covers(&q, a) {
-                // q.len <= len: a longer covering network would sort after the bound.
-                if let Some(r) = self.best_now(q, &guard) {
-                    return Some(r);
+        self.read_at_now(|s, guard| {
+            let mut len = P::MAX_LEN;
+            loop {
+                // The longest network that can still cover `a` is (a masked to len, len).
+                let bound = RouteKey::last_of(P::from_parts(a & mask::<P>(len), len));
+                let q = self.list.floor(&bound, guard)?.key.prefix;
+                if covers(&q, a) {
+                    // q.len <= len: a longer covering network would sort after the bound.
+                    if let Some(r) = self.best_at(q, s, guard) {
+                        return Some(r);
+                    }
+                    len = q.plen().checked_sub(1)?;
+                } else {
+                    // Every covering network longer than the common length would sort
+                    // between q and the bound, so none exists; the common length is < len.
+                    len = common_len::<P>(q.net_bits(), a);
                 }
-                len = q.plen().checked_sub(1)?;
-            } else {
-                // Every covering network longer than the common length would sort between
-                // q and the bound, so none exists; the common length is < len.
-                len = common_len::<P>(q.net_bits(), a);
             }
-        }
+        })
     }
 
     /// Live routes, disabled ones included.
