@@ -6,12 +6,15 @@
 //! with) can never reach a later enumeration of the same slot (invariant 4). A slot whose
 //! generation would wrap is retired instead of reused.
 //!
-//! Handle slots move `FREE → INIT → IDLE ⇄ BUSY → FREE` (next generation). A call on a
-//! handle first CASes `IDLE → BUSY` with the handle's generation: only then may it touch
-//! the cursor. `close` on an `IDLE` handle takes it the same way and releases it; `close`
-//! on a `BUSY` handle CASes `BUSY → CLOSED`, and the call in flight, which was linearized
-//! before the close, releases the slot when it finishes. So exactly one close wins, and
-//! no call that starts after a close reaches the cursor.
+//! Handle slots move `FREE → INIT → IDLE ⇄ BUSY`, then `IDLE | BUSY → CLOSED → FREE`
+//! (next generation). A call on a handle first CASes `IDLE → BUSY` with the handle's
+//! generation: only then may it touch the cursor. `close` on an `IDLE` handle CASes
+//! `IDLE → CLOSED` and releases the slot; `close` on a `BUSY` handle CASes
+//! `BUSY → CLOSED`, and the call in flight, which was linearized before the close,
+//! releases the slot when it finishes. Either way the winning close leaves the slot
+//! `CLOSED`, where every other close and call fails, until it is `FREE` under the next
+//! generation. So exactly one close wins, and no call that starts after a close reaches
+//! the cursor.
 
 use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 use crate::version::Clock;
@@ -211,12 +214,14 @@ impl<C> Slots<C> {
         (now, pinned)
     }
 
-    /// Releases a slot held by its caller (state OWNED, or BUSY taken by a handle call).
+    /// Releases a slot held by its caller (state OWNED, CLOSED taken by a close from IDLE,
+    /// or BUSY/CLOSED held by the handle call that a close met in flight).
     fn release(&self, i: usize, gen: u32) {
         let slot = &self.slots[i];
         // SAFETY: the caller holds the slot exclusively (OWNED by an Enumeration being
-        // closed, or BUSY/CLOSED taken by this thread's CAS); no other call touches the
-        // cursor until the slot is FREE again and popped by a new owner.
+        // closed, CLOSED by this thread's CAS, or BUSY taken by this thread's call and
+        // CLOSED by a close since); no other call or close touches the cursor until the
+        // slot is FREE again and popped by a new owner.
         slot.cursor.with_mut(|p| unsafe { *p = None });
         // Release: the reclaimer must not see the slot unpinned before our reads under it.
         slot.pinned.store(NONE, Ordering::Release);
@@ -306,10 +311,14 @@ impl<C> Slots<C> {
         let mut cur = slot.state.load(Ordering::Relaxed);
         loop {
             if cur == word(gen, IDLE) {
-                // Take the slot as a call would, then release it.
+                // Take the slot straight to CLOSED, then release it. Not through BUSY: a
+                // racing close that met that BUSY would take us for a call in flight, mark
+                // the slot CLOSED and report success, and so would we. Acquire pairs with
+                // the Release that made the slot IDLE: we see the last call's cursor writes
+                // before `release` clears the cursor.
                 match slot.state.compare_exchange(
                     cur,
-                    word(gen, BUSY),
+                    word(gen, CLOSED),
                     Ordering::Acquire,
                     Ordering::Relaxed,
                 ) {
