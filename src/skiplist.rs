@@ -51,13 +51,13 @@ impl<K, V> Node<K, V> {
     #[inline]
     fn level(&self, l: usize) -> &AtomicUsize {
         debug_assert!(l < self.height as usize);
-        let (_, offset) = Self::layout(l + 1);
         // SAFETY: the node was allocated by `Node::alloc` with `height` tower entries
-        // following the header at `layout(height).1`, and `l < height`; every entry was
-        // initialized there. Offsets of a prefix of the tower do not depend on its length.
+        // starting at the `tower` field (`layout(height).1 == offset_of!(tower)`: the
+        // header is `repr(C)` and ends with the zero-length, pointer-aligned `tower`), and
+        // `l < height`; every entry was initialized there.
         unsafe {
             &*((self as *const Self as *const u8)
-                .add(offset)
+                .add(std::mem::offset_of!(Self, tower))
                 .cast::<AtomicUsize>()
                 .add(l))
         }
@@ -547,4 +547,17 @@ fn random_height<K: Hash>(key: &K) -> usize {
     };
     let h = 1 + (r | (1 << 62)).trailing_zeros() as usize / 2;
     h.min(MAX_HEIGHT)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tower_starts_where_the_layout_puts_it() {
+        for h in 1..=MAX_HEIGHT {
+            let (_, offset) = Node::<u64, u64>::layout(h);
+            assert_eq!(offset, std::mem::offset_of!(Node<u64, u64>, tower));
+        }
+    }
 }
