@@ -50,6 +50,8 @@ pub(crate) mod sealed {
         fn plen(&self) -> u8;
         /// Builds a prefix from canonical parts (`bits` has no host bits set).
         fn from_parts(bits: u128, len: u8) -> Self;
+        /// 64 bits monotone in the (address, length) order.
+        fn order_hint(&self) -> u64;
     }
 }
 
@@ -91,6 +93,11 @@ impl Bits for Ipv4Net {
     fn from_parts(bits: u128, len: u8) -> Self {
         Ipv4Net::new_assert(Ipv4Addr::from(bits as u32), len)
     }
+    #[inline]
+    fn order_hint(&self) -> u64 {
+        // exact: address, then length
+        (u32::from(self.addr()) as u64) << 8 | self.prefix_len() as u64
+    }
 }
 
 impl Bits for Ipv6Net {
@@ -106,6 +113,11 @@ impl Bits for Ipv6Net {
     #[inline]
     fn from_parts(bits: u128, len: u8) -> Self {
         Ipv6Net::new_assert(Ipv6Addr::from(bits), len)
+    }
+    #[inline]
+    fn order_hint(&self) -> u64 {
+        // the top half of the address: ties are decided by the full key
+        (u128::from(self.addr()) >> 64) as u64
     }
 }
 

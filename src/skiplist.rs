@@ -29,10 +29,18 @@ pub(crate) const MAX_HEIGHT: usize = 16;
 /// Low bit of a forward pointer: the node owning the pointer is being removed.
 const MARK: usize = 1;
 
+/// A key the skip list can order, with a cheap 64-bit summary of its order.
+pub(crate) trait SkipKey: Ord + Copy + Hash {
+    /// Monotone in the key order: `a < b` implies `a.hint() <= b.hint()`, so unequal hints
+    /// decide a comparison without looking at the keys.
+    fn hint(&self) -> u64;
+}
+
 /// A skip-list node: the key, its version chain, and a tower of `height` forward pointers
 /// allocated inline after the header.
 #[repr(C)]
 pub(crate) struct Node<K, V> {
+    hint: u64,
     pub(crate) key: K,
     pub(crate) chain: Chain<V>,
     built: AtomicBool,
@@ -65,6 +73,7 @@ impl<K, V> Node<K, V> {
 
     fn alloc(key: K, first: *mut VersionNode<V>, height: usize) -> *mut Self
     where
+        K: SkipKey,
         V: Send + 'static,
     {
         let (layout, offset) = Self::layout(height);
@@ -79,6 +88,7 @@ impl<K, V> Node<K, V> {
             ptr::write(
                 p,
                 Node {
+                    hint: key.hint(),
                     key,
                     chain: Chain::new(first),
                     built: AtomicBool::new(false),
@@ -168,7 +178,13 @@ pub(crate) struct SkipList<K, V> {
     _marker: std::marker::PhantomData<Node<K, V>>,
 }
 
-impl<K: Ord + Copy + Hash, V: Send + 'static> SkipList<K, V> {
+/// `node.key` compared with `key`, whose hint is `hint`.
+#[inline(always)]
+fn cmp_key<K: SkipKey, V>(node: &Node<K, V>, key: &K, hint: u64) -> std::cmp::Ordering {
+    node.hint.cmp(&hint).then_with(|| node.key.cmp(key))
+}
+
+impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
     pub(crate) fn new() -> Self {
         Self {
             head: (0..MAX_HEIGHT).map(|_| AtomicUsize::new(0)).collect(),
@@ -186,6 +202,7 @@ impl<K: Ord + Copy + Hash, V: Send + 'static> SkipList<K, V> {
 
     /// The first node whose key is `>= key`, stepping over nodes being removed.
     pub(crate) fn lower_bound<'g>(&self, key: &K, guard: &'g Guard) -> Option<&'g Node<K, V>> {
+        let hint = key.hint();
         let mut pred = self.head_pred();
         let mut found = ptr::null();
         for l in (0..MAX_HEIGHT).rev() {
@@ -198,7 +215,7 @@ impl<K: Ord + Copy + Hash, V: Send + 'static> SkipList<K, V> {
                     curr = (succ & !MARK) as *const _;
                     continue;
                 }
-                if c.key < *key {
+                if cmp_key(c, key, hint).is_lt() {
                     pred = Pred {
                         node: c,
                         tower: c.level(0),
@@ -217,6 +234,7 @@ impl<K: Ord + Copy + Hash, V: Send + 'static> SkipList<K, V> {
 
     /// The last node whose key is `<= key`, stepping over nodes being removed.
     pub(crate) fn floor<'g>(&self, key: &K, guard: &'g Guard) -> Option<&'g Node<K, V>> {
+        let hint = key.hint();
         let mut pred = self.head_pred();
         for l in (0..MAX_HEIGHT).rev() {
             let mut curr = (pred.level(l).load(Ordering::Acquire) & !MARK) as *const Node<K, V>;
@@ -227,7 +245,7 @@ impl<K: Ord + Copy + Hash, V: Send + 'static> SkipList<K, V> {
                     curr = (succ & !MARK) as *const _;
                     continue;
                 }
-                if c.key <= *key {
+                if cmp_key(c, key, hint).is_le() {
                     pred = Pred {
                         node: c,
                         tower: c.level(0),
@@ -259,6 +277,7 @@ impl<K: Ord + Copy + Hash, V: Send + 'static> SkipList<K, V> {
     /// A writer's search: finds the position of `key` at every level and unlinks the nodes
     /// being removed that it meets on the way.
     fn search<'g>(&self, key: &K, _guard: &'g Guard) -> Position<'g, K, V> {
+        let hint = key.hint();
         'retry: loop {
             let mut pos = Position {
                 preds: [self.head_pred(); MAX_HEIGHT],
@@ -292,7 +311,7 @@ impl<K: Ord + Copy + Hash, V: Send + 'static> SkipList<K, V> {
                             Err(_) => continue 'retry,
                         }
                     }
-                    if c.key < *key {
+                    if cmp_key(c, key, hint).is_lt() {
                         pred = Pred {
                             node: c,
                             tower: c.level(0),
@@ -555,6 +574,11 @@ mod tests {
 
     #[test]
     fn the_tower_starts_where_the_layout_puts_it() {
+        impl SkipKey for u64 {
+            fn hint(&self) -> u64 {
+                *self
+            }
+        }
         for h in 1..=MAX_HEIGHT {
             let (_, offset) = Node::<u64, u64>::layout(h);
             assert_eq!(offset, std::mem::offset_of!(Node<u64, u64>, tower));
