@@ -1,0 +1,26 @@
+//! Fuzz targets for `rtm`. Each target is a function over raw bytes: the bytes decode
+//! (with `arbitrary`) into a list of operations that run against a real table and a
+//! sequential model, and every result must equal the model's. The `fuzz_targets/` binaries
+//! are thin wrappers, and `tests/replay.rs` runs the same functions on the committed
+//! corpus and on random inputs with plain `cargo test`.
+
+pub mod handle_misuse;
+pub mod input;
+pub mod model;
+pub mod reclaimer;
+pub mod table_ops;
+
+/// Handles: live, closed, forged, flipped and foreign, with writes in between.
+pub fn run_handle_misuse(data: &[u8]) {
+    handle_misuse::run(data);
+}
+
+/// Every read, write and enumeration criterion, IPv4 and IPv6.
+pub fn run_table_ops(data: &[u8]) {
+    table_ops::run(data);
+}
+
+/// Snapshots across churn, `collect()`, `stats()` and payload drops.
+pub fn run_reclaimer(data: &[u8]) {
+    reclaimer::run(data);
+}
