@@ -572,13 +572,14 @@ fn random_height<K: Hash>(key: &K) -> usize {
 mod tests {
     use super::*;
 
+    impl SkipKey for u64 {
+        fn hint(&self) -> u64 {
+            *self
+        }
+    }
+
     #[test]
     fn the_tower_starts_where_the_layout_puts_it() {
-        impl SkipKey for u64 {
-            fn hint(&self) -> u64 {
-                *self
-            }
-        }
         for h in 1..=MAX_HEIGHT {
             let (_, offset) = Node::<u64, u64>::layout(h);
             assert_eq!(offset, std::mem::offset_of!(Node<u64, u64>, tower));

@@ -577,7 +577,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             }
             node = next;
             steps += 1;
-            if steps % 256 == 0 {
+            if steps.is_multiple_of(256) {
                 // Let the epoch advance during a long pass.
                 guard.repin();
             }

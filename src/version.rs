@@ -123,6 +123,10 @@ pub(crate) struct Chain<V> {
     _marker: PhantomData<*mut VersionNode<V>>,
 }
 
+/// The outcome of [`Chain::push_if`]: `Ok(shadowed)` if pushed, `Err(shadowed)` if the
+/// condition refused the version it would have shadowed.
+pub(crate) type Pushed<'g, V> = Result<Option<&'g VersionNode<V>>, Option<&'g VersionNode<V>>>;
+
 /// Why a push failed: the key was retired by the reclaimer and its node is being unlinked.
 #[derive(Debug)]
 pub(crate) struct Retired;
@@ -218,7 +222,7 @@ impl<V: Send + 'static> Chain<V> {
         clock: &Clock,
         guard: &'g Guard,
         cond: impl Fn(Option<&VersionNode<V>>) -> bool,
-    ) -> Result<Result<Option<&'g VersionNode<V>>, Option<&'g VersionNode<V>>>, Retired> {
+    ) -> Result<Pushed<'g, V>, Retired> {
         loop {
             let (h, dead) = self.head_ptr(guard);
             if dead {
@@ -314,7 +318,7 @@ impl<V: Send + 'static> Chain<V> {
     pub(crate) fn retire(&self, guard: &Guard) -> bool {
         let (h, dead) = self.head_ptr(guard);
         let Some(h) = h else { return false };
-        if dead || h.entry.is_some() || !h.older(guard).is_none() {
+        if dead || h.entry.is_some() || h.older(guard).is_some() {
             return false;
         }
         let w = h as *const _ as usize;
