@@ -8,7 +8,12 @@ use crate::sync::next_table_id;
 pub(crate) const SLOT_BITS: u32 = 12;
 /// Bits of the table identity.
 pub(crate) const TABLE_BITS: u32 = 20;
-/// The largest `max_enumerations` a table accepts.
+/// The largest `max_enumerations` a table accepts (the handle layout names 12 bits of slot).
+///
+/// ```
+/// let t = rtm::RouteTable::<rtm::Ipv4Net, ()>::with_max_enumerations(1 << 20);
+/// assert_eq!(t.max_enumerations(), rtm::MAX_ENUMERATIONS);
+/// ```
 pub const MAX_ENUMERATIONS: usize = 1 << SLOT_BITS;
 
 /// An RTM-style enumeration handle: a plain value that names an open enumeration of one

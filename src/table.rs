@@ -17,6 +17,11 @@ use crate::sync::{fence, AtomicUsize, Epoch, Ordering};
 use crate::version::{Clock, Entry, VersionNode};
 
 /// The default limit of open enumerations of [`RouteTable::new`].
+///
+/// ```
+/// let t = rtm::RouteTable::<rtm::Ipv4Net, ()>::new();
+/// assert_eq!(t.max_enumerations(), rtm::DEFAULT_MAX_ENUMERATIONS);
+/// ```
 pub const DEFAULT_MAX_ENUMERATIONS: usize = 1024;
 
 /// A lock-free routing table whose enumerations see consistent snapshots.

@@ -256,6 +256,17 @@ fn an_raii_enumeration_is_not_reachable_through_handles() {
 }
 
 #[test]
+fn tables_are_shared_and_enumerations_move_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<RouteTable<Ipv4Net, String>>();
+    send_sync::<RouteTable<Ipv6Net, std::sync::Arc<u8>>>();
+    send::<rtm::Enumeration<'static, Ipv4Net, String>>();
+    send_sync::<EnumHandle>();
+    send_sync::<Error>();
+}
+
+#[test]
 fn errors_compare_and_copy() {
     let e = Error::NoSuchRoute;
     let f = e;
