@@ -233,9 +233,21 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
     }
 
     /// The last node whose key is `<= key`, stepping over nodes being removed.
-    pub(crate) fn floor<'g>(&self, key: &K, guard: &'g Guard) -> Option<&'g Node<K, V>> {
+    ///
+    /// Also returns, when the search learned it, the first node of the *run* that node
+    /// ends: the consecutive nodes whose keys are `same` as its key. The run start is known
+    /// when the search stepped onto the run at level 0 from a node of another run (most
+    /// searches, as most nodes are only linked at level 0); the caller can then read the
+    /// run without a second search.
+    pub(crate) fn floor_run<'g>(
+        &self,
+        key: &K,
+        same: impl Fn(&K, &K) -> bool,
+        guard: &'g Guard,
+    ) -> Option<(&'g Node<K, V>, Option<&'g Node<K, V>>)> {
         let hint = key.hint();
         let mut pred = self.head_pred();
+        let mut run: *const Node<K, V> = ptr::null();
         for l in (0..MAX_HEIGHT).rev() {
             let mut curr = (pred.level(l).load(Ordering::Acquire) & !MARK) as *const Node<K, V>;
             // SAFETY (loop): see `lower_bound`.
@@ -246,6 +258,13 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
                     continue;
                 }
                 if cmp_key(c, key, hint).is_le() {
+                    if l == 0 {
+                        // SAFETY: `pred.node` is null or a node protected by `guard`.
+                        run = match unsafe { pred.node.as_ref() } {
+                            Some(p) if same(&p.key, &c.key) => run,
+                            _ => c,
+                        };
+                    }
                     pred = Pred {
                         node: c,
                         tower: c.level(0),
@@ -257,8 +276,8 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
             }
         }
         let _ = guard;
-        // SAFETY: `pred.node` is null (the head) or a node protected by `guard`.
-        unsafe { pred.node.as_ref() }
+        // SAFETY: `pred.node` and `run` are null or nodes protected by `guard`.
+        unsafe { pred.node.as_ref().map(|n| (n, run.as_ref())) }
     }
 
     /// The node with exactly `key`, if one is linked and not being removed.

@@ -295,6 +295,41 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         .map(|(k, e)| route_of(k, e))
     }
 
+    /// The best route at `s` among the nodes from `first` to `last` (one network's run).
+    fn best_in_run(
+        &self,
+        first: &Node<RouteKey<P>, V>,
+        last: &Node<RouteKey<P>, V>,
+        s: u64,
+        guard: &crossbeam_epoch::Guard,
+    ) -> Option<Route<P, V>> {
+        let mut best: Option<(RouteKey<P>, &Entry<V>)> = None;
+        let mut node = Some(first);
+        while let Some(n) = node {
+            if n.key > last.key {
+                break;
+            }
+            if let Some(e) = n
+                .chain
+                .visible(s, &self.clock, guard)
+                .and_then(|v| v.entry.as_ref())
+            {
+                if e.enabled
+                    && best.is_none_or(|(bk, be)| {
+                        (e.priority, e.metric, n.key) < (be.priority, be.metric, bk)
+                    })
+                {
+                    best = Some((n.key, e));
+                }
+            }
+            if std::ptr::eq(n, last) {
+                break;
+            }
+            node = n.next(guard);
+        }
+        best.map(|(k, e)| route_of(k, e))
+    }
+
     /// Longest-prefix match: the best route of the longest network that covers `addr` and
     /// has a best route.
     ///
@@ -321,10 +356,17 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             loop {
                 // The longest network that can still cover `a` is (a masked to len, len).
                 let bound = RouteKey::last_of(P::from_parts(a & mask::<P>(len), len));
-                let q = self.list.floor(&bound, guard)?.key.prefix;
+                let same = |x: &RouteKey<P>, y: &RouteKey<P>| x.prefix == y.prefix;
+                let (last, run) = self.list.floor_run(&bound, same, guard)?;
+                let q = last.key.prefix;
                 if covers(&q, a) {
                     // q.len <= len: a longer covering network would sort after the bound.
-                    if let Some(r) = self.best_at(q, s, guard) {
+                    let best = match run {
+                        // the search saw where q's routes start: read them, up to `last`
+                        Some(first) => self.best_in_run(first, last, s, guard),
+                        None => self.best_at(q, s, guard),
+                    };
+                    if let Some(r) = best {
                         return Some(r);
                     }
                     len = q.plen().checked_sub(1)?;
