@@ -164,6 +164,9 @@ struct Position<'g, K, V> {
     found: Option<&'g Node<K, V>>,
 }
 
+/// The last node of a run, and the run's first node when known.
+pub(crate) type Run<'g, K, V> = (&'g Node<K, V>, Option<&'g Node<K, V>>);
+
 /// What an insertion did.
 pub(crate) enum Inserted<'g, V> {
     /// A new node was linked with the version as its only version.
@@ -244,7 +247,7 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
         key: &K,
         same: impl Fn(&K, &K) -> bool,
         guard: &'g Guard,
-    ) -> Option<(&'g Node<K, V>, Option<&'g Node<K, V>>)> {
+    ) -> Option<Run<'g, K, V>> {
         let hint = key.hint();
         let mut pred = self.head_pred();
         let mut run: *const Node<K, V> = ptr::null();
