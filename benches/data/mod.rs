@@ -43,8 +43,19 @@ fn v4_len(rng: &mut Rng) -> u8 {
         _ => {
             // /8../21 without /16, weighted towards the longer ones as in real tables
             const SPREAD: [(u8, u32); 13] = [
-                (8, 1), (9, 1), (10, 2), (11, 4), (12, 8), (13, 14), (14, 20),
-                (15, 24), (17, 30), (18, 40), (19, 50), (20, 56), (21, 50),
+                (8, 1),
+                (9, 1),
+                (10, 2),
+                (11, 4),
+                (12, 8),
+                (13, 14),
+                (14, 20),
+                (15, 24),
+                (17, 30),
+                (18, 40),
+                (19, 50),
+                (20, 56),
+                (21, 50),
             ];
             let total: u32 = SPREAD.iter().map(|s| s.1).sum();
             let mut pick = rng.below(total as u64) as u32;
@@ -71,7 +82,11 @@ fn v4_addr(rng: &mut Rng) -> u32 {
 }
 
 fn v4_mask(len: u8) -> u32 {
-    if len == 0 { 0 } else { u32::MAX << (32 - len as u32) }
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - len as u32)
+    }
 }
 
 /// `n` distinct canonical IPv4 prefixes with a BGP-like length distribution, in a
@@ -142,7 +157,9 @@ pub fn announced_v4(table: &[Ipv4Net], n: usize, seed: u64) -> Vec<Ipv4Addr> {
 /// Uniformly random IPv4 addresses.
 pub fn uniform_v4(n: usize, seed: u64) -> Vec<Ipv4Addr> {
     let mut rng = Rng::new(seed);
-    (0..n).map(|_| Ipv4Addr::from(rng.next_u64() as u32)).collect()
+    (0..n)
+        .map(|_| Ipv4Addr::from(rng.next_u64() as u32))
+        .collect()
 }
 
 /// Addresses inside announced prefixes of `table`.
@@ -152,7 +169,9 @@ pub fn announced_v6(table: &[Ipv6Net], n: usize, seed: u64) -> Vec<Ipv6Addr> {
         .map(|_| {
             let p = table[rng.below(table.len() as u64) as usize];
             let r = (rng.next_u64() as u128) << 64 | rng.next_u64() as u128;
-            let host = r & !(u128::MAX.checked_shl(128 - p.prefix_len() as u32).unwrap_or(0));
+            let host = r & !(u128::MAX
+                .checked_shl(128 - p.prefix_len() as u32)
+                .unwrap_or(0));
             Ipv6Addr::from(u128::from(p.network()) | host)
         })
         .collect()
@@ -194,5 +213,32 @@ pub fn key_v6(p: Ipv6Net) -> RouteKey<Ipv6Net> {
 
 /// A route for `key` whose payload is a 64-bit attribute id.
 pub fn route<P: rtm::Prefix>(key: RouteKey<P>, value: u64) -> Route<P, u64> {
-    Route { key, priority: 20, metric: (value % 100) as u32, enabled: true, value }
+    Route {
+        key,
+        priority: 20,
+        metric: (value % 100) as u32,
+        enabled: true,
+        value,
+    }
+}
+
+/// `n` distinct canonical IPv4 prefixes with the BGP-like shape of [`ipv4_prefixes`] that
+/// are not in `table`: keys for writers that churn beside a loaded table.
+pub fn fresh_v4(table: &[Ipv4Net], n: usize, seed: u64) -> Vec<Ipv4Net> {
+    let mut taken: HashSet<Ipv4Net> = table.iter().copied().collect();
+    let mut out = Vec::with_capacity(n);
+    let mut round = 0u64;
+    while out.len() < n {
+        let batch = ipv4_prefixes(n + n / 2 + 64, seed.wrapping_add(round));
+        for p in batch {
+            if out.len() == n {
+                break;
+            }
+            if taken.insert(p) {
+                out.push(p);
+            }
+        }
+        round += 1;
+    }
+    out
 }
