@@ -68,22 +68,55 @@ impl<T> UnsafeCell<T> {
 pub(crate) struct Epoch {
     #[cfg(loom)]
     collector: crossbeam_epoch::Collector,
+    /// Under loom, the participant of each loom thread that pinned this table: registered
+    /// on the thread's first pin and kept until the table is dropped, as in production the
+    /// default collector's thread-local handle lives as long as its thread. (Registering a
+    /// participant per call would make every call insert into the collector's participant
+    /// list and push a bag onto its global queue, work that no real call does, and loom
+    /// would explore every interleaving of it.) Declared after `collector`: dropping the
+    /// participants drops the last references to the collector, which then runs every
+    /// destructor still deferred, so a model can count them once the table is dropped.
+    #[cfg(loom)]
+    participants: std::sync::Mutex<Vec<(loom::thread::ThreadId, Box<Participant>)>>,
 }
+
+/// A registered crossbeam-epoch participant, used only by the loom thread that registered
+/// it (and dropped with its table).
+#[cfg(loom)]
+struct Participant(crossbeam_epoch::LocalHandle);
+
+// SAFETY: a `LocalHandle` is `!Send` because its `Local` keeps per-thread state in plain
+// cells. A `Participant` is only pinned by the loom thread that registered it (`Epoch::pin`
+// looks it up by that thread's id), and is dropped with the table, when no call is running
+// and every call that used it happened before the drop (the table is shared through loom's
+// `Arc`, whose drop synchronizes). loom runs all of a model's threads on one OS thread.
+#[cfg(loom)]
+unsafe impl Send for Participant {}
+// SAFETY: as above; no two threads use one participant.
+#[cfg(loom)]
+unsafe impl Sync for Participant {}
 
 impl Epoch {
     /// The process-wide default collector (or, under loom, a fresh private one).
     pub(crate) fn new() -> Self {
-        Self {
-            #[cfg(loom)]
-            collector: crossbeam_epoch::Collector::new(),
+        #[cfg(loom)]
+        {
+            Self::with_collector(crossbeam_epoch::Collector::new())
+        }
+        #[cfg(not(loom))]
+        {
+            Self {}
         }
     }
 
     /// A table built on its own collector, so that a loom model can check that everything
-    /// it deferred is freed once the collector is dropped.
+    /// it deferred is freed once the table (and with it the collector) is dropped.
     #[cfg(loom)]
     pub(crate) fn with_collector(collector: crossbeam_epoch::Collector) -> Self {
-        Self { collector }
+        Self {
+            collector,
+            participants: std::sync::Mutex::new(Vec::new()),
+        }
     }
 
     /// Pins the current thread for the duration of one call.
@@ -91,7 +124,30 @@ impl Epoch {
     pub(crate) fn pin(&self) -> Guard {
         #[cfg(loom)]
         {
-            self.collector.register().pin()
+            use std::sync::PoisonError;
+            // The std mutex only guards the list; it is never held across a loom
+            // operation (registering and pinning are), so no loom thread can block on it.
+            let me = loom::thread::current().id();
+            let known = self
+                .participants
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .find(|(id, _)| *id == me)
+                .map(|(_, p)| &**p as *const Participant);
+            let participant = known.unwrap_or_else(|| {
+                let p = Box::new(Participant(self.collector.register()));
+                let addr = &*p as *const Participant;
+                self.participants
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((me, p));
+                addr
+            });
+            // SAFETY: the participant is boxed (its address survives the vector growing)
+            // and dropped only with `self`, so it is live for this borrow; it belongs to
+            // the current loom thread (see `Participant`).
+            unsafe { &*participant }.0.pin()
         }
         #[cfg(not(loom))]
         {
