@@ -16,7 +16,7 @@
 //! generation. So exactly one close wins, and no call that starts after a close reaches
 //! the cursor.
 
-use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 use crate::version::Clock;
 
 const FREE: u64 = 0;
@@ -171,14 +171,25 @@ impl<C> Slots<C> {
     /// Pins the current clock value in `slot` so that no reclaimer prunes what it sees.
     ///
     /// The reader stores its snapshot, then reads the reclaimer's announcement; the
-    /// reclaimer announces, then reads the slots. All four accesses are SeqCst, so in their
-    /// single total order either the reclaimer's scan sees the snapshot, or the reader sees
-    /// the announcement and retries with a newer clock value, which is at least the
-    /// announced one. A retry happens only when a reclaimer announced meanwhile.
+    /// reclaimer announces, then reads the slots (store buffering). Each side puts a SeqCst
+    /// fence between its write and its read, and the two fences are ordered in the single
+    /// total order of SeqCst operations. If the reader's fence comes first, the
+    /// reclaimer's scan, after its own fence, sees the snapshot; otherwise the reader's
+    /// horizon load sees the announcement and the reader retries with a newer clock value,
+    /// which is at least the announced one (the announcement's Release RMW and the
+    /// horizon's Acquire load order the reclaimer's clock read before ours). A retry happens
+    /// only when a reclaimer announced meanwhile.
+    ///
+    /// The fences, not SeqCst accesses, carry the argument: it then rests on the fence
+    /// rules alone, which is also what loom checks (it models SeqCst fences, but treats
+    /// SeqCst loads and stores as Acquire and Release, so with SeqCst accesses alone it
+    /// finds a reader and a reclaimer that both miss each other).
     fn register(&self, slot: &Slot<C>, clock: &Clock) -> u64 {
         loop {
             let s = clock.now();
-            slot.pinned.store(s, Ordering::SeqCst);
+            // Relaxed: the fence below orders this store before the horizon load.
+            slot.pinned.store(s, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
             #[cfg(feature = "negative-no-horizon-recheck")]
             {
                 return s;
@@ -203,6 +214,8 @@ impl<C> Slots<C> {
     pub(crate) fn announce_and_scan(&self, clock: &Clock) -> (u64, Vec<u64>) {
         let now = clock.now();
         self.horizon.fetch_max(now, Ordering::SeqCst);
+        // Orders the announcement before the scan; see `register`.
+        fence(Ordering::SeqCst);
         let mut pinned: Vec<u64> = self
             .slots
             .iter()
