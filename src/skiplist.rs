@@ -477,16 +477,27 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
         }
         #[cfg(feature = "negative-unlink-no-mark")]
         {
-            // Broken on purpose: unlink level 0 without freezing the node's pointers.
-            let pos = self.search(&node.key, guard);
-            let succ = node.level(0).load(Ordering::Acquire);
-            if std::ptr::eq(pos.succs[0], node) {
-                let _ = pos.preds[0].level(0).compare_exchange(
-                    node as *const _ as usize,
-                    succ,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                );
+            // Broken on purpose: unlink the node at every level, as often as it takes, but
+            // without marking (freezing) its forward pointers first, so an insertion can
+            // still link a node behind it.
+            loop {
+                let pos = self.search(&node.key, guard);
+                let mut linked = false;
+                for l in 0..node.height as usize {
+                    if std::ptr::eq(pos.succs[l], node) {
+                        linked = true;
+                        let succ = node.level(l).load(Ordering::Acquire);
+                        let _ = pos.preds[l].level(l).compare_exchange(
+                            node as *const _ as usize,
+                            succ,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        );
+                    }
+                }
+                if !linked {
+                    break;
+                }
             }
             return;
         }
