@@ -294,8 +294,15 @@ where
         .map(String::as_str)
         .or_else(|| payload.downcast_ref::<&str>().copied())
         .unwrap_or("<non-string panic>");
+    // loom reports an atomic read in poisoned memory as an object index made of poison.
+    let poisoned_index = u64::from_ne_bytes([POISON; 8]).to_string();
+    let note = if msg.contains(&poisoned_index) {
+        " (a loom atomic read in freed, poisoned memory: use after free)"
+    } else {
+        ""
+    };
     eprintln!(
-        "negative control {name}: the model failed as expected after {:.1?}: {}",
+        "negative control {name}: the model failed as expected after {:.1?}: {}{note}",
         start.elapsed(),
         msg.lines().next().unwrap_or("")
     );
