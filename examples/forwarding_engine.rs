@@ -29,18 +29,27 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { routes: 1_000_000, lookup_threads: 2, seconds: 2.0 };
+    let mut a = Args {
+        routes: 1_000_000,
+        lookup_threads: 2,
+        seconds: 2.0,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut value = |name: &str| -> String {
-            it.next().unwrap_or_else(|| panic!("{name} needs a value"))
-        };
+        let mut value =
+            |name: &str| -> String { it.next().unwrap_or_else(|| panic!("{name} needs a value")) };
         match flag.as_str() {
             "--routes" => a.routes = value("--routes").parse().expect("--routes N"),
-            "--lookup-threads" => a.lookup_threads = value("--lookup-threads").parse().expect("--lookup-threads N"),
+            "--lookup-threads" => {
+                a.lookup_threads = value("--lookup-threads")
+                    .parse()
+                    .expect("--lookup-threads N")
+            }
             "--seconds" => a.seconds = value("--seconds").parse().expect("--seconds S"),
             "-h" | "--help" => {
-                println!("usage: forwarding_engine [--routes N] [--lookup-threads N] [--seconds S]");
+                println!(
+                    "usage: forwarding_engine [--routes N] [--lookup-threads N] [--seconds S]"
+                );
                 std::process::exit(0);
             }
             other => panic!("unknown flag {other} (try --help)"),
@@ -80,7 +89,9 @@ fn main() {
     );
     let t0 = Instant::now();
     for (i, k) in keys.iter().take(args.routes).enumerate() {
-        table.add_route(data::route(*k, i as u64)).expect("canonical prefix");
+        table
+            .add_route(data::route(*k, i as u64))
+            .expect("canonical prefix");
         if i % 4096 == 0 {
             bar.set_position(i as u64);
         }
@@ -97,7 +108,9 @@ fn main() {
     let rss_loaded = rss_bytes();
 
     // What the churn writer starts from, by pool index.
-    let initial: Vec<Option<u64>> = (0..pool.len()).map(|i| (i < args.routes).then_some(i as u64)).collect();
+    let initial: Vec<Option<u64>> = (0..pool.len())
+        .map(|i| (i < args.routes).then_some(i as u64))
+        .collect();
     let lookups_keys = data::announced_v4(&pool[..args.routes], 1 << 20, 2);
 
     let stop = AtomicBool::new(false);
@@ -109,7 +122,8 @@ fn main() {
 
     let (dump, window, changes, churn_rate, dump_time, snapshot_stats) = thread::scope(|s| {
         for t in 0..args.lookup_threads {
-            let (table, stop, lookups, hits, go, keys) = (&table, &stop, &lookups, &hits, &go, &lookups_keys);
+            let (table, stop, lookups, hits, go, keys) =
+                (&table, &stop, &lookups, &hits, &go, &lookups_keys);
             s.spawn(move || {
                 go.wait();
                 let (mut n, mut h) = (0u64, 0u64);
@@ -126,7 +140,8 @@ fn main() {
             });
         }
         let writer = {
-            let (table, stop, started, finished, go, keys, initial) = (&table, &stop, &started, &finished, &go, &keys, &initial);
+            let (table, stop, started, finished, go, keys, initial) =
+                (&table, &stop, &started, &finished, &go, &keys, &initial);
             s.spawn(move || {
                 go.wait();
                 let mut state = initial.clone();
@@ -144,7 +159,9 @@ fn main() {
                         }
                         _ => {
                             value += 1;
-                            table.add_route(data::route(keys[i], value)).expect("canonical");
+                            table
+                                .add_route(data::route(keys[i], value))
+                                .expect("canonical");
                             Some(value)
                         }
                     };
@@ -161,7 +178,9 @@ fn main() {
         // Let the churn get going, then dump while it runs.
         thread::sleep(Duration::from_millis(200));
         let before = finished.load(Ordering::SeqCst);
-        let e = table.enumerate(Criteria::all().include_disabled()).expect("a free slot");
+        let e = table
+            .enumerate(Criteria::all().include_disabled())
+            .expect("a free slot");
         let after = started.load(Ordering::SeqCst);
         let t0 = Instant::now();
         let dump: Vec<(RouteKey<Ipv4Net>, u64)> = e.map(|r| (r.key, r.value)).collect();
@@ -171,12 +190,20 @@ fn main() {
         thread::sleep(rest);
         stop.store(true, Ordering::Relaxed);
         let (log, rate) = writer.join().expect("writer");
-        (dump, (before as usize, after as usize), log, rate, dump_time, snapshot_stats)
+        (
+            dump,
+            (before as usize, after as usize),
+            log,
+            rate,
+            dump_time,
+            snapshot_stats,
+        )
     });
 
     // The dump must be the table after exactly j churn changes, for some j the dump could
     // have seen: at least the changes finished before it opened, at most those begun.
-    let index: HashMap<RouteKey<Ipv4Net>, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    let index: HashMap<RouteKey<Ipv4Net>, usize> =
+        keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     let mut dumped: Vec<Option<u64>> = vec![None; pool.len()];
     let mut ordered = true;
     for (n, (k, v)) in dump.iter().enumerate() {
@@ -228,7 +255,10 @@ fn main() {
     );
     table.collect();
     let s = table.stats();
-    println!("routes: {}, dead versions after close + collect: {}", s.live_routes, s.dead_versions);
+    println!(
+        "routes: {}, dead versions after close + collect: {}",
+        s.live_routes, s.dead_versions
+    );
     println!(
         "memory: RSS {:.1} MiB (table loaded: +{:.1} MiB, {:.0} bytes/route incl. the example's own data)",
         rss_bytes() as f64 / (1 << 20) as f64,
