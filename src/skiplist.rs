@@ -177,6 +177,12 @@ struct Position<'g, K, V> {
 /// The last node of a run, and the run's first node when known.
 pub(crate) type Run<'g, K, V> = (&'g Node<K, V>, Option<&'g Node<K, V>>);
 
+/// Where a series of searches under one guard ended on each level; see
+/// [`SkipList::floor_run`]. Valid only under the guard of the searches that filled it.
+pub(crate) struct Fingers<K, V> {
+    preds: [Pred<K, V>; MAX_HEIGHT],
+}
+
 /// What an insertion did.
 pub(crate) enum Inserted<'g, V> {
     /// A new node was linked with the version as its only version.
@@ -245,6 +251,14 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
         unsafe { found.as_ref() }
     }
 
+    /// Fingers for a series of [`floor_run`](Self::floor_run) searches under one guard:
+    /// all at the head.
+    pub(crate) fn fingers(&self) -> Fingers<K, V> {
+        Fingers {
+            preds: [self.head_pred(); MAX_HEIGHT],
+        }
+    }
+
     /// The last node whose key is `<= key`, stepping over nodes being removed.
     ///
     /// Also returns, when the search learned it, the first node of the *run* that node
@@ -252,18 +266,44 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
     /// when the search stepped onto the run at level 0 from a node of another run (most
     /// searches, as most nodes are only linked at level 0); the caller can then read the
     /// run without a second search.
+    ///
+    /// The search starts from `fingers`, the predecessors an earlier search of the series
+    /// ended at on each level, at the lowest level whose finger is still `<= key`, and
+    /// leaves its own there. A longest-prefix match searches for smaller and smaller keys
+    /// that are usually close behind the previous one: from a finger a level or a few up,
+    /// such a search walks a few nodes it has just seen instead of descending from the
+    /// head again.
     pub(crate) fn floor_run<'g>(
         &self,
+        fingers: &mut Fingers<K, V>,
         key: &K,
         same: impl Fn(&K, &K) -> bool,
         guard: &'g Guard,
     ) -> Option<Run<'g, K, V>> {
         let hint = key.hint();
-        let mut pred = self.head_pred();
+        // Fingers are ordered: a higher level's is at or before a lower level's, so the
+        // lowest level whose finger is the head or a node `<= key` is the closest start.
+        let mut top = 0;
+        while top < MAX_HEIGHT {
+            // SAFETY: a finger is the head (null node) or a node a search under `guard`
+            // stepped onto, which the epoch keeps allocated while `guard` is held.
+            match unsafe { fingers.preds[top].node.as_ref() } {
+                Some(f) if cmp_key(f, key, hint).is_gt() => top += 1,
+                _ => break,
+            }
+        }
+        let mut pred = if top < MAX_HEIGHT {
+            fingers.preds[top]
+        } else {
+            top = MAX_HEIGHT - 1;
+            self.head_pred()
+        };
         let mut run: *const Node<K, V> = ptr::null();
-        for l in (0..MAX_HEIGHT).rev() {
+        for l in (0..=top).rev() {
             let mut curr = (pred.level(l).load(Ordering::Acquire) & !MARK) as *const Node<K, V>;
-            // SAFETY (loop): see `lower_bound`.
+            // SAFETY (loop): see `lower_bound`. Starting from a finger changes nothing:
+            // it was reached under `guard`, and if it is being removed its frozen links
+            // still lead to nodes reached under `guard`.
             while let Some(c) = unsafe { curr.as_ref() } {
                 let succ = c.level(l).load(Ordering::Acquire);
                 if succ & MARK != 0 {
@@ -287,6 +327,7 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
                     break;
                 }
             }
+            fingers.preds[l] = pred;
         }
         let _ = guard;
         // SAFETY: `pred.node` and `run` are null or nodes protected by `guard`.
@@ -393,6 +434,9 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
                 }
             }
             if fresh.is_null() {
+                // SAFETY: `version` is ours until published; `Chain::push` hands it back
+                // with no older version when it fails, so the new chain is just it.
+                debug_assert!(unsafe { (*version).is_alone() });
                 fresh = Node::alloc(key, version, height);
             }
             // SAFETY: `fresh` is ours until the CAS below links it.

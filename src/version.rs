@@ -77,6 +77,11 @@ impl<V> VersionNode<V> {
         b.entry
     }
 
+    /// Whether this version has no older version linked (true for an unpublished one).
+    pub(crate) fn is_alone(&self) -> bool {
+        self.next.load(Ordering::Relaxed).is_null()
+    }
+
     /// The decided timestamp, or [`PENDING`].
     #[inline]
     pub(crate) fn ts(&self) -> u64 {
@@ -203,7 +208,10 @@ impl<V: Send + 'static> Chain<V> {
     }
 
     /// Links `new` (pending) as the newest version. On success returns the version it
-    /// shadows, decided, if any. The caller then decides `new`.
+    /// shadows, decided, if any. The caller then decides `new`. On failure `new` is
+    /// returned to the caller unlinked, with no older version: a caller that then makes it
+    /// the first version of a fresh node must not carry a pointer into this chain (the
+    /// fresh chain and this one would share versions, and both would free them).
     pub(crate) fn push<'g>(
         &self,
         new: *mut VersionNode<V>,
@@ -226,6 +234,9 @@ impl<V: Send + 'static> Chain<V> {
         loop {
             let (h, dead) = self.head_ptr(guard);
             if dead {
+                // SAFETY: `new` is still ours (not published); a failed CAS of an earlier
+                // round left it pointing into this chain, which the caller may not keep.
+                unsafe { (*new).next.store(ptr::null_mut(), Ordering::Relaxed) };
                 return Err(Retired);
             }
             // Timestamps must grow from old to new along the chain: decide the old head
@@ -236,6 +247,8 @@ impl<V: Send + 'static> Chain<V> {
                 }
             }
             if !cond(h) {
+                // SAFETY: as above, `new` goes back to the caller as it came.
+                unsafe { (*new).next.store(ptr::null_mut(), Ordering::Relaxed) };
                 return Ok(Err(h));
             }
             let hp = h.map_or(ptr::null_mut(), |h| h as *const _ as *mut VersionNode<V>);

@@ -11,8 +11,20 @@ use rtm::{
     Criteria, EnumHandle, Error, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable,
 };
 
+/// How many times longer to run every test: `RTM_STRESS_SCALE` (default 1). CI raises it
+/// when it runs these tests under AddressSanitizer.
+fn scale() -> u32 {
+    std::env::var("RTM_STRESS_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
 /// Rounds of the sliding window; enough for readers to overlap many writes.
-const STEPS: u32 = 20_000;
+fn steps() -> u32 {
+    20_000 * scale()
+}
 
 /// Key `k` of the sliding window: one network, ordered by next hop.
 fn wkey(k: u32) -> RouteKey<Ipv4Net> {
@@ -25,7 +37,7 @@ fn wkey(k: u32) -> RouteKey<Ipv4Net> {
 }
 
 fn window_writer(t: &RouteTable<Ipv4Net, u32>, done: &AtomicBool) {
-    for k in 0..STEPS {
+    for k in 0..steps() {
         t.add_route(Route::new(wkey(k + 1), k + 1)).unwrap();
         t.delete_route(&wkey(k)).unwrap();
     }
@@ -80,7 +92,7 @@ fn sliding_window_through_raii_enumerations() {
         .unwrap()
         .map(|r| r.value)
         .collect();
-    assert_eq!(last, [STEPS]);
+    assert_eq!(last, [steps()]);
 }
 
 #[test]
@@ -124,7 +136,7 @@ fn sliding_window_through_handles_moving_between_threads() {
 #[test]
 fn snapshots_see_whole_rounds_while_the_reclaimer_runs() {
     const KEYS: u32 = 64;
-    const ROUNDS: u32 = 300;
+    let rounds = 300 * scale();
     let t = RouteTable::<Ipv4Net, (u32, Box<u32>)>::new();
     let block = |w: u32, k: u32| {
         RouteKey::new(
@@ -145,7 +157,7 @@ fn snapshots_see_whole_rounds_while_the_reclaimer_runs() {
         for w in 0..2u32 {
             let (t, done) = (&t, &done);
             s.spawn(move || {
-                for r in 1..=ROUNDS {
+                for r in 1..=rounds {
                     for k in 0..KEYS {
                         let old = t
                             .add_route(Route::new(block(w, k), (r, Box::new(k))))
@@ -216,7 +228,7 @@ fn lookups_never_miss_during_make_before_break() {
     let done = AtomicBool::new(false);
     thread::scope(|s| {
         s.spawn(|| {
-            for i in 0..30_000u32 {
+            for i in 0..30_000 * scale() {
                 t.add_route(Route::new(key(i as usize + 1, i + 1), i + 1))
                     .unwrap();
                 t.delete_route(&key(i as usize, i)).unwrap();
@@ -243,7 +255,7 @@ fn next_and_close_race_on_one_handle() {
     for k in 0..50 {
         t.add_route(Route::new(wkey(k), k)).unwrap();
     }
-    for _ in 0..300 {
+    for _ in 0..300 * scale() {
         let h = t.create_enumeration_handle(Criteria::all()).unwrap();
         let wins = AtomicUsize::new(0);
         let barrier = Barrier::new(4);
@@ -285,7 +297,7 @@ fn stale_handles_never_reach_reused_slots() {
         for _ in 0..2 {
             s.spawn(|| {
                 let mut old: Vec<EnumHandle> = Vec::new();
-                for _ in 0..5_000 {
+                for _ in 0..5_000 * scale() {
                     match t.create_enumeration_handle(Criteria::all()) {
                         Ok(h) => {
                             for o in old.iter().rev().take(4) {
@@ -320,7 +332,7 @@ fn concurrent_inserts_and_deletes_keep_a_sorted_set() {
         for w in 0..4u32 {
             let t = &t;
             s.spawn(move || {
-                for i in 0..20_000u32 {
+                for i in 0..20_000 * scale() {
                     let k = (i * 7 + w) % 512;
                     let _ = t.add_route(Route::new(wkey(k), k));
                     if i % 3 == 0 {
