@@ -281,23 +281,22 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
         guard: &'g Guard,
     ) -> Option<Run<'g, K, V>> {
         let hint = key.hint();
-        // Fingers are ordered: a higher level's is at or before a lower level's, so the
-        // lowest level whose finger is the head or a node `<= key` is the closest start.
-        let mut top = 0;
-        while top < MAX_HEIGHT {
-            // SAFETY: a finger is the head (null node) or a node a search under `guard`
-            // stepped onto, which the epoch keeps allocated while `guard` is held.
-            match unsafe { fingers.preds[top].node.as_ref() } {
-                Some(f) if cmp_key(f, key, hint).is_gt() => top += 1,
-                _ => break,
-            }
-        }
-        let mut pred = if top < MAX_HEIGHT {
-            fingers.preds[top]
-        } else {
-            top = MAX_HEIGHT - 1;
-            self.head_pred()
-        };
+        // Fingers are ordered: a higher level's is at or before a lower level's. Start at
+        // the lowest level whose finger is a node `<= key`; a head finger says nothing
+        // (the head is a finger on every level a search has not used), so from there up
+        // the search starts from the head at the top level, as a fresh one.
+        let (mut pred, top) = (0..MAX_HEIGHT)
+            .find_map(|l| {
+                // SAFETY: a finger is the head (null node) or a node a search under
+                // `guard` stepped onto, which the epoch keeps allocated while `guard` is
+                // held.
+                match unsafe { fingers.preds[l].node.as_ref() } {
+                    None => Some((self.head_pred(), MAX_HEIGHT - 1)),
+                    Some(f) if cmp_key(f, key, hint).is_le() => Some((fingers.preds[l], l)),
+                    Some(_) => None,
+                }
+            })
+            .unwrap_or((self.head_pred(), MAX_HEIGHT - 1));
         let mut run: *const Node<K, V> = ptr::null();
         for l in (0..=top).rev() {
             let mut curr = (pred.level(l).load(Ordering::Acquire) & !MARK) as *const Node<K, V>;

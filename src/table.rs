@@ -353,11 +353,14 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         let a = addr.to_bits();
         self.read_at_now(|s, guard| {
             let mut len = P::MAX_LEN;
+            // Each search starts where the previous one ended (its bound is smaller and
+            // usually a few nodes back), not from the head.
+            let mut fingers = self.list.fingers();
             loop {
                 // The longest network that can still cover `a` is (a masked to len, len).
                 let bound = RouteKey::last_of(P::from_parts(a & mask::<P>(len), len));
                 let same = |x: &RouteKey<P>, y: &RouteKey<P>| x.prefix == y.prefix;
-                let (last, run) = self.list.floor_run(&bound, same, guard)?;
+                let (last, run) = self.list.floor_run(&mut fingers, &bound, same, guard)?;
                 let q = last.key.prefix;
                 if covers(&q, a) {
                     // q.len <= len: a longer covering network would sort after the bound.
