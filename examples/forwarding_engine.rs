@@ -253,7 +253,8 @@ fn main() {
         window.1
     );
     println!(
-        "while the dump was open (after a collect): {} dead versions retained for its snapshot",
+        "while the dump was open: {} dead versions retained (replaced or deleted values the \
+         snapshot sees, and any a sweep running in the writer has not reached yet)",
         snapshot_stats.dead_versions
     );
     table.collect();
