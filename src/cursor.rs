@@ -70,12 +70,12 @@ impl<P: Prefix> Cursor<P> {
             Pos::Done => return None,
             Pos::Start => list.lower_bound(&self.lower, guard),
             Pos::At(addr) => {
-                // SAFETY: `addr` is a node this cursor returned, so a value of it is visible
-                // at `self.snapshot`. The reclaimer retires a node only when its chain is a
+                // `addr` is a node this cursor returned, so a value of it is visible at
+                // `self.snapshot`. The reclaimer retires a node only when its chain is a
                 // lone deletion marker that every pinned snapshot sees, and our snapshot
                 // stays pinned (its slot is held) for the cursor's life, so the node is
-                // neither retired nor unlinked, let alone freed: the reference is valid,
-                // and its forward pointer leads into the live list.
+                // neither retired nor unlinked, let alone freed.
+                // SAFETY: the node is alive and linked while our snapshot is pinned.
                 let n = unsafe { &*(addr as *const Node<RouteKey<P>, V>) };
                 n.next(guard)
             }

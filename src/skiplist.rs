@@ -69,10 +69,10 @@ impl<K, V> Node<K, V> {
     #[inline]
     fn level(&self, l: usize) -> &AtomicUsize {
         debug_assert!(l < self.height as usize);
-        // SAFETY: the node was allocated by `Node::alloc` with `height` tower entries
-        // starting at the `tower` field (`layout(height).1 == offset_of!(tower)`: the
-        // header is `repr(C)` and ends with the zero-length, pointer-aligned `tower`), and
-        // `l < height`; every entry was initialized there.
+        // The node was allocated by `Node::alloc` with `height` tower entries starting at
+        // the `tower` field (`layout(height).1 == offset_of!(tower)`: the header is
+        // `repr(C)` and ends with the zero-length, pointer-aligned `tower`).
+        // SAFETY: `l < height`, and every tower entry was initialized by `Node::alloc`.
         unsafe {
             &*((self as *const Self as *const u8)
                 .add(std::mem::offset_of!(Self, tower))

@@ -231,10 +231,11 @@ impl<C> Slots<C> {
     /// or BUSY/CLOSED held by the handle call that a close met in flight).
     fn release(&self, i: usize, gen: u32) {
         let slot = &self.slots[i];
-        // SAFETY: the caller holds the slot exclusively (OWNED by an Enumeration being
-        // closed, CLOSED by this thread's CAS, or BUSY taken by this thread's call and
-        // CLOSED by a close since); no other call or close touches the cursor until the
-        // slot is FREE again and popped by a new owner.
+        // The caller holds the slot exclusively: OWNED by an Enumeration being closed,
+        // CLOSED by this thread's CAS, or BUSY taken by this thread's call and CLOSED by a
+        // close since. No other call or close touches the cursor until the slot is FREE
+        // again and popped by a new owner.
+        // SAFETY: exclusive access to the cursor, as just argued.
         slot.cursor.with_mut(|p| unsafe { *p = None });
         // Release: the reclaimer must not see the slot unpinned before our reads under it.
         slot.pinned.store(NONE, Ordering::Release);

@@ -85,11 +85,12 @@ pub(crate) struct Epoch {
 #[cfg(loom)]
 struct Participant(crossbeam_epoch::LocalHandle);
 
-// SAFETY: a `LocalHandle` is `!Send` because its `Local` keeps per-thread state in plain
-// cells. A `Participant` is only pinned by the loom thread that registered it (`Epoch::pin`
-// looks it up by that thread's id), and is dropped with the table, when no call is running
-// and every call that used it happened before the drop (the table is shared through loom's
+// A `LocalHandle` is `!Send` because its `Local` keeps per-thread state in plain cells.
+// A `Participant` is only pinned by the loom thread that registered it (`Epoch::pin` looks
+// it up by that thread's id), and is dropped with the table, when no call is running and
+// every call that used it happened before the drop (the table is shared through loom's
 // `Arc`, whose drop synchronizes). loom runs all of a model's threads on one OS thread.
+// SAFETY: only its own thread uses a participant, as just argued.
 #[cfg(loom)]
 unsafe impl Send for Participant {}
 // SAFETY: as above; no two threads use one participant.

@@ -610,11 +610,12 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             .first(&guard)
             .map_or(std::ptr::null(), |n| n as *const _);
         let mut steps = 0usize;
-        // SAFETY (loop): `node` was read from a forward pointer under `guard` and is not
-        // one this pass removed (we read the successor before removing). Only the sweeper
-        // removes nodes and prunes versions, and sweeps run one at a time, so a node this
-        // pass has not removed stays allocated even across `repin`: nobody else can
-        // unlink it, and the epoch frees only what was unlinked.
+        // `node` was read from a forward pointer under `guard` and is not one this pass
+        // removed (we read the successor before removing). Only the sweeper removes nodes
+        // and prunes versions, and sweeps run one at a time, so a node this pass has not
+        // removed stays allocated even across `repin`: nobody else can unlink it, and the
+        // epoch frees only what was unlinked.
+        // SAFETY: `node` is null or alive, as just argued.
         while let Some(n) = unsafe { node.as_ref() } {
             let next = n.next(&guard).map_or(std::ptr::null(), |n| n as *const _);
             if !n.chain.is_retired() {
