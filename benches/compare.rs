@@ -16,6 +16,8 @@
 
 mod data;
 
+use data::Attrs;
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -42,27 +44,6 @@ const CHURN: usize = 200_000;
 const WINDOW: usize = 50_000;
 /// Addresses per longest-prefix-match probe set.
 const LPM_PROBES: usize = 1 << 18;
-
-/// What the alternative maps store for a key: the attributes of an rtm route.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Attrs {
-    priority: u32,
-    metric: u32,
-    enabled: bool,
-    value: u64,
-}
-
-impl Attrs {
-    #[inline]
-    fn of(r: &R) -> Self {
-        Attrs {
-            priority: r.priority,
-            metric: r.metric,
-            enabled: r.enabled,
-            value: r.value,
-        }
-    }
-}
 
 /// A writer's two operations.
 trait Churn: Sync {

@@ -12,6 +12,8 @@
 
 mod data;
 
+use data::Attrs;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -93,25 +95,8 @@ impl std::ops::Sub for Usage {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Attrs {
-    priority: u32,
-    metric: u32,
-    enabled: bool,
-    value: u64,
-}
-
 type Key = RouteKey<Ipv4Net>;
 type R = Route<Ipv4Net, u64>;
-
-fn attrs(r: &R) -> Attrs {
-    Attrs {
-        priority: r.priority,
-        metric: r.metric,
-        enabled: r.enabled,
-        value: r.value,
-    }
-}
 
 const TABLE: usize = 1_000_000;
 
@@ -166,7 +151,7 @@ fn main() {
     let (skip, u_skip) = measure(|| {
         let m = SkipMap::new();
         for r in table {
-            m.insert(r.key, attrs(r));
+            m.insert(r.key, Attrs::of(r));
         }
         m
     });
@@ -184,7 +169,7 @@ fn main() {
     let (tree, u_tree) = measure(|| {
         let m = TreeIndex::<Key, Attrs>::new();
         for r in table {
-            m.insert_sync(r.key, attrs(r)).unwrap();
+            m.insert_sync(r.key, Attrs::of(r)).unwrap();
         }
         m
     });
@@ -193,7 +178,7 @@ fn main() {
     let (btree, u_btree) = measure(|| {
         let mut m = BTreeMap::<Key, Attrs>::new();
         for r in table {
-            m.insert(r.key, attrs(r));
+            m.insert(r.key, Attrs::of(r));
         }
         m
     });

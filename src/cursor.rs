@@ -148,10 +148,24 @@ pub(crate) fn best_of<'g, P: Prefix, V: Send + 'static>(
     guard: &'g Guard,
     read: impl Fn(&'g Node<RouteKey<P>, V>) -> Option<&'g Entry<V>>,
 ) -> Option<(RouteKey<P>, &'g Entry<V>)> {
+    let first = list.lower_bound(&RouteKey::first_of(prefix), guard);
+    best_in_run(prefix, first, None, guard, read)
+}
+
+/// [`best_of`] over a run already found: the nodes from `first` while their prefix is
+/// `prefix`, and no further than `last` when the caller knows where the run ends (which
+/// spares reading the node after it).
+pub(crate) fn best_in_run<'g, P: Prefix, V: Send + 'static>(
+    prefix: P,
+    first: Option<&'g Node<RouteKey<P>, V>>,
+    last: Option<&'g Node<RouteKey<P>, V>>,
+    guard: &'g Guard,
+    read: impl Fn(&'g Node<RouteKey<P>, V>) -> Option<&'g Entry<V>>,
+) -> Option<(RouteKey<P>, &'g Entry<V>)> {
     let mut best: Option<(RouteKey<P>, &Entry<V>)> = None;
-    let mut node = list.lower_bound(&RouteKey::first_of(prefix), guard);
+    let mut node = first;
     while let Some(n) = node {
-        if n.key.prefix != prefix {
+        if n.key.prefix != prefix || last.is_some_and(|l| n.key > l.key) {
             break;
         }
         if let Some(e) = read(n) {
@@ -162,6 +176,9 @@ pub(crate) fn best_of<'g, P: Prefix, V: Send + 'static>(
             {
                 best = Some((n.key, e));
             }
+        }
+        if last.is_some_and(|l| std::ptr::eq(n, l)) {
+            break;
         }
         node = n.next(guard);
     }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::criteria::Criteria;
-use crate::cursor::{best_of, route, Cursor};
+use crate::cursor::{best_in_run, best_of, route as route_of, Cursor};
 use crate::enumeration::Enumeration;
 use crate::error::Error;
 use crate::handle::{table_id, EnumHandle, MAX_ENUMERATIONS};
@@ -295,41 +295,6 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         .map(|(k, e)| route_of(k, e))
     }
 
-    /// The best route at `s` among the nodes from `first` to `last` (one network's run).
-    fn best_in_run(
-        &self,
-        first: &Node<RouteKey<P>, V>,
-        last: &Node<RouteKey<P>, V>,
-        s: u64,
-        guard: &crossbeam_epoch::Guard,
-    ) -> Option<Route<P, V>> {
-        let mut best: Option<(RouteKey<P>, &Entry<V>)> = None;
-        let mut node = Some(first);
-        while let Some(n) = node {
-            if n.key > last.key {
-                break;
-            }
-            if let Some(e) = n
-                .chain
-                .visible(s, &self.clock, guard)
-                .and_then(|v| v.entry.as_ref())
-            {
-                if e.enabled
-                    && best.is_none_or(|(bk, be)| {
-                        (e.priority, e.metric, n.key) < (be.priority, be.metric, bk)
-                    })
-                {
-                    best = Some((n.key, e));
-                }
-            }
-            if std::ptr::eq(n, last) {
-                break;
-            }
-            node = n.next(guard);
-        }
-        best.map(|(k, e)| route_of(k, e))
-    }
-
     /// Longest-prefix match: the best route of the longest network that covers `addr` and
     /// has a best route.
     ///
@@ -366,7 +331,12 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
                     // q.len <= len: a longer covering network would sort after the bound.
                     let best = match run {
                         // the search saw where q's routes start: read them, up to `last`
-                        Some(first) => self.best_in_run(first, last, s, guard),
+                        Some(first) => best_in_run(q, Some(first), Some(last), guard, |n| {
+                            n.chain
+                                .visible(s, &self.clock, guard)
+                                .and_then(|v| v.entry.as_ref())
+                        })
+                        .map(|(k, e)| route_of(k, e)),
                         None => self.best_at(q, s, guard),
                     };
                     if let Some(r) = best {
@@ -635,11 +605,6 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         }
         (freed, kept, self.route_count())
     }
-}
-
-#[inline]
-fn route_of<P: Prefix, V: Clone>(key: RouteKey<P>, e: &Entry<V>) -> Route<P, V> {
-    route(key, e)
 }
 
 #[cfg(all(test, not(loom)))]

@@ -211,6 +211,28 @@ pub fn key_v6(p: Ipv6Net) -> RouteKey<Ipv6Net> {
     )
 }
 
+/// What the alternative maps store for a key: the attributes of an rtm route.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Attrs {
+    pub priority: u32,
+    pub metric: u32,
+    pub enabled: bool,
+    pub value: u64,
+}
+
+impl Attrs {
+    /// The attributes of `r`.
+    #[inline]
+    pub fn of<P: rtm::Prefix>(r: &Route<P, u64>) -> Self {
+        Attrs {
+            priority: r.priority,
+            metric: r.metric,
+            enabled: r.enabled,
+            value: r.value,
+        }
+    }
+}
+
 /// A route for `key` whose payload is a 64-bit attribute id.
 pub fn route<P: rtm::Prefix>(key: RouteKey<P>, value: u64) -> Route<P, u64> {
     Route {
