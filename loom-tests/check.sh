@@ -49,7 +49,7 @@ if [ "$what" != models ]; then
     done <<'EOF'
 negative-close-ignores-busy close_race
 negative-no-generation-check slot_reuse
-negative-no-horizon-recheck snapshot_registration
+negative-no-horizon-recheck snapshot_registration read_at_now
 negative-decide-twice timestamp_helping
 negative-eager-free snapshot_registration skiplist_traversal
 negative-unlink-no-mark skiplist_traversal

@@ -279,9 +279,17 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             let s = self.clock.now();
             let guard = self.epoch.pin();
             let r = f(s, &guard);
-            fence(Ordering::SeqCst);
-            if self.slots.horizon() <= s {
+            #[cfg(feature = "negative-no-horizon-recheck")]
+            {
+                // Broken on purpose: trust a read that a reclaimer may have pruned under.
                 return r;
+            }
+            #[cfg(not(feature = "negative-no-horizon-recheck"))]
+            {
+                fence(Ordering::SeqCst);
+                if self.slots.horizon() <= s {
+                    return r;
+                }
             }
         }
     }
