@@ -13,8 +13,8 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Error {
-    /// The enumeration handle is closed, stale, forged, of another table, or in use by a
-    /// concurrent call (`ERROR_INVALID_HANDLE`, 6).
+    /// The enumeration handle is closed, stale, forged, or of another table
+    /// (`ERROR_INVALID_HANDLE`, 6).
     InvalidHandle,
     /// Every enumeration slot of the table is in use (`ERROR_NO_SYSTEM_RESOURCES`, 1450).
     NoSystemResources,
@@ -24,6 +24,13 @@ pub enum Error {
     NoSuchRoute,
     /// An argument is malformed, e.g. a prefix with host bits set (`ERROR_INVALID_PARAMETER`, 87).
     InvalidParameter,
+    /// Another call on this handle is in flight: a handle is one cursor, driven by one
+    /// caller at a time. The handle stays valid; try again (`ERROR_BUSY`, 170).
+    Busy,
+    /// A feed fell further behind than the table's journal holds: a change it had not read
+    /// was overwritten. The feed is dead from then on; subscribe again
+    /// (`ERROR_CONNECTION_ABORTED`, 1236).
+    Lagged,
 }
 
 impl Error {
@@ -39,6 +46,8 @@ impl Error {
             Error::NoSystemResources => 1450,
             Error::NoMoreRoutes | Error::NoSuchRoute => 259,
             Error::InvalidParameter => 87,
+            Error::Busy => 170,
+            Error::Lagged => 1236,
         }
     }
 }
@@ -51,6 +60,8 @@ impl fmt::Display for Error {
             Error::NoMoreRoutes => "no more routes",
             Error::NoSuchRoute => "no such route",
             Error::InvalidParameter => "invalid parameter",
+            Error::Busy => "the enumeration handle is in use by another call",
+            Error::Lagged => "the feed fell behind the journal and lost changes",
         })
     }
 }
@@ -68,6 +79,8 @@ mod tests {
         assert_eq!(Error::NoMoreRoutes.code(), 259);
         assert_eq!(Error::NoSuchRoute.code(), 259);
         assert_eq!(Error::InvalidParameter.code(), 87);
+        assert_eq!(Error::Busy.code(), 170);
+        assert_eq!(Error::Lagged.code(), 1236);
         assert_eq!(Error::NoSuchRoute.to_string(), "no such route");
     }
 }

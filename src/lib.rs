@@ -81,6 +81,7 @@
 
 #![warn(missing_docs, unsafe_op_in_unsafe_fn)]
 
+mod builder;
 mod criteria;
 mod cursor;
 mod enumeration;
@@ -95,6 +96,7 @@ mod sync;
 mod table;
 mod version;
 
+pub use builder::{Builder, DEFAULT_JOURNAL_CAPACITY};
 pub use criteria::Criteria;
 pub use enumeration::Enumeration;
 pub use error::Error;

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::builder::Builder;
 use crate::criteria::Criteria;
 use crate::cursor::{best_in_run, best_of, route as route_of, Cursor};
 use crate::enumeration::Enumeration;
@@ -52,6 +53,7 @@ pub struct RouteTable<P: Prefix, V> {
     reclaimer: Reclaimer,
     routes: AtomicUsize,
     id: u32,
+    journal_capacity: usize,
     // Declared last: dropped after the list, whose nodes it may still guard under loom.
     epoch: Epoch,
 }
@@ -119,18 +121,46 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// assert!(t.enumerate(Criteria::all()).is_ok());
     /// ```
     pub fn with_max_enumerations(n: usize) -> Self {
-        Self::build(n, Epoch::new())
+        Self::builder().max_enumerations(n).build()
+    }
+
+    /// A builder for a table with other limits (open enumerations, journal capacity).
+    ///
+    /// ```
+    /// let t = rtm::RouteTable::<rtm::Ipv4Net, u32>::builder().max_enumerations(8).build();
+    /// assert_eq!(t.max_enumerations(), 8);
+    /// ```
+    pub fn builder() -> Builder<P, V> {
+        Builder::new()
+    }
+
+    pub(crate) fn from_builder(b: Builder<P, V>) -> Self {
+        Self::build(b.max_enumerations, b.journal_capacity, Epoch::new())
+    }
+
+    /// How many commits the journal holds (see [`Builder::journal_capacity`]).
+    ///
+    /// ```
+    /// assert_eq!(rtm::RouteTable::<rtm::Ipv4Net, ()>::new().journal_capacity(), rtm::DEFAULT_JOURNAL_CAPACITY);
+    /// ```
+    pub fn journal_capacity(&self) -> usize {
+        self.journal_capacity
     }
 
     /// A table on its own epoch collector, so that a loom model can drop the collector and
     /// check that every deferred value was freed.
     #[cfg(loom)]
     pub fn with_collector(n: usize, collector: crossbeam_epoch::Collector) -> Self {
-        Self::build(n, Epoch::with_collector(collector))
+        Self::build(
+            n,
+            crate::builder::DEFAULT_JOURNAL_CAPACITY,
+            Epoch::with_collector(collector),
+        )
     }
 
-    fn build(n: usize, epoch: Epoch) -> Self {
+    fn build(n: usize, journal_capacity: usize, epoch: Epoch) -> Self {
         let n = n.clamp(1, MAX_ENUMERATIONS);
+        let journal_capacity = journal_capacity.clamp(64, 1 << 30).next_power_of_two();
         Self {
             list: SkipList::new(),
             clock: Clock::new(),
@@ -138,6 +168,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             reclaimer: Reclaimer::new(),
             routes: AtomicUsize::new(0),
             id: table_id(),
+            journal_capacity,
             epoch,
         }
     }
