@@ -54,6 +54,22 @@ impl EnumHandle {
         self.0
     }
 
+    /// The identity of the table this handle claims to belong to: the value
+    /// [`RouteTable::table_id`](crate::RouteTable::table_id) of that table. A registry of
+    /// tables (a C layer, where next and close take only the handle) finds the table here;
+    /// the table itself then validates the rest of the handle.
+    ///
+    /// ```
+    /// use rtm::{Criteria, Ipv4Net, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, u32>::new();
+    /// let h = t.create_enumeration_handle(Criteria::all()).unwrap();
+    /// assert_eq!(h.table_id(), t.table_id());
+    /// # t.close_enumeration_handle(h).unwrap();
+    /// ```
+    pub fn table_id(self) -> u64 {
+        self.unpack().0 as u64
+    }
+
     pub(crate) fn pack(table: u32, slot: usize, gen: u32) -> EnumHandle {
         debug_assert!(slot < MAX_ENUMERATIONS && table < 1 << TABLE_BITS);
         EnumHandle((table as u64) << (64 - TABLE_BITS) | (slot as u64) << 32 | gen as u64)

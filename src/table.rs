@@ -138,6 +138,17 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         Self::build(b.max_enumerations, b.journal_capacity, Epoch::new())
     }
 
+    /// This table's identity, as carried by its handles ([`EnumHandle::table_id`]).
+    ///
+    /// ```
+    /// let a = rtm::RouteTable::<rtm::Ipv4Net, ()>::new();
+    /// let b = rtm::RouteTable::<rtm::Ipv4Net, ()>::new();
+    /// assert_ne!(a.table_id(), b.table_id());
+    /// ```
+    pub fn table_id(&self) -> u64 {
+        self.id as u64
+    }
+
     /// How many commits the journal holds (see [`Builder::journal_capacity`]).
     ///
     /// ```
