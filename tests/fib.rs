@@ -118,7 +118,7 @@ fn plen<P: Family>(p: &P) -> u8 {
 }
 
 fn build<P: Family>(prefixes: &[P]) -> (Fib<P>, FibWriter<P>, HashMap<P, u32>) {
-    let mut w = FibWriter::<P>::new();
+    let mut w = FibWriter::<P>::for_prefixes(prefixes.len());
     let mut model = HashMap::new();
     for (i, p) in prefixes.iter().enumerate() {
         w.insert(*p, i as u32).unwrap();
@@ -230,9 +230,10 @@ fn nested<P: Family>(rng: &mut Rng, pool: &[P]) -> P {
     P::make(base.bits() | noise, new_len)
 }
 
-fn churn<P: Family>(seed: u64, steps: usize) {
+fn churn<P: Family>(seed: u64, steps: usize, dir_bits: u32) {
     let mut rng = Rng::new(seed);
-    let (fib, mut w) = Fib::<P>::new();
+    let mut w = FibWriter::<P>::with_direct_bits(dir_bits);
+    let fib = w.fib();
     let mut model: HashMap<P, u32> = HashMap::new();
     let mut pool: Vec<P> = Vec::new();
     let mut touched = Vec::new();
@@ -274,16 +275,21 @@ fn churn<P: Family>(seed: u64, steps: usize) {
 
 #[test]
 fn random_nested_ipv4_tables_under_churn() {
-    for seed in 0..6 {
-        churn::<Ipv4Net>(seed, 3_000);
+    for seed in 0..4 {
+        churn::<Ipv4Net>(seed, 3_000, [8, 16][seed as usize % 2]);
     }
+    // A 24-bit directory rewrites up to 2^(24 - len) entries for a prefix of length len,
+    // as DIR-24-8 does: fewer steps of random (often short) prefixes.
+    churn::<Ipv4Net>(4, 300, 24);
 }
 
 #[test]
 fn random_nested_ipv6_tables_under_churn() {
-    for seed in 0..6 {
-        churn::<Ipv6Net>(100 + seed, 3_000);
+    for seed in 0..4 {
+        churn::<Ipv6Net>(100 + seed, 3_000, [8, 16][seed as usize % 2]);
     }
+    churn::<Ipv6Net>(105, 600, 20);
+    churn::<Ipv6Net>(106, 300, 24);
 }
 
 #[test]

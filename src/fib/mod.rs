@@ -31,12 +31,14 @@ use crate::prefix::sealed::AddrBits;
 use crate::prefix::{is_canonical, Prefix};
 use crate::{Error, Version};
 use arena::Shared;
-use layout::{ROOT_LEN, ROOT_VERSION};
+use layout::{Geometry, ROOT_LEN, ROOT_VERSION};
 use writer::Writer;
 
 /// Addresses answered under one check of the recycling counter in
 /// [`Fib::lookup_batch`].
 const BATCH: usize = 32;
+/// Addresses walked side by side in [`Fib::lookup_batch`].
+const LANES: usize = 8;
 
 /// A longest-prefix-match table from addresses to next-hop ids, read without locks.
 ///
@@ -58,6 +60,7 @@ const BATCH: usize = 32;
 /// ```
 pub struct Fib<P: Prefix> {
     shared: Arc<Shared>,
+    geometry: Geometry,
     _prefix: PhantomData<fn() -> P>,
 }
 
@@ -65,6 +68,7 @@ impl<P: Prefix> Clone for Fib<P> {
     fn clone(&self) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
+            geometry: self.geometry,
             _prefix: PhantomData,
         }
     }
@@ -104,9 +108,10 @@ impl<P: Prefix> Fib<P> {
     pub fn lookup(&self, addr: P::Addr) -> Option<u32> {
         let key = addr.fib_key();
         let width = P::MAX_LEN as u32;
+        let g = self.geometry;
         lookup::answer(
             self.shared
-                .read(|arena, root| lookup::walk(arena, root, key, width)),
+                .read(|arena, root| lookup::walk(arena, g, root, key, width)),
         )
     }
 
@@ -126,12 +131,18 @@ impl<P: Prefix> Fib<P> {
     pub fn lookup_batch(&self, addrs: &[P::Addr], out: &mut [Option<u32>]) {
         let n = addrs.len().min(out.len());
         let width = P::MAX_LEN as u32;
+        let g = self.geometry;
         let (out, rest) = out.split_at_mut(n);
         rest.fill(None);
         for (addrs, out) in addrs[..n].chunks(BATCH).zip(out.chunks_mut(BATCH)) {
+            let mut keys = [addrs[0].fib_key(); BATCH];
+            for (k, a) in keys.iter_mut().zip(addrs) {
+                *k = a.fib_key();
+            }
+            let keys = &keys[..addrs.len()];
             self.shared.read(|arena, root| {
-                for (a, o) in addrs.iter().zip(out.iter_mut()) {
-                    *o = lookup::answer(lookup::walk(arena, root, a.fib_key(), width));
+                for (keys, out) in keys.chunks(LANES).zip(out.chunks_mut(LANES)) {
+                    lookup::walk_many::<_, LANES>(arena, g, root, keys, width, out);
                 }
             });
         }
@@ -232,10 +243,45 @@ impl<P: Prefix> FibWriter<P> {
     /// assert_eq!(fib.lookup("10.9.9.9".parse().unwrap()), Some(1));
     /// ```
     pub fn new() -> Self {
+        Self::with_direct_bits(16)
+    }
+
+    /// A writer whose directory indexes the first `dir_bits` bits of the address directly
+    /// (clamped to `8..=24` and to the address width), as the first table of DIR-24-8
+    /// does; prefixes longer than that live in compressed nodes below. The directory takes
+    /// up to `2^dir_bits * 4` bytes: 16 bits (256 KiB at most) suits small tables, 24 bits
+    /// (64 MiB at most) a full IPv4 table, where it makes most lookups one memory access.
+    /// [`FibWriter::for_prefixes`] chooses for a table size.
+    ///
+    /// ```
+    /// let mut w = rtm::FibWriter::<rtm::Ipv4Net>::with_direct_bits(24);
+    /// w.insert("10.1.2.0/24".parse().unwrap(), 3).unwrap();
+    /// w.publish(rtm::Version(1));
+    /// assert_eq!(w.fib().lookup("10.1.2.3".parse().unwrap()), Some(3));
+    /// ```
+    pub fn with_direct_bits(dir_bits: u32) -> Self {
+        let dir_bits = dir_bits.clamp(8, 24).min(P::MAX_LEN as u32);
         FibWriter {
-            writer: Writer::new(P::MAX_LEN as u32, 1 << 16),
+            writer: Writer::new(P::MAX_LEN as u32, dir_bits, 1 << 16),
             _prefix: PhantomData,
         }
+    }
+
+    /// A writer with the directory size suited to about `prefixes` prefixes: 24 bits for
+    /// IPv4 tables of 2^19 prefixes or more (a full table), 20 bits for IPv6 tables of 2^16
+    /// or more, else 16.
+    ///
+    /// ```
+    /// let w = rtm::FibWriter::<rtm::Ipv6Net>::for_prefixes(1_000);
+    /// assert!(w.fib().memory_bytes() < 4 << 20);
+    /// ```
+    pub fn for_prefixes(prefixes: usize) -> Self {
+        let bits = match P::MAX_LEN {
+            32 if prefixes >= 1 << 19 => 24,
+            128 if prefixes >= 1 << 16 => 20,
+            _ => 16,
+        };
+        Self::with_direct_bits(bits)
     }
 
     /// Sets the next hop of `prefix`; returns the one it replaces. A prefix with host bits
@@ -319,6 +365,7 @@ impl<P: Prefix> FibWriter<P> {
     pub fn fib(&self) -> Fib<P> {
         Fib {
             shared: Arc::clone(self.writer.alloc().shared()),
+            geometry: self.writer.geometry(),
             _prefix: PhantomData,
         }
     }

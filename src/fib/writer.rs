@@ -1,26 +1,25 @@
 //! The single writer: applies prefix changes to a private working tree, copying every
 //! published block it changes, and publishes the tree as one version.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use super::alloc::Alloc;
 use super::key::FibKey;
 use super::layout::{
-    bases, leaf, leaf_len, CHUNK_BITS, CHUNK_WORDS, ENTRY_WORDS, NODE_WORDS, ROOT_CHUNKS,
-    ROOT_LEN, ROOT_VERSION, ROOT_WORDS, STRIDE, TOP_BITS,
+    entry_of_leaf, leaf, leaf_len, leaf_of_entry, node_words, Geometry, NODE, NODE_FALLBACK,
+    NODE_HEADER, ROOT_CHUNKS, ROOT_LEN, ROOT_VERSION, STRIDE,
 };
 
 /// Slots of a node.
 const SLOTS: usize = 1 << STRIDE;
 
-/// A node's three words (all zero: no node).
-type Header = [u64; NODE_WORDS];
-
 /// A node, decoded for editing.
 struct Image {
     leaves: [u64; SLOTS],
-    children: [Header; SLOTS],
-    vector: u64,
+    /// Child node indices (0: none).
+    children: [u32; SLOTS],
+    /// The leaf of the directory entry above (nodes right below the directory only).
+    fallback: u64,
 }
 
 /// The mask of the first `len` bits of a left-aligned 128-bit key.
@@ -32,42 +31,54 @@ fn mask(len: u8) -> u128 {
 /// The writer of one Fib. Keys are left-aligned in a `u128` for both families.
 pub(crate) struct Writer {
     alloc: Alloc,
+    geometry: Geometry,
     /// The address width in bits (32 or 128).
     width: u32,
     /// The working root: the published one, or a fresh copy with unpublished changes.
     root: usize,
     /// The one all-empty chunk, shared by every root slot that holds nothing.
     empty_chunk: usize,
-    /// Every prefix and its next hop: (left-aligned network, length) -> id.
-    routes: HashMap<(u128, u8), u32>,
+    /// Every prefix and its next hop, in (network, length) order: (left-aligned network,
+    /// length) -> id.
+    routes: BTreeMap<(u128, u8), u32>,
+    /// The chunk last made writable: (chunk number, block).
+    writable: (usize, usize),
 }
 
 impl Writer {
-    /// An empty Fib for addresses of `width` bits, published at version 0, in an arena of
-    /// at least `capacity` words.
-    pub(crate) fn new(width: u32, capacity: usize) -> Self {
-        let capacity = capacity.max(ROOT_WORDS + CHUNK_WORDS + 1);
+    /// An empty Fib for addresses of `width` bits with a directory of `dir_bits` bits,
+    /// published at version 0, in an arena of at least `capacity` words.
+    pub(crate) fn new(width: u32, dir_bits: u32, capacity: usize) -> Self {
+        let geometry = Geometry::new(dir_bits);
+        let capacity = capacity.max(geometry.root_words() + geometry.chunk_words() + 1);
         let mut alloc = Alloc::new(capacity);
-        let empty_chunk = alloc.alloc(CHUNK_WORDS);
-        let root = alloc.alloc(ROOT_WORDS);
+        let empty_chunk = alloc.alloc(geometry.chunk_words());
+        let root = alloc.alloc(geometry.root_words());
         let arena = alloc.arena();
-        for i in 0..CHUNK_WORDS {
+        for i in 0..geometry.chunk_words() {
             arena.set(empty_chunk + i, 0);
         }
         arena.set(root + ROOT_VERSION, 0);
         arena.set(root + ROOT_LEN, 0);
-        for c in 0..(ROOT_WORDS - ROOT_CHUNKS) {
-            arena.set(root + ROOT_CHUNKS + c, empty_chunk as u64);
+        for c in ROOT_CHUNKS..geometry.root_words() {
+            arena.set(root + c, empty_chunk as u64);
         }
         let mut w = Self {
             alloc,
+            geometry,
             width,
             root,
             empty_chunk,
-            routes: HashMap::new(),
+            routes: BTreeMap::new(),
+            writable: (usize::MAX, 0),
         };
         w.publish(0);
         w
+    }
+
+    /// The directory's shape.
+    pub(crate) fn geometry(&self) -> Geometry {
+        self.geometry
     }
 
     /// The allocator (for the shared state and statistics).
@@ -101,33 +112,30 @@ impl Writer {
         if old == id {
             return old;
         }
-        let op = |this: &Self, min: u8| match id {
-            Some(id) => Op::Set(leaf(len, id)),
-            None => Op::Remove(this.cover(key, len, min)),
-        };
-        if len as u32 <= TOP_BITS {
-            let op = op(self, 0);
-            let first = key.slot(0, TOP_BITS);
-            let count = 1usize << (TOP_BITS - len as u32);
-            let mut chunk = (usize::MAX, 0);
-            for t in first..first + count {
-                let c = t >> CHUNK_BITS;
-                if chunk.0 != c {
-                    chunk = (c, self.chunk_for_write(c));
-                }
-                let at = chunk.1 + ENTRY_WORDS * (t & ((1 << CHUNK_BITS) - 1));
-                let word = self.alloc.arena().get(at);
-                self.alloc.arena().set(at, op.apply(word, len));
-            }
+        let dir = self.geometry.dir_bits();
+        if len as u32 <= dir {
+            let word = match id {
+                Some(id) => leaf(len, id),
+                None => self.cover(key, len, 0),
+            };
+            self.paint(key, len, word);
         } else {
-            let t = key.slot(0, TOP_BITS);
-            let chunk = self.chunk_for_write(t >> CHUNK_BITS);
-            let at = chunk + ENTRY_WORDS * (t & ((1 << CHUNK_BITS) - 1)) + 1;
-            let old_node = self.read_header(at);
-            let new_node = self.update(old_node, TOP_BITS, key, len, &op);
-            for (i, w) in new_node.iter().enumerate() {
-                self.alloc.arena().set(at + i, *w);
-            }
+            let op = |this: &Self, min: u8| match id {
+                Some(id) => Op::Set(leaf(len, id)),
+                None => Op::Remove(this.cover(key, len, min)),
+            };
+            let t = key.slot(0, dir);
+            let (chunk, i) = self.entry_for_write(t);
+            let entry = self.entry(chunk, i);
+            let (node, fallback) = if entry & NODE != 0 {
+                let node = (entry & !NODE) as usize;
+                (node, self.alloc.arena().get(node + NODE_FALLBACK))
+            } else {
+                (0, leaf_of_entry(entry))
+            };
+            let new = self.update(node, dir, key, len, &op, fallback);
+            let entry = self.entry_of(new, fallback);
+            self.set_entry(chunk, i, entry);
         }
         old
     }
@@ -141,6 +149,7 @@ impl Writer {
         arena.set(self.root + ROOT_LEN, self.routes.len() as u64);
         arena.publish_root(self.root);
         self.alloc.published();
+        self.writable = (usize::MAX, 0);
     }
 
     /// The longest prefix of `key` with a length in `min..len`, as a leaf word (or 0).
@@ -151,50 +160,137 @@ impl Writer {
             .unwrap_or(0)
     }
 
+    /// Gives every directory entry that `key/len` covers, and that no longer prefix of
+    /// length `<= dir_bits` owns, the leaf `word`.
+    fn paint(&mut self, key: u128, len: u8, word: u64) {
+        let dir = self.geometry.dir_bits();
+        let first = key.slot(0, dir);
+        let end = first + (1usize << (dir - len as u32));
+        let last = key | !mask(len) & mask(self.width as u8);
+        let mut owned = Vec::new();
+        let mut cursor = first;
+        // More-specifics in (network, length) order: a cover comes before what it covers.
+        for &(k, l) in self.routes.range((key, len + 1)..=(last, dir as u8)).map(|(k, _)| k) {
+            if l as u32 > dir || l <= len {
+                continue;
+            }
+            let s = k.slot(0, dir);
+            if s < cursor {
+                continue; // inside a more-specific already skipped
+            }
+            owned.push((cursor, s));
+            cursor = s + (1usize << (dir - l as u32));
+        }
+        owned.push((cursor, end));
+        for (from, to) in owned {
+            for t in from..to {
+                self.set_leaf(t, word);
+            }
+        }
+    }
+
+    /// Sets the leaf of directory entry `t` (in the entry, or in the fallback of its node).
+    fn set_leaf(&mut self, t: usize, word: u64) {
+        let (chunk, i) = self.entry_for_write(t);
+        let entry = self.entry(chunk, i);
+        let new = if entry & NODE != 0 {
+            let node = (entry & !NODE) as usize;
+            let mut image = self.decode(node);
+            image.fallback = word;
+            self.release_node(node);
+            let new = self.encode(&image, false);
+            self.entry_of(new, word)
+        } else {
+            self.entry_of(0, word)
+        };
+        self.set_entry(chunk, i, new);
+    }
+
+    /// The entry for `node` (0: none) under a leaf `fallback`: a plain leaf if it fits,
+    /// else a node (a leaf-only one if `node` is 0).
+    fn entry_of(&mut self, node: usize, fallback: u64) -> u32 {
+        if node != 0 {
+            return NODE | node as u32;
+        }
+        match entry_of_leaf(fallback) {
+            Some(e) => e,
+            None => {
+                let image = Image {
+                    leaves: [0; SLOTS],
+                    children: [0; SLOTS],
+                    fallback,
+                };
+                NODE | self.encode(&image, true) as u32
+            }
+        }
+    }
+
+    fn entry(&self, chunk: usize, i: usize) -> u32 {
+        (self.alloc.arena().get(chunk + i / 2) >> (32 * (i & 1))) as u32
+    }
+
+    fn set_entry(&mut self, chunk: usize, i: usize, entry: u32) {
+        let arena = self.alloc.arena();
+        let word = arena.get(chunk + i / 2);
+        let shift = 32 * (i & 1);
+        arena.set(
+            chunk + i / 2,
+            word & !(0xffff_ffffu64 << shift) | (entry as u64) << shift,
+        );
+    }
+
     /// The working root, copied first if it is published.
     fn root_for_write(&mut self) -> usize {
         if !self.alloc.is_fresh(self.root) {
-            let copy = self.alloc.alloc(ROOT_WORDS);
-            copy_block(&self.alloc, self.root, copy, ROOT_WORDS);
-            self.alloc.release(self.root, ROOT_WORDS);
+            let words = self.geometry.root_words();
+            let copy = self.alloc.alloc(words);
+            copy_block(&self.alloc, self.root, copy, words);
+            self.alloc.release(self.root, words);
             self.root = copy;
         }
         self.root
     }
 
-    /// Chunk `c` of the working root, copied first if it is published or the shared empty
-    /// chunk.
-    fn chunk_for_write(&mut self, c: usize) -> usize {
+    /// The writable chunk holding directory entry `t`, and `t`'s index in it. The chunk is
+    /// copied first if it is published or the shared empty one.
+    fn entry_for_write(&mut self, t: usize) -> (usize, usize) {
+        let g = self.geometry;
+        let c = t >> g.chunk_bits;
+        let i = t & ((1 << g.chunk_bits) - 1);
+        if self.writable.0 == c {
+            return (self.writable.1, i);
+        }
         let root = self.root_for_write();
         let chunk = self.alloc.arena().get(root + ROOT_CHUNKS + c) as usize;
-        if chunk != self.empty_chunk && self.alloc.is_fresh(chunk) {
-            return chunk;
-        }
-        let copy = self.alloc.alloc(CHUNK_WORDS);
-        copy_block(&self.alloc, chunk, copy, CHUNK_WORDS);
-        if chunk != self.empty_chunk {
-            self.alloc.release(chunk, CHUNK_WORDS);
-        }
-        self.alloc.arena().set(root + ROOT_CHUNKS + c, copy as u64);
-        copy
+        let chunk = if chunk != self.empty_chunk && self.alloc.is_fresh(chunk) {
+            chunk
+        } else {
+            let copy = self.alloc.alloc(g.chunk_words());
+            copy_block(&self.alloc, chunk, copy, g.chunk_words());
+            if chunk != self.empty_chunk {
+                self.alloc.release(chunk, g.chunk_words());
+            }
+            self.alloc.arena().set(root + ROOT_CHUNKS + c, copy as u64);
+            copy
+        };
+        self.writable = (c, chunk);
+        (chunk, i)
     }
 
-    fn read_header(&self, at: usize) -> Header {
-        let arena = self.alloc.arena();
-        [arena.get(at), arena.get(at + 1), arena.get(at + 2)]
-    }
-
-    /// The node `old` at `depth` with the change applied to `key/len` (in it or below it),
-    /// as a new node; `old`'s own blocks are released.
+    /// The node `old` (0: none) at `depth` with the change applied to `key/len` (in it or
+    /// below it), as a new node (0: empty); `old`'s block is released. `fallback` is the
+    /// node's fallback leaf (0 below the top level).
     fn update(
         &mut self,
-        old: Header,
+        old: usize,
         depth: u32,
         key: u128,
         len: u8,
         op: &dyn Fn(&Self, u8) -> Op,
-    ) -> Header {
+        fallback: u64,
+    ) -> usize {
         let mut image = self.decode(old);
+        image.fallback = fallback;
         if len as u32 <= depth + STRIDE {
             let op = op(self, depth as u8 + 1);
             let first = key.slot(depth, STRIDE);
@@ -204,106 +300,107 @@ impl Writer {
             }
         } else {
             let s = key.slot(depth, STRIDE);
-            let child = self.update(image.children[s], depth + STRIDE, key, len, op);
-            image.children[s] = child;
-            if child[1] == 0 {
-                image.vector &= !(1 << s);
-            } else {
-                image.vector |= 1 << s;
-            }
+            let child = image.children[s] as usize;
+            image.children[s] = self.update(child, depth + STRIDE, key, len, op, 0) as u32;
         }
         self.release_node(old);
-        self.encode(&image)
+        self.encode(&image, false)
     }
 
-    fn decode(&self, h: Header) -> Image {
+    fn decode(&self, node: usize) -> Image {
         let mut image = Image {
             leaves: [0; SLOTS],
-            children: [[0; NODE_WORDS]; SLOTS],
-            vector: h[0],
+            children: [0; SLOTS],
+            fallback: 0,
         };
-        let (vector, leafvec) = (h[0], h[1]);
-        if leafvec == 0 {
+        if node == 0 {
             return image;
         }
         let arena = self.alloc.arena();
-        let (child_base, leaf_base) = ((h[2] >> 32) as usize, h[2] as u32 as usize);
-        let mut run = leaf_base;
-        let mut child = child_base;
+        let (vector, leafvec) = (arena.get(node), arena.get(node + 1));
+        image.fallback = arena.get(node + NODE_FALLBACK);
+        let mut run = node + NODE_HEADER;
+        let first_child = run + leafvec.count_ones() as usize;
+        let mut child = 0;
         for s in 0..SLOTS {
             if s > 0 && leafvec >> s & 1 == 1 {
                 run += 1;
             }
             image.leaves[s] = arena.get(run);
             if vector >> s & 1 == 1 {
-                image.children[s] = [arena.get(child), arena.get(child + 1), arena.get(child + 2)];
-                child += NODE_WORDS;
+                let word = arena.get(first_child + child / 2);
+                image.children[s] = (word >> (32 * (child & 1))) as u32;
+                child += 1;
             }
         }
         image
     }
 
-    fn encode(&mut self, image: &Image) -> Header {
-        if image.vector == 0 && image.leaves.iter().all(|&w| w == 0) {
-            return [0; NODE_WORDS];
+    /// Writes `image` as a new node block; 0 if it holds nothing (unless `keep`).
+    fn encode(&mut self, image: &Image, keep: bool) -> usize {
+        let vector = (0..SLOTS)
+            .filter(|&s| image.children[s] != 0)
+            .fold(0u64, |v, s| v | 1 << s);
+        if !keep && vector == 0 && image.leaves.iter().all(|&w| w == 0) {
+            return 0;
         }
         let mut leafvec = 0u64;
-        let mut runs = 0;
         for s in 0..SLOTS {
             if s == 0 || image.leaves[s] != image.leaves[s - 1] {
                 leafvec |= 1 << s;
-                runs += 1;
             }
         }
-        let leaf_base = self.alloc.alloc(runs);
-        let children = image.vector.count_ones() as usize;
-        let child_base = if children > 0 {
-            self.alloc.alloc(children * NODE_WORDS)
-        } else {
-            0
-        };
+        let runs = leafvec.count_ones() as usize;
+        let children = vector.count_ones() as usize;
+        let node = self.alloc.alloc(node_words(runs, children));
         let arena = self.alloc.arena();
-        let mut at = leaf_base;
+        arena.set(node, vector);
+        arena.set(node + 1, leafvec);
+        arena.set(node + NODE_FALLBACK, image.fallback);
+        let mut at = node + NODE_HEADER;
         for s in 0..SLOTS {
             if leafvec >> s & 1 == 1 {
                 arena.set(at, image.leaves[s]);
                 at += 1;
             }
         }
-        let mut at = child_base;
+        let mut pair = 0u64;
+        let mut j = 0;
         for s in 0..SLOTS {
-            if image.vector >> s & 1 == 1 {
-                for (i, w) in image.children[s].iter().enumerate() {
-                    arena.set(at + i, *w);
+            if vector >> s & 1 == 1 {
+                pair |= (image.children[s] as u64) << (32 * (j & 1));
+                if j & 1 == 1 {
+                    arena.set(at, pair);
+                    at += 1;
+                    pair = 0;
                 }
-                at += NODE_WORDS;
+                j += 1;
             }
         }
-        [image.vector, leafvec, bases(child_base, leaf_base)]
+        if j & 1 == 1 {
+            arena.set(at, pair);
+        }
+        node
     }
 
-    /// Releases a node's leaf block and its children block (not the children's own).
-    fn release_node(&mut self, h: Header) {
-        let (vector, leafvec) = (h[0], h[1]);
-        if leafvec == 0 {
+    /// Releases a node's block (not its children's).
+    fn release_node(&mut self, node: usize) {
+        if node == 0 {
             return;
         }
-        self.alloc
-            .release(h[2] as u32 as usize, leafvec.count_ones() as usize);
-        if vector != 0 {
-            self.alloc.release(
-                (h[2] >> 32) as usize,
-                vector.count_ones() as usize * NODE_WORDS,
-            );
-        }
+        let arena = self.alloc.arena();
+        let (vector, leafvec) = (arena.get(node), arena.get(node + 1));
+        let words = node_words(leafvec.count_ones() as usize, vector.count_ones() as usize);
+        self.alloc.release(node, words);
     }
 }
 
-/// What a change does to the leaf words in its range.
+/// What a change does to the leaf words of a node in its range.
 enum Op {
     /// Store this leaf where no longer prefix wins.
     Set(u64),
-    /// Where the removed prefix was the winner, store this (the next shorter cover, or 0).
+    /// Where the removed prefix was the winner, store this (the next shorter cover in the
+    /// node, or 0).
     Remove(u64),
 }
 
