@@ -10,11 +10,11 @@ use crate::error::Error;
 use crate::handle::{table_id, EnumHandle, MAX_ENUMERATIONS};
 use crate::prefix::sealed::AddrBits;
 use crate::prefix::{common_len, covers, is_canonical, mask, Prefix};
-use crate::reclaim::Reclaimer;
+use crate::reclaim::{Parts, Reclaimer};
 use crate::route::{Route, RouteKey, Version};
 use crate::skiplist::{Inserted, Node, SkipList};
 use crate::slots::{Kind, Slots};
-use crate::sync::{fence, AtomicUsize, Epoch, Ordering};
+use crate::sync::{fence, AtomicUsize, CachePadded, Epoch, Ordering};
 use crate::version::{Clock, Entry, VersionNode};
 
 /// The default limit of open enumerations of [`RouteTable::new`].
@@ -47,15 +47,15 @@ pub const DEFAULT_MAX_ENUMERATIONS: usize = 1024;
 /// assert_eq!(table.lookup("10.1.2.3".parse().unwrap()).unwrap().value, "b");
 /// ```
 pub struct RouteTable<P: Prefix, V> {
-    list: SkipList<RouteKey<P>, V>,
-    clock: Clock,
-    slots: Slots<Cursor<P>>,
-    reclaimer: Reclaimer,
-    routes: AtomicUsize,
+    pub(crate) list: SkipList<RouteKey<P>, V>,
+    pub(crate) clock: Clock,
+    pub(crate) slots: Slots<Cursor<P>>,
+    pub(crate) reclaimer: Reclaimer,
+    routes: CachePadded<AtomicUsize>,
     id: u32,
     journal_capacity: usize,
     // Declared last: dropped after the list, whose nodes it may still guard under loom.
-    epoch: Epoch,
+    pub(crate) epoch: Epoch,
 }
 
 /// A snapshot of the table's counters.
@@ -80,6 +80,10 @@ pub struct Stats {
     pub retired_slots: usize,
     /// The newest committed version.
     pub version: Version,
+    /// Commits the journal overwrote before the reclaimer read them (each makes the next
+    /// [`RouteTable::collect`] walk the whole table once). Zero unless the reclaimer fell a
+    /// whole journal behind the writers.
+    pub reclaimer_overruns: u64,
 }
 
 impl<P: Prefix, V> fmt::Debug for RouteTable<P, V> {
@@ -174,10 +178,10 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         let journal_capacity = journal_capacity.clamp(64, 1 << 30).next_power_of_two();
         Self {
             list: SkipList::new(),
-            clock: Clock::new(),
+            clock: Clock::new(journal_capacity),
             slots: Slots::new(n),
             reclaimer: Reclaimer::new(),
-            routes: AtomicUsize::new(0),
+            routes: CachePadded::new(AtomicUsize::new(0)),
             id: table_id(),
             journal_capacity,
             epoch,
@@ -208,13 +212,14 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             value: route.value,
         }));
         let guard = self.epoch.pin();
-        let prev = match self.list.insert(key, v, &self.clock, &guard) {
-            Inserted::New => None,
-            Inserted::Pushed(prev) => prev,
+        let (node, prev) = match self.list.insert(key, v, &self.clock, &guard) {
+            Inserted::New(node) => (node, None),
+            Inserted::Pushed(node, prev) => (node, prev),
         };
         // SAFETY: `v` is linked in a chain; it is freed only through the epoch, which
         // `guard` pins.
-        let ts = unsafe { &*v }.decide(&self.clock);
+        let ts = unsafe { &*v }.decide(&self.clock, &guard);
+        self.record(ts, node, v, &guard);
         let old = prev
             .and_then(|p| p.entry.as_ref())
             .map(|e| route_of(key, e));
@@ -249,7 +254,8 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         match node.chain.push_if(tomb, &self.clock, &guard, has_value) {
             Ok(Ok(prev)) => {
                 // SAFETY: `tomb` is linked; freed only through the epoch `guard` pins.
-                let ts = unsafe { &*tomb }.decide(&self.clock);
+                let ts = unsafe { &*tomb }.decide(&self.clock, &guard);
+                self.record(ts, node, tomb, &guard);
                 let e = prev
                     .and_then(|p| p.entry.as_ref())
                     .expect("checked by push_if");
@@ -563,7 +569,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// assert_eq!(t.stats().dead_versions, 0);
     /// ```
     pub fn collect(&self) {
-        self.sweep();
+        self.reclaimer.collect(&self.parts());
     }
 
     /// The table's counters.
@@ -578,6 +584,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             dead_versions: self.reclaimer.dead(),
             open_enumerations: self.slots.open_count(),
             retired_slots: self.slots.retired_count(),
+            reclaimer_overruns: self.reclaimer.overruns(),
             version: self.version(),
         }
     }
@@ -601,59 +608,41 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         self.after_close();
     }
 
+    /// Records the commit of version `v` (timestamp `ts`) of `node` in the journal.
     #[inline]
-    fn after_write(&self, ts: u64) {
-        if self.reclaimer.due(ts) {
-            self.sweep();
+    fn record(
+        &self,
+        ts: u64,
+        node: &Node<RouteKey<P>, V>,
+        v: *const VersionNode<V>,
+        guard: &crossbeam_epoch::Guard,
+    ) {
+        self.clock.journal.commit(
+            ts,
+            node as *const Node<RouteKey<P>, V> as *const (),
+            v as *const (),
+            guard,
+        );
+    }
+
+    pub(crate) fn parts(&self) -> Parts<'_, P, V, Cursor<P>> {
+        Parts {
+            list: &self.list,
+            clock: &self.clock,
+            slots: &self.slots,
+            epoch: &self.epoch,
         }
     }
 
     #[inline]
-    fn after_close(&self) {
-        if self.reclaimer.heavy(self.route_count()) {
-            self.sweep();
-        }
+    fn after_write(&self, _ts: u64) {
+        self.reclaimer.step(&self.parts());
     }
 
-    fn sweep(&self) {
-        self.reclaimer
-            .sweep(|| self.clock.now(), &self.epoch, || self.sweep_pass());
-    }
-
-    /// One pass over level 0; see `reclaim`. Returns (values freed, dead values kept, live).
-    fn sweep_pass(&self) -> (usize, usize, usize) {
-        let (now, pinned) = self.slots.announce_and_scan(&self.clock);
-        let mut guard = self.epoch.pin();
-        let (mut freed, mut kept) = (0, 0);
-        let mut node: *const Node<RouteKey<P>, V> = self
-            .list
-            .first(&guard)
-            .map_or(std::ptr::null(), |n| n as *const _);
-        let mut steps = 0usize;
-        // `node` was read from a forward pointer under `guard` and is not one this pass
-        // removed (we read the successor before removing). Only the sweeper removes nodes
-        // and prunes versions, and sweeps run one at a time, so a node this pass has not
-        // removed stays allocated even across `repin`: nobody else can unlink it, and the
-        // epoch frees only what was unlinked.
-        // SAFETY: `node` is null or alive, as just argued.
-        while let Some(n) = unsafe { node.as_ref() } {
-            let next = n.next(&guard).map_or(std::ptr::null(), |n| n as *const _);
-            if !n.chain.is_retired() {
-                let p = n.chain.prune(now, &pinned, &guard);
-                freed += p.values;
-                kept += p.dead_kept;
-                if p.retirable && SkipList::is_built(n) && n.chain.retire(&guard) {
-                    self.list.remove(n, &guard);
-                }
-            }
-            node = next;
-            steps += 1;
-            if steps.is_multiple_of(256) {
-                // Let the epoch advance during a long pass.
-                guard.repin();
-            }
-        }
-        (freed, kept, self.route_count())
+    #[inline]
+    pub(crate) fn after_close(&self) {
+        self.reclaimer.closed();
+        self.reclaimer.step(&self.parts());
     }
 }
 
