@@ -219,12 +219,17 @@ impl Reclaimer {
             .as_ref()
             .map(|(s, _)| s.clone())
             .expect("scanned");
+        #[cfg(feature = "negative-step-ignores-floor")]
+        // Broken on purpose: prune as if no feed needed the versions after its floor.
+        let floor = scan.now;
+        #[cfg(not(feature = "negative-step-ignores-floor"))]
+        let floor = scan.floor;
         let pass = Pass {
-            now: scan.now.min(scan.floor),
+            now: scan.now.min(floor),
             pinned: &scan.pinned,
             horizon: scan
                 .now
-                .min(scan.floor)
+                .min(floor)
                 .min(scan.pinned.first().copied().unwrap_or(u64::MAX)),
         };
         let mut budget = match mode {

@@ -25,6 +25,12 @@ use crate::version::{Clock, Entry, VersionNode};
 /// ```
 pub const DEFAULT_MAX_ENUMERATIONS: usize = 1024;
 
+/// The smallest journal a table gets (a loom model may use a tiny one to make a feed lag).
+#[cfg(not(loom))]
+const MIN_JOURNAL_CAPACITY: usize = 64;
+#[cfg(loom)]
+const MIN_JOURNAL_CAPACITY: usize = 2;
+
 /// A lock-free routing table whose enumerations see consistent snapshots.
 ///
 /// Reads (`get_route`, `best_route`, `lookup`, an enumeration's `next`) take no lock and
@@ -166,16 +172,25 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// check that every deferred value was freed.
     #[cfg(loom)]
     pub fn with_collector(n: usize, collector: crossbeam_epoch::Collector) -> Self {
-        Self::build(
-            n,
-            crate::builder::DEFAULT_JOURNAL_CAPACITY,
-            Epoch::with_collector(collector),
-        )
+        Self::with_collector_and_journal(n, 8, collector)
+    }
+
+    /// As [`RouteTable::with_collector`], with a journal of `journal_capacity` commits
+    /// (at least 2 under loom), so that a model can make a feed lag in a few commits.
+    #[cfg(loom)]
+    pub fn with_collector_and_journal(
+        n: usize,
+        journal_capacity: usize,
+        collector: crossbeam_epoch::Collector,
+    ) -> Self {
+        Self::build(n, journal_capacity, Epoch::with_collector(collector))
     }
 
     fn build(n: usize, journal_capacity: usize, epoch: Epoch) -> Self {
         let n = n.clamp(1, MAX_ENUMERATIONS);
-        let journal_capacity = journal_capacity.clamp(64, 1 << 30).next_power_of_two();
+        let journal_capacity = journal_capacity
+            .clamp(MIN_JOURNAL_CAPACITY, 1 << 30)
+            .next_power_of_two();
         Self {
             list: SkipList::new(),
             clock: Clock::new(journal_capacity),
