@@ -566,9 +566,10 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         Ok(())
     }
 
-    /// Reclaims now whatever no open enumeration can see any more, and lets the epoch free
-    /// it. (This also happens on its own, amortized over writes and closes.) If another
-    /// thread is sweeping, it is asked to sweep once more instead.
+    /// Reclaims now whatever no open enumeration or feed can see any more, and lets the
+    /// epoch free it. (This also happens on its own, a bounded step on each write and each
+    /// close.) If another thread is running a step, this waits for that step to end (a
+    /// few chain visits), then does all the pending work.
     ///
     /// ```
     /// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};

@@ -59,7 +59,11 @@ fn model() {
     writer.join().unwrap();
     while read(&mut feed) {}
 
-    let expected = [(1, Some(0), Some(1)), (2, None, Some(2)), (1, Some(1), Some(3))];
+    let expected = [
+        (1, Some(0), Some(1)),
+        (2, None, Some(2)),
+        (1, Some(1), Some(3)),
+    ];
     assert!(
         got.len() <= 3 && got[..] == expected[..got.len()],
         "the feed returned {got:?}, not a prefix of {expected:?}"

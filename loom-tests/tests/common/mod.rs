@@ -319,7 +319,12 @@ pub fn table_with_journal(max_enumerations: usize, capacity: usize) -> Table {
 
 /// A change as `(key index, old value id, new value id)`.
 pub fn change_ids(c: &rtm::Change<Ipv4Net, Tracked>) -> (u8, Option<usize>, Option<usize>) {
-    let k = c.old.as_ref().or(c.new.as_ref()).map(|r| index(&r.key)).unwrap();
+    let k = c
+        .old
+        .as_ref()
+        .or(c.new.as_ref())
+        .map(|r| index(&r.key))
+        .unwrap();
     (
         k,
         c.old.as_ref().map(|r| r.value.id()),
