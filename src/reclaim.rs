@@ -93,7 +93,7 @@ unsafe impl Send for State {}
 
 /// The reclaimer's shared state.
 pub(crate) struct Reclaimer {
-    state: Mutex<State>,
+    state: CachePadded<Mutex<State>>,
     /// Value versions that are no longer current but still linked.
     dead: CachePadded<AtomicUsize>,
     /// Closes so far: a close may raise the horizon, so the next step scans again.
@@ -129,12 +129,12 @@ struct Pass<'s> {
 impl Reclaimer {
     pub(crate) fn new() -> Self {
         Self {
-            state: Mutex::new(State {
+            state: CachePadded::new(Mutex::new(State {
                 cursor: 0,
                 scan: None,
                 retained: VecDeque::new(),
                 walk_needed: false,
-            }),
+            })),
             dead: CachePadded::new(AtomicUsize::new(0)),
             closes: CachePadded::new(AtomicU64::new(0)),
             overruns: AtomicU64::new(0),
