@@ -52,6 +52,7 @@
 //! after a visit, and a visit is idempotent).
 
 use std::collections::VecDeque;
+use std::marker::PhantomData;
 
 use crate::journal::Read;
 use crate::prefix::Prefix;
@@ -66,6 +67,13 @@ pub(crate) const STEP_BUDGET: usize = 8;
 
 /// Commits after which a step refreshes its scan of the slots.
 const RESCAN: u64 = 256;
+
+/// Proof that the holder is the reclaimer, running under its lock: the one thread that may
+/// prune chains, retire keys and remove skip-list nodes. Only [`Reclaimer`] mints one,
+/// inside a run that holds the lock, and it cannot leave the thread (`!Send`).
+pub(crate) struct SweepPermit {
+    _not_send: PhantomData<*const ()>,
+}
 
 /// A node on the retained list, by address. Only the reclaimer removes nodes, and it never
 /// removes one while it is on the list, so the address stays valid.
@@ -237,6 +245,10 @@ impl Reclaimer {
             Mode::All => usize::MAX,
         };
         let guard = parts.epoch.pin();
+        // We hold the lock (`state` is borrowed from its guard): we are the reclaimer.
+        let permit = SweepPermit {
+            _not_send: PhantomData,
+        };
 
         // The journal, in version order.
         while budget > 0 {
@@ -262,7 +274,7 @@ impl Reclaimer {
                     // commit of its chain's head, which is its newest commit, and the
                     // cursor only moves forward.
                     let node = unsafe { &*node };
-                    self.visit(state, parts, node, t, &pass, &guard);
+                    self.visit(state, parts, node, t, &pass, &guard, &permit);
                     budget -= 1;
                 }
             }
@@ -284,14 +296,14 @@ impl Reclaimer {
             let node = unsafe { &*r.node.cast::<Node<RouteKey<P>, V>>() };
             node.chain.set_retained(false);
             let cursor = state.cursor;
-            self.visit(state, parts, node, cursor, &pass, &guard);
+            self.visit(state, parts, node, cursor, &pass, &guard, &permit);
             budget -= 1;
             rounds -= 1;
         }
 
         if mode == Mode::All && state.walk_needed {
             state.walk_needed = false;
-            self.walk(state, parts, &pass, guard);
+            self.walk(state, parts, &pass, guard, &permit);
         }
     }
 
@@ -306,15 +318,16 @@ impl Reclaimer {
         upto: u64,
         pass: &Pass<'_>,
         guard: &Guard,
+        permit: &SweepPermit,
     ) {
         if node.chain.is_retired() {
             return;
         }
-        let p = node.chain.prune(pass.now, pass.pinned, guard);
+        let p = node.chain.prune(pass.now, pass.pinned, guard, permit);
         self.dead.fetch_sub(p.values, Ordering::Relaxed);
         let retained = node.chain.is_retained();
         if p.retirable && p.head_ts <= upto && !retained && SkipList::is_built(node) {
-            if node.chain.retire(guard) {
+            if node.chain.retire(guard, permit) {
                 parts.list.remove(node, guard);
             }
             return;
@@ -337,6 +350,7 @@ impl Reclaimer {
         parts: &Parts<'_, P, V, C>,
         pass: &Pass<'_>,
         mut guard: Guard,
+        permit: &SweepPermit,
     ) {
         let mut node: *const Node<RouteKey<P>, V> = parts
             .list
@@ -351,7 +365,7 @@ impl Reclaimer {
         while let Some(n) = unsafe { node.as_ref() } {
             let next = n.next(&guard).map_or(std::ptr::null(), |n| n as *const _);
             let cursor = state.cursor;
-            self.visit(state, parts, n, cursor, pass, &guard);
+            self.visit(state, parts, n, cursor, pass, &guard, permit);
             node = next;
             steps += 1;
             if steps.is_multiple_of(256) {

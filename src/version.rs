@@ -10,6 +10,7 @@ use std::marker::PhantomData;
 use std::ptr;
 
 use crate::journal::Journal;
+use crate::reclaim::SweepPermit;
 use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, CachePadded, Guard, Ordering};
 
 /// The timestamp of a version that is linked but not yet decided.
@@ -309,7 +310,17 @@ impl<V: Send + 'static> Chain<V> {
     /// below `now` found in the slots. A version newer than `now` (or pending) is kept: a
     /// snapshot registered after the announcement may see it. An older version is kept iff
     /// it is the one some `s` in `pinned ∪ {now}` sees.
-    pub(crate) fn prune(&self, now: u64, pinned: &[u64], guard: &Guard) -> Pruned {
+    ///
+    /// The `_permit` proves the caller is that reclaimer: the unlinking stores below are
+    /// plain stores that would race with another pruner, and what they unlink is handed to
+    /// the epoch once, which needs one owner.
+    pub(crate) fn prune(
+        &self,
+        now: u64,
+        pinned: &[u64],
+        guard: &Guard,
+        _permit: &SweepPermit,
+    ) -> Pruned {
         let mut out = Pruned::default();
         let (head, dead) = self.head_ptr(guard);
         let Some(head) = head else { return out };
@@ -361,7 +372,8 @@ impl<V: Send + 'static> Chain<V> {
     }
 
     /// Retires the key if its chain is still the lone deletion marker `prune` saw.
-    pub(crate) fn retire(&self, guard: &Guard) -> bool {
+    /// Only the reclaimer retires (`_permit`): it then removes the node, once.
+    pub(crate) fn retire(&self, guard: &Guard, _permit: &SweepPermit) -> bool {
         let (h, dead) = self.head_ptr(guard);
         let Some(h) = h else { return false };
         if dead || h.entry.is_some() || h.older(guard).is_some() {
