@@ -132,6 +132,7 @@ struct Pass<'s> {
     now: u64,
     pinned: &'s [u64],
     horizon: u64,
+    permit: SweepPermit,
 }
 
 impl Reclaimer {
@@ -239,16 +240,16 @@ impl Reclaimer {
                 .now
                 .min(floor)
                 .min(scan.pinned.first().copied().unwrap_or(u64::MAX)),
+            // We hold the lock (`state` is borrowed from its guard): we are the reclaimer.
+            permit: SweepPermit {
+                _not_send: PhantomData,
+            },
         };
         let mut budget = match mode {
             Mode::Step(n) => n,
             Mode::All => usize::MAX,
         };
         let guard = parts.epoch.pin();
-        // We hold the lock (`state` is borrowed from its guard): we are the reclaimer.
-        let permit = SweepPermit {
-            _not_send: PhantomData,
-        };
 
         // The journal, in version order.
         while budget > 0 {
@@ -274,7 +275,7 @@ impl Reclaimer {
                     // commit of its chain's head, which is its newest commit, and the
                     // cursor only moves forward.
                     let node = unsafe { &*node };
-                    self.visit(state, parts, node, t, &pass, &guard, &permit);
+                    self.visit(state, parts, node, t, &pass, &guard);
                     budget -= 1;
                 }
             }
@@ -296,14 +297,14 @@ impl Reclaimer {
             let node = unsafe { &*r.node.cast::<Node<RouteKey<P>, V>>() };
             node.chain.set_retained(false);
             let cursor = state.cursor;
-            self.visit(state, parts, node, cursor, &pass, &guard, &permit);
+            self.visit(state, parts, node, cursor, &pass, &guard);
             budget -= 1;
             rounds -= 1;
         }
 
         if mode == Mode::All && state.walk_needed {
             state.walk_needed = false;
-            self.walk(state, parts, &pass, guard, &permit);
+            self.walk(state, parts, &pass, guard);
         }
     }
 
@@ -318,16 +319,15 @@ impl Reclaimer {
         upto: u64,
         pass: &Pass<'_>,
         guard: &Guard,
-        permit: &SweepPermit,
     ) {
         if node.chain.is_retired() {
             return;
         }
-        let p = node.chain.prune(pass.now, pass.pinned, guard, permit);
+        let p = node.chain.prune(pass.now, pass.pinned, guard, &pass.permit);
         self.dead.fetch_sub(p.values, Ordering::Relaxed);
         let retained = node.chain.is_retained();
         if p.retirable && p.head_ts <= upto && !retained && SkipList::is_built(node) {
-            if node.chain.retire(guard, permit) {
+            if node.chain.retire(guard, &pass.permit) {
                 parts.list.remove(node, guard);
             }
             return;
@@ -350,7 +350,6 @@ impl Reclaimer {
         parts: &Parts<'_, P, V, C>,
         pass: &Pass<'_>,
         mut guard: Guard,
-        permit: &SweepPermit,
     ) {
         let mut node: *const Node<RouteKey<P>, V> = parts
             .list
@@ -365,7 +364,7 @@ impl Reclaimer {
         while let Some(n) = unsafe { node.as_ref() } {
             let next = n.next(&guard).map_or(std::ptr::null(), |n| n as *const _);
             let cursor = state.cursor;
-            self.visit(state, parts, n, cursor, pass, &guard, permit);
+            self.visit(state, parts, n, cursor, pass, &guard);
             node = next;
             steps += 1;
             if steps.is_multiple_of(256) {
