@@ -505,7 +505,7 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
 
     /// Marks a retired node's tower top-down (idempotent), then unlinks it with a search.
     fn help_remove(&self, node: &Node<K, V>, guard: &Guard) {
-        #[cfg(not(feature = "negative-unlink-no-mark"))]
+        #[cfg(not(rtm_negative = "unlink-no-mark"))]
         for l in (0..node.height as usize).rev() {
             let a = node.level(l);
             let mut p = a.load(Ordering::Acquire);
@@ -518,7 +518,7 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
                 }
             }
         }
-        #[cfg(feature = "negative-unlink-no-mark")]
+        #[cfg(rtm_negative = "unlink-no-mark")]
         {
             // Broken on purpose: unlink the node at every level, as often as it takes, but
             // without marking (freezing) its forward pointers first, so an insertion can
@@ -544,7 +544,7 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
             }
             return;
         }
-        #[cfg(not(feature = "negative-unlink-no-mark"))]
+        #[cfg(not(rtm_negative = "unlink-no-mark"))]
         {
             let _ = self.search(&node.key, guard);
         }
@@ -558,13 +558,13 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
         // The node is now unlinked at every level: our search passed its position at each
         // level after every level was marked, and nothing can relink it (module docs).
         let addr = node as *const Node<K, V> as usize;
-        #[cfg(feature = "negative-eager-free")]
+        #[cfg(rtm_negative = "eager-free")]
         {
             let _ = guard;
             // SAFETY: none; the negative control of the reclamation model frees eagerly.
             unsafe { free_node::<K, V>(addr) };
         }
-        #[cfg(not(feature = "negative-eager-free"))]
+        #[cfg(not(rtm_negative = "eager-free"))]
         // SAFETY: the node is unreachable for any thread that pins from now on, and is
         // deferred exactly once (only the reclaimer removes, one node at a time). Threads
         // pinned now are waited out by the epoch before the closure runs.

@@ -190,11 +190,11 @@ impl<C> Slots<C> {
             // Relaxed: the fence below orders this store before the horizon load.
             slot.pinned.store(s, Ordering::Relaxed);
             fence(Ordering::SeqCst);
-            #[cfg(feature = "negative-no-horizon-recheck")]
+            #[cfg(rtm_negative = "no-horizon-recheck")]
             {
                 return s;
             }
-            #[cfg(not(feature = "negative-no-horizon-recheck"))]
+            #[cfg(not(rtm_negative = "no-horizon-recheck"))]
             if self.horizon.load(Ordering::SeqCst) <= s {
                 return s;
             }
@@ -264,13 +264,13 @@ impl<C> Slots<C> {
 
     #[inline]
     fn handle_gen(&self, i: usize, gen: u32) -> u32 {
-        #[cfg(feature = "negative-no-generation-check")]
+        #[cfg(rtm_negative = "no-generation-check")]
         {
             // Broken on purpose: trust whatever generation the slot has now.
             let _ = gen;
             (self.slots[i].state.load(Ordering::Relaxed) >> 32) as u32
         }
-        #[cfg(not(feature = "negative-no-generation-check"))]
+        #[cfg(not(rtm_negative = "no-generation-check"))]
         {
             let _ = i;
             gen
@@ -343,7 +343,7 @@ impl<C> Slots<C> {
                     Err(c) => cur = c,
                 }
             } else if cur == word(gen, BUSY) {
-                #[cfg(feature = "negative-close-ignores-busy")]
+                #[cfg(rtm_negative = "close-ignores-busy")]
                 {
                     // Broken on purpose: release under the running call's feet.
                     if slot
@@ -363,7 +363,7 @@ impl<C> Slots<C> {
                     continue;
                 }
                 // The running call finishes the close (see `with_handle`).
-                #[cfg(not(feature = "negative-close-ignores-busy"))]
+                #[cfg(not(rtm_negative = "close-ignores-busy"))]
                 match slot.state.compare_exchange(
                     cur,
                     word(gen, CLOSED),

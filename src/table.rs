@@ -321,12 +321,12 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             let s = self.clock.now();
             let guard = self.epoch.pin();
             let r = f(s, &guard);
-            #[cfg(feature = "negative-no-horizon-recheck")]
+            #[cfg(rtm_negative = "no-horizon-recheck")]
             {
                 // Broken on purpose: trust a read that a reclaimer may have pruned under.
                 return r;
             }
-            #[cfg(not(feature = "negative-no-horizon-recheck"))]
+            #[cfg(not(rtm_negative = "no-horizon-recheck"))]
             {
                 fence(Ordering::SeqCst);
                 if self.slots.horizon() <= s {

@@ -17,7 +17,7 @@
 //!   thread whose CAS moved the slot `IDLE -> BUSY`; a close that meets `BUSY` only marks
 //!   the slot `CLOSED` and leaves the release (which clears the cursor) to the call in
 //!   flight. The cursor lives in a loom `UnsafeCell`, so a close that released the slot
-//!   under a running `next` (the `negative-close-ignores-busy` control) is reported by loom
+//!   under a running `next` (the `rtm_negative="close-ignores-busy"` control) is reported by loom
 //!   as a concurrent access. The same holds for the closer's new handle: it may reuse the
 //!   slot only after the reader is done with the old cursor.
 //! * The new handle differs from `h` and starts from the first route: it got a fresh
@@ -98,13 +98,13 @@ fn model() {
 }
 
 #[test]
-#[cfg(not(feature = "negative-close-ignores-busy"))]
+#[cfg(not(rtm_negative = "close-ignores-busy"))]
 fn next_races_close() {
     common::check("next_races_close", model);
 }
 
 #[test]
-#[cfg(feature = "negative-close-ignores-busy")]
+#[cfg(rtm_negative = "close-ignores-busy")]
 fn next_races_close_fails_when_close_ignores_busy() {
     common::expect_failure("next_races_close/negative-close-ignores-busy", model);
 }
