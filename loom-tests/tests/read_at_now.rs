@@ -58,10 +58,7 @@ fn model() {
 }
 
 #[test]
-#[cfg(not(any(
-    rtm_negative = "no-horizon-recheck",
-    rtm_negative = "eager-free"
-)))]
+#[cfg(not(any(rtm_negative = "no-horizon-recheck", rtm_negative = "eager-free")))]
 fn lookup_races_reclaimer() {
     common::check("lookup_races_reclaimer", model);
 }

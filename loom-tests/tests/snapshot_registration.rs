@@ -80,10 +80,7 @@ fn model() {
 }
 
 #[test]
-#[cfg(not(any(
-    rtm_negative = "no-horizon-recheck",
-    rtm_negative = "eager-free"
-)))]
+#[cfg(not(any(rtm_negative = "no-horizon-recheck", rtm_negative = "eager-free")))]
 fn registration_races_reclaimer() {
     common::check("registration_races_reclaimer", model);
 }
