@@ -12,7 +12,7 @@ use crate::prefix::sealed::AddrBits;
 use crate::prefix::{common_len, covers, is_canonical, mask, Prefix};
 use crate::reclaim::Reclaimer;
 use crate::route::{Route, RouteKey, Version};
-use crate::skiplist::{Inserted, Node, SkipList};
+use crate::skiplist::{Inserted, Node, NodeRef, SkipList};
 use crate::slots::{Kind, Slots};
 use crate::sync::{fence, AtomicUsize, Epoch, Ordering};
 use crate::version::{Clock, Entry, VersionNode};
@@ -619,7 +619,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         let mut node: *const Node<RouteKey<P>, V> = self
             .list
             .first(&guard)
-            .map_or(std::ptr::null(), |n| n as *const _);
+            .map_or(std::ptr::null(), |n| n.as_ptr());
         let mut steps = 0usize;
         // `node` was read from a forward pointer under `guard` and is not one this pass
         // removed (we read the successor before removing). Only the sweeper removes nodes
@@ -627,14 +627,17 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         // removed stays allocated even across `repin`: nobody else can unlink it, and the
         // epoch frees only what was unlinked.
         // SAFETY: `node` is null or alive, as just argued.
-        while let Some(n) = unsafe { node.as_ref() } {
-            let next = n.next(&guard).map_or(std::ptr::null(), |n| n as *const _);
+        while let Some(n) = unsafe { NodeRef::from_ptr(node) } {
+            let next = n.next(&guard).map_or(std::ptr::null(), |n| n.as_ptr());
             if !n.chain.is_retired() {
                 let p = n.chain.prune(now, &pinned, &guard);
                 freed += p.values;
                 kept += p.dead_kept;
                 if p.retirable && SkipList::is_built(n) && n.chain.retire(&guard) {
-                    self.list.remove(n, &guard);
+                    // SAFETY: this is the single sweeper (`Reclaimer::sweep` runs one pass
+                    // at a time), the chain was just retired by us, the node is built, and
+                    // a retired node is skipped above, so it is removed once.
+                    unsafe { self.list.remove(n, &guard) };
                 }
             }
             node = next;
