@@ -289,8 +289,10 @@ pub(crate) type Run<'g, K, V> = (NodeRef<'g, K, V>, Option<NodeRef<'g, K, V>>);
 
 /// Where a series of searches under one guard ended on each level; see
 /// [`SkipList::floor_run`]. Valid only under the guard of the searches that filled it.
-pub(crate) struct Fingers<K, V> {
+pub(crate) struct Fingers<'g, K, V> {
     preds: [Pred<K, V>; MAX_HEIGHT],
+    /// The nodes are protected by the guard this borrows.
+    _guard: PhantomData<&'g Guard>,
 }
 
 /// What an insertion did.
@@ -362,8 +364,9 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
 
     /// Fingers for a series of [`floor_run`](Self::floor_run) searches under one guard:
     /// all at the head.
-    pub(crate) fn fingers(&self) -> Fingers<K, V> {
+    pub(crate) fn fingers<'g>(&self, _guard: &'g Guard) -> Fingers<'g, K, V> {
         Fingers {
+            _guard: PhantomData,
             preds: [self.head_pred(); MAX_HEIGHT],
         }
     }
@@ -384,7 +387,7 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
     /// head again.
     pub(crate) fn floor_run<'g>(
         &self,
-        fingers: &mut Fingers<K, V>,
+        fingers: &mut Fingers<'g, K, V>,
         key: &K,
         same: impl Fn(&K, &K) -> bool,
         guard: &'g Guard,
@@ -396,9 +399,9 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
         // the search starts from the head at the top level, as a fresh one.
         let (mut pred, top) = (0..MAX_HEIGHT)
             .find_map(|l| {
-                // SAFETY: a finger is the head (null node) or a node a search under
-                // `guard` stepped onto, which the epoch keeps allocated while `guard` is
-                // held.
+                // SAFETY: a finger is the head (null node) or a node a search of this list
+                // stepped onto under the guard that `'g` borrows (the fingers' lifetime),
+                // which the epoch keeps allocated while that guard is held.
                 match unsafe { NodeRef::<'g, K, V>::from_ptr(fingers.preds[l].node) } {
                     None => Some((self.head_pred(), MAX_HEIGHT - 1)),
                     Some(f) if cmp_key(&f, key, hint).is_le() => Some((fingers.preds[l], l)),
@@ -507,7 +510,12 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
 
     /// Inserts `version` under `key`: pushed onto the key's node, or as the first version of
     /// a new node. `version` is pending; the caller decides it afterwards.
-    pub(crate) fn insert<'g>(
+    ///
+    /// # Safety
+    /// `version` comes from `VersionNode::alloc`, is pending, has no older version, and is
+    /// owned by the caller (never published): this call publishes it, and from then on it is
+    /// the list's, freed only through the epoch.
+    pub(crate) unsafe fn insert<'g>(
         &self,
         key: K,
         version: *mut VersionNode<V>,

@@ -210,7 +210,8 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             value: route.value,
         }));
         let guard = self.epoch.pin();
-        let prev = match self.list.insert(key, v, &self.clock, &guard) {
+        // SAFETY: `v` was just allocated, pending and alone, and is still ours.
+        let prev = match unsafe { self.list.insert(key, v, &self.clock, &guard) } {
             Inserted::New => None,
             Inserted::Pushed(prev) => prev,
         };
@@ -372,7 +373,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             let mut len = P::MAX_LEN;
             // Each search starts where the previous one ended (its bound is smaller and
             // usually a few nodes back), not from the head.
-            let mut fingers = self.list.fingers();
+            let mut fingers = self.list.fingers(guard);
             loop {
                 // The longest network that can still cover `a` is (a masked to len, len).
                 let bound = RouteKey::last_of(P::from_parts(a & mask::<P>(len), len));
