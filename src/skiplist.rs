@@ -14,7 +14,9 @@
 //! * **Built before removed.** A node is retired only after its inserter finished linking
 //!   its tower (`built`), so no level can be linked behind the remover's back.
 //!
-//! Readers never write: their searches step over marked nodes instead of unlinking them.
+//! Readers never write to the list: their searches step over marked nodes instead of
+//! unlinking them. (A reader may still help decide a pending version's timestamp in a
+//! node's chain; see `Chain::visible`.)
 //!
 //! Links are `AtomicPtr`s, and the mark bit is set and cleared with `map_addr`, so every
 //! pointer keeps the provenance of the allocation it came from. A node is reached through a

@@ -28,8 +28,10 @@ pub const DEFAULT_MAX_ENUMERATIONS: usize = 1024;
 /// A lock-free routing table whose enumerations see consistent snapshots.
 ///
 /// Reads (`get_route`, `best_route`, `lookup`, an enumeration's `next`) take no lock and
-/// write no shared memory; writes are lock-free; enumerations pin a snapshot version for
-/// their whole life and never make a writer wait.
+/// never wait. They write shared memory only to help: a read at a version (`best_route`,
+/// `lookup`, `next`) that meets a version whose writer has not decided its timestamp yet
+/// ticks the clock and decides the timestamp for it with one CAS. Writes are lock-free;
+/// enumerations pin a snapshot version for their whole life and never make a writer wait.
 ///
 /// ```
 /// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
