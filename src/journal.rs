@@ -180,7 +180,7 @@ impl Journal {
         let w = slot.load(Ordering::SeqCst);
         // SAFETY: loaded from the slot under `guard`.
         let st = unsafe { stamp(w, guard) };
-        #[cfg(feature = "negative-journal-no-lap-check")]
+        #[cfg(rtm_negative = "journal-no-lap-check")]
         // Broken on purpose: take a newer lap's record for the one asked for.
         let st = if st > ts { ts } else { st };
         if st < ts {
