@@ -13,10 +13,10 @@
 # (`--all-features` included) builds a broken crate.
 #
 # Everything builds with --cfg loom --cfg crossbeam_loom, and only the loom-tests
-# package: never the whole workspace under these flags. The models build in target/loom;
-# each negative control in its own target/loom-<switch>, because RUSTFLAGS are part of
-# every crate's fingerprint: sharing one directory would rebuild all dependencies each
-# time the switch changes.
+# package: never the whole workspace under these flags, all in target/loom. The switch
+# reaches the compiler through RTM_NEGATIVE, which the build scripts of `rtm` and
+# `loom-tests` turn into `--cfg rtm_negative="..."` (RUSTFLAGS would do too, but they are
+# part of every crate's fingerprint, so each switch would rebuild every dependency).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -53,7 +53,7 @@ if [ "$what" != models ]; then
         echo "== negative control rtm_negative=\"$switch\": expecting $tests to fail"
         args=()
         for t in $tests; do args+=(--test "$t"); done
-        loom_test "target/loom-$switch" "$base_flags --cfg rtm_negative=\"$switch\"" "${args[@]}"
+        RTM_NEGATIVE="$switch" loom_test target/loom "$base_flags" "${args[@]}"
     done <<'EOF'
 close-ignores-busy close_race
 call-ignores-busy close_race
