@@ -146,7 +146,7 @@ fn v4(c: &mut Criterion) {
         .collect();
 
     let (fib, fib_s, fib_b) = measured(|| {
-        let mut w = FibWriter::<Ipv4Net>::new();
+        let mut w = FibWriter::<Ipv4Net>::for_prefixes(with_ids.len());
         for (p, id) in &with_ids {
             w.insert(*p, *id).unwrap();
         }
@@ -245,7 +245,7 @@ fn v4(c: &mut Criterion) {
 fn v6(c: &mut Criterion) {
     let prefixes = data::ris_v6();
     let (fib, fib_s, fib_b) = measured(|| {
-        let mut w = FibWriter::<Ipv6Net>::new();
+        let mut w = FibWriter::<Ipv6Net>::for_prefixes(prefixes.len());
         for (i, p) in prefixes.iter().enumerate() {
             w.insert(*p, id(i, data::key_v6(*p).interface.0)).unwrap();
         }

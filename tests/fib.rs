@@ -436,3 +436,155 @@ fn readers_see_only_whole_versions_while_the_writer_runs() {
     }
     assert_eq!(fib.version(), Version(19_999));
 }
+
+mod follow {
+    use super::*;
+    use rtm::{InterfaceId, ProtocolId, Route, RouteKey, RouteTable};
+
+    fn key(p: Ipv4Net, proto: u32) -> RouteKey<Ipv4Net> {
+        RouteKey::new(p, ProtocolId(proto), InterfaceId(1), "192.0.2.1".parse().unwrap())
+    }
+
+    fn route(p: Ipv4Net, proto: u32, priority: u32, value: u32) -> Route<Ipv4Net, u32> {
+        let mut r = Route::new(key(p, proto), value);
+        r.priority = priority;
+        r
+    }
+
+    /// The Fib's promise after sync with no write running: it answers as the table does.
+    fn same_as_table(fib: &Fib<Ipv4Net>, table: &RouteTable<Ipv4Net, u32>, addrs: &[Ipv4Addr]) {
+        for a in addrs {
+            assert_eq!(fib.lookup(*a), table.lookup(*a).map(|r| r.value), "{a}");
+        }
+    }
+
+    #[test]
+    fn follows_a_table_through_churn() {
+        let prefixes = data::mae_west();
+        let table = RouteTable::<Ipv4Net, u32>::new();
+        for (i, p) in prefixes.iter().enumerate() {
+            table.add_route(route(*p, 1, 10, i as u32)).unwrap();
+        }
+        let (fib, mut follower) = Fib::follow(&table, |r: &Route<Ipv4Net, u32>| r.value).unwrap();
+        assert_eq!(fib.len(), prefixes.len());
+        assert_eq!(fib.version(), table.version());
+        let mut addrs = data::announced_v4(&prefixes, 20_000, 31);
+        addrs.extend(data::uniform_v4(5_000, 32));
+        same_as_table(&fib, &table, &addrs);
+
+        let mut rng = Rng::new(33);
+        for round in 0..20 {
+            for _ in 0..200 {
+                let p = prefixes[rng.below(prefixes.len() as u64) as usize];
+                match rng.below(4) {
+                    // a better route from another protocol: the best changes
+                    0 => drop(table.add_route(route(p, 2, 5, 1_000_000 + round))),
+                    // a worse one: the best does not change
+                    1 => drop(table.add_route(route(p, 3, 50, 2_000_000))),
+                    2 => drop(table.delete_route(&key(p, 1))),
+                    _ => drop(table.delete_route(&key(p, 2))),
+                }
+            }
+            follower.sync().unwrap();
+            assert_eq!(fib.version(), table.version());
+            assert_eq!(fib.len(), table.network_count());
+            same_as_table(&fib, &table, &addrs[..5_000]);
+        }
+        assert_eq!(follower.sync(), Ok(0));
+    }
+
+    #[test]
+    fn a_lagged_follower_rebuilds() {
+        let table = RouteTable::<Ipv4Net, u32>::builder()
+            .journal_capacity(64)
+            .build();
+        let p = |s: &str| s.parse::<Ipv4Net>().unwrap();
+        table.add_route(route(p("10.0.0.0/8"), 1, 10, 1)).unwrap();
+        table.add_route(route(p("10.1.0.0/16"), 1, 10, 2)).unwrap();
+        let (fib, mut follower) = Fib::follow(&table, |r: &Route<Ipv4Net, u32>| r.value).unwrap();
+        // more commits than the journal holds: the feed lags
+        for i in 0..200u32 {
+            let q = Ipv4Net::new(Ipv4Addr::from(0x0b00_0000 + (i << 8)), 24).unwrap();
+            table.add_route(route(q, 1, 10, 100 + i)).unwrap();
+        }
+        table.delete_route(&key(p("10.1.0.0/16"), 1)).unwrap();
+        assert_eq!(fib.lookup("10.1.2.3".parse().unwrap()), Some(2));
+        assert_eq!(follower.sync(), Ok(201)); // networks in the rebuilt Fib
+        assert_eq!(fib.len(), 201);
+        assert_eq!(fib.version(), table.version());
+        assert_eq!(fib.lookup("10.1.2.3".parse().unwrap()), Some(1));
+        assert_eq!(fib.lookup("11.0.5.9".parse().unwrap()), Some(105));
+        // and it goes on following
+        table.add_route(route(p("10.1.2.0/24"), 1, 10, 9)).unwrap();
+        assert_eq!(follower.sync(), Ok(1));
+        assert_eq!(fib.lookup("10.1.2.3".parse().unwrap()), Some(9));
+    }
+
+    #[test]
+    fn follow_needs_two_free_slots() {
+        let table = RouteTable::<Ipv4Net, u32>::with_max_enumerations(1);
+        let err = Fib::follow(&table, |r: &Route<Ipv4Net, u32>| r.value).map(|_| ());
+        assert_eq!(err, Err(Error::NoSystemResources));
+        let table = RouteTable::<Ipv4Net, u32>::with_max_enumerations(2);
+        let (_fib, _follower) = Fib::follow(&table, |r: &Route<Ipv4Net, u32>| r.value).unwrap();
+        assert_eq!(table.stats().open_enumerations, 1);
+    }
+
+    /// A table writer, a follower thread and readers at once: 10.0.0.0/8 exists
+    /// throughout, so a lookup inside it never finds nothing, whatever the follower is
+    /// applying.
+    #[test]
+    fn readers_never_miss_a_covering_route_while_the_follower_runs() {
+        let table = RouteTable::<Ipv4Net, u32>::builder()
+            .journal_capacity(1 << 12)
+            .build();
+        table
+            .add_route(route("10.0.0.0/8".parse().unwrap(), 1, 10, 7))
+            .unwrap();
+        let (fib, mut follower) = Fib::follow(&table, |r: &Route<Ipv4Net, u32>| r.value).unwrap();
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let follower_thread = s.spawn(|| {
+                let mut syncs = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    follower.sync().unwrap();
+                    syncs += 1;
+                }
+                follower.sync().unwrap();
+                syncs
+            });
+            let reader = s.spawn(|| {
+                let mut rng = Rng::new(5);
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let a = Ipv4Addr::from(0x0a00_0000 | (rng.next_u64() as u32 & 0x00ff_ffff));
+                    let x = fib.lookup(a).expect("10/8 covers every address here");
+                    assert!(x == 7 || (100..100 + 4096).contains(&x), "{x} for {a}");
+                    n += 1;
+                }
+                n
+            });
+            let mut rng = Rng::new(6);
+            for i in 0..20_000u32 {
+                let bits = 0x0a00_0000 | (rng.next_u64() as u32 & 0x00ff_ffff);
+                let q = Ipv4Net::new(Ipv4Addr::from(bits), 12 + rng.below(21) as u8)
+                    .unwrap()
+                    .trunc();
+                if rng.below(3) == 0 {
+                    let _ = table.delete_route(&key(q, 1));
+                } else {
+                    table.add_route(route(q, 1, 10, 100 + i % 4096)).unwrap();
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+            assert!(follower_thread.join().unwrap() > 0);
+            assert!(reader.join().unwrap() > 0);
+        });
+        let addrs = data::uniform_v4(2_000, 8)
+            .into_iter()
+            .map(|a| Ipv4Addr::from(0x0a00_0000 | (u32::from(a) & 0x00ff_ffff)))
+            .collect::<Vec<_>>();
+        same_as_table(&fib, &table, &addrs);
+        assert_eq!(fib.version(), table.version());
+    }
+}

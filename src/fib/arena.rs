@@ -153,11 +153,11 @@ impl Shared {
             // Acquire fence: if the walk read a word written after a bump, the bump is
             // visible to the load below.
             fence(Ordering::Acquire);
-            #[cfg(not(feature = "negative-fib-no-recheck"))]
+            #[cfg(not(rtm_negative = "fib-no-recheck"))]
             if self.recycled.load(Ordering::Relaxed) != before {
                 continue;
             }
-            #[cfg(feature = "negative-fib-no-recheck")]
+            #[cfg(rtm_negative = "fib-no-recheck")]
             let _ = before;
             return r;
         }

@@ -17,6 +17,7 @@
 
 mod alloc;
 mod arena;
+mod follow;
 mod key;
 mod layout;
 mod lookup;
@@ -25,6 +26,7 @@ mod writer;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+pub use follow::FibFollower;
 pub use key::FibKey;
 
 use crate::prefix::sealed::AddrBits;
@@ -368,6 +370,15 @@ impl<P: Prefix> FibWriter<P> {
             geometry: self.writer.geometry(),
             _prefix: PhantomData,
         }
+    }
+
+    /// Every prefix in the working state, in (address, length) order.
+    pub(crate) fn prefixes(&self) -> Vec<P> {
+        let shift = 128 - P::MAX_LEN as u32;
+        self.writer
+            .keys()
+            .map(|(bits, len)| P::from_parts(bits >> shift, len))
+            .collect()
     }
 
     /// Words of the arena in use by the published and working trees (for statistics).

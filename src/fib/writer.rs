@@ -96,6 +96,11 @@ impl Writer {
         self.routes.len()
     }
 
+    /// Every prefix held, in (network, length) order.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = (u128, u8)> + '_ {
+        self.routes.keys().copied()
+    }
+
     /// The next hop of exactly this prefix.
     pub(crate) fn get(&self, key: u128, len: u8) -> Option<u32> {
         self.routes.get(&(key, len)).copied()
