@@ -64,5 +64,6 @@ eager-free snapshot_registration skiplist_traversal
 unlink-no-mark skiplist_traversal
 step-ignores-floor reclaim_step
 journal-no-lap-check journal_feed
+fib-no-recheck fib_recycle
 EOF
 fi

@@ -249,7 +249,7 @@ impl<P: Prefix> FibWriter<P> {
     }
 
     /// A writer whose directory indexes the first `dir_bits` bits of the address directly
-    /// (clamped to `8..=24` and to the address width), as the first table of DIR-24-8
+    /// (clamped to `2..=24` and to the address width), as the first table of DIR-24-8
     /// does; prefixes longer than that live in compressed nodes below. The directory takes
     /// up to `2^dir_bits * 4` bytes: 16 bits (256 KiB at most) suits small tables, 24 bits
     /// (64 MiB at most) a full IPv4 table, where it makes most lookups one memory access.
@@ -262,9 +262,11 @@ impl<P: Prefix> FibWriter<P> {
     /// assert_eq!(w.fib().lookup("10.1.2.3".parse().unwrap()), Some(3));
     /// ```
     pub fn with_direct_bits(dir_bits: u32) -> Self {
-        let dir_bits = dir_bits.clamp(8, 24).min(P::MAX_LEN as u32);
+        let dir_bits = dir_bits.clamp(2, 24).min(P::MAX_LEN as u32);
+        // Under loom every word is a modelled atomic: start small.
+        let capacity = if cfg!(loom) { 64 } else { 1 << 16 };
         FibWriter {
-            writer: Writer::new(P::MAX_LEN as u32, dir_bits, 1 << 16),
+            writer: Writer::new(P::MAX_LEN as u32, dir_bits, capacity),
             _prefix: PhantomData,
         }
     }
