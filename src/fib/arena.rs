@@ -86,7 +86,7 @@ impl Arena {
             // memory; the pointer is in bounds anyway.
             unsafe {
                 std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    w.as_ptr() as *const i8,
+                    w.as_ptr() as *const i8
                 )
             }
         }
@@ -132,6 +132,9 @@ pub(crate) struct Shared {
     arena: AtomicPtr<Arena>,
     /// Arenas replaced by a bigger one, kept until the last handle drops because a reader
     /// may still be walking them. Touched by the writer (and by `Drop`) only.
+    /// Boxed: readers hold pointers to the `Arena` itself (its `root`), which must not
+    /// move when the vector grows.
+    #[allow(clippy::vec_box)]
     retired: Mutex<Vec<Box<Arena>>>,
 }
 

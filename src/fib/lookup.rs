@@ -2,7 +2,9 @@
 
 use super::arena::Arena;
 use super::key::FibKey;
-use super::layout::{leaf_id, leaf_of_entry, Geometry, NODE, NODE_FALLBACK, NODE_HEADER, ROOT_CHUNKS, STRIDE};
+use super::layout::{
+    leaf_id, leaf_of_entry, Geometry, NODE, NODE_FALLBACK, NODE_HEADER, ROOT_CHUNKS, STRIDE,
+};
 
 /// Where a walk stands: the best leaf word so far, the node to visit next (0: done), and
 /// the depth of that node.
@@ -91,8 +93,7 @@ pub(crate) fn walk_many<K: FibKey, const N: usize>(
     }; N];
     // First touch every lane's directory word, so that their cache misses overlap.
     for key in &keys[..n] {
-        let chunk =
-            arena.get(root.wrapping_add(ROOT_CHUNKS + key.slot(0, g.root_bits))) as usize;
+        let chunk = arena.get(root.wrapping_add(ROOT_CHUNKS + key.slot(0, g.root_bits))) as usize;
         arena.prefetch(chunk.wrapping_add(key.slot(g.root_bits, g.chunk_bits) / 2));
     }
     for i in 0..n {
