@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Barrier, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -757,8 +757,21 @@ struct Seen {
 /// `Lagged`, subscribes again. After the writers are done and the feed is drained, the
 /// copy must equal a fresh enumeration at `feed.version()`, which is the table's.
 /// A `slow` subscriber pauses now and then, so that it falls behind a small journal.
-fn subscriber(t: &RouteTable<Ipv4Net, u64>, crit: &Crit, done: &AtomicBool, slow: bool) -> Seen {
+///
+/// Quiescence needs every thread out of the table, readers too: a reader that meets a
+/// pending version helps decide its timestamp, and a clock value it took but lost is
+/// recorded in the journal (as a gap) only when its call goes on. So each subscriber,
+/// once caught up after the writers stopped, waits at `all_caught_up` for the others
+/// before it checks.
+fn subscriber(
+    t: &RouteTable<Ipv4Net, u64>,
+    crit: &Crit,
+    done: &AtomicBool,
+    all_caught_up: &Barrier,
+    slow: bool,
+) -> Seen {
     let mut seen = Seen::default();
+    let mut quiescent = false;
     'subscribe: loop {
         let (dump, mut feed) = t.subscribe(crit.criteria()).unwrap();
         assert_eq!(feed.version(), dump.snapshot());
@@ -787,7 +800,11 @@ fn subscriber(t: &RouteTable<Ipv4Net, u64>, crit: &Crit, done: &AtomicBool, slow
                         }
                     }
                 }
-                Ok(None) if finished => {
+                Ok(None) if finished && !quiescent => {
+                    all_caught_up.wait();
+                    quiescent = true;
+                }
+                Ok(None) if quiescent => {
                     assert_eq!(feed.version(), t.version(), "drained when quiescent");
                     let fresh: Routes = t
                         .enumerate(crit.criteria())
@@ -827,12 +844,13 @@ fn converge_under_churn(journal: usize, crits: &[Crit]) -> Vec<Seen> {
         .build();
     churn(&t, 99);
     let done = AtomicBool::new(false);
+    let barrier = Barrier::new(crits.len());
     let seen = thread::scope(|s| {
         let subs: Vec<_> = crits
             .iter()
             .map(|c| {
-                let (t, done) = (&t, &done);
-                s.spawn(move || subscriber(t, c, done, journal < 1024))
+                let (t, done, barrier) = (&t, &done, &barrier);
+                s.spawn(move || subscriber(t, c, done, barrier, journal < 1024))
             })
             .collect();
         let writers: Vec<_> = (0..3)
@@ -884,7 +902,9 @@ fn churn_criteria() -> Vec<Crit> {
 #[test]
 fn subscribers_keep_copies_current_under_concurrent_writers() {
     let _s = serial();
-    let seen = converge_under_churn(1 << 20, &churn_criteria());
+    // more than every commit of the test
+    let journal = (8 * churn_ops() as usize).next_power_of_two();
+    let seen = converge_under_churn(journal, &churn_criteria());
     for s in &seen {
         assert_eq!(s.lags, 0, "a journal larger than every write never lags");
     }
@@ -906,7 +926,7 @@ fn subscribers_that_lag_subscribe_again_and_converge() {
 fn a_best_route_follower_matches_best_route_under_churn() {
     let _s = serial();
     let t = RouteTable::<Ipv4Net, u64>::builder()
-        .journal_capacity(1 << 20)
+        .journal_capacity((8 * churn_ops() as usize).next_power_of_two())
         .build();
     churn(&t, 7);
     let done = AtomicBool::new(false);
