@@ -1287,6 +1287,43 @@ fn next_timeout_wakes_for_a_change_and_waits_out_the_rest() {
     assert_eq!(f.version(), t.version());
 }
 
+/// Every `Duration` is a timeout a caller may pass: one too large to add to an `Instant`
+/// (`Duration::MAX`) means "as long as it takes", not a panic.
+#[test]
+fn next_timeout_takes_any_duration() {
+    let _s = serial();
+    let t = RouteTable::<Ipv4Net, u64>::new();
+    let mut f = t.feed(Criteria::all()).unwrap();
+    t.add_route(Route::new(k(1), 1)).unwrap();
+    let c = f.next_timeout(Duration::MAX).unwrap().unwrap();
+    assert_eq!(c.new.unwrap().value, 1);
+    thread::scope(|s| {
+        s.spawn(|| {
+            thread::sleep(Duration::from_millis(20));
+            t.add_route(Route::new(k(1), 2)).unwrap();
+        });
+        let c = f.next_timeout(Duration::MAX).unwrap().unwrap();
+        assert_eq!(c.new.unwrap().value, 2);
+    });
+}
+
+/// A feed is `Send`: it can be opened on one thread and read on another.
+#[test]
+fn a_feed_moves_between_threads() {
+    let _s = serial();
+    let t = RouteTable::<Ipv4Net, u64>::new();
+    let (dump, mut f) = t.subscribe(Criteria::all()).unwrap();
+    t.add_route(Route::new(k(1), 1)).unwrap();
+    thread::scope(|s| {
+        s.spawn(move || {
+            assert_eq!(dump.count(), 0);
+            assert_eq!(f.try_next().unwrap().unwrap().new.unwrap().value, 1);
+            assert_eq!(f.try_next(), Ok(None));
+        });
+    });
+    assert_eq!(t.stats().open_enumerations, 0);
+}
+
 // ---------------------------------------------------------------------------------------
 // Reclamation with feeds
 
