@@ -47,15 +47,15 @@ pub const DEFAULT_MAX_ENUMERATIONS: usize = 1024;
 /// assert_eq!(table.lookup("10.1.2.3".parse().unwrap()).unwrap().value, "b");
 /// ```
 pub struct RouteTable<P: Prefix, V> {
-    list: SkipList<RouteKey<P>, V>,
-    clock: Clock,
-    slots: Slots<Cursor<P>>,
+    pub(crate) list: SkipList<RouteKey<P>, V>,
+    pub(crate) clock: Clock,
+    pub(crate) slots: Slots<Cursor<P>>,
     reclaimer: Reclaimer,
     routes: AtomicUsize,
-    id: u32,
+    pub(crate) id: u32,
     journal_capacity: usize,
     // Declared last: dropped after the list, whose nodes it may still guard under loom.
-    epoch: Epoch,
+    pub(crate) epoch: Epoch,
 }
 
 /// A snapshot of the table's counters.
@@ -214,15 +214,10 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         };
         // SAFETY: `v` is linked in a chain; it is freed only through the epoch, which
         // `guard` pins.
-        let ts = unsafe { &*v }.decide(&self.clock);
+        let ts = self.commit(unsafe { &*v }, prev);
         let old = prev
             .and_then(|p| p.entry.as_ref())
             .map(|e| route_of(key, e));
-        if old.is_some() {
-            self.reclaimer.shadowed();
-        } else {
-            self.routes.fetch_add(1, Ordering::Relaxed);
-        }
         drop(guard);
         self.after_write(ts);
         Ok(old)
@@ -244,28 +239,60 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         }
         let guard = self.epoch.pin();
         let node = self.list.find(key, &guard).ok_or(Error::NoSuchRoute)?;
-        let tomb = VersionNode::alloc(None);
         let has_value = |v: Option<&VersionNode<V>>| v.is_some_and(|v| v.entry.is_some());
-        match node.chain.push_if(tomb, &self.clock, &guard, has_value) {
+        let (ts, prev) = self
+            .push_in(node, VersionNode::alloc(None), &guard, has_value)
+            .ok_or(Error::NoSuchRoute)?;
+        let e = prev
+            .and_then(|p| p.entry.as_ref())
+            .expect("checked by push_if");
+        let old = route_of(*key, e);
+        drop(guard);
+        self.after_write(ts);
+        Ok(old)
+    }
+
+    /// Links `v` (pending, unpublished) as the newest version of `node` if `cond` holds for
+    /// the version it would shadow, and commits it. Returns its timestamp and the version it
+    /// shadowed, or `None` (and frees `v`) if `cond` refused or the key was retired.
+    pub(crate) fn push_in<'g>(
+        &self,
+        node: &'g Node<RouteKey<P>, V>,
+        v: *mut VersionNode<V>,
+        guard: &'g crossbeam_epoch::Guard,
+        cond: impl Fn(Option<&VersionNode<V>>) -> bool,
+    ) -> Option<(u64, Option<&'g VersionNode<V>>)> {
+        match node.chain.push_if(v, &self.clock, guard, cond) {
             Ok(Ok(prev)) => {
-                // SAFETY: `tomb` is linked; freed only through the epoch `guard` pins.
-                let ts = unsafe { &*tomb }.decide(&self.clock);
-                let e = prev
-                    .and_then(|p| p.entry.as_ref())
-                    .expect("checked by push_if");
-                let old = route_of(*key, e);
-                self.reclaimer.shadowed();
-                self.routes.fetch_sub(1, Ordering::Relaxed);
-                drop(guard);
-                self.after_write(ts);
-                Ok(old)
+                // SAFETY: `v` is linked; freed only through the epoch `guard` pins.
+                Some((self.commit(unsafe { &*v }, prev), prev))
             }
             Ok(Err(_)) | Err(_) => {
-                // SAFETY: `tomb` was not linked: it is still ours alone.
-                unsafe { VersionNode::free_unpublished(tomb) };
-                Err(Error::NoSuchRoute)
+                // SAFETY: `v` was not linked: it is still ours alone.
+                unsafe { VersionNode::free_unpublished(v) };
+                None
             }
         }
+    }
+
+    /// Finishes a write whose version `v` was just linked over `prev`: decides its
+    /// timestamp and keeps the counters. Every commit of the table passes here once.
+    fn commit(&self, v: &VersionNode<V>, prev: Option<&VersionNode<V>>) -> u64 {
+        let ts = v.decide(&self.clock);
+        let was = prev.is_some_and(|p| p.entry.is_some());
+        if was {
+            self.reclaimer.shadowed();
+        }
+        match (was, v.entry.is_some()) {
+            (false, true) => {
+                self.routes.fetch_add(1, Ordering::Relaxed);
+            }
+            (true, false) => {
+                self.routes.fetch_sub(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        ts
     }
 
     /// The route with this key, if present (`None` for a prefix with host bits set).
@@ -602,7 +629,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     }
 
     #[inline]
-    fn after_write(&self, ts: u64) {
+    pub(crate) fn after_write(&self, ts: u64) {
         if self.reclaimer.due(ts) {
             self.sweep();
         }
