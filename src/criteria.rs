@@ -284,3 +284,43 @@ impl<P: Prefix> Criteria<P> {
 fn covers_net<P: Prefix>(q: &P, p: &P) -> bool {
     q.plen() <= p.plen() && covers(q, p.net_bits())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ipnet::Ipv4Net;
+    use std::net::Ipv4Addr;
+
+    fn net(a: u32, len: u8) -> Ipv4Net {
+        Ipv4Net::new(Ipv4Addr::from(a), len).unwrap().trunc()
+    }
+
+    /// `step` jumps exactly to the first covering network after `q`, as brute force says.
+    #[test]
+    fn covering_steps_match_brute_force() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..200_000 {
+            let r = rnd();
+            let a = 0x0a00_0000 | (r as u32 & 0x00ff_ffff);
+            let p = net(a, (r >> 32) as u8 % 33);
+            // q near p: flip a few low bits of p's address, any length
+            let b = a ^ ((r >> 40) as u32 & (0xff >> ((r >> 48) % 8)));
+            let q = net(b, (r >> 56) as u8 % 33);
+            let want = if q.contains(&p) {
+                Step::Here
+            } else {
+                (0..=p.prefix_len())
+                    .map(|m| net(a, m))
+                    .find(|c| *c > q)
+                    .map_or(Step::End, |c| Step::Jump(RouteKey::first_of(c)))
+            };
+            assert_eq!(Criteria::all().covering(p).step(&q), want, "p {p} q {q}");
+        }
+    }
+}
