@@ -53,5 +53,6 @@ negative-no-horizon-recheck snapshot_registration read_at_now
 negative-decide-twice timestamp_helping
 negative-eager-free snapshot_registration skiplist_traversal
 negative-unlink-no-mark skiplist_traversal
+negative-block-unconditional block_delete
 EOF
 fi

@@ -133,7 +133,11 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
                 let seen: *const VersionNode<V> = hit.version;
                 // Only over the version the snapshot saw: if the head is anything else, a
                 // writer committed (or is committing) this key after the snapshot.
+                #[cfg(not(feature = "negative-block-unconditional"))]
                 let still = |head: Option<&VersionNode<V>>| head.is_some_and(|h| ptr::eq(h, seen));
+                // Broken on purpose: write over whatever is there.
+                #[cfg(feature = "negative-block-unconditional")]
+                let still = |_: Option<&VersionNode<V>>| !seen.is_null();
                 if let Some((ts, _)) =
                     self.push_in(hit.node, VersionNode::alloc(new), &guard, still)
                 {
