@@ -15,6 +15,9 @@
 //!   `enumerate_get_next_route`) against pages of 256 (`next_batch`,
 //!   `enumerate_get_next_routes`).
 //!
+//! * `covering`: `Criteria::covering` walks up from announced prefixes, beside one
+//!   longest-prefix match of the same addresses for scale.
+//!
 //! The ratios to quote are flush/delete_routes over flush/delete_route_each, and
 //! dump/*_batch256 over the route-by-route line of the same API.
 
@@ -159,13 +162,46 @@ fn bench_dump(c: &mut Criterion, t: &Rtm) {
     g.finish();
 }
 
+/// A covering walk (the networks above a prefix) per announced prefix, beside one
+/// longest-prefix match of the same prefix's address for scale.
+fn bench_covering(c: &mut Criterion, t: &Rtm, routes: &[R]) {
+    let probes: Vec<Ipv4Net> = routes
+        .iter()
+        .step_by(routes.len() / 4096 + 1)
+        .map(|r| r.key.prefix)
+        .collect();
+    let mut g = c.benchmark_group("covering");
+    g.bench_function("covering_walk", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let p = probes[i % probes.len()];
+            i += 1;
+            let n = t.enumerate(Criteria::all().covering(p)).unwrap().count();
+            assert!(n >= 1);
+            black_box(n)
+        })
+    });
+    g.bench_function("lookup", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let p = probes[i % probes.len()];
+            i += 1;
+            black_box(t.lookup(p.network()).unwrap())
+        })
+    });
+    g.finish();
+}
+
 fn main() {
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
     let routes = peer_routes();
-    bench_dump(&mut c, &build(&routes));
+    let table = build(&routes);
+    bench_dump(&mut c, &table);
+    bench_covering(&mut c, &table, &routes);
+    drop(table);
     bench_flush(&mut c, &routes);
     c.final_summary();
 }

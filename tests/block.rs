@@ -357,3 +357,26 @@ fn serde_round_trips() {
     let v: rtm::Version = serde_json::from_str("42").unwrap();
     assert_eq!(v, rtm::Version(42));
 }
+
+/// An owned enumeration can go where a borrow cannot: into a `'static` thread, a struct
+/// field, a `Box<dyn Iterator + Send>`.
+#[test]
+fn owned_enumerations_are_static_and_send() {
+    fn assert_static_send<T: Send + 'static>(_: &T) {}
+    let t = Arc::new(RouteTable::<Ipv4Net, u64>::with_max_enumerations(2));
+    t.add_route(Route::new(key(1, ProtocolId::BGP), 7)).unwrap();
+    let e = t.enumerate_owned(Criteria::all()).unwrap();
+    assert_static_send(&e);
+    let boxed: Box<dyn Iterator<Item = Route<Ipv4Net, u64>> + Send> = Box::new(e);
+    // the table may go away while the enumeration lives: it holds its own share
+    let weak = Arc::downgrade(&t);
+    drop(t);
+    let seen: Vec<u64> = std::thread::spawn(move || boxed.map(|r| r.value).collect())
+        .join()
+        .unwrap();
+    assert_eq!(seen, [7]);
+    assert!(
+        weak.upgrade().is_none(),
+        "the last share went with the enumeration"
+    );
+}
