@@ -41,10 +41,14 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// Deletes every route that matches `criteria` at a snapshot taken now
     /// (RTMv1's `RtmBlockDeleteRoutes`), and returns how many it deleted.
     ///
-    /// Each deleted route is its own commit with its own version. A route that another
-    /// writer changed or deleted after the snapshot is left alone (see the module docs of
-    /// the crate's block operations: the newer write wins), and a route added after the
-    /// snapshot is untouched. Readers and enumerations keep going throughout.
+    /// The routes to delete are those the snapshot holds; each deletion is its own commit
+    /// with its own version, made only if the route is still the version the snapshot
+    /// saw. So a route that another writer replaced or deleted after the snapshot is left
+    /// alone and not counted (that write is newer than the request, and wins), and a
+    /// route added after the snapshot is untouched. Two racing calls delete each route
+    /// once between them. Readers and enumerations keep going throughout, and see the
+    /// deletions one by one, in key order. The cost is one step along the table and one
+    /// push per route: no search per route.
     ///
     /// The snapshot takes an enumeration slot for the duration of the call:
     /// [`Error::NoSystemResources`] when none is free. [`Error::InvalidParameter`] for a
