@@ -1,6 +1,9 @@
 //! Block operations, covering walks, batch reads and owned enumerations under concurrency,
 //! and their error cases.
 
+#[path = "../benches/data/mod.rs"]
+mod data;
+
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -379,4 +382,50 @@ fn owned_enumerations_are_static_and_send() {
         weak.upgrade().is_none(),
         "the last share went with the enumeration"
     );
+}
+
+/// On the real RIS IPv6 table: covering walks agree with the covering networks found by
+/// masking, and a block deletion of one range deletes exactly that range.
+#[test]
+fn ipv6_covering_and_block_delete_on_the_ris_table() {
+    use rtm::Ipv6Net;
+    use std::collections::HashSet;
+    use std::net::Ipv6Addr;
+
+    let mut prefixes = data::ris_v6();
+    prefixes.sort();
+    prefixes.dedup();
+    let set: HashSet<Ipv6Net> = prefixes.iter().copied().collect();
+    let t = RouteTable::<Ipv6Net, u64>::new();
+    for (i, p) in prefixes.iter().enumerate() {
+        t.add_route(data::route(data::key_v6(*p), i as u64))
+            .unwrap();
+    }
+    for p in prefixes.iter().step_by(prefixes.len() / 500) {
+        let a = u128::from(p.network());
+        let want: Vec<Ipv6Net> = (0..=p.prefix_len())
+            .map(|m| {
+                let mask = u128::MAX.checked_shl(128 - m as u32).unwrap_or(0);
+                Ipv6Net::new(Ipv6Addr::from(a & mask), m).unwrap()
+            })
+            .filter(|n| set.contains(n))
+            .collect();
+        let got: Vec<Ipv6Net> = t
+            .enumerate(Criteria::all().covering(*p))
+            .unwrap()
+            .map(|r| r.key.prefix)
+            .collect();
+        assert_eq!(got, want, "covering {p}");
+    }
+    let range: Ipv6Net = "2a00::/12".parse().unwrap();
+    let inside = prefixes.iter().filter(|p| range.contains(*p)).count();
+    assert!(inside > 1000);
+    assert_eq!(t.delete_routes(Criteria::all().within(range)), Ok(inside));
+    assert_eq!(t.route_count(), prefixes.len() - inside);
+    assert_eq!(
+        t.enumerate(Criteria::all().within(range)).unwrap().count(),
+        0
+    );
+    let first = t.enumerate(Criteria::all()).unwrap().next().unwrap();
+    assert!(first.to_string().contains(" via 2001:db8::"), "{first}");
 }
