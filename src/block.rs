@@ -48,7 +48,8 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// route added after the snapshot is untouched. Two racing calls delete each route
     /// once between them. Readers and enumerations keep going throughout, and see the
     /// deletions one by one, in key order. The cost is one step along the table and one
-    /// push per route: no search per route.
+    /// push per route: no search per route. What the call deletes stays allocated until
+    /// it returns (its own snapshot can see it), then the reclaimer frees it as usual.
     ///
     /// The snapshot takes an enumeration slot for the duration of the call:
     /// [`Error::NoSystemResources`] when none is free. [`Error::InvalidParameter`] for a
@@ -74,8 +75,10 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// Enables or disables every route that matches `criteria` at a snapshot taken now
     /// (RTMv1's `RtmBlockSetRouteEnable`), and returns how many it changed.
     ///
-    /// Disabled routes match whatever `include_disabled` says (enabling them is the point).
-    /// A route already in the requested state is not rewritten and not counted. Otherwise
+    /// Disabled routes match whatever `include_disabled` says (enabling them is the point);
+    /// with `best_only`, each network's best route at the snapshot matches, which is an
+    /// enabled one. A route already in the requested state is not rewritten and not
+    /// counted. Otherwise
     /// as [`RouteTable::delete_routes`]: one commit per changed route, a route changed by
     /// another writer after the snapshot is left alone, same errors.
     ///

@@ -214,7 +214,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         };
         // SAFETY: `v` is linked in a chain; it is freed only through the epoch, which
         // `guard` pins.
-        let ts = self.commit(unsafe { &*v }, prev);
+        let ts = self.commit(&key, unsafe { &*v }, prev);
         let old = prev
             .and_then(|p| p.entry.as_ref())
             .map(|e| route_of(key, e));
@@ -265,7 +265,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         match node.chain.push_if(v, &self.clock, guard, cond) {
             Ok(Ok(prev)) => {
                 // SAFETY: `v` is linked; freed only through the epoch `guard` pins.
-                Some((self.commit(unsafe { &*v }, prev), prev))
+                Some((self.commit(&node.key, unsafe { &*v }, prev), prev))
             }
             Ok(Err(_)) | Err(_) => {
                 // SAFETY: `v` was not linked: it is still ours alone.
@@ -275,9 +275,9 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         }
     }
 
-    /// Finishes a write whose version `v` was just linked over `prev`: decides its
-    /// timestamp and keeps the counters. Every commit of the table passes here once.
-    fn commit(&self, v: &VersionNode<V>, prev: Option<&VersionNode<V>>) -> u64 {
+    /// Finishes a write of `key` whose version `v` was just linked over `prev`: decides
+    /// its timestamp and keeps the counters. Every commit of the table passes here once.
+    fn commit(&self, _key: &RouteKey<P>, v: &VersionNode<V>, prev: Option<&VersionNode<V>>) -> u64 {
         let ts = v.decide(&self.clock);
         let was = prev.is_some_and(|p| p.entry.is_some());
         if was {
