@@ -53,6 +53,8 @@ negative-no-horizon-recheck snapshot_registration read_at_now
 negative-decide-twice timestamp_helping
 negative-eager-free snapshot_registration skiplist_traversal
 negative-unlink-no-mark skiplist_traversal
+negative-step-ignores-floor reclaim_step
+negative-journal-no-lap-check journal_feed
 negative-block-unconditional block_delete
 EOF
 fi

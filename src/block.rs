@@ -33,8 +33,8 @@ use crate::prefix::Prefix;
 use crate::table::RouteTable;
 use crate::version::{Entry, VersionNode};
 
-/// Routes handled under one epoch pin; between spans the pin is renewed and the
-/// reclaimer gets its amortized turn, as it would after single writes.
+/// Routes handled under one epoch pin, which is then renewed so that a long walk does not
+/// hold back the epoch.
 const SPAN: usize = 256;
 
 impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
@@ -127,7 +127,6 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         let mut changed = 0;
         loop {
             let guard = self.epoch.pin();
-            let mut newest = None;
             let mut exhausted = true;
             for _ in 0..SPAN {
                 let Some(hit) = cursor.advance(&self.list, &self.clock, &guard) else {
@@ -149,13 +148,11 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
                     self.push_in(hit.node, VersionNode::alloc(new), &guard, still)
                 {
                     changed += 1;
-                    newest = Some(ts);
+                    // The reclaimer's step of this commit, as after a single write.
+                    self.after_write(ts);
                 }
             }
             drop(guard);
-            if let Some(ts) = newest {
-                self.after_write(ts);
-            }
             if exhausted {
                 break;
             }

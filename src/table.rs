@@ -10,11 +10,11 @@ use crate::error::Error;
 use crate::handle::{table_id, EnumHandle, MAX_ENUMERATIONS};
 use crate::prefix::sealed::AddrBits;
 use crate::prefix::{common_len, covers, is_canonical, mask, Prefix};
-use crate::reclaim::Reclaimer;
+use crate::reclaim::{Parts, Reclaimer};
 use crate::route::{Route, RouteKey, Version};
 use crate::skiplist::{Inserted, Node, SkipList};
 use crate::slots::{Kind, Slots};
-use crate::sync::{fence, AtomicUsize, Epoch, Ordering};
+use crate::sync::{fence, AtomicUsize, CachePadded, Epoch, Ordering};
 use crate::version::{Clock, Entry, VersionNode};
 
 /// The default limit of open enumerations of [`RouteTable::new`].
@@ -24,6 +24,12 @@ use crate::version::{Clock, Entry, VersionNode};
 /// assert_eq!(t.max_enumerations(), rtm::DEFAULT_MAX_ENUMERATIONS);
 /// ```
 pub const DEFAULT_MAX_ENUMERATIONS: usize = 1024;
+
+/// The smallest journal a table gets (a loom model may use a tiny one to make a feed lag).
+#[cfg(not(loom))]
+const MIN_JOURNAL_CAPACITY: usize = 64;
+#[cfg(loom)]
+const MIN_JOURNAL_CAPACITY: usize = 2;
 
 /// A lock-free routing table whose enumerations see consistent snapshots.
 ///
@@ -50,8 +56,8 @@ pub struct RouteTable<P: Prefix, V> {
     pub(crate) list: SkipList<RouteKey<P>, V>,
     pub(crate) clock: Clock,
     pub(crate) slots: Slots<Cursor<P>>,
-    reclaimer: Reclaimer,
-    routes: AtomicUsize,
+    pub(crate) reclaimer: Reclaimer,
+    routes: CachePadded<AtomicUsize>,
     pub(crate) id: u32,
     journal_capacity: usize,
     // Declared last: dropped after the list, whose nodes it may still guard under loom.
@@ -80,6 +86,10 @@ pub struct Stats {
     pub retired_slots: usize,
     /// The newest committed version.
     pub version: Version,
+    /// Commits the journal overwrote before the reclaimer read them (each makes the next
+    /// [`RouteTable::collect`] walk the whole table once). Zero unless the reclaimer fell a
+    /// whole journal behind the writers.
+    pub reclaimer_overruns: u64,
 }
 
 impl<P: Prefix, V> fmt::Debug for RouteTable<P, V> {
@@ -162,22 +172,31 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// check that every deferred value was freed.
     #[cfg(loom)]
     pub fn with_collector(n: usize, collector: crossbeam_epoch::Collector) -> Self {
-        Self::build(
-            n,
-            crate::builder::DEFAULT_JOURNAL_CAPACITY,
-            Epoch::with_collector(collector),
-        )
+        Self::with_collector_and_journal(n, 8, collector)
+    }
+
+    /// As [`RouteTable::with_collector`], with a journal of `journal_capacity` commits
+    /// (at least 2 under loom), so that a model can make a feed lag in a few commits.
+    #[cfg(loom)]
+    pub fn with_collector_and_journal(
+        n: usize,
+        journal_capacity: usize,
+        collector: crossbeam_epoch::Collector,
+    ) -> Self {
+        Self::build(n, journal_capacity, Epoch::with_collector(collector))
     }
 
     fn build(n: usize, journal_capacity: usize, epoch: Epoch) -> Self {
         let n = n.clamp(1, MAX_ENUMERATIONS);
-        let journal_capacity = journal_capacity.clamp(64, 1 << 30).next_power_of_two();
+        let journal_capacity = journal_capacity
+            .clamp(MIN_JOURNAL_CAPACITY, 1 << 30)
+            .next_power_of_two();
         Self {
             list: SkipList::new(),
-            clock: Clock::new(),
+            clock: Clock::new(journal_capacity),
             slots: Slots::new(n),
             reclaimer: Reclaimer::new(),
-            routes: AtomicUsize::new(0),
+            routes: CachePadded::new(AtomicUsize::new(0)),
             id: table_id(),
             journal_capacity,
             epoch,
@@ -208,13 +227,11 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             value: route.value,
         }));
         let guard = self.epoch.pin();
-        let prev = match self.list.insert(key, v, &self.clock, &guard) {
-            Inserted::New => None,
-            Inserted::Pushed(prev) => prev,
+        let (node, prev) = match self.list.insert(key, v, &self.clock, &guard) {
+            Inserted::New(node) => (node, None),
+            Inserted::Pushed(node, prev) => (node, prev),
         };
-        // SAFETY: `v` is linked in a chain; it is freed only through the epoch, which
-        // `guard` pins.
-        let ts = self.commit(&key, unsafe { &*v }, prev);
+        let ts = self.commit(node, v, prev, &guard);
         let old = prev
             .and_then(|p| p.entry.as_ref())
             .map(|e| route_of(key, e));
@@ -263,10 +280,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         cond: impl Fn(Option<&VersionNode<V>>) -> bool,
     ) -> Option<(u64, Option<&'g VersionNode<V>>)> {
         match node.chain.push_if(v, &self.clock, guard, cond) {
-            Ok(Ok(prev)) => {
-                // SAFETY: `v` is linked; freed only through the epoch `guard` pins.
-                Some((self.commit(&node.key, unsafe { &*v }, prev), prev))
-            }
+            Ok(Ok(prev)) => Some((self.commit(node, v, prev, guard), prev)),
             Ok(Err(_)) | Err(_) => {
                 // SAFETY: `v` was not linked: it is still ours alone.
                 unsafe { VersionNode::free_unpublished(v) };
@@ -275,15 +289,26 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         }
     }
 
-    /// Finishes a write of `key` whose version `v` was just linked over `prev`: decides
-    /// its timestamp and keeps the counters. Every commit of the table passes here once.
-    fn commit(&self, _key: &RouteKey<P>, v: &VersionNode<V>, prev: Option<&VersionNode<V>>) -> u64 {
-        let ts = v.decide(&self.clock);
+    /// Finishes a write whose version `v` was just linked on `node` over `prev`: decides
+    /// its timestamp, records the commit in the journal and keeps the counters. Every
+    /// commit of the table passes here once.
+    fn commit(
+        &self,
+        node: &Node<RouteKey<P>, V>,
+        v: *mut VersionNode<V>,
+        prev: Option<&VersionNode<V>>,
+        guard: &crossbeam_epoch::Guard,
+    ) -> u64 {
+        // SAFETY: `v` is linked in `node`'s chain; it is freed only through the epoch,
+        // which `guard` pins.
+        let version = unsafe { &*v };
+        let ts = version.decide(&self.clock, guard);
+        self.record(ts, node, v, guard);
         let was = prev.is_some_and(|p| p.entry.is_some());
         if was {
             self.reclaimer.shadowed();
         }
-        match (was, v.entry.is_some()) {
+        match (was, version.entry.is_some()) {
             (false, true) => {
                 self.routes.fetch_add(1, Ordering::Relaxed);
             }
@@ -572,9 +597,10 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         Ok(())
     }
 
-    /// Reclaims now whatever no open enumeration can see any more, and lets the epoch free
-    /// it. (This also happens on its own, amortized over writes and closes.) If another
-    /// thread is sweeping, it is asked to sweep once more instead.
+    /// Reclaims now whatever no open enumeration or feed can see any more, and lets the
+    /// epoch free it. (This also happens on its own, a bounded step on each write and each
+    /// close.) If another thread is running a step, this waits for that step to end (a
+    /// few chain visits), then does all the pending work.
     ///
     /// ```
     /// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
@@ -590,7 +616,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// assert_eq!(t.stats().dead_versions, 0);
     /// ```
     pub fn collect(&self) {
-        self.sweep();
+        self.reclaimer.collect(&self.parts());
     }
 
     /// The table's counters.
@@ -605,6 +631,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             dead_versions: self.reclaimer.dead(),
             open_enumerations: self.slots.open_count(),
             retired_slots: self.slots.retired_count(),
+            reclaimer_overruns: self.reclaimer.overruns(),
             version: self.version(),
         }
     }
@@ -628,59 +655,41 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         self.after_close();
     }
 
+    /// Records the commit of version `v` (timestamp `ts`) of `node` in the journal.
     #[inline]
-    pub(crate) fn after_write(&self, ts: u64) {
-        if self.reclaimer.due(ts) {
-            self.sweep();
+    fn record(
+        &self,
+        ts: u64,
+        node: &Node<RouteKey<P>, V>,
+        v: *const VersionNode<V>,
+        guard: &crossbeam_epoch::Guard,
+    ) {
+        self.clock.journal.commit(
+            ts,
+            node as *const Node<RouteKey<P>, V> as *const (),
+            v as *const (),
+            guard,
+        );
+    }
+
+    pub(crate) fn parts(&self) -> Parts<'_, P, V, Cursor<P>> {
+        Parts {
+            list: &self.list,
+            clock: &self.clock,
+            slots: &self.slots,
+            epoch: &self.epoch,
         }
     }
 
     #[inline]
-    fn after_close(&self) {
-        if self.reclaimer.heavy(self.route_count()) {
-            self.sweep();
-        }
+    pub(crate) fn after_write(&self, _ts: u64) {
+        self.reclaimer.step(&self.parts());
     }
 
-    fn sweep(&self) {
-        self.reclaimer
-            .sweep(|| self.clock.now(), &self.epoch, || self.sweep_pass());
-    }
-
-    /// One pass over level 0; see `reclaim`. Returns (values freed, dead values kept, live).
-    fn sweep_pass(&self) -> (usize, usize, usize) {
-        let (now, pinned) = self.slots.announce_and_scan(&self.clock);
-        let mut guard = self.epoch.pin();
-        let (mut freed, mut kept) = (0, 0);
-        let mut node: *const Node<RouteKey<P>, V> = self
-            .list
-            .first(&guard)
-            .map_or(std::ptr::null(), |n| n as *const _);
-        let mut steps = 0usize;
-        // `node` was read from a forward pointer under `guard` and is not one this pass
-        // removed (we read the successor before removing). Only the sweeper removes nodes
-        // and prunes versions, and sweeps run one at a time, so a node this pass has not
-        // removed stays allocated even across `repin`: nobody else can unlink it, and the
-        // epoch frees only what was unlinked.
-        // SAFETY: `node` is null or alive, as just argued.
-        while let Some(n) = unsafe { node.as_ref() } {
-            let next = n.next(&guard).map_or(std::ptr::null(), |n| n as *const _);
-            if !n.chain.is_retired() {
-                let p = n.chain.prune(now, &pinned, &guard);
-                freed += p.values;
-                kept += p.dead_kept;
-                if p.retirable && SkipList::is_built(n) && n.chain.retire(&guard) {
-                    self.list.remove(n, &guard);
-                }
-            }
-            node = next;
-            steps += 1;
-            if steps.is_multiple_of(256) {
-                // Let the epoch advance during a long pass.
-                guard.repin();
-            }
-        }
-        (freed, kept, self.route_count())
+    #[inline]
+    pub(crate) fn after_close(&self) {
+        self.reclaimer.closed();
+        self.reclaimer.step(&self.parts());
     }
 }
 

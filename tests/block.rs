@@ -429,3 +429,48 @@ fn ipv6_covering_and_block_delete_on_the_ris_table() {
     let first = t.enumerate(Criteria::all()).unwrap().next().unwrap();
     assert!(first.to_string().contains(" via 2001:db8::"), "{first}");
 }
+
+/// A feed sees each route a block operation changes as its own commit, in key order, with
+/// strictly increasing versions; replaying them converges on the table.
+#[test]
+fn feeds_see_each_block_change_as_a_commit() {
+    let t = RouteTable::<Ipv4Net, u64>::new();
+    for i in 0..300 {
+        t.add_route(Route::new(key(i, ProtocolId::BGP), i as u64))
+            .unwrap();
+        t.add_route(Route::new(key(i, ProtocolId::OSPF), i as u64))
+            .unwrap();
+    }
+    let mut feed = t.feed(Criteria::all().include_disabled()).unwrap();
+    let before = t.version();
+    assert_eq!(
+        t.set_routes_enabled(Criteria::all().protocol(ProtocolId::OSPF), false),
+        Ok(300)
+    );
+    assert_eq!(
+        t.delete_routes(Criteria::all().protocol(ProtocolId::BGP)),
+        Ok(300)
+    );
+    assert_eq!(
+        t.version().0 - before.0,
+        600,
+        "one version per changed route"
+    );
+    let mut changes = Vec::new();
+    while let Some(c) = feed.try_next().unwrap() {
+        changes.push(c);
+    }
+    assert_eq!(changes.len(), 600);
+    assert!(changes.windows(2).all(|w| w[0].version < w[1].version));
+    let (disabled, deleted) = changes.split_at(300);
+    for (i, c) in disabled.iter().enumerate() {
+        let (old, new) = (c.old.as_ref().unwrap(), c.new.as_ref().unwrap());
+        assert_eq!(old.key, key(i as u32, ProtocolId::OSPF));
+        assert_eq!((old.enabled, new.enabled), (true, false));
+        assert_eq!((old.value, new.value), (i as u64, i as u64));
+    }
+    for (i, c) in deleted.iter().enumerate() {
+        assert_eq!(c.old.as_ref().unwrap().key, key(i as u32, ProtocolId::BGP));
+        assert!(c.new.is_none());
+    }
+}
