@@ -138,7 +138,9 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
                 };
                 let seen: *const VersionNode<V> = hit.version;
                 // Only over the version the snapshot saw: if the head is anything else, a
-                // writer committed (or is committing) this key after the snapshot.
+                // writer committed (or is committing) this key after the snapshot. The
+                // address is an identity (no ABA): `seen` is visible at our pinned
+                // snapshot, so the reclaimer keeps it and its address is not reused.
                 #[cfg(not(feature = "negative-block-unconditional"))]
                 let still = |head: Option<&VersionNode<V>>| head.is_some_and(|h| ptr::eq(h, seen));
                 // Broken on purpose: write over whatever is there.
