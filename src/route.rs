@@ -108,6 +108,10 @@ impl fmt::Display for ProtocolId {
 pub struct InterfaceId(pub u32);
 
 /// The interface index.
+///
+/// ```
+/// assert_eq!(rtm::InterfaceId(3).to_string(), "3");
+/// ```
 impl fmt::Display for InterfaceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.0, f)
