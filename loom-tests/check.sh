@@ -66,5 +66,6 @@ eager-free 3 snapshot_registration
 unlink-no-mark 2 skiplist_traversal
 step-ignores-floor 2 reclaim_step
 journal-no-lap-check 2 journal_feed
+block-unconditional 2 block_delete
 EOF
 fi
