@@ -3,7 +3,7 @@
 use crate::criteria::Criteria;
 use crate::prefix::Prefix;
 use crate::route::{Route, RouteKey};
-use crate::skiplist::{Node, SkipList};
+use crate::skiplist::{Node, NodeRef, SkipList};
 use crate::sync::Guard;
 use crate::version::{Clock, Entry};
 
@@ -76,8 +76,8 @@ impl<P: Prefix> Cursor<P> {
                 // stays pinned (its slot is held) for the cursor's life, so the node is
                 // neither retired nor unlinked, let alone freed.
                 // SAFETY: the node is alive and linked while our snapshot is pinned.
-                let n = unsafe { &*(addr as *const Node<RouteKey<P>, V>) };
-                n.next(guard)
+                unsafe { NodeRef::from_ptr(addr as *const Node<RouteKey<P>, V>) }
+                    .and_then(|n| n.next(guard))
             }
         };
         while let Some(n) = node {
@@ -90,9 +90,9 @@ impl<P: Prefix> Cursor<P> {
                 .and_then(|v| v.entry.as_ref())
             {
                 if self.criteria.admits(&n.key, e.enabled)
-                    && (!self.criteria.best_only || self.is_best(n, list, clock, guard))
+                    && (!self.criteria.best_only || self.is_best(&n, list, clock, guard))
                 {
-                    self.pos = Pos::At(n as *const _ as usize);
+                    self.pos = Pos::At(n.as_ptr() as usize);
                     return Some(route(n.key, e));
                 }
             }
@@ -157,8 +157,8 @@ pub(crate) fn best_of<'g, P: Prefix, V: Send + 'static>(
 /// spares reading the node after it).
 pub(crate) fn best_in_run<'g, P: Prefix, V: Send + 'static>(
     prefix: P,
-    first: Option<&'g Node<RouteKey<P>, V>>,
-    last: Option<&'g Node<RouteKey<P>, V>>,
+    first: Option<NodeRef<'g, RouteKey<P>, V>>,
+    last: Option<NodeRef<'g, RouteKey<P>, V>>,
     guard: &'g Guard,
     read: impl Fn(&'g Node<RouteKey<P>, V>) -> Option<&'g Entry<V>>,
 ) -> Option<(RouteKey<P>, &'g Entry<V>)> {
@@ -168,7 +168,7 @@ pub(crate) fn best_in_run<'g, P: Prefix, V: Send + 'static>(
         if n.key.prefix != prefix || last.is_some_and(|l| n.key > l.key) {
             break;
         }
-        if let Some(e) = read(n) {
+        if let Some(e) = read(n.get()) {
             if e.enabled
                 && best.is_none_or(|(bk, be)| {
                     (e.priority, e.metric, n.key) < (be.priority, be.metric, bk)
@@ -177,7 +177,7 @@ pub(crate) fn best_in_run<'g, P: Prefix, V: Send + 'static>(
                 best = Some((n.key, e));
             }
         }
-        if last.is_some_and(|l| std::ptr::eq(n, l)) {
+        if last == Some(n) {
             break;
         }
         node = n.next(guard);

@@ -26,7 +26,7 @@ use crate::table::RouteTable;
 pub struct Enumeration<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
     table: &'t RouteTable<P, V>,
     slot: usize,
-    gen: u32,
+    gen: u64,
     cursor: Cursor<P>,
     open: bool,
 }
@@ -35,7 +35,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Enumeration<'t, P, V> {
     pub(crate) fn new(
         table: &'t RouteTable<P, V>,
         slot: usize,
-        gen: u32,
+        gen: u64,
         cursor: Cursor<P>,
     ) -> Self {
         Self {

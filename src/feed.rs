@@ -88,7 +88,7 @@ pub struct Change<P: Prefix, V> {
 pub struct Feed<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
     table: &'t RouteTable<P, V>,
     slot: usize,
-    gen: u32,
+    gen: u64,
     criteria: Criteria<P>,
     pos: u64,
     lagged: bool,
@@ -175,7 +175,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
     fn new(
         table: &'t RouteTable<P, V>,
         slot: usize,
-        gen: u32,
+        gen: u64,
         criteria: Criteria<P>,
         pos: u64,
     ) -> Self {
