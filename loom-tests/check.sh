@@ -67,5 +67,6 @@ unlink-no-mark 2 skiplist_traversal
 step-ignores-floor 2 reclaim_step
 journal-no-lap-check 2 journal_feed
 block-unconditional 2 block_delete
+fib-no-recheck 2 fib_recycle
 EOF
 fi
