@@ -131,7 +131,10 @@ fn id(i: usize, interface: u32) -> u32 {
     }
 }
 
-fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, criterion::measurement::WallTime> {
+fn group<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+) -> BenchmarkGroup<'a, criterion::measurement::WallTime> {
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(N as u64));
     g
@@ -166,7 +169,8 @@ fn v4(c: &mut Criterion) {
     let (table, table_s, table_b) = measured(|| {
         let t = RouteTable::<Ipv4Net, u64>::new();
         for (p, id) in &with_ids {
-            t.add_route(data::route(data::key_v4(*p), *id as u64)).unwrap();
+            t.add_route(data::route(data::key_v4(*p), *id as u64))
+                .unwrap();
         }
         t
     });
@@ -263,7 +267,8 @@ fn v6(c: &mut Criterion) {
     let (table, table_s, table_b) = measured(|| {
         let t = RouteTable::<Ipv6Net, u64>::new();
         for (i, p) in prefixes.iter().enumerate() {
-            t.add_route(data::route(data::key_v6(*p), i as u64)).unwrap();
+            t.add_route(data::route(data::key_v6(*p), i as u64))
+                .unwrap();
         }
         t
     });

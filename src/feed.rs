@@ -51,6 +51,14 @@ use crate::version::{Entry, VersionNode};
 /// assert_eq!(c.version, t.version());
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(bound(
+        serialize = "P: serde::Serialize, P::Addr: serde::Serialize, V: serde::Serialize",
+        deserialize = "P: serde::Deserialize<'de>, P::Addr: serde::Deserialize<'de>, V: serde::Deserialize<'de>"
+    ))
+)]
 pub struct Change<P: Prefix, V> {
     /// The version of the commit.
     pub version: Version,

@@ -29,7 +29,9 @@ impl Family for Ipv4Net {
         u32::from(self.network()) as u128
     }
     fn make(bits: u128, len: u8) -> Self {
-        Ipv4Net::new(Ipv4Addr::from(bits as u32), len).unwrap().trunc()
+        Ipv4Net::new(Ipv4Addr::from(bits as u32), len)
+            .unwrap()
+            .trunc()
     }
     fn addr(bits: u128) -> Ipv4Addr {
         Ipv4Addr::from(bits as u32)
@@ -112,9 +114,7 @@ fn check<P: Family + Copy>(
 
 fn plen<P: Family>(p: &P) -> u8 {
     // the length through Debug-free means: the shortest length that makes the same prefix
-    (0..=P::W)
-        .find(|&l| P::make(p.bits(), l) == *p)
-        .unwrap()
+    (0..=P::W).find(|&l| P::make(p.bits(), l) == *p).unwrap()
 }
 
 fn build<P: Family>(prefixes: &[P]) -> (Fib<P>, FibWriter<P>, HashMap<P, u32>) {
@@ -310,7 +310,10 @@ fn edge_prefixes_and_errors() {
     w.publish(Version(1));
     assert_eq!(fib.lookup("1.2.3.4".parse().unwrap()), Some(u32::MAX));
     assert_eq!(fib.lookup("255.255.255.255".parse().unwrap()), Some(0));
-    assert_eq!(fib.lookup("255.255.255.254".parse().unwrap()), Some(u32::MAX));
+    assert_eq!(
+        fib.lookup("255.255.255.254".parse().unwrap()),
+        Some(u32::MAX)
+    );
     w.remove(all).unwrap();
     w.publish(Version(2));
     assert_eq!(fib.lookup("1.2.3.4".parse().unwrap()), None);
@@ -324,8 +327,13 @@ fn edge_prefixes_and_errors() {
 
     let (fib6, mut w6) = Fib::<Ipv6Net>::new();
     w6.insert("::/0".parse().unwrap(), 1).unwrap();
-    w6.insert("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128".parse().unwrap(), 2)
-        .unwrap();
+    w6.insert(
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128"
+            .parse()
+            .unwrap(),
+        2,
+    )
+    .unwrap();
     w6.publish(Version(1));
     assert_eq!(
         fib6.lookup("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap()),
@@ -342,7 +350,10 @@ fn a_small_table_is_small_and_churn_does_not_grow_it() {
     let prefixes = data::ipv4_prefixes(1_000, 9);
     let (fib, mut w, _) = build(&prefixes);
     let after_build = fib.memory_bytes();
-    assert!(after_build < 4 << 20, "{after_build} bytes for 1,000 prefixes");
+    assert!(
+        after_build < 4 << 20,
+        "{after_build} bytes for 1,000 prefixes"
+    );
     let mut rng = Rng::new(10);
     for round in 0..10_000u64 {
         for _ in 0..10 {
@@ -442,7 +453,12 @@ mod follow {
     use rtm::{InterfaceId, ProtocolId, Route, RouteKey, RouteTable};
 
     fn key(p: Ipv4Net, proto: u32) -> RouteKey<Ipv4Net> {
-        RouteKey::new(p, ProtocolId(proto), InterfaceId(1), "192.0.2.1".parse().unwrap())
+        RouteKey::new(
+            p,
+            ProtocolId(proto),
+            InterfaceId(1),
+            "192.0.2.1".parse().unwrap(),
+        )
     }
 
     fn route(p: Ipv4Net, proto: u32, priority: u32, value: u32) -> Route<Ipv4Net, u32> {

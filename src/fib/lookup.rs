@@ -2,7 +2,9 @@
 
 use super::arena::Arena;
 use super::key::FibKey;
-use super::layout::{leaf_id, leaf_of_entry, Geometry, NODE, NODE_FALLBACK, NODE_HEADER, ROOT_CHUNKS, STRIDE};
+use super::layout::{
+    leaf_id, leaf_of_entry, Geometry, NODE, NODE_FALLBACK, NODE_HEADER, ROOT_CHUNKS, STRIDE,
+};
 
 /// Where a walk stands: the best leaf word so far, the node to visit next (0: done), and
 /// the depth of that node.

@@ -175,7 +175,11 @@ impl Writer {
         let mut owned = Vec::new();
         let mut cursor = first;
         // More-specifics in (network, length) order: a cover comes before what it covers.
-        for &(k, l) in self.routes.range((key, len + 1)..=(last, dir as u8)).map(|(k, _)| k) {
+        for &(k, l) in self
+            .routes
+            .range((key, len + 1)..=(last, dir as u8))
+            .map(|(k, _)| k)
+        {
             if l as u32 > dir || l <= len {
                 continue;
             }
