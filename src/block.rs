@@ -141,10 +141,10 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
                 // writer committed (or is committing) this key after the snapshot. The
                 // address is an identity (no ABA): `seen` is visible at our pinned
                 // snapshot, so the reclaimer keeps it and its address is not reused.
-                #[cfg(not(feature = "negative-block-unconditional"))]
+                #[cfg(not(rtm_negative = "block-unconditional"))]
                 let still = |head: Option<&VersionNode<V>>| head.is_some_and(|h| ptr::eq(h, seen));
                 // Broken on purpose: write over whatever is there.
-                #[cfg(feature = "negative-block-unconditional")]
+                #[cfg(rtm_negative = "block-unconditional")]
                 let still = |_: Option<&VersionNode<V>>| !seen.is_null();
                 if let Some((ts, _)) =
                     self.push_in(hit.node, VersionNode::alloc(new), &guard, still)

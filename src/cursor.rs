@@ -3,7 +3,7 @@
 use crate::criteria::{Criteria, Step};
 use crate::prefix::Prefix;
 use crate::route::{Route, RouteKey};
-use crate::skiplist::{Node, SkipList};
+use crate::skiplist::{Node, NodeRef, SkipList};
 use crate::sync::Guard;
 use crate::version::{Clock, Entry, VersionNode};
 
@@ -110,8 +110,8 @@ impl<P: Prefix> Cursor<P> {
                 // stays pinned (its slot is held) for the cursor's life, so the node is
                 // neither retired nor unlinked, let alone freed.
                 // SAFETY: the node is alive and linked while our snapshot is pinned.
-                let n = unsafe { &*(addr as *const Node<RouteKey<P>, V>) };
-                n.next(guard)
+                unsafe { NodeRef::from_ptr(addr as *const Node<RouteKey<P>, V>) }
+                    .and_then(|n| n.next(guard))
             }
         };
         while let Some(n) = node {
@@ -129,9 +129,9 @@ impl<P: Prefix> Cursor<P> {
             if let Some(v) = n.chain.visible(self.snapshot, clock, guard) {
                 if let Some(e) = v.entry.as_ref() {
                     if self.criteria.admits(&n.key, e.enabled)
-                        && (!self.criteria.best_only || self.is_best(n, list, clock, guard))
+                        && (!self.criteria.best_only || self.is_best(&n, list, clock, guard))
                     {
-                        self.pos = Pos::At(n as *const _ as usize);
+                        self.pos = Pos::At(n.as_ptr() as usize);
                         return Some(Hit {
                             node: n,
                             version: v,
@@ -175,7 +175,7 @@ impl<P: Prefix> Cursor<P> {
 /// What [`Cursor::advance`] found: a node, the version the snapshot sees there, and its
 /// entry (that version is a value, not a deletion marker).
 pub(crate) struct Hit<'g, P: Prefix, V> {
-    pub(crate) node: &'g Node<RouteKey<P>, V>,
+    pub(crate) node: NodeRef<'g, RouteKey<P>, V>,
     pub(crate) version: &'g VersionNode<V>,
     pub(crate) entry: &'g Entry<V>,
 }
@@ -209,8 +209,8 @@ pub(crate) fn best_of<'g, P: Prefix, V: Send + 'static>(
 /// spares reading the node after it).
 pub(crate) fn best_in_run<'g, P: Prefix, V: Send + 'static>(
     prefix: P,
-    first: Option<&'g Node<RouteKey<P>, V>>,
-    last: Option<&'g Node<RouteKey<P>, V>>,
+    first: Option<NodeRef<'g, RouteKey<P>, V>>,
+    last: Option<NodeRef<'g, RouteKey<P>, V>>,
     guard: &'g Guard,
     read: impl Fn(&'g Node<RouteKey<P>, V>) -> Option<&'g Entry<V>>,
 ) -> Option<(RouteKey<P>, &'g Entry<V>)> {
@@ -220,7 +220,7 @@ pub(crate) fn best_in_run<'g, P: Prefix, V: Send + 'static>(
         if n.key.prefix != prefix || last.is_some_and(|l| n.key > l.key) {
             break;
         }
-        if let Some(e) = read(n) {
+        if let Some(e) = read(n.get()) {
             if e.enabled
                 && best.is_none_or(|(bk, be)| {
                     (e.priority, e.metric, n.key) < (be.priority, be.metric, bk)
@@ -229,7 +229,7 @@ pub(crate) fn best_in_run<'g, P: Prefix, V: Send + 'static>(
                 best = Some((n.key, e));
             }
         }
-        if last.is_some_and(|l| std::ptr::eq(n, l)) {
+        if last == Some(n) {
             break;
         }
         node = n.next(guard);

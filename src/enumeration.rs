@@ -25,7 +25,7 @@ const PIN_SPAN: usize = 1024;
 struct Core<T, P: Prefix> {
     table: T,
     slot: usize,
-    gen: u32,
+    gen: u64,
     cursor: Cursor<P>,
     open: bool,
 }
@@ -160,7 +160,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Enumeration<'t, P, V> {
     pub(crate) fn new(
         table: &'t RouteTable<P, V>,
         slot: usize,
-        gen: u32,
+        gen: u64,
         cursor: Cursor<P>,
     ) -> Self {
         Self {
@@ -309,17 +309,11 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
 
     /// Runs `f` on the cursor of handle `h`, with the handle errors of the table.
     fn on_handle<R>(&self, h: EnumHandle, f: impl FnOnce(&mut Cursor<P>) -> R) -> Result<R, Error> {
-        let (table, slot, gen) = h.unpack();
-        if table != self.id {
-            return Err(Error::InvalidHandle);
-        }
-        self.slots
-            .with_handle(slot, gen, f)
-            .map_err(|_| Error::InvalidHandle)
+        Ok(self.slots.with_handle(h, f)?)
     }
 
     /// Takes a slot and a snapshot for an RAII enumeration.
-    fn open_raii(&self, criteria: Criteria<P>) -> Result<(usize, u32, Cursor<P>), Error> {
+    fn open_raii(&self, criteria: Criteria<P>) -> Result<(usize, u64, Cursor<P>), Error> {
         criteria.validate()?;
         let (slot, gen, snapshot) = self
             .slots

@@ -88,7 +88,7 @@ pub struct Change<P: Prefix, V> {
 pub struct Feed<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
     table: &'t RouteTable<P, V>,
     slot: usize,
-    gen: u32,
+    gen: u64,
     criteria: Criteria<P>,
     pos: u64,
     lagged: bool,
@@ -175,7 +175,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
     fn new(
         table: &'t RouteTable<P, V>,
         slot: usize,
-        gen: u32,
+        gen: u64,
         criteria: Criteria<P>,
         pos: u64,
     ) -> Self {
@@ -271,20 +271,24 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
     /// });
     /// ```
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<Change<P, V>>, Error> {
-        let deadline = Instant::now() + timeout;
+        // No deadline: a timeout too long for an `Instant` waits as long as it takes.
+        let deadline = Instant::now().checked_add(timeout);
         loop {
             if let Some(c) = self.try_next()? {
                 return Ok(Some(c));
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Ok(None);
-            }
+            let left = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return Ok(None),
+                },
+                None => None,
+            };
             let table = self.table;
             table
                 .clock
                 .journal
-                .wait(self.pos + 1, deadline - now, || table.epoch.pin());
+                .wait(self.pos + 1, left, || table.epoch.pin());
         }
     }
 

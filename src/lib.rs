@@ -63,10 +63,12 @@
 //! Besides the RAII [`Enumeration`], the table offers the Windows Routing Table Manager's
 //! handle API: [`RouteTable::create_enumeration_handle`],
 //! [`RouteTable::enumerate_get_next_route`] and [`RouteTable::close_enumeration_handle`].
-//! A handle ([`EnumHandle`]) is a plain 64-bit value naming a slot and a generation; any
-//! value can be presented, and a closed, stale, forged or foreign handle gives
-//! [`Error::InvalidHandle`], never undefined behaviour. The Win32 codes are kept
-//! ([`Error::code`]).
+//! A handle ([`EnumHandle`]) is a plain 64-bit value naming its table, a slot and a
+//! generation; any value can be presented. A closed, stale, forged or foreign handle, or
+//! one of a dropped table, gives [`Error::InvalidHandle`], never undefined behaviour; a
+//! handle that another thread's call is using gives [`Error::Busy`] and stays valid. No
+//! handle value is ever valid for two different enumerations in one process. The Win32
+//! codes are kept ([`Error::code`]).
 //!
 //! # Example
 //!

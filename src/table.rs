@@ -7,12 +7,12 @@ use crate::criteria::Criteria;
 use crate::cursor::{best_in_run, best_of, route as route_of, Cursor};
 use crate::enumeration::Enumeration;
 use crate::error::Error;
-use crate::handle::{table_id, EnumHandle, MAX_ENUMERATIONS};
+use crate::handle::{EnumHandle, MAX_ENUMERATIONS};
 use crate::prefix::sealed::AddrBits;
 use crate::prefix::{common_len, covers, is_canonical, mask, Prefix};
 use crate::reclaim::{Parts, Reclaimer};
 use crate::route::{Route, RouteKey, Version};
-use crate::skiplist::{Inserted, Node, SkipList};
+use crate::skiplist::{Inserted, Node, NodeRef, SkipList};
 use crate::slots::{Kind, Slots};
 use crate::sync::{fence, AtomicUsize, CachePadded, Epoch, Ordering};
 use crate::version::{Clock, Entry, VersionNode};
@@ -34,8 +34,10 @@ const MIN_JOURNAL_CAPACITY: usize = 2;
 /// A lock-free routing table whose enumerations see consistent snapshots.
 ///
 /// Reads (`get_route`, `best_route`, `lookup`, an enumeration's `next`) take no lock and
-/// write no shared memory; writes are lock-free; enumerations pin a snapshot version for
-/// their whole life and never make a writer wait.
+/// never wait. They write shared memory only to help: a read at a version (`best_route`,
+/// `lookup`, `next`) that meets a version whose writer has not decided its timestamp yet
+/// ticks the clock and decides the timestamp for it with one CAS. Writes are lock-free;
+/// enumerations pin a snapshot version for their whole life and never make a writer wait.
 ///
 /// ```
 /// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
@@ -58,7 +60,6 @@ pub struct RouteTable<P: Prefix, V> {
     pub(crate) slots: Slots<Cursor<P>>,
     pub(crate) reclaimer: Reclaimer,
     routes: CachePadded<AtomicUsize>,
-    pub(crate) id: u32,
     journal_capacity: usize,
     // Declared last: dropped after the list, whose nodes it may still guard under loom.
     pub(crate) epoch: Epoch,
@@ -148,7 +149,11 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         Self::build(b.max_enumerations, b.journal_capacity, Epoch::new())
     }
 
-    /// This table's identity, as carried by its handles ([`EnumHandle::table_id`]).
+    /// This table's identity, as carried by its handles ([`EnumHandle::table_id`]): no
+    /// other live table has it. Ids are leased from 4095 and come back when a table is
+    /// dropped; a handle of a dropped table is invalid on every later table with its id.
+    /// While 4095 tables are alive, a new one gets 0 and cannot open handles (see
+    /// [`EnumHandle`]).
     ///
     /// ```
     /// let a = rtm::RouteTable::<rtm::Ipv4Net, ()>::new();
@@ -156,7 +161,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// assert_ne!(a.table_id(), b.table_id());
     /// ```
     pub fn table_id(&self) -> u64 {
-        self.id as u64
+        self.slots.table_id()
     }
 
     /// How many commits the journal holds (see [`Builder::journal_capacity`]).
@@ -197,7 +202,6 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             slots: Slots::new(n),
             reclaimer: Reclaimer::new(),
             routes: CachePadded::new(AtomicUsize::new(0)),
-            id: table_id(),
             journal_capacity,
             epoch,
         }
@@ -227,7 +231,8 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             value: route.value,
         }));
         let guard = self.epoch.pin();
-        let (node, prev) = match self.list.insert(key, v, &self.clock, &guard) {
+        // SAFETY: `v` was just allocated, pending and alone, and is still ours.
+        let (node, prev) = match unsafe { self.list.insert(key, v, &self.clock, &guard) } {
             Inserted::New(node) => (node, None),
             Inserted::Pushed(node, prev) => (node, prev),
         };
@@ -274,7 +279,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// shadowed, or `None` (and frees `v`) if `cond` refused or the key was retired.
     pub(crate) fn push_in<'g>(
         &self,
-        node: &'g Node<RouteKey<P>, V>,
+        node: NodeRef<'g, RouteKey<P>, V>,
         v: *mut VersionNode<V>,
         guard: &'g crossbeam_epoch::Guard,
         cond: impl Fn(Option<&VersionNode<V>>) -> bool,
@@ -294,7 +299,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// commit of the table passes here once.
     fn commit(
         &self,
-        node: &Node<RouteKey<P>, V>,
+        node: NodeRef<'_, RouteKey<P>, V>,
         v: *mut VersionNode<V>,
         prev: Option<&VersionNode<V>>,
         guard: &crossbeam_epoch::Guard,
@@ -373,12 +378,12 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             let s = self.clock.now();
             let guard = self.epoch.pin();
             let r = f(s, &guard);
-            #[cfg(feature = "negative-no-horizon-recheck")]
+            #[cfg(rtm_negative = "no-horizon-recheck")]
             {
                 // Broken on purpose: trust a read that a reclaimer may have pruned under.
                 return r;
             }
-            #[cfg(not(feature = "negative-no-horizon-recheck"))]
+            #[cfg(not(rtm_negative = "no-horizon-recheck"))]
             {
                 fence(Ordering::SeqCst);
                 if self.slots.horizon() <= s {
@@ -422,7 +427,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             let mut len = P::MAX_LEN;
             // Each search starts where the previous one ended (its bound is smaller and
             // usually a few nodes back), not from the head.
-            let mut fingers = self.list.fingers();
+            let mut fingers = self.list.fingers(guard);
             loop {
                 // The longest network that can still cover `a` is (a masked to len, len).
                 let bound = RouteKey::last_of(P::from_parts(a & mask::<P>(len), len));
@@ -541,13 +546,15 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
                 Some(Cursor::new(s, criteria.take().expect("called once")))
             })
             .ok_or(Error::NoSystemResources)?;
-        Ok(EnumHandle::pack(self.id, slot, gen))
+        Ok(self.slots.handle(slot, gen))
     }
 
     /// The next route of a handle's enumeration (RTMv1's `RtmEnumerateGetNextRoute`):
     /// [`Error::NoMoreRoutes`] once exhausted (the handle stays open),
-    /// [`Error::InvalidHandle`] for a closed, stale, forged or foreign handle, or one in use
-    /// by a concurrent call.
+    /// [`Error::InvalidHandle`] for a closed, stale, forged or foreign handle,
+    /// [`Error::Busy`] while another call on the same handle is in flight (the handle
+    /// stays valid). If `V::clone` panics, the panic propagates to the caller and the
+    /// handle stays open and usable, positioned after the route whose clone panicked.
     ///
     /// ```
     /// use rtm::{Criteria, Error, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
@@ -561,17 +568,10 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// # t.close_enumeration_handle(h).unwrap();
     /// ```
     pub fn enumerate_get_next_route(&self, h: EnumHandle) -> Result<Route<P, V>, Error> {
-        let (table, slot, gen) = h.unpack();
-        if table != self.id {
-            return Err(Error::InvalidHandle);
-        }
-        let r = self
-            .slots
-            .with_handle(slot, gen, |cursor| {
-                let guard = self.epoch.pin();
-                cursor.next(&self.list, &self.clock, &guard)
-            })
-            .map_err(|_| Error::InvalidHandle)?;
+        let r = self.slots.with_handle(h, |cursor| {
+            let guard = self.epoch.pin();
+            cursor.next(&self.list, &self.clock, &guard)
+        })?;
         r.ok_or(Error::NoMoreRoutes)
     }
 
@@ -586,13 +586,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// assert_eq!(t.enumerate_get_next_route(h), Err(Error::InvalidHandle));
     /// ```
     pub fn close_enumeration_handle(&self, h: EnumHandle) -> Result<(), Error> {
-        let (table, slot, gen) = h.unpack();
-        if table != self.id {
-            return Err(Error::InvalidHandle);
-        }
-        self.slots
-            .close_handle(slot, gen)
-            .map_err(|_| Error::InvalidHandle)?;
+        self.slots.close_handle(h)?;
         self.after_close();
         Ok(())
     }
@@ -650,7 +644,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         cursor.next(&self.list, &self.clock, &guard)
     }
 
-    pub(crate) fn close_owned(&self, slot: usize, gen: u32) {
+    pub(crate) fn close_owned(&self, slot: usize, gen: u64) {
         self.slots.close_owned(slot, gen);
         self.after_close();
     }
@@ -660,16 +654,13 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     fn record(
         &self,
         ts: u64,
-        node: &Node<RouteKey<P>, V>,
+        node: NodeRef<'_, RouteKey<P>, V>,
         v: *const VersionNode<V>,
         guard: &crossbeam_epoch::Guard,
     ) {
-        self.clock.journal.commit(
-            ts,
-            node as *const Node<RouteKey<P>, V> as *const (),
-            v as *const (),
-            guard,
-        );
+        self.clock
+            .journal
+            .commit(ts, node.as_ptr().cast::<()>(), v as *const (), guard);
     }
 
     pub(crate) fn parts(&self) -> Parts<'_, P, V, Cursor<P>> {
@@ -730,9 +721,11 @@ mod tests {
     #[test]
     fn a_slot_whose_generation_would_wrap_is_retired() {
         let t = RouteTable::<Ipv4Net, u32>::with_max_enumerations(1);
-        t.slots.force_generation(0, u32::MAX);
+        t.slots.force_last_generation(0);
+        // an RAII enumeration uses no generation: the slot survives it
+        drop(t.enumerate(Criteria::all()).unwrap());
         let h = t.create_enumeration_handle(Criteria::all()).unwrap();
-        assert_eq!(h.unpack().2, u32::MAX);
+        assert_eq!(h.into_raw() & ((1 << 52) - 1), (1 << 52) - 1);
         t.close_enumeration_handle(h).unwrap();
         assert_eq!(t.stats().retired_slots, 1);
         assert_eq!(

@@ -107,13 +107,13 @@ impl<V> VersionNode<V> {
     #[inline]
     pub(crate) fn decide(&self, clock: &Clock, guard: &Guard) -> u64 {
         let t = clock.tick();
-        #[cfg(feature = "negative-decide-twice")]
+        #[cfg(rtm_negative = "decide-twice")]
         {
             // Broken on purpose: overwrite whatever was decided.
             self.ts.store(t, Ordering::Release);
             t
         }
-        #[cfg(not(feature = "negative-decide-twice"))]
+        #[cfg(not(rtm_negative = "decide-twice"))]
         match self
             .ts
             .compare_exchange(PENDING, t, Ordering::AcqRel, Ordering::Acquire)
@@ -425,14 +425,14 @@ fn sees_between(t: u64, newer: u64, now: u64, pinned: &[u64]) -> bool {
 
 /// Hands an unlinked version to the epoch.
 fn destroy_later<V: Send + 'static>(p: *mut VersionNode<V>, guard: &Guard) {
-    #[cfg(feature = "negative-eager-free")]
+    #[cfg(rtm_negative = "eager-free")]
     {
         let _ = guard;
         // Broken on purpose: free while readers may still hold the version.
         // SAFETY: none; this is the negative control of the reclamation model.
         drop(unsafe { Box::from_raw(p) });
     }
-    #[cfg(not(feature = "negative-eager-free"))]
+    #[cfg(not(rtm_negative = "eager-free"))]
     {
         let p = SendVersion(p);
         // SAFETY: `p` was unlinked from its chain (or its node from the skip list) by the

@@ -12,5 +12,5 @@
 //! | `block_delete.rs`             | a block deletion racing single writes of its keys     |
 //!
 //! `check.sh` runs them at `LOOM_MAX_PREEMPTIONS=2`, then the negative controls: each
-//! `negative-*` feature breaks one protocol in rtm, and the companion tests it enables
+//! `--cfg rtm_negative="..."` switch breaks one protocol in rtm, and the companion tests it enables
 //! pass only if loom finds the failing execution.

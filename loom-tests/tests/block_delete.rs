@@ -98,13 +98,13 @@ fn newer_write() {
 }
 
 #[test]
-#[cfg(not(feature = "negative-block-unconditional"))]
+#[cfg(not(rtm_negative = "block-unconditional"))]
 fn racing_deletes_count_once() {
     common::check("racing_deletes_count_once", racing_deletes);
 }
 
 #[test]
-#[cfg(feature = "negative-block-unconditional")]
+#[cfg(rtm_negative = "block-unconditional")]
 fn racing_deletes_count_twice_when_unconditional() {
     common::expect_failure(
         "racing_deletes_count_once/negative-block-unconditional",
@@ -113,7 +113,7 @@ fn racing_deletes_count_twice_when_unconditional() {
 }
 
 #[test]
-#[cfg(not(feature = "negative-block-unconditional"))]
+#[cfg(not(rtm_negative = "block-unconditional"))]
 fn newer_write_survives() {
     common::check("newer_write_survives", newer_write);
 }

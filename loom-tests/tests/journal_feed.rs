@@ -86,13 +86,13 @@ fn model() {
 }
 
 #[test]
-#[cfg(not(feature = "negative-journal-no-lap-check"))]
+#[cfg(not(rtm_negative = "journal-no-lap-check"))]
 fn feed_reads_the_journal_in_order_or_lags() {
     common::check("feed_reads_the_journal_in_order_or_lags", model);
 }
 
 #[test]
-#[cfg(feature = "negative-journal-no-lap-check")]
+#[cfg(rtm_negative = "journal-no-lap-check")]
 fn feed_returns_a_newer_lap_without_the_lap_check() {
     common::expect_failure(
         "feed_reads_the_journal_in_order_or_lags/negative-journal-no-lap-check",

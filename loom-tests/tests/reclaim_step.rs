@@ -55,13 +55,13 @@ fn model() {
 }
 
 #[test]
-#[cfg(not(feature = "negative-step-ignores-floor"))]
+#[cfg(not(rtm_negative = "step-ignores-floor"))]
 fn step_keeps_what_a_feed_needs() {
     common::check("step_keeps_what_a_feed_needs", model);
 }
 
 #[test]
-#[cfg(feature = "negative-step-ignores-floor")]
+#[cfg(rtm_negative = "step-ignores-floor")]
 fn step_frees_what_a_feed_needs_without_its_floor() {
     common::expect_failure(
         "step_keeps_what_a_feed_needs/negative-step-ignores-floor",

@@ -278,7 +278,7 @@ where
     );
 }
 
-/// Runs a model that a negative-control feature has broken, and asserts that loom finds a
+/// Runs a model that a negative-control switch (`--cfg rtm_negative`) has broken, and asserts that loom finds a
 /// failing execution. Prints the first line of the failure.
 pub fn expect_failure<F>(name: &str, model: F)
 where
