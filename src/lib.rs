@@ -109,6 +109,7 @@
 
 #![warn(missing_docs, unsafe_op_in_unsafe_fn)]
 
+mod block;
 mod builder;
 mod criteria;
 mod cursor;
@@ -129,7 +130,7 @@ mod version;
 
 pub use builder::{Builder, DEFAULT_JOURNAL_CAPACITY};
 pub use criteria::Criteria;
-pub use enumeration::Enumeration;
+pub use enumeration::{Enumeration, OwnedEnumeration};
 pub use error::Error;
 pub use feed::{Change, Feed};
 pub use fib::{Fib, FibFollower, FibKey, FibWriter};
