@@ -390,6 +390,7 @@ fn readers_see_only_whole_versions_while_the_writer_runs() {
     w.insert(wide, 7).unwrap();
     w.insert(mid, 1).unwrap();
     w.publish(Version(1));
+    let first_arena = fib.memory_bytes();
     let stop = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..2)
         .map(|r| {
@@ -449,6 +450,8 @@ fn readers_see_only_whole_versions_while_the_writer_runs() {
         assert!(r.join().unwrap() > 0);
     }
     assert_eq!(fib.version(), Version(19_999));
+    // the arena was outgrown (and replaced) while the readers ran
+    assert!(fib.memory_bytes() > first_arena);
 }
 
 mod follow {
