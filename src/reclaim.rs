@@ -51,6 +51,7 @@
 //! the state is valid between any two of its statements that matter (the cursor moves
 //! after a visit, and a visit is idempotent).
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 
@@ -60,7 +61,7 @@ use crate::route::RouteKey;
 use crate::skiplist::{Node, NodeRef, SkipList};
 use crate::slots::{Scan, Slots};
 use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Epoch, Guard, Mutex, Ordering};
-use crate::version::{Clock, VersionNode};
+use crate::version::{Clock, Garbage, VersionNode};
 
 /// Chain visits per step of a write or a close.
 pub(crate) const STEP_BUDGET: usize = 8;
@@ -128,11 +129,20 @@ enum Mode {
 }
 
 /// The chain of the reclaimer's work on one node, with the prune parameters of a scan.
-struct Pass<'s> {
+struct Pass<'s, V> {
     now: u64,
     pinned: &'s [u64],
     horizon: u64,
     permit: SweepPermit,
+    /// What the run unlinked, handed to the epoch at its end, in one deferred call.
+    garbage: RefCell<Garbage<V>>,
+}
+
+impl<V: Send + 'static> Pass<'_, V> {
+    /// Hands what the run unlinked so far to the epoch.
+    fn defer_garbage(&self, guard: &Guard) {
+        std::mem::replace(&mut *self.garbage.borrow_mut(), Garbage::new()).defer(guard);
+    }
 }
 
 impl Reclaimer {
@@ -244,6 +254,7 @@ impl Reclaimer {
             permit: SweepPermit {
                 _not_send: PhantomData,
             },
+            garbage: RefCell::new(Garbage::new()),
         };
         let mut budget = match mode {
             Mode::Step(n) => n,
@@ -308,6 +319,7 @@ impl Reclaimer {
             rounds -= 1;
         }
 
+        pass.defer_garbage(&guard);
         if mode == Mode::All && state.walk_needed {
             state.walk_needed = false;
             self.walk(state, parts, &pass, guard);
@@ -323,7 +335,7 @@ impl Reclaimer {
         parts: &Parts<'_, P, V, C>,
         node: NodeRef<'_, RouteKey<P>, V>,
         upto: u64,
-        pass: &Pass<'_>,
+        pass: &Pass<'_, V>,
         guard: &Guard,
     ) {
         if node.chain.is_retired() {
@@ -332,9 +344,14 @@ impl Reclaimer {
         // Versions newer than `upto` stay: their commits may not be in the journal yet, and
         // a writer must not name a version there after we freed it.
         let now = pass.now.min(upto);
-        let p = node
-            .chain
-            .prune(now, pass.pinned, &parts.clock.journal, guard, &pass.permit);
+        let p = node.chain.prune(
+            now,
+            pass.pinned,
+            &parts.clock.journal,
+            &mut pass.garbage.borrow_mut(),
+            guard,
+            &pass.permit,
+        );
         self.dead.fetch_sub(p.values, Ordering::Relaxed);
         let retained = node.chain.is_retained();
         if p.retirable && p.head_ts <= upto && !retained && SkipList::is_built(node) {
@@ -362,7 +379,7 @@ impl Reclaimer {
         &self,
         state: &mut State,
         parts: &Parts<'_, P, V, C>,
-        pass: &Pass<'_>,
+        pass: &Pass<'_, V>,
         mut guard: Guard,
     ) {
         let mut node: *const Node<RouteKey<P>, V> = parts
@@ -383,8 +400,10 @@ impl Reclaimer {
             steps += 1;
             if steps.is_multiple_of(256) {
                 // Let the epoch advance during a long walk.
+                pass.defer_garbage(&guard);
                 guard.repin();
             }
         }
+        pass.defer_garbage(&guard);
     }
 }
