@@ -51,7 +51,6 @@
 //! the state is valid between any two of its statements that matter (the cursor moves
 //! after a visit, and a visit is idempotent).
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 
@@ -61,7 +60,7 @@ use crate::route::RouteKey;
 use crate::skiplist::{Node, NodeRef, SkipList};
 use crate::slots::{Scan, Slots};
 use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Epoch, Guard, Mutex, Ordering};
-use crate::version::{Clock, Garbage, VersionNode};
+use crate::version::{Clock, VersionNode};
 
 /// Chain visits per step of a write or a close.
 pub(crate) const STEP_BUDGET: usize = 8;
@@ -129,20 +128,11 @@ enum Mode {
 }
 
 /// The chain of the reclaimer's work on one node, with the prune parameters of a scan.
-struct Pass<'s, V> {
+struct Pass<'s> {
     now: u64,
     pinned: &'s [u64],
     horizon: u64,
     permit: SweepPermit,
-    /// What the run unlinked, handed to the epoch at its end, in one deferred call.
-    garbage: RefCell<Garbage<V>>,
-}
-
-impl<V: Send + 'static> Pass<'_, V> {
-    /// Hands what the run unlinked so far to the epoch.
-    fn defer_garbage(&self, guard: &Guard) {
-        std::mem::replace(&mut *self.garbage.borrow_mut(), Garbage::new()).defer(guard);
-    }
 }
 
 impl Reclaimer {
@@ -254,7 +244,6 @@ impl Reclaimer {
             permit: SweepPermit {
                 _not_send: PhantomData,
             },
-            garbage: RefCell::new(Garbage::new()),
         };
         let mut budget = match mode {
             Mode::Step(n) => n,
@@ -319,7 +308,6 @@ impl Reclaimer {
             rounds -= 1;
         }
 
-        pass.defer_garbage(&guard);
         if mode == Mode::All && state.walk_needed {
             state.walk_needed = false;
             self.walk(state, parts, &pass, guard);
@@ -335,7 +323,7 @@ impl Reclaimer {
         parts: &Parts<'_, P, V, C>,
         node: NodeRef<'_, RouteKey<P>, V>,
         upto: u64,
-        pass: &Pass<'_, V>,
+        pass: &Pass<'_>,
         guard: &Guard,
     ) {
         if node.chain.is_retired() {
@@ -344,14 +332,9 @@ impl Reclaimer {
         // Versions newer than `upto` stay: their commits may not be in the journal yet, and
         // a writer must not name a version there after we freed it.
         let now = pass.now.min(upto);
-        let p = node.chain.prune(
-            now,
-            pass.pinned,
-            &parts.clock.journal,
-            &mut pass.garbage.borrow_mut(),
-            guard,
-            &pass.permit,
-        );
+        let p = node
+            .chain
+            .prune(now, pass.pinned, &parts.clock.journal, guard, &pass.permit);
         self.dead.fetch_sub(p.values, Ordering::Relaxed);
         let retained = node.chain.is_retained();
         if p.retirable && p.head_ts <= upto && !retained && SkipList::is_built(node) {
@@ -379,7 +362,7 @@ impl Reclaimer {
         &self,
         state: &mut State,
         parts: &Parts<'_, P, V, C>,
-        pass: &Pass<'_, V>,
+        pass: &Pass<'_>,
         mut guard: Guard,
     ) {
         let mut node: *const Node<RouteKey<P>, V> = parts
@@ -400,10 +383,8 @@ impl Reclaimer {
             steps += 1;
             if steps.is_multiple_of(256) {
                 // Let the epoch advance during a long walk.
-                pass.defer_garbage(&guard);
                 guard.repin();
             }
         }
-        pass.defer_garbage(&guard);
     }
 }

@@ -351,7 +351,6 @@ impl<V: Send + 'static> Chain<V> {
         now: u64,
         pinned: &[u64],
         journal: &Journal,
-        garbage: &mut Garbage<V>,
         guard: &Guard,
         _permit: &SweepPermit,
     ) -> Pruned {
@@ -366,6 +365,7 @@ impl<V: Send + 'static> Chain<V> {
         let mut newer_ts = head.ts(); // PENDING counts as +infinity
         let mut kept: &VersionNode<V> = head;
         let mut cur = head.older(guard);
+        let mut garbage: Vec<*mut VersionNode<V>> = Vec::new();
         while let Some(v) = cur {
             let t = v.ts();
             debug_assert!(t != PENDING, "only a head can be pending");
@@ -385,8 +385,6 @@ impl<V: Send + 'static> Chain<V> {
                 if v.entry.is_some() {
                     out.values += 1;
                 }
-                // Out of the journal before it can go to the epoch (with `garbage`).
-                journal.forget(t, v.erased());
                 garbage.push(v as *const _ as *mut _);
             }
             newer_ts = t;
@@ -394,6 +392,13 @@ impl<V: Send + 'static> Chain<V> {
         }
         if !kept.next.load(Ordering::Relaxed).is_null() {
             kept.next.store(ptr::null_mut(), Ordering::Release);
+        }
+        for g in garbage {
+            // SAFETY: `g` was linked in this chain until just now; it is freed only through
+            // the epoch (below), which `guard` pins.
+            let ts = unsafe { &*g }.ts();
+            journal.forget(ts, g.cast_const().cast());
+            destroy_later(g, guard);
         }
         let lowest = pinned.first().copied().unwrap_or(now).min(now);
         out.retirable = ptr::eq(kept, head)
@@ -462,64 +467,35 @@ fn sees_between(t: u64, newer: u64, now: u64, pinned: &[u64]) -> bool {
     pinned.get(i).is_some_and(|&s| s < newer)
 }
 
-/// The versions one run of the reclaimer unlinked, handed to the epoch together: one
-/// deferred call per run, not one per version (each deferred call fills the thread's
-/// epoch bag, and a full bag costs an allocation and a push to the global queue).
-pub(crate) struct Garbage<V> {
-    items: Vec<*mut VersionNode<V>>,
-}
-
-impl<V: Send + 'static> Garbage<V> {
-    pub(crate) fn new() -> Self {
-        Self { items: Vec::new() }
+/// Hands an unlinked version to the epoch.
+fn destroy_later<V: Send + 'static>(p: *mut VersionNode<V>, guard: &Guard) {
+    #[cfg(rtm_negative = "eager-free")]
+    {
+        let _ = guard;
+        // Broken on purpose: free while readers may still hold the version.
+        // SAFETY: none; this is the negative control of the reclamation model.
+        drop(unsafe { Box::from_raw(p) });
     }
-
-    /// Adds a version the caller (the reclaimer) just unlinked.
-    fn push(&mut self, p: *mut VersionNode<V>) {
-        self.items.push(p);
-    }
-
-    /// Hands every version to the epoch, which frees them once no thread pinned now can
-    /// still hold one.
-    pub(crate) fn defer(self, guard: &Guard) {
-        if self.items.is_empty() {
-            return;
-        }
-        #[cfg(rtm_negative = "eager-free")]
-        {
-            let _ = guard;
-            // Broken on purpose: free while readers may still hold the versions.
-            for p in self.items {
-                // SAFETY: none; this is the negative control of the reclamation model.
-                unsafe { drop_version(p) };
-            }
-        }
-        #[cfg(not(rtm_negative = "eager-free"))]
-        {
-            let batch = SendBatch(self.items);
-            // SAFETY: every version in the batch was unlinked from its chain by the only
-            // reclaimer (and taken out of the journal), so no thread that pins after this
-            // can reach it; threads pinned now are waited out by the epoch. Each is in one
-            // batch, deferred once.
-            unsafe {
-                guard.defer_unchecked(move || {
-                    let batch = batch;
-                    for p in batch.0 {
-                        // SAFETY: unreachable, as just argued, and freed once here.
-                        drop_version(p);
-                    }
-                });
-            }
+    #[cfg(not(rtm_negative = "eager-free"))]
+    {
+        let p = SendVersion(p);
+        // SAFETY: `p` was unlinked from its chain (or its node from the skip list) by the
+        // only reclaimer, so no thread that pins after this can reach it; threads pinned now
+        // are waited out by the epoch. It is deferred exactly once, by that reclaimer.
+        unsafe {
+            guard.defer_unchecked(move || {
+                let p = p;
+                drop_version(p.0)
+            });
         }
     }
 }
 
-/// A batch of version pointers handed to the epoch's destructor, which may run on any
-/// thread.
-struct SendBatch<V>(Vec<*mut VersionNode<V>>);
-// SAFETY: the versions are unreachable and freed once by whichever thread runs the
-// destructor; their values are `Send` (`V: Send` on every table).
-unsafe impl<V: Send> Send for SendBatch<V> {}
+/// A version pointer handed to the epoch's destructor, which may run on any thread.
+struct SendVersion<V>(*mut VersionNode<V>);
+// SAFETY: the version is unreachable and freed once by whichever thread runs the
+// destructor; its value is `Send` (`V: Send` on every table).
+unsafe impl<V: Send> Send for SendVersion<V> {}
 
 /// Frees one version, containing a panic of the embedder's `Drop`.
 ///
