@@ -17,7 +17,7 @@
  * library from rtm_table_create to rtm_table_destroy; handles from
  * rtm_create_enumeration_handle to rtm_close_enumeration_handle or the table's
  * destruction. Output arguments are written only when the call returns RTM_NO_ERROR
- * (rtm_enumerate_get_next_routes also writes its count on RTM_ERROR_NO_MORE_ROUTES).
+ * (except the count of rtm_enumerate_get_next_routes, written on every outcome).
  *
  * Errors: every function returns a Win32 code. Any value may be passed where a table or a
  * handle is expected: values that name no live table or open handle give
@@ -221,6 +221,14 @@ extern "C" {
  * The table belongs to the library until `rtm_table_destroy`. It may be used from any
  * number of threads at once.
  *
+ * ```c
+ * rtm_table *table;
+ * uint32_t rc = rtm_table_create(4, 64, &table);
+ * if (rc != RTM_NO_ERROR) return rc;
+ * // ...
+ * rtm_table_destroy(table);
+ * ```
+ *
  * # Safety
  * `out` must be NULL or valid for writing an `rtm_table *`.
  */
@@ -253,6 +261,13 @@ uint32_t rtm_table_destroy(struct rtm_table *table);
  *
  * Lock-free; any number of threads may add, delete, look up and enumerate at once.
  * The library copies `*route`; the caller keeps it.
+ *
+ * ```c
+ * rtm_route r = {.family = 4, .prefix_len = 8, .enabled = 1, .network = {10},
+ *                .next_hop = {192, 0, 2, 1}, .protocol = 14, .interface_id = 1,
+ *                .value = 7}; // the next-hop id
+ * uint32_t rc = rtm_add_route(table, &r);
+ * ```
  *
  * # Safety
  * `route` must be NULL or valid for reading an `rtm_route`.
@@ -310,7 +325,14 @@ uint32_t rtm_best_route(struct rtm_table *table,
  * `RTM_ERROR_INVALID_PARAMETER` if `addr` or `out` is NULL, `RTM_ERROR_INVALID_HANDLE` if
  * `table` is not a live table.
  *
- * Lock-free and wait-free of writers: lookups never wait for anything.
+ * Lock-free: a lookup never waits for writers, enumerations or other lookups.
+ *
+ * ```c
+ * uint8_t addr[4] = {192, 0, 2, 1};
+ * rtm_route r;
+ * if (rtm_lookup(table, addr, &r) == RTM_NO_ERROR)
+ *     forward_to(r.value);
+ * ```
  *
  * # Safety
  * `addr` must be NULL or valid for reading 4 (IPv4) or 16 (IPv6) bytes; `out` NULL or
@@ -369,6 +391,17 @@ uint32_t rtm_collect(struct rtm_table *table);
  * The enumeration sees exactly the routes of its snapshot, in key order, each once,
  * whatever writers do meanwhile; writers never wait for it.
  *
+ * ```c
+ * rtm_route crit = {.family = 4, .prefix_len = 8, .network = {10}};
+ * rtm_handle h;
+ * rtm_route r;
+ * uint32_t rc = rtm_create_enumeration_handle(table, RTM_ONLY_WITHIN_NETWORK, &crit, &h);
+ * if (rc != RTM_NO_ERROR) return rc;
+ * while ((rc = rtm_enumerate_get_next_route(h, &r)) == RTM_NO_ERROR)
+ *     dump(&r);
+ * rtm_close_enumeration_handle(h); // rc is RTM_ERROR_NO_MORE_ROUTES here
+ * ```
+ *
  * # Safety
  * `criteria` must be NULL or valid for reading an `rtm_route`; `out` NULL or valid for
  * writing an `rtm_handle`.
@@ -400,7 +433,8 @@ uint32_t rtm_enumerate_get_next_route(rtm_handle handle, struct rtm_route *out);
  * `*count`.
  *
  * Returns `RTM_NO_ERROR` with `*count` >= 1, or `RTM_ERROR_NO_MORE_ROUTES` with `*count`
- * = 0 once the enumeration is exhausted. If the batch is cut short because another thread's
+ * = 0 once the enumeration is exhausted. Once the arguments are checked, `*count` is
+ * written whatever the outcome (0 on an error). If the batch is cut short because another thread's
  * call took the handle or closed it after the first route, the routes copied so far are
  * returned with `RTM_NO_ERROR`. Otherwise errors as `rtm_enumerate_get_next_route`, and
  * `RTM_ERROR_INVALID_PARAMETER` if `out` or `count` is NULL or `max` is 0.
@@ -437,6 +471,13 @@ uint32_t rtm_close_enumeration_handle(rtm_handle handle);
  *
  * Returns the errors of `rtm_create_enumeration_handle` (the snapshot takes one of the
  * table's enumeration slots while the call runs).
+ *
+ * ```c
+ * rtm_route crit = {.family = 4, .protocol = 14};
+ * uint32_t deleted;
+ * rtm_block_delete_routes(table, RTM_ONLY_THIS_PROTOCOL | RTM_INCLUDE_DISABLED_ROUTES,
+ *                         &crit, &deleted);
+ * ```
  *
  * # Safety
  * `criteria` must be NULL or valid for reading an `rtm_route`; `deleted` NULL or valid for
