@@ -26,9 +26,11 @@
 //! still want what they shadowed), unless the cursor falls half a journal behind: then it
 //! prunes them anyway (keeping what the pins need) and puts the chain on the *retained*
 //! list. A chain that keeps dead versions after a prune goes on that list too, tagged with
-//! the horizon of the moment; it is visited again once the horizon has moved past the tag
-//! (a snapshot closed, a feed read on). So each chain with garbage is visited when its
-//! garbage may have become free, and never because of the table's size.
+//! the horizon at which a prune frees something more (the commit that shadowed its oldest
+//! dead version, or its deletion marker); the list is a min-heap on that tag, and a chain
+//! is visited again once the horizon reaches its tag (a snapshot closed, a feed read on).
+//! So each chain with garbage is visited when its garbage has become free, and never
+//! because of the table's size.
 //!
 //! # Steps
 //!
@@ -51,7 +53,8 @@
 //! the state is valid between any two of its statements that matter (the cursor moves
 //! after a visit, and a visit is idempotent).
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::marker::PhantomData;
 
 use crate::journal::Read;
@@ -75,13 +78,11 @@ pub(crate) struct SweepPermit {
     _not_send: PhantomData<*const ()>,
 }
 
-/// A node on the retained list, by address. Only the reclaimer removes nodes, and it never
-/// removes one while it is on the list, so the address stays valid.
-struct Retained {
-    node: *const (),
-    /// The horizon when it was put on the list: visit again once the horizon is past it.
-    horizon: u64,
-}
+/// A node on the retained list, by address, and the horizon at which visiting it again
+/// frees something (`Pruned::free_at`). Only the reclaimer removes nodes, and it never
+/// removes one while it is on the list, so the address stays valid. Ordered by that
+/// horizon first (a min-heap through `Reverse`).
+type Retained = Reverse<(u64, *const ())>;
 
 /// The reclaimer's private state, under its lock.
 struct State {
@@ -89,7 +90,7 @@ struct State {
     cursor: u64,
     /// The last scan of the slots, and the close count when it was taken.
     scan: Option<(Scan, u64)>,
-    retained: VecDeque<Retained>,
+    retained: BinaryHeap<Retained>,
     /// Whether an overrun happened since the last full walk.
     walk_needed: bool,
 }
@@ -141,7 +142,7 @@ impl Reclaimer {
             state: CachePadded::new(Mutex::new(State {
                 cursor: 0,
                 scan: None,
-                retained: VecDeque::new(),
+                retained: BinaryHeap::new(),
                 walk_needed: false,
             })),
             dead: CachePadded::new(AtomicUsize::new(0)),
@@ -286,26 +287,26 @@ impl Reclaimer {
             state.cursor = t;
         }
 
-        // Chains kept for a snapshot or a feed that has since moved on.
-        let mut rounds = state.retained.len();
-        while budget > 0 && rounds > 0 {
-            let due = state
-                .retained
-                .front()
-                .is_some_and(|r| mode == Mode::All || r.horizon < pass.horizon);
-            if !due {
-                break;
+        // Chains kept for a snapshot or a feed that has since moved on: take every due
+        // one first (a visit may put its chain back, and it must not be taken twice).
+        let mut due = Vec::new();
+        while due.len() < budget {
+            match state.retained.peek() {
+                Some(Reverse((at, _))) if mode == Mode::All || *at <= pass.horizon => {
+                    let Reverse((_, node)) = state.retained.pop().expect("peeked");
+                    due.push(node);
+                }
+                _ => break,
             }
-            let r = state.retained.pop_front().expect("checked");
+        }
+        for addr in due {
             // SAFETY: nodes on the retained list are linked (see `Retained`); the address is
             // that of the whole allocation (from `NodeRef::as_ptr`).
-            let node = unsafe { NodeRef::from_ptr(r.node.cast::<Node<RouteKey<P>, V>>()) }
+            let node = unsafe { NodeRef::from_ptr(addr.cast::<Node<RouteKey<P>, V>>()) }
                 .expect("a retained node");
             node.chain.set_retained(false);
             let cursor = state.cursor;
             self.visit(state, parts, node, cursor, &pass, &guard);
-            budget -= 1;
-            rounds -= 1;
         }
 
         if mode == Mode::All && state.walk_needed {
@@ -346,14 +347,11 @@ impl Reclaimer {
             }
             return;
         }
-        let tombstone =
-            p.head_ts != 0 && node.chain.current(guard).is_none_or(|v| v.entry.is_none());
-        if (p.dead_kept > 0 || tombstone) && !retained {
+        if p.free_at != u64::MAX && !retained {
             node.chain.set_retained(true);
-            state.retained.push_back(Retained {
-                node: node.as_ptr().cast::<()>(),
-                horizon: pass.horizon,
-            });
+            state
+                .retained
+                .push(Reverse((p.free_at, node.as_ptr().cast::<()>())));
         }
     }
 

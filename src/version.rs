@@ -184,7 +184,7 @@ pub(crate) type Pushed<'g, V> = Result<Option<&'g VersionNode<V>>, Option<&'g Ve
 pub(crate) struct Retired;
 
 /// What pruning a chain did.
-#[derive(Default, Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Pruned {
     /// Value versions unlinked and handed to the epoch.
     pub(crate) values: usize,
@@ -194,6 +194,10 @@ pub(crate) struct Pruned {
     pub(crate) retirable: bool,
     /// The head's timestamp (`PENDING` if undecided, 0 for an empty chain).
     pub(crate) head_ts: u64,
+    /// The lowest horizon at which a later prune frees something this one kept (the
+    /// version that shadowed the oldest dead version kept, or a deletion marker at the
+    /// head); `u64::MAX` when it kept nothing dead.
+    pub(crate) free_at: u64,
 }
 
 impl<V: Send + 'static> Chain<V> {
@@ -354,7 +358,13 @@ impl<V: Send + 'static> Chain<V> {
         guard: &Guard,
         _permit: &SweepPermit,
     ) -> Pruned {
-        let mut out = Pruned::default();
+        let mut out = Pruned {
+            values: 0,
+            dead_kept: 0,
+            retirable: false,
+            head_ts: 0,
+            free_at: u64::MAX,
+        };
         let (head, dead) = self.head_ptr(guard);
         let Some(head) = head else { return out };
         out.head_ts = head.ts();
@@ -377,8 +387,13 @@ impl<V: Send + 'static> Chain<V> {
                     // was long ago, but the link is the edge readers follow).
                     kept.next.store(v as *const _ as *mut _, Ordering::Release);
                 }
-                if v.entry.is_some() {
-                    out.dead_kept += 1;
+                if newer_ts != PENDING {
+                    // Shadowed by a committed version: dead, kept for a pin or a feed. It
+                    // can go once the horizon reaches the version that shadowed it.
+                    out.free_at = out.free_at.min(newer_ts);
+                    if v.entry.is_some() {
+                        out.dead_kept += 1;
+                    }
                 }
                 kept = v;
             } else {
@@ -405,6 +420,10 @@ impl<V: Send + 'static> Chain<V> {
             && head.entry.is_none()
             && head.ts() != PENDING
             && head.ts() <= lowest;
+        if head.entry.is_none() && head.ts() != PENDING && !out.retirable {
+            // A deletion marker: the key can go once the horizon reaches it.
+            out.free_at = out.free_at.min(head.ts());
+        }
         out
     }
 
