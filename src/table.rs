@@ -111,7 +111,8 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     }
 
     /// An empty table allowing `n` open enumerations, clamped to `1..=4096`
-    /// ([`MAX_ENUMERATIONS`](crate::MAX_ENUMERATIONS), what the handle layout can name).
+    /// ([`MAX_ENUMERATIONS`](crate::MAX_ENUMERATIONS), which leaves every slot at least
+    /// 2^40 handle generations).
     ///
     /// ```
     /// use rtm::{Criteria, Error, Ipv4Net, RouteTable};
@@ -220,14 +221,15 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         // SAFETY: `v` is linked in a chain; it is freed only through the epoch, which
         // `guard` pins.
         let ts = unsafe { &*v }.decide(&self.clock);
-        let old = prev
-            .and_then(|p| p.entry.as_ref())
-            .map(|e| route_of(key, e));
-        if old.is_some() {
+        let shadowed = prev.and_then(|p| p.entry.as_ref());
+        // Count before cloning: a panic in `V::clone` must not leave the counters behind
+        // the committed write.
+        if shadowed.is_some() {
             self.reclaimer.shadowed();
         } else {
             self.routes.fetch_add(1, Ordering::Relaxed);
         }
+        let old = shadowed.map(|e| route_of(key, e));
         drop(guard);
         self.after_write(ts);
         Ok(old)
@@ -258,9 +260,10 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
                 let e = prev
                     .and_then(|p| p.entry.as_ref())
                     .expect("checked by push_if");
-                let old = route_of(*key, e);
+                // Count before cloning (see `add_route`).
                 self.reclaimer.shadowed();
                 self.routes.fetch_sub(1, Ordering::Relaxed);
+                let old = route_of(*key, e);
                 drop(guard);
                 self.after_write(ts);
                 Ok(old)

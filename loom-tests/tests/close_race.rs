@@ -172,5 +172,5 @@ fn next_races_next_fails_when_a_call_ignores_busy() {
 #[test]
 #[cfg(rtm_negative = "close-ignores-busy")]
 fn next_races_close_fails_when_close_ignores_busy() {
-    common::expect_failure("next_races_close/negative-close-ignores-busy", model);
+    common::expect_failure("next_races_close/close-ignores-busy", model);
 }
