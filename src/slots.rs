@@ -89,6 +89,9 @@ pub(crate) struct Slots<C> {
     first_gen: u64,
     /// One past the last generation a slot may use: `gen * n + slot < 2^52`.
     gen_limit: u64,
+    /// `log2(n)` when `n` is a power of two (the default 1024 is): then a handle decodes
+    /// with a mask and a shift instead of a 64-bit division.
+    shift: Option<u32>,
 }
 
 /// Why a handle call failed.
@@ -166,6 +169,7 @@ impl<C> Slots<C> {
             lease,
             first_gen,
             gen_limit,
+            shift: n.is_power_of_two().then(|| n.trailing_zeros()),
         }
     }
 
@@ -199,7 +203,10 @@ impl<C> Slots<C> {
         }
         let n = self.slots.len() as u64;
         let s = h.serial();
-        Ok(((s % n) as usize, s / n))
+        Ok(match self.shift {
+            Some(k) => ((s & (n - 1)) as usize, s >> k),
+            None => ((s % n) as usize, s / n),
+        })
     }
 
     /// Takes a free slot: next fit from `hint`, wrapping once.
