@@ -1,38 +1,152 @@
-//! The reclaimer: unlinks what no snapshot can see and hands it to crossbeam-epoch.
+//! The reclaimer: unlinks what no snapshot or feed can see and hands it to crossbeam-epoch,
+//! a bounded step at a time, visiting the chains the journal names.
 //!
-//! A sweep announces the clock and scans the slots (invariant 3, see `slots`), then walks
-//! level 0 of the skip list once. In each chain it keeps the current version, every
-//! version newer than the announcement, and for each pinned snapshot the one version that
-//! snapshot sees; it unlinks the rest. A key whose chain is a lone deletion marker that
-//! every snapshot sees is retired and its node removed. Unlinked memory goes to the epoch,
-//! which frees it once no thread that could still hold it is pinned.
+//! # What may go
 //!
-//! Sweeps run one at a time (a flag taken with a swap, never waited on): a thread that
-//! finds a sweep running asks it to run once more and returns. Writers start a sweep when
-//! the clock passes `next_at`, set after each sweep in proportion to the table's size, so
-//! a write pays O(1) amortized; a close starts one when the retained garbage is large.
+//! The reclaimer announces the clock value `now` and scans the slots (invariant 3, see
+//! `slots`): the pinned snapshots, and the feeds' floors. A feed needs every version newer
+//! than its floor (it reads each commit's old and new value), so the lowest floor `F` acts
+//! as a lower `now`: versions newer than `F` all stay. With `pinned` the snapshots, a chain
+//! keeps its current version, every version newer than `min(now, F)`, and for each pinned
+//! snapshot the one version it sees; the rest is unlinked ([`Chain::prune`]). A key whose
+//! chain is a lone deletion marker that every snapshot sees is retired and its node
+//! removed from the skip list.
+//!
+//! A feed that falls more than the journal's capacity behind stops counting: its floor is
+//! raised to `now - capacity` (it has lost changes, and finds out through the journal or
+//! the announced horizon before it reads anything; see `feed`). So a feed that stops
+//! reading holds at most a journal's worth of versions.
+//!
+//! # Where to look: the journal
+//!
+//! Every commit names its chain in the journal, in version order. The reclaimer keeps a
+//! cursor there. The *horizon* `H` is the lowest of `now`, the pinned snapshots and `F`:
+//! when it processes commit `t <= H`, the version `t` shadowed is visible to nobody, so one
+//! prune of that chain frees it. Commits newer than `H` wait (a snapshot or a feed may
+//! still want what they shadowed), unless the cursor falls half a journal behind: then it
+//! prunes them anyway (keeping what the pins need) and puts the chain on the *retained*
+//! list. A chain that keeps dead versions after a prune goes on that list too, tagged with
+//! the horizon of the moment; it is visited again once the horizon has moved past the tag
+//! (a snapshot closed, a feed read on). So each chain with garbage is visited when its
+//! garbage may have become free, and never because of the table's size.
+//!
+//! # Steps
+//!
+//! Each write and each close runs one step of at most [`STEP_BUDGET`] chain visits (the
+//! slot scan is refreshed every [`RESCAN`] commits or after a close, so it is amortized to
+//! a few loads per write and one scan per close). A step takes the reclaimer's lock with
+//! `try_lock`: a thread that finds another one stepping goes on without waiting, and the
+//! work stays in the journal for the next step. [`collect`](crate::RouteTable::collect)
+//! takes the lock (waiting at most for one running step), processes the whole journal and
+//! the whole retained list, and lets the epoch free what was unlinked; it walks the table
+//! only if the cursor ever fell a whole journal behind (records were overwritten before it
+//! read them), which `Stats::reclaimer_overruns` counts.
+//!
+//! # Panics
+//!
+//! The embedder's `Drop` runs only inside the epoch's destructors (and when the table is
+//! dropped), which contain a panic and leak that one value (see `version::drop_version`).
+//! Nothing the reclaimer runs under its lock calls embedder code, so the lock is never
+//! poisoned by it; a poisoned lock (an allocation failure, say) is taken over as is, since
+//! the state is valid between any two of its statements that matter (the cursor moves
+//! after a visit, and a visit is idempotent).
 
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Epoch, Ordering};
+use std::collections::VecDeque;
+use std::marker::PhantomData;
 
-/// Writes between sweeps, at least.
-const MIN_INTERVAL: u64 = 4096;
+use crate::journal::Read;
+use crate::prefix::Prefix;
+use crate::route::RouteKey;
+use crate::skiplist::{Node, NodeRef, SkipList};
+use crate::slots::{Scan, Slots};
+use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Epoch, Guard, Mutex, Ordering};
+use crate::version::Clock;
+
+/// Chain visits per step of a write or a close.
+pub(crate) const STEP_BUDGET: usize = 8;
+
+/// Commits after which a step refreshes its scan of the slots.
+const RESCAN: u64 = 256;
+
+/// Proof that the holder is the reclaimer, running under its lock: the one thread that may
+/// prune chains, retire keys and remove skip-list nodes. Only [`Reclaimer`] mints one,
+/// inside a run that holds the lock, and it cannot leave the thread (`!Send`).
+pub(crate) struct SweepPermit {
+    _not_send: PhantomData<*const ()>,
+}
+
+/// A node on the retained list, by address. Only the reclaimer removes nodes, and it never
+/// removes one while it is on the list, so the address stays valid.
+struct Retained {
+    node: *const (),
+    /// The horizon when it was put on the list: visit again once the horizon is past it.
+    horizon: u64,
+}
+
+/// The reclaimer's private state, under its lock.
+struct State {
+    /// Every commit at or below it has been processed.
+    cursor: u64,
+    /// The last scan of the slots, and the close count when it was taken.
+    scan: Option<(Scan, u64)>,
+    retained: VecDeque<Retained>,
+    /// Whether an overrun happened since the last full walk.
+    walk_needed: bool,
+}
+
+// SAFETY: the raw node addresses on the retained list are only dereferenced by the
+// reclaimer under its lock, under an epoch guard, while the nodes are linked (see
+// `Retained`).
+unsafe impl Send for State {}
 
 /// The reclaimer's shared state.
 pub(crate) struct Reclaimer {
-    sweeping: AtomicBool,
-    again: AtomicBool,
-    next_at: AtomicU64,
+    state: CachePadded<Mutex<State>>,
     /// Value versions that are no longer current but still linked.
-    dead: AtomicUsize,
+    dead: CachePadded<AtomicUsize>,
+    /// Closes so far: a close may raise the horizon, so the next step scans again.
+    closes: CachePadded<AtomicU64>,
+    /// Commits overwritten in the journal before the reclaimer read them.
+    overruns: AtomicU64,
+}
+
+/// What a step or a collection may use: the table's parts.
+pub(crate) struct Parts<'a, P: Prefix, V, C> {
+    pub(crate) list: &'a SkipList<RouteKey<P>, V>,
+    pub(crate) clock: &'a Clock,
+    pub(crate) slots: &'a Slots<C>,
+    pub(crate) epoch: &'a Epoch,
+}
+
+/// How much of the retained list and journal a run processes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// At most this many chain visits, commits up to the horizon.
+    Step(usize),
+    /// Everything: every commit up to `now`, every retained chain.
+    All,
+}
+
+/// The chain of the reclaimer's work on one node, with the prune parameters of a scan.
+struct Pass<'s> {
+    now: u64,
+    pinned: &'s [u64],
+    horizon: u64,
+    permit: SweepPermit,
 }
 
 impl Reclaimer {
     pub(crate) fn new() -> Self {
         Self {
-            sweeping: AtomicBool::new(false),
-            again: AtomicBool::new(false),
-            next_at: AtomicU64::new(MIN_INTERVAL),
-            dead: AtomicUsize::new(0),
+            state: CachePadded::new(Mutex::new(State {
+                cursor: 0,
+                scan: None,
+                retained: VecDeque::new(),
+                walk_needed: false,
+            })),
+            dead: CachePadded::new(AtomicUsize::new(0)),
+            closes: CachePadded::new(AtomicU64::new(0)),
+            overruns: AtomicU64::new(0),
         }
     }
 
@@ -46,57 +160,223 @@ impl Reclaimer {
         self.dead.load(Ordering::Relaxed)
     }
 
-    /// Whether a writer that committed at `ts` should sweep.
+    /// A slot was closed: the next step scans the slots again.
     #[inline]
-    pub(crate) fn due(&self, ts: u64) -> bool {
-        ts >= self.next_at.load(Ordering::Relaxed)
+    pub(crate) fn closed(&self) {
+        self.closes.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Whether the retained garbage is large for a table of `live` routes.
-    #[inline]
-    pub(crate) fn heavy(&self, live: usize) -> bool {
-        self.dead() as u64 > MIN_INTERVAL + live as u64 / 2
+    /// How often the journal overwrote commits before the reclaimer read them.
+    pub(crate) fn overruns(&self) -> u64 {
+        self.overruns.load(Ordering::Relaxed)
     }
 
-    /// Runs `pass` as the only sweeper (twice at most, if asked again meanwhile), or asks
-    /// the running sweeper for another pass. `pass` returns (value versions freed, value
-    /// versions kept dead, live routes). Returns whether this thread swept.
-    pub(crate) fn sweep(
-        &self,
-        now: impl Fn() -> u64,
-        epoch: &Epoch,
-        mut pass: impl FnMut() -> (usize, usize, usize),
-    ) -> bool {
-        // Acquire: we see the previous sweeper's unlinks before we start ours.
-        if self.sweeping.swap(true, Ordering::Acquire) {
-            self.again.store(true, Ordering::Relaxed);
-            return false;
-        }
-        for _ in 0..2 {
-            self.again.store(false, Ordering::Relaxed);
-            let (freed, kept, live) = pass();
-            self.dead.fetch_sub(freed, Ordering::Relaxed);
-            let interval = MIN_INTERVAL + (live / 2 + kept) as u64;
-            self.next_at
-                .store(now().saturating_add(interval), Ordering::Relaxed);
-            flush(epoch, freed);
-            if !self.again.load(Ordering::Relaxed) {
-                break;
+    fn lock_state(&self, wait: bool) -> Option<crate::sync::MutexGuard<'_, State>> {
+        if wait {
+            Some(self.state.lock().unwrap_or_else(|e| e.into_inner()))
+        } else {
+            match self.state.try_lock() {
+                Ok(s) => Some(s),
+                Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
             }
         }
-        // Release: the next sweeper (Acquire swap) sees our unlinks.
-        self.sweeping.store(false, Ordering::Release);
-        true
     }
-}
 
-/// Pushes this thread's deferred garbage to the epoch and lets it advance, so that what a
-/// sweep unlinked is freed now when no other thread is pinned in an old epoch.
-fn flush(epoch: &Epoch, deferred: usize) {
-    // Each flush frees a bounded number of sealed bags; the epoch needs two advances.
-    let rounds = 4 + deferred / 256;
-    for _ in 0..rounds.min(4096) {
-        let guard = epoch.pin();
-        guard.flush();
+    /// One bounded step, unless another thread is stepping (then nothing: the work waits
+    /// in the journal for the next step).
+    pub(crate) fn step<P: Prefix, V: Send + 'static, C>(&self, parts: &Parts<'_, P, V, C>) {
+        if let Some(mut state) = self.lock_state(false) {
+            self.run(&mut state, parts, Mode::Step(STEP_BUDGET));
+        }
+    }
+
+    /// Everything that can go now goes: the whole journal, the whole retained list (and
+    /// the whole table after an overrun); then the epoch is flushed so that it frees what
+    /// was unlinked once no thread still reads it.
+    pub(crate) fn collect<P: Prefix, V: Send + 'static, C>(&self, parts: &Parts<'_, P, V, C>) {
+        let mut state = self.lock_state(true).expect("waits for the lock");
+        self.run(&mut state, parts, Mode::All);
+        drop(state);
+        for _ in 0..8 {
+            parts.epoch.pin().flush();
+        }
+    }
+
+    fn run<P: Prefix, V: Send + 'static, C>(
+        &self,
+        state: &mut State,
+        parts: &Parts<'_, P, V, C>,
+        mode: Mode,
+    ) {
+        let cap = parts.clock.journal.capacity();
+        let closes = self.closes.load(Ordering::Relaxed);
+        let fresh = match &state.scan {
+            Some((scan, at)) => {
+                mode == Mode::All
+                    || *at != closes
+                    || parts.clock.now().saturating_sub(scan.now) >= RESCAN
+            }
+            None => true,
+        };
+        if fresh {
+            let scan = parts.slots.announce_and_scan(parts.clock, cap);
+            state.scan = Some((scan, closes));
+        }
+        let scan = state
+            .scan
+            .as_ref()
+            .map(|(s, _)| s.clone())
+            .expect("scanned");
+        #[cfg(rtm_negative = "step-ignores-floor")]
+        // Broken on purpose: prune as if no feed needed the versions after its floor.
+        let floor = scan.now;
+        #[cfg(not(rtm_negative = "step-ignores-floor"))]
+        let floor = scan.floor;
+        let pass = Pass {
+            now: scan.now.min(floor),
+            pinned: &scan.pinned,
+            horizon: scan
+                .now
+                .min(floor)
+                .min(scan.pinned.first().copied().unwrap_or(u64::MAX)),
+            // We hold the lock (`state` is borrowed from its guard): we are the reclaimer.
+            permit: SweepPermit {
+                _not_send: PhantomData,
+            },
+        };
+        let mut budget = match mode {
+            Mode::Step(n) => n,
+            Mode::All => usize::MAX,
+        };
+        let guard = parts.epoch.pin();
+
+        // The journal, in version order.
+        while budget > 0 {
+            let t = state.cursor + 1;
+            if t > scan.now {
+                break;
+            }
+            let behind = parts.clock.now().saturating_sub(state.cursor);
+            if mode != Mode::All && t > pass.horizon && behind < cap / 2 {
+                break;
+            }
+            match parts.clock.journal.read(t, &guard) {
+                Read::NotYet => break,
+                Read::Lost => {
+                    self.overruns.fetch_add(1, Ordering::Relaxed);
+                    state.walk_needed = true;
+                }
+                Read::Gap => {}
+                Read::Commit(rec) => {
+                    let node = rec.node.cast::<Node<RouteKey<P>, V>>();
+                    // SAFETY: a node named by a commit at or after the cursor is linked:
+                    // the reclaimer removes a node only while processing (or after) the
+                    // commit of its chain's head, which is its newest commit, and the
+                    // cursor only moves forward. Records hold the address of the whole
+                    // allocation (from `NodeRef::as_ptr`).
+                    let node = unsafe { NodeRef::from_ptr(node) }.expect("a commit names a node");
+                    self.visit(state, parts, node, t, &pass, &guard);
+                    budget -= 1;
+                }
+            }
+            state.cursor = t;
+        }
+
+        // Chains kept for a snapshot or a feed that has since moved on.
+        let mut rounds = state.retained.len();
+        while budget > 0 && rounds > 0 {
+            let due = state
+                .retained
+                .front()
+                .is_some_and(|r| mode == Mode::All || r.horizon < pass.horizon);
+            if !due {
+                break;
+            }
+            let r = state.retained.pop_front().expect("checked");
+            // SAFETY: nodes on the retained list are linked (see `Retained`); the address is
+            // that of the whole allocation (from `NodeRef::as_ptr`).
+            let node = unsafe { NodeRef::from_ptr(r.node.cast::<Node<RouteKey<P>, V>>()) }
+                .expect("a retained node");
+            node.chain.set_retained(false);
+            let cursor = state.cursor;
+            self.visit(state, parts, node, cursor, &pass, &guard);
+            budget -= 1;
+            rounds -= 1;
+        }
+
+        if mode == Mode::All && state.walk_needed {
+            state.walk_needed = false;
+            self.walk(state, parts, &pass, guard);
+        }
+    }
+
+    /// Prunes one chain; retires its key when it is a lone deletion marker everyone sees
+    /// and its newest commit has been processed (`upto`); otherwise puts it on the retained
+    /// list if it still holds something a pin may release later.
+    fn visit<P: Prefix, V: Send + 'static, C>(
+        &self,
+        state: &mut State,
+        parts: &Parts<'_, P, V, C>,
+        node: NodeRef<'_, RouteKey<P>, V>,
+        upto: u64,
+        pass: &Pass<'_>,
+        guard: &Guard,
+    ) {
+        if node.chain.is_retired() {
+            return;
+        }
+        let p = node.chain.prune(pass.now, pass.pinned, guard, &pass.permit);
+        self.dead.fetch_sub(p.values, Ordering::Relaxed);
+        let retained = node.chain.is_retained();
+        if p.retirable && p.head_ts <= upto && !retained && SkipList::is_built(node) {
+            if node.chain.retire(guard, &pass.permit) {
+                // SAFETY: we are the reclaimer (we hold the permit), we just retired the
+                // chain, the node is built, and a retired chain is skipped above, so the
+                // node is removed once.
+                unsafe { parts.list.remove(node, guard) };
+            }
+            return;
+        }
+        let tombstone =
+            p.head_ts != 0 && node.chain.current(guard).is_none_or(|v| v.entry.is_none());
+        if (p.dead_kept > 0 || tombstone) && !retained {
+            node.chain.set_retained(true);
+            state.retained.push_back(Retained {
+                node: node.as_ptr().cast::<()>(),
+                horizon: pass.horizon,
+            });
+        }
+    }
+
+    /// The whole table, after the journal lost commits the reclaimer had not read.
+    fn walk<P: Prefix, V: Send + 'static, C>(
+        &self,
+        state: &mut State,
+        parts: &Parts<'_, P, V, C>,
+        pass: &Pass<'_>,
+        mut guard: Guard,
+    ) {
+        let mut node: *const Node<RouteKey<P>, V> = parts
+            .list
+            .first(&guard)
+            .map_or(std::ptr::null(), |n| n.as_ptr());
+        let mut steps = 0usize;
+        // `node` was read from a forward pointer under `guard` and is not one this walk
+        // removed (we read the successor before visiting). Only the reclaimer removes
+        // nodes, and it runs under its lock, so a node it has not removed stays allocated
+        // even across `repin`: nobody else can unlink it.
+        // SAFETY: `node` is null or alive, as just argued.
+        while let Some(n) = unsafe { NodeRef::from_ptr(node) } {
+            let next = n.next(&guard).map_or(std::ptr::null(), |n| n.as_ptr());
+            let cursor = state.cursor;
+            self.visit(state, parts, n, cursor, pass, &guard);
+            node = next;
+            steps += 1;
+            if steps.is_multiple_of(256) {
+                // Let the epoch advance during a long walk.
+                guard.repin();
+            }
+        }
     }
 }

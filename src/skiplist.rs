@@ -298,11 +298,11 @@ pub(crate) struct Fingers<'g, K, V> {
 }
 
 /// What an insertion did.
-pub(crate) enum Inserted<'g, V> {
+pub(crate) enum Inserted<'g, K, V> {
     /// A new node was linked with the version as its only version.
-    New,
+    New(NodeRef<'g, K, V>),
     /// The version was pushed onto an existing node; the shadowed version, if any.
-    Pushed(Option<&'g VersionNode<V>>),
+    Pushed(NodeRef<'g, K, V>, Option<&'g VersionNode<V>>),
 }
 
 /// The skip list.
@@ -523,7 +523,7 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
         version: *mut VersionNode<V>,
         clock: &Clock,
         guard: &'g Guard,
-    ) -> Inserted<'g, V> {
+    ) -> Inserted<'g, K, V> {
         let mut fresh: *mut Node<K, V> = ptr::null_mut();
         let height = random_height(&key);
         loop {
@@ -537,7 +537,7 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
                             // is freed.
                             unsafe { Node::dealloc(fresh) };
                         }
-                        return Inserted::Pushed(prev);
+                        return Inserted::Pushed(n, prev);
                     }
                     Err(Retired) => {
                         self.help_remove(n, guard);
@@ -564,7 +564,7 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
                 continue;
             }
             self.build_tower(node, pos, guard);
-            return Inserted::New;
+            return Inserted::New(node);
         }
     }
 

@@ -46,6 +46,23 @@ const STATE_MASK: u64 = (1 << STATE_BITS) - 1;
 /// `pinned` of a slot that pins nothing.
 const NONE: u64 = u64::MAX;
 
+/// Set in `pinned` when the slot is a feed's: the value below it is the feed's *floor*
+/// (every change after it is still to be read), and the reclaimer keeps every version
+/// newer than the floor, not only the one the floor sees (see `reclaim`).
+const FEED: u64 = 1 << 63;
+
+/// What the reclaimer found in the slots.
+#[derive(Debug, Clone)]
+pub(crate) struct Scan {
+    /// The clock value it announced.
+    pub(crate) now: u64,
+    /// Snapshots pinned at or below `now`, sorted, deduplicated.
+    pub(crate) pinned: Vec<u64>,
+    /// The lowest feed floor, each raised to at least `now - journal capacity` (a feed
+    /// further behind has lost changes and will find out), or `now` when no feed is open.
+    pub(crate) floor: u64,
+}
+
 #[inline]
 fn word(gen: u64, state: u64) -> u64 {
     gen << STATE_BITS | state
@@ -267,7 +284,7 @@ impl<C> Slots<C> {
         let slot = &self.slots[i];
         let gen = gen_of(slot.state.load(Ordering::Relaxed));
         slot.state.store(word(gen, INIT), Ordering::Relaxed);
-        let snapshot = self.register(slot, clock);
+        let snapshot = self.register(slot, clock, 0);
         let state = match kind {
             Kind::Owned => OWNED,
             Kind::Handle => {
@@ -300,11 +317,11 @@ impl<C> Slots<C> {
     /// rules alone, which is also what loom checks (it models SeqCst fences, but treats
     /// SeqCst loads and stores as Acquire and Release, so with SeqCst accesses alone it
     /// finds a reader and a reclaimer that both miss each other).
-    fn register(&self, slot: &Slot<C>, clock: &Clock) -> u64 {
+    fn register(&self, slot: &Slot<C>, clock: &Clock, tag: u64) -> u64 {
         loop {
             let s = clock.now();
             // Relaxed: the fence below orders this store before the horizon load.
-            slot.pinned.store(s, Ordering::Relaxed);
+            slot.pinned.store(s | tag, Ordering::Relaxed);
             fence(Ordering::SeqCst);
             #[cfg(rtm_negative = "no-horizon-recheck")]
             {
@@ -326,21 +343,76 @@ impl<C> Slots<C> {
     }
 
     /// The reclaimer's side of invariant 3: announces the clock value `now`, then collects
-    /// the snapshots pinned at or below it, sorted and deduplicated.
-    pub(crate) fn announce_and_scan(&self, clock: &Clock) -> (u64, Vec<u64>) {
+    /// the snapshots pinned at or below it and the feeds' floors (see [`Scan`]).
+    pub(crate) fn announce_and_scan(&self, clock: &Clock, journal_capacity: u64) -> Scan {
         let now = clock.now();
         self.horizon.fetch_max(now, Ordering::SeqCst);
         // Orders the announcement before the scan; see `register`.
         fence(Ordering::SeqCst);
-        let mut pinned: Vec<u64> = self
-            .slots
-            .iter()
-            .map(|s| s.pinned.load(Ordering::SeqCst))
-            .filter(|&s| s <= now)
-            .collect();
+        let mut pinned = Vec::new();
+        let mut floor = now;
+        let oldest_kept = now.saturating_sub(journal_capacity);
+        for slot in self.slots.iter() {
+            let p = slot.pinned.load(Ordering::SeqCst);
+            if p == NONE {
+                continue;
+            }
+            if p & FEED != 0 {
+                floor = floor.min((p & !FEED).max(oldest_kept));
+            } else if p <= now {
+                pinned.push(p);
+            }
+        }
         pinned.sort_unstable();
         pinned.dedup();
-        (now, pinned)
+        Scan { now, pinned, floor }
+    }
+
+    /// Opens a feed's slot with its floor at a fresh clock value (registered as a snapshot
+    /// is, invariant 3). Returns the slot, its generation and the floor.
+    pub(crate) fn open_feed(&self, clock: &Clock) -> Option<(usize, u64, u64)> {
+        let i = self.take_free()?;
+        let slot = &self.slots[i];
+        let gen = gen_of(slot.state.load(Ordering::Relaxed));
+        slot.state.store(word(gen, INIT), Ordering::Relaxed);
+        let floor = self.register(slot, clock, FEED);
+        self.open.fetch_add(1, Ordering::Relaxed);
+        slot.state.store(word(gen, OWNED), Ordering::Release);
+        Some((i, gen, floor))
+    }
+
+    /// Opens a feed's slot with its floor at `s`, the snapshot of an enumeration that is
+    /// registered and open (`subscribe`). `Ok(None)`: no free slot. `Err(())`: a reclaimer
+    /// announced past `s` before the floor was visible, so it may have pruned a version
+    /// newer than `s` that the feed needs; the slot is released, and the caller starts
+    /// over with a fresh snapshot.
+    #[allow(clippy::result_unit_err)]
+    pub(crate) fn open_feed_at(&self, s: u64) -> Result<Option<(usize, u64)>, ()> {
+        let Some(i) = self.take_free() else {
+            return Ok(None);
+        };
+        let slot = &self.slots[i];
+        let gen = gen_of(slot.state.load(Ordering::Relaxed));
+        slot.state.store(word(gen, INIT), Ordering::Relaxed);
+        // Relaxed, then a fence: the same store-buffering argument as `register`.
+        slot.pinned.store(s | FEED, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        self.open.fetch_add(1, Ordering::Relaxed);
+        slot.state.store(word(gen, OWNED), Ordering::Release);
+        if self.horizon.load(Ordering::SeqCst) <= s {
+            Ok(Some((i, gen)))
+        } else {
+            self.close_owned(i, gen);
+            Err(())
+        }
+    }
+
+    /// Moves a feed's floor forward to `floor`: it has read every change up to it.
+    #[inline]
+    pub(crate) fn advance_feed(&self, i: usize, floor: u64) {
+        // Release: the feed's reads of versions at or below the old floor happen before a
+        // reclaimer that reads the new floor (SeqCst load, which acquires) prunes them.
+        self.slots[i].pinned.store(floor | FEED, Ordering::Release);
     }
 
     /// Releases a slot held by its caller (state OWNED, CLOSED taken by a close from IDLE,

@@ -13,6 +13,13 @@ pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, Atom
 
 pub(crate) use std::sync::atomic::Ordering;
 
+#[cfg(loom)]
+pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
+
+pub(crate) use crossbeam_utils::CachePadded;
+
 pub(crate) use crossbeam_epoch::Guard;
 
 /// An `UnsafeCell` with loom's closure API, so the rest of the crate is written once.

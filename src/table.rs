@@ -10,11 +10,11 @@ use crate::error::Error;
 use crate::handle::{EnumHandle, MAX_ENUMERATIONS};
 use crate::prefix::sealed::AddrBits;
 use crate::prefix::{common_len, covers, is_canonical, mask, Prefix};
-use crate::reclaim::Reclaimer;
+use crate::reclaim::{Parts, Reclaimer};
 use crate::route::{Route, RouteKey, Version};
 use crate::skiplist::{Inserted, Node, NodeRef, SkipList};
 use crate::slots::{Kind, Slots};
-use crate::sync::{fence, AtomicUsize, Epoch, Ordering};
+use crate::sync::{fence, AtomicUsize, CachePadded, Epoch, Ordering};
 use crate::version::{Clock, Entry, VersionNode};
 
 /// The default limit of open enumerations of [`RouteTable::new`].
@@ -24,6 +24,12 @@ use crate::version::{Clock, Entry, VersionNode};
 /// assert_eq!(t.max_enumerations(), rtm::DEFAULT_MAX_ENUMERATIONS);
 /// ```
 pub const DEFAULT_MAX_ENUMERATIONS: usize = 1024;
+
+/// The smallest journal a table gets (a loom model may use a tiny one to make a feed lag).
+#[cfg(not(loom))]
+const MIN_JOURNAL_CAPACITY: usize = 64;
+#[cfg(loom)]
+const MIN_JOURNAL_CAPACITY: usize = 2;
 
 /// A lock-free routing table whose enumerations see consistent snapshots.
 ///
@@ -49,14 +55,14 @@ pub const DEFAULT_MAX_ENUMERATIONS: usize = 1024;
 /// assert_eq!(table.lookup("10.1.2.3".parse().unwrap()).unwrap().value, "b");
 /// ```
 pub struct RouteTable<P: Prefix, V> {
-    list: SkipList<RouteKey<P>, V>,
-    clock: Clock,
-    slots: Slots<Cursor<P>>,
-    reclaimer: Reclaimer,
-    routes: AtomicUsize,
+    pub(crate) list: SkipList<RouteKey<P>, V>,
+    pub(crate) clock: Clock,
+    pub(crate) slots: Slots<Cursor<P>>,
+    pub(crate) reclaimer: Reclaimer,
+    routes: CachePadded<AtomicUsize>,
     journal_capacity: usize,
     // Declared last: dropped after the list, whose nodes it may still guard under loom.
-    epoch: Epoch,
+    pub(crate) epoch: Epoch,
 }
 
 /// A snapshot of the table's counters.
@@ -81,6 +87,10 @@ pub struct Stats {
     pub retired_slots: usize,
     /// The newest committed version.
     pub version: Version,
+    /// Commits the journal overwrote before the reclaimer read them (each makes the next
+    /// [`RouteTable::collect`] walk the whole table once). Zero unless the reclaimer fell a
+    /// whole journal behind the writers.
+    pub reclaimer_overruns: u64,
 }
 
 impl<P: Prefix, V> fmt::Debug for RouteTable<P, V> {
@@ -168,22 +178,31 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// check that every deferred value was freed.
     #[cfg(loom)]
     pub fn with_collector(n: usize, collector: crossbeam_epoch::Collector) -> Self {
-        Self::build(
-            n,
-            crate::builder::DEFAULT_JOURNAL_CAPACITY,
-            Epoch::with_collector(collector),
-        )
+        Self::with_collector_and_journal(n, 8, collector)
+    }
+
+    /// As [`RouteTable::with_collector`], with a journal of `journal_capacity` commits
+    /// (at least 2 under loom), so that a model can make a feed lag in a few commits.
+    #[cfg(loom)]
+    pub fn with_collector_and_journal(
+        n: usize,
+        journal_capacity: usize,
+        collector: crossbeam_epoch::Collector,
+    ) -> Self {
+        Self::build(n, journal_capacity, Epoch::with_collector(collector))
     }
 
     fn build(n: usize, journal_capacity: usize, epoch: Epoch) -> Self {
         let n = n.clamp(1, MAX_ENUMERATIONS);
-        let journal_capacity = journal_capacity.clamp(64, 1 << 30).next_power_of_two();
+        let journal_capacity = journal_capacity
+            .clamp(MIN_JOURNAL_CAPACITY, 1 << 30)
+            .next_power_of_two();
         Self {
             list: SkipList::new(),
-            clock: Clock::new(),
+            clock: Clock::new(journal_capacity),
             slots: Slots::new(n),
             reclaimer: Reclaimer::new(),
-            routes: AtomicUsize::new(0),
+            routes: CachePadded::new(AtomicUsize::new(0)),
             journal_capacity,
             epoch,
         }
@@ -214,22 +233,14 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         }));
         let guard = self.epoch.pin();
         // SAFETY: `v` was just allocated, pending and alone, and is still ours.
-        let prev = match unsafe { self.list.insert(key, v, &self.clock, &guard) } {
-            Inserted::New => None,
-            Inserted::Pushed(prev) => prev,
+        let (node, prev) = match unsafe { self.list.insert(key, v, &self.clock, &guard) } {
+            Inserted::New(node) => (node, None),
+            Inserted::Pushed(node, prev) => (node, prev),
         };
-        // SAFETY: `v` is linked in a chain; it is freed only through the epoch, which
-        // `guard` pins.
-        let ts = unsafe { &*v }.decide(&self.clock);
-        let shadowed = prev.and_then(|p| p.entry.as_ref());
-        // Count before cloning: a panic in `V::clone` must not leave the counters behind
-        // the committed write.
-        if shadowed.is_some() {
-            self.reclaimer.shadowed();
-        } else {
-            self.routes.fetch_add(1, Ordering::Relaxed);
-        }
-        let old = shadowed.map(|e| route_of(key, e));
+        let ts = self.commit(node, v, prev, &guard);
+        let old = prev
+            .and_then(|p| p.entry.as_ref())
+            .map(|e| route_of(key, e));
         drop(guard);
         self.after_write(ts);
         Ok(old)
@@ -251,29 +262,68 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         }
         let guard = self.epoch.pin();
         let node = self.list.find(key, &guard).ok_or(Error::NoSuchRoute)?;
-        let tomb = VersionNode::alloc(None);
         let has_value = |v: Option<&VersionNode<V>>| v.is_some_and(|v| v.entry.is_some());
-        match node.chain.push_if(tomb, &self.clock, &guard, has_value) {
-            Ok(Ok(prev)) => {
-                // SAFETY: `tomb` is linked; freed only through the epoch `guard` pins.
-                let ts = unsafe { &*tomb }.decide(&self.clock);
-                let e = prev
-                    .and_then(|p| p.entry.as_ref())
-                    .expect("checked by push_if");
-                // Count before cloning (see `add_route`).
-                self.reclaimer.shadowed();
-                self.routes.fetch_sub(1, Ordering::Relaxed);
-                let old = route_of(*key, e);
-                drop(guard);
-                self.after_write(ts);
-                Ok(old)
-            }
+        let (ts, prev) = self
+            .push_in(node, VersionNode::alloc(None), &guard, has_value)
+            .ok_or(Error::NoSuchRoute)?;
+        let e = prev
+            .and_then(|p| p.entry.as_ref())
+            .expect("checked by push_if");
+        let old = route_of(*key, e);
+        drop(guard);
+        self.after_write(ts);
+        Ok(old)
+    }
+
+    /// Links `v` (pending, unpublished) as the newest version of `node` if `cond` holds for
+    /// the version it would shadow, and commits it. Returns its timestamp and the version it
+    /// shadowed, or `None` (and frees `v`) if `cond` refused or the key was retired.
+    pub(crate) fn push_in<'g>(
+        &self,
+        node: NodeRef<'g, RouteKey<P>, V>,
+        v: *mut VersionNode<V>,
+        guard: &'g crossbeam_epoch::Guard,
+        cond: impl Fn(Option<&VersionNode<V>>) -> bool,
+    ) -> Option<(u64, Option<&'g VersionNode<V>>)> {
+        match node.chain.push_if(v, &self.clock, guard, cond) {
+            Ok(Ok(prev)) => Some((self.commit(node, v, prev, guard), prev)),
             Ok(Err(_)) | Err(_) => {
-                // SAFETY: `tomb` was not linked: it is still ours alone.
-                unsafe { VersionNode::free_unpublished(tomb) };
-                Err(Error::NoSuchRoute)
+                // SAFETY: `v` was not linked: it is still ours alone.
+                unsafe { VersionNode::free_unpublished(v) };
+                None
             }
         }
+    }
+
+    /// Finishes a write whose version `v` was just linked on `node` over `prev`: decides
+    /// its timestamp, records the commit in the journal and keeps the counters. Every
+    /// commit of the table passes here once.
+    fn commit(
+        &self,
+        node: NodeRef<'_, RouteKey<P>, V>,
+        v: *mut VersionNode<V>,
+        prev: Option<&VersionNode<V>>,
+        guard: &crossbeam_epoch::Guard,
+    ) -> u64 {
+        // SAFETY: `v` is linked in `node`'s chain; it is freed only through the epoch,
+        // which `guard` pins.
+        let version = unsafe { &*v };
+        let ts = version.decide(&self.clock, guard);
+        self.record(ts, node, v, guard);
+        let was = prev.is_some_and(|p| p.entry.is_some());
+        if was {
+            self.reclaimer.shadowed();
+        }
+        match (was, version.entry.is_some()) {
+            (false, true) => {
+                self.routes.fetch_add(1, Ordering::Relaxed);
+            }
+            (true, false) => {
+                self.routes.fetch_sub(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        ts
     }
 
     /// The route with this key, if present (`None` for a prefix with host bits set).
@@ -542,9 +592,10 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         Ok(())
     }
 
-    /// Reclaims now whatever no open enumeration can see any more, and lets the epoch free
-    /// it. (This also happens on its own, amortized over writes and closes.) If another
-    /// thread is sweeping, it is asked to sweep once more instead.
+    /// Reclaims now whatever no open enumeration or feed can see any more, and lets the
+    /// epoch free it. (This also happens on its own, a bounded step on each write and each
+    /// close.) If another thread is running a step, this waits for that step to end (a
+    /// few chain visits), then does all the pending work.
     ///
     /// ```
     /// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
@@ -560,7 +611,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// assert_eq!(t.stats().dead_versions, 0);
     /// ```
     pub fn collect(&self) {
-        self.sweep();
+        self.reclaimer.collect(&self.parts());
     }
 
     /// The table's counters.
@@ -575,6 +626,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             dead_versions: self.reclaimer.dead(),
             open_enumerations: self.slots.open_count(),
             retired_slots: self.slots.retired_count(),
+            reclaimer_overruns: self.reclaimer.overruns(),
             version: self.version(),
         }
     }
@@ -598,62 +650,38 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         self.after_close();
     }
 
+    /// Records the commit of version `v` (timestamp `ts`) of `node` in the journal.
     #[inline]
-    fn after_write(&self, ts: u64) {
-        if self.reclaimer.due(ts) {
-            self.sweep();
+    fn record(
+        &self,
+        ts: u64,
+        node: NodeRef<'_, RouteKey<P>, V>,
+        v: *const VersionNode<V>,
+        guard: &crossbeam_epoch::Guard,
+    ) {
+        self.clock
+            .journal
+            .commit(ts, node.as_ptr().cast::<()>(), v as *const (), guard);
+    }
+
+    pub(crate) fn parts(&self) -> Parts<'_, P, V, Cursor<P>> {
+        Parts {
+            list: &self.list,
+            clock: &self.clock,
+            slots: &self.slots,
+            epoch: &self.epoch,
         }
     }
 
     #[inline]
-    fn after_close(&self) {
-        if self.reclaimer.heavy(self.route_count()) {
-            self.sweep();
-        }
+    pub(crate) fn after_write(&self, _ts: u64) {
+        self.reclaimer.step(&self.parts());
     }
 
-    fn sweep(&self) {
-        self.reclaimer
-            .sweep(|| self.clock.now(), &self.epoch, || self.sweep_pass());
-    }
-
-    /// One pass over level 0; see `reclaim`. Returns (values freed, dead values kept, live).
-    fn sweep_pass(&self) -> (usize, usize, usize) {
-        let (now, pinned) = self.slots.announce_and_scan(&self.clock);
-        let mut guard = self.epoch.pin();
-        let (mut freed, mut kept) = (0, 0);
-        let mut node: *const Node<RouteKey<P>, V> = self
-            .list
-            .first(&guard)
-            .map_or(std::ptr::null(), |n| n.as_ptr());
-        let mut steps = 0usize;
-        // `node` was read from a forward pointer under `guard` and is not one this pass
-        // removed (we read the successor before removing). Only the sweeper removes nodes
-        // and prunes versions, and sweeps run one at a time, so a node this pass has not
-        // removed stays allocated even across `repin`: nobody else can unlink it, and the
-        // epoch frees only what was unlinked.
-        // SAFETY: `node` is null or alive, as just argued.
-        while let Some(n) = unsafe { NodeRef::from_ptr(node) } {
-            let next = n.next(&guard).map_or(std::ptr::null(), |n| n.as_ptr());
-            if !n.chain.is_retired() {
-                let p = n.chain.prune(now, &pinned, &guard);
-                freed += p.values;
-                kept += p.dead_kept;
-                if p.retirable && SkipList::is_built(n) && n.chain.retire(&guard) {
-                    // SAFETY: this is the single sweeper (`Reclaimer::sweep` runs one pass
-                    // at a time), the chain was just retired by us, the node is built, and
-                    // a retired node is skipped above, so it is removed once.
-                    unsafe { self.list.remove(n, &guard) };
-                }
-            }
-            node = next;
-            steps += 1;
-            if steps.is_multiple_of(256) {
-                // Let the epoch advance during a long pass.
-                guard.repin();
-            }
-        }
-        (freed, kept, self.route_count())
+    #[inline]
+    pub(crate) fn after_close(&self) {
+        self.reclaimer.closed();
+        self.reclaimer.step(&self.parts());
     }
 }
 

@@ -9,7 +9,9 @@
 use std::marker::PhantomData;
 use std::ptr;
 
-use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Guard, Ordering};
+use crate::journal::Journal;
+use crate::reclaim::SweepPermit;
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, CachePadded, Guard, Ordering};
 
 /// The timestamp of a version that is linked but not yet decided.
 pub(crate) const PENDING: u64 = u64::MAX;
@@ -18,26 +20,34 @@ pub(crate) const PENDING: u64 = u64::MAX;
 /// be pushed any more, and the skip-list node is about to be unlinked.
 const DEAD: usize = 1;
 
-/// The table's clock: the newest timestamp handed out.
-pub(crate) struct Clock(AtomicU64);
+/// The table's clock: the newest timestamp handed out, and the journal in which every
+/// timestamp it hands out is recorded once (as a commit or as a gap).
+pub(crate) struct Clock {
+    now: CachePadded<AtomicU64>,
+    pub(crate) journal: Journal,
+}
 
 impl Clock {
-    pub(crate) fn new() -> Self {
-        Self(AtomicU64::new(0))
+    pub(crate) fn new(journal_capacity: usize) -> Self {
+        Self {
+            now: CachePadded::new(AtomicU64::new(0)),
+            journal: Journal::new(journal_capacity),
+        }
     }
 
     /// The current value. SeqCst: snapshot registration and the reclaimer's announcement
     /// form a store-buffering pattern with it (invariant 3, see `slots`).
     #[inline]
     pub(crate) fn now(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
+        self.now.load(Ordering::SeqCst)
     }
 
-    /// A fresh timestamp, larger than every value `now` returned before.
+    /// A fresh timestamp, larger than every value `now` returned before. The caller
+    /// records it in the journal: as its commit, or as a gap if it does not use it.
     #[inline]
-    pub(crate) fn tick(&self) -> u64 {
+    fn tick(&self) -> u64 {
         // SeqCst: part of the single total order the registration protocol reasons about.
-        self.0.fetch_add(1, Ordering::SeqCst) + 1
+        self.now.fetch_add(1, Ordering::SeqCst) + 1
     }
 }
 
@@ -92,8 +102,10 @@ impl<V> VersionNode<V> {
 
     /// Decides this version's timestamp if it is still pending, and returns the decided one.
     /// Called by the writer after linking, and by any snapshot reader that meets it pending.
+    /// A caller whose clock value did not become the timestamp records it as a gap in the
+    /// journal, so that every clock value is recorded once.
     #[inline]
-    pub(crate) fn decide(&self, clock: &Clock) -> u64 {
+    pub(crate) fn decide(&self, clock: &Clock, guard: &Guard) -> u64 {
         let t = clock.tick();
         #[cfg(rtm_negative = "decide-twice")]
         {
@@ -107,7 +119,10 @@ impl<V> VersionNode<V> {
             .compare_exchange(PENDING, t, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => t,
-            Err(decided) => decided,
+            Err(decided) => {
+                clock.journal.gap(t, guard);
+                decided
+            }
         }
     }
 
@@ -125,6 +140,9 @@ impl<V> VersionNode<V> {
 /// The head of a key's version chain.
 pub(crate) struct Chain<V> {
     head: AtomicUsize,
+    /// Whether the reclaimer keeps this chain on its list of chains to visit again. Only
+    /// the reclaimer reads or writes it, under its lock (so Relaxed).
+    retained: AtomicBool,
     _marker: PhantomData<*mut VersionNode<V>>,
 }
 
@@ -145,12 +163,15 @@ pub(crate) struct Pruned {
     pub(crate) dead_kept: usize,
     /// The chain is one deletion marker that every snapshot sees: the key can be retired.
     pub(crate) retirable: bool,
+    /// The head's timestamp (`PENDING` if undecided, 0 for an empty chain).
+    pub(crate) head_ts: u64,
 }
 
 impl<V: Send + 'static> Chain<V> {
     pub(crate) fn new(first: *mut VersionNode<V>) -> Self {
         Self {
             head: AtomicUsize::new(first as usize),
+            retained: AtomicBool::new(false),
             _marker: PhantomData,
         }
     }
@@ -164,6 +185,18 @@ impl<V: Send + 'static> Chain<V> {
         // SAFETY: see `VersionNode::older`; the head version is freed only with its node,
         // after the node is unlinked, through the epoch `_guard` pins.
         (unsafe { p.as_ref() }, w & DEAD != 0)
+    }
+
+    /// Whether the reclaimer has this chain on its list to visit again.
+    #[inline]
+    pub(crate) fn is_retained(&self) -> bool {
+        self.retained.load(Ordering::Relaxed)
+    }
+
+    /// Sets or clears the reclaimer's mark (only the reclaimer, under its lock).
+    #[inline]
+    pub(crate) fn set_retained(&self, on: bool) {
+        self.retained.store(on, Ordering::Relaxed);
     }
 
     /// True once the reclaimer has retired this key.
@@ -197,7 +230,7 @@ impl<V: Send + 'static> Chain<V> {
         while let Some(x) = v {
             let mut t = x.ts();
             if t == PENDING {
-                t = x.decide(clock);
+                t = x.decide(clock, guard);
             }
             if t <= s {
                 return Some(x);
@@ -243,7 +276,7 @@ impl<V: Send + 'static> Chain<V> {
             // first (a no-op unless another writer of this key is between link and decide).
             if let Some(h) = h {
                 if h.ts() == PENDING {
-                    h.decide(clock);
+                    h.decide(clock, guard);
                 }
             }
             if !cond(h) {
@@ -277,10 +310,21 @@ impl<V: Send + 'static> Chain<V> {
     /// below `now` found in the slots. A version newer than `now` (or pending) is kept: a
     /// snapshot registered after the announcement may see it. An older version is kept iff
     /// it is the one some `s` in `pinned ∪ {now}` sees.
-    pub(crate) fn prune(&self, now: u64, pinned: &[u64], guard: &Guard) -> Pruned {
+    ///
+    /// The `_permit` proves the caller is that reclaimer: the unlinking stores below are
+    /// plain stores that would race with another pruner, and what they unlink is handed to
+    /// the epoch once, which needs one owner.
+    pub(crate) fn prune(
+        &self,
+        now: u64,
+        pinned: &[u64],
+        guard: &Guard,
+        _permit: &SweepPermit,
+    ) -> Pruned {
         let mut out = Pruned::default();
         let (head, dead) = self.head_ptr(guard);
         let Some(head) = head else { return out };
+        out.head_ts = head.ts();
         debug_assert!(
             !dead,
             "only the reclaimer retires, and it skips retired keys"
@@ -328,7 +372,8 @@ impl<V: Send + 'static> Chain<V> {
     }
 
     /// Retires the key if its chain is still the lone deletion marker `prune` saw.
-    pub(crate) fn retire(&self, guard: &Guard) -> bool {
+    /// Only the reclaimer retires (`_permit`): it then removes the node, once.
+    pub(crate) fn retire(&self, guard: &Guard, _permit: &SweepPermit) -> bool {
         let (h, dead) = self.head_ptr(guard);
         let Some(h) = h else { return false };
         if dead || h.entry.is_some() || h.older(guard).is_some() {
@@ -352,13 +397,16 @@ impl<V> Chain<V> {
         let mut values = 0;
         let mut p = (self.head.load(Ordering::Relaxed) & !DEAD) as *mut VersionNode<V>;
         while !p.is_null() {
-            // SAFETY: exclusive access, per the caller's contract; every version was
-            // allocated by `VersionNode::alloc` and is freed exactly once here.
-            let b = unsafe { Box::from_raw(p) };
-            if b.entry.is_some() {
+            // SAFETY: exclusive access, per the caller's contract.
+            let (next, value) =
+                unsafe { ((*p).next.load(Ordering::Relaxed), (*p).entry.is_some()) };
+            if value {
                 values += 1;
             }
-            p = b.next.load(Ordering::Relaxed);
+            // SAFETY: every version was allocated by `VersionNode::alloc`, is unreachable
+            // (caller's contract) and is freed exactly once here.
+            unsafe { drop_version(p) };
+            p = next;
         }
         values
     }
@@ -386,14 +434,40 @@ fn destroy_later<V: Send + 'static>(p: *mut VersionNode<V>, guard: &Guard) {
     }
     #[cfg(not(rtm_negative = "eager-free"))]
     {
-        let addr = p as usize;
+        let p = SendVersion(p);
         // SAFETY: `p` was unlinked from its chain (or its node from the skip list) by the
         // only reclaimer, so no thread that pins after this can reach it; threads pinned now
         // are waited out by the epoch. It is deferred exactly once, by that reclaimer.
         unsafe {
-            guard.defer_unchecked(move || drop(Box::from_raw(addr as *mut VersionNode<V>)));
+            guard.defer_unchecked(move || {
+                let p = p;
+                drop_version(p.0)
+            });
         }
     }
+}
+
+/// A version pointer handed to the epoch's destructor, which may run on any thread.
+struct SendVersion<V>(*mut VersionNode<V>);
+// SAFETY: the version is unreachable and freed once by whichever thread runs the
+// destructor; its value is `Send` (`V: Send` on every table).
+unsafe impl<V: Send> Send for SendVersion<V> {}
+
+/// Frees one version, containing a panic of the embedder's `Drop`.
+///
+/// The destructor runs inside crossbeam-epoch (when some thread pins or flushes), or while
+/// the table is dropped; a panic unwinding out of it would leave the epoch's bag half run
+/// on that thread. So it stops here: the value whose drop panicked is leaked (its memory,
+/// and whatever its `Drop` did not release), and everything else goes on.
+///
+/// # Safety
+/// `p` came from [`VersionNode::alloc`], is unreachable, and is freed exactly once.
+unsafe fn drop_version<V>(p: *mut VersionNode<V>) -> bool {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: per the contract, exclusive ownership of a live allocation.
+        drop(unsafe { Box::from_raw(p) })
+    }));
+    r.is_ok()
 }
 
 #[cfg(all(test, not(loom)))]

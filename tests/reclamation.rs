@@ -233,11 +233,11 @@ fn churn_without_snapshots_keeps_garbage_bounded_without_collect() {
 }
 
 #[test]
-fn closing_a_snapshot_that_pins_much_garbage_reclaims_it_without_collect() {
+fn after_a_close_later_writes_reclaim_what_it_pinned_without_collect() {
     let _s = serial();
     let t = RouteTable::<Ipv4Net, u64>::new();
     for k in 0..20_000u32 {
-        t.add_route(Route::new(key(k % 60_000), 0)).unwrap();
+        t.add_route(Route::new(key(k), 0)).unwrap();
     }
     let e = t.enumerate(Criteria::all()).unwrap();
     for k in 0..20_000u32 {
@@ -245,5 +245,21 @@ fn closing_a_snapshot_that_pins_much_garbage_reclaims_it_without_collect() {
     }
     assert!(t.stats().dead_versions >= 20_000);
     drop(e);
-    assert_eq!(t.stats().dead_versions, 0, "the close swept");
+    // The close itself does one bounded step, not a pass over what the snapshot pinned...
+    assert!(
+        t.stats().dead_versions > 19_000,
+        "the close paid for the table"
+    );
+    // ... and each later write does one more, so a bounded number of writes clears it.
+    // (The replaced versions of the key written meanwhile stay until the reclaimer next
+    // scans the slots, which it does every few hundred commits.)
+    let other = key(30_000);
+    for i in 0..6_000u64 {
+        t.add_route(Route::new(other, i)).unwrap();
+    }
+    assert!(
+        t.stats().dead_versions <= 300,
+        "dead versions left: {}",
+        t.stats().dead_versions
+    );
 }

@@ -91,6 +91,11 @@ fn table_ops() {
 }
 
 #[test]
+fn capi_misuse() {
+    check("capi_misuse", 0x63617069, rtm_fuzz::run_capi_misuse);
+}
+
+#[test]
 fn reclaimer() {
     check("reclaimer", 0x7265636c61696d, rtm_fuzz::run_reclaimer);
 }
@@ -104,6 +109,7 @@ fn empty_and_tiny_inputs_are_accepted() {
         rtm_fuzz::run_handle_misuse as fn(&[u8]),
         rtm_fuzz::run_table_ops,
         rtm_fuzz::run_reclaimer,
+        rtm_fuzz::run_capi_misuse,
     ] {
         run(&[]);
         run(&[0]);

@@ -1,0 +1,385 @@
+//! Feeds: what changed since a snapshot, read from the journal.
+//!
+//! A feed is a position in the journal (its *floor*: every change up to it has been
+//! returned), its criteria, and a slot that publishes the floor to the reclaimer. To turn
+//! the commit at `t` into a [`Change`], it reads the table at `t - 1` and at `t`: the key's
+//! version before and after for plain criteria, the network's best route before and after
+//! for `best_only`. The reclaimer keeps every version newer than the lowest floor (see
+//! `reclaim`), so both reads see exactly what the table held then.
+//!
+//! Unless the feed fell a whole journal behind: then the reclaimer no longer honours its
+//! floor and may free what the commit names. The feed finds that out *before* it reads:
+//! after pinning, a SeqCst fence, then the horizon the reclaimer announced. A reclaimer
+//! that may prune for position `t` announced `now >= t + capacity` first; if the
+//! announcement is before our fence in the single total order we see it and report
+//! `Lagged`, and if it is after, our pin came first and the epoch keeps everything it
+//! unlinks alive until we unpin. The same check after the reads rejects a read that such a
+//! reclaimer overlapped (its unlinking stores follow its announcement; had we read one,
+//! the announcement would precede our second fence).
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::criteria::Criteria;
+use crate::cursor::{best_of, route as route_of};
+use crate::enumeration::Enumeration;
+use crate::error::Error;
+use crate::journal::{Read, Record};
+use crate::prefix::Prefix;
+use crate::route::{Route, RouteKey, Version};
+use crate::skiplist::Node;
+use crate::sync::{fence, Guard, Ordering};
+use crate::table::RouteTable;
+use crate::version::{Entry, VersionNode};
+
+/// One committed change of what an enumeration with the feed's criteria would return.
+///
+/// For criteria without `best_only`, `old` and `new` are the same key's route before and
+/// after the commit (`None`: absent from the result, or filtered out). For `best_only`
+/// criteria they are the network's entry before and after: its best route if that matches
+/// the other filters, else `None`, so their keys may differ. At least one is `Some`; they
+/// are equal only when the commit rewrote a route with an identical one.
+///
+/// ```
+/// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+/// let t = RouteTable::<Ipv4Net, u32>::new();
+/// let mut feed = t.feed(Criteria::all()).unwrap();
+/// let k = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(14), InterfaceId(1), "192.0.2.1".parse().unwrap());
+/// t.add_route(Route::new(k, 1)).unwrap();
+/// let c = feed.try_next().unwrap().unwrap();
+/// assert_eq!((c.old, c.new.map(|r| r.value)), (None, Some(1)));
+/// assert_eq!(c.version, t.version());
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(bound(
+        serialize = "P: serde::Serialize, P::Addr: serde::Serialize, V: serde::Serialize",
+        deserialize = "P: serde::Deserialize<'de>, P::Addr: serde::Deserialize<'de>, V: serde::Deserialize<'de>"
+    ))
+)]
+pub struct Change<P: Prefix, V> {
+    /// The version of the commit.
+    pub version: Version,
+    /// The route before the commit.
+    pub old: Option<Route<P, V>>,
+    /// The route after the commit.
+    pub new: Option<Route<P, V>>,
+}
+
+/// A stream of the changes committed to a table after a point in its history, for one
+/// criteria (see [`RouteTable::subscribe`] and [`RouteTable::feed`]).
+///
+/// It reads the table's journal, which holds the last
+/// [`journal_capacity`](RouteTable::journal_capacity) commits: a feed that falls further
+/// behind gets [`Error::Lagged`] and is dead from then on (subscribe again). Writers never
+/// wait for it. It holds one of the table's enumeration slots until dropped.
+///
+/// ```
+/// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+/// use std::collections::BTreeMap;
+/// let t = RouteTable::<Ipv4Net, u32>::new();
+/// let k = |p: &str| RouteKey::new(p.parse().unwrap(), ProtocolId(14), InterfaceId(1), "192.0.2.1".parse().unwrap());
+/// t.add_route(Route::new(k("10.0.0.0/8"), 1)).unwrap();
+///
+/// let (dump, mut feed) = t.subscribe(Criteria::all()).unwrap();
+/// t.add_route(Route::new(k("10.1.0.0/16"), 2)).unwrap();   // after the snapshot
+/// let mut copy: BTreeMap<_, _> = dump.map(|r| (r.key, r.value)).collect();
+/// while let Some(c) = feed.try_next().unwrap() {
+///     if let Some(o) = c.old { copy.remove(&o.key); }
+///     if let Some(n) = c.new { copy.insert(n.key, n.value); }
+/// }
+/// assert_eq!(copy.len(), 2);
+/// assert_eq!(feed.version(), t.version());
+/// ```
+pub struct Feed<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
+    table: &'t RouteTable<P, V>,
+    slot: usize,
+    gen: u64,
+    criteria: Criteria<P>,
+    pos: u64,
+    lagged: bool,
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> fmt::Debug for Feed<'_, P, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Feed")
+            .field("criteria", &self.criteria)
+            .field("version", &self.pos)
+            .field("lagged", &self.lagged)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
+    /// A snapshot enumeration of `criteria` and a feed of every change of its result
+    /// committed after the snapshot: start from the enumeration's routes, apply each
+    /// change in order (remove `old`, insert `new`), and the result always equals what an
+    /// enumeration at [`Feed::version`] would return. Takes two slots (the enumeration
+    /// and the feed): [`Error::NoSystemResources`] when they are not free;
+    /// [`Error::InvalidParameter`] as [`RouteTable::enumerate`].
+    ///
+    /// ```
+    /// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, u32>::new();
+    /// let k = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(14), InterfaceId(1), "192.0.2.1".parse().unwrap());
+    /// let (dump, mut feed) = t.subscribe(Criteria::all()).unwrap();
+    /// t.add_route(Route::new(k, 7)).unwrap();
+    /// assert_eq!(dump.count(), 0);
+    /// assert_eq!(feed.try_next().unwrap().unwrap().new.unwrap().value, 7);
+    /// assert_eq!(feed.try_next(), Ok(None));
+    /// ```
+    #[allow(clippy::type_complexity)] // the signature API.md gives
+    pub fn subscribe(
+        &self,
+        criteria: Criteria<P>,
+    ) -> Result<(Enumeration<'_, P, V>, Feed<'_, P, V>), Error> {
+        criteria.validate()?;
+        loop {
+            let e = self.enumerate(criteria.clone())?;
+            let s = e.snapshot().0;
+            match self.slots.open_feed_at(s) {
+                Ok(Some((slot, gen))) => {
+                    return Ok((e, Feed::new(self, slot, gen, criteria, s)));
+                }
+                Ok(None) => return Err(Error::NoSystemResources),
+                // A reclaimer announced past the snapshot before the feed's floor was
+                // visible; start over from a fresh snapshot (rare: it needs a scan of the
+                // slots to start in between).
+                Err(()) => continue,
+            }
+        }
+    }
+
+    /// A feed of the changes of `criteria`'s result committed after now (see
+    /// [`RouteTable::subscribe`]). Takes one slot.
+    ///
+    /// ```
+    /// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, u32>::new();
+    /// let k = |p: &str| RouteKey::new(p.parse().unwrap(), ProtocolId(14), InterfaceId(1), "192.0.2.1".parse().unwrap());
+    /// let mut feed = t.feed(Criteria::all().within("10.0.0.0/8".parse().unwrap())).unwrap();
+    /// t.add_route(Route::new(k("192.168.0.0/16"), 1)).unwrap();  // not within 10/8
+    /// t.add_route(Route::new(k("10.1.0.0/16"), 2)).unwrap();
+    /// let c = feed.try_next().unwrap().unwrap();
+    /// assert_eq!(c.new.unwrap().key, k("10.1.0.0/16"));
+    /// assert_eq!(feed.try_next(), Ok(None));
+    /// ```
+    pub fn feed(&self, criteria: Criteria<P>) -> Result<Feed<'_, P, V>, Error> {
+        criteria.validate()?;
+        let (slot, gen, floor) = self
+            .slots
+            .open_feed(&self.clock)
+            .ok_or(Error::NoSystemResources)?;
+        Ok(Feed::new(self, slot, gen, criteria, floor))
+    }
+}
+
+/// Either side of a change, before it is cloned: the key and the version's entry.
+type Side<'g, P, V> = Option<(RouteKey<P>, &'g Entry<V>)>;
+
+impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
+    fn new(
+        table: &'t RouteTable<P, V>,
+        slot: usize,
+        gen: u64,
+        criteria: Criteria<P>,
+        pos: u64,
+    ) -> Self {
+        Self {
+            table,
+            slot,
+            gen,
+            criteria,
+            pos,
+            lagged: false,
+        }
+    }
+
+    /// Every change with a version at or below this one has been returned.
+    ///
+    /// ```
+    /// let t = rtm::RouteTable::<rtm::Ipv4Net, ()>::new();
+    /// let f = t.feed(rtm::Criteria::all()).unwrap();
+    /// assert_eq!(f.version(), t.version());
+    /// ```
+    pub fn version(&self) -> Version {
+        Version(self.pos)
+    }
+
+    /// The next change, if one is committed; `Ok(None)` when caught up (the commits not
+    /// yet returned are still in flight). [`Error::Lagged`] when the journal dropped a
+    /// commit this feed had not read; the feed is dead from then on.
+    ///
+    /// ```
+    /// use rtm::{Criteria, Error, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, u32>::builder().journal_capacity(64).build();
+    /// let k = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(14), InterfaceId(1), "192.0.2.1".parse().unwrap());
+    /// let mut feed = t.feed(Criteria::all()).unwrap();
+    /// for i in 0..100 {
+    ///     t.add_route(Route::new(k, i)).unwrap();   // more than the journal holds
+    /// }
+    /// assert_eq!(feed.try_next(), Err(Error::Lagged));
+    /// assert_eq!(feed.try_next(), Err(Error::Lagged));
+    /// ```
+    pub fn try_next(&mut self) -> Result<Option<Change<P, V>>, Error> {
+        let table = self.table;
+        let cap = table.clock.journal.capacity();
+        loop {
+            if self.lagged {
+                return Err(Error::Lagged);
+            }
+            let t = self.pos + 1;
+            let guard = table.epoch.pin();
+            if !self.still_covered(t, cap) {
+                continue;
+            }
+            let change = match table.clock.journal.read(t, &guard) {
+                Read::NotYet => return Ok(None),
+                Read::Lost => {
+                    self.lagged = true;
+                    continue;
+                }
+                Read::Gap => None,
+                Read::Commit(rec) => {
+                    let sides = self.sides(rec, t, &guard);
+                    if !self.still_covered(t, cap) {
+                        continue;
+                    }
+                    sides.map(|(old, new)| Change {
+                        version: Version(t),
+                        old: old.map(|(k, e)| route_of(k, e)),
+                        new: new.map(|(k, e)| route_of(k, e)),
+                    })
+                }
+            };
+            self.pos = t;
+            table.slots.advance_feed(self.slot, t);
+            if change.is_some() {
+                return Ok(change);
+            }
+        }
+    }
+
+    /// As [`Feed::try_next`], but waits up to `timeout` for a change, without spinning:
+    /// `Ok(None)` only when the timeout passed with nothing to return.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, u32>::new();
+    /// let mut feed = t.feed(Criteria::all()).unwrap();
+    /// assert_eq!(feed.next_timeout(Duration::from_millis(10)), Ok(None));
+    /// let k = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(14), InterfaceId(1), "192.0.2.1".parse().unwrap());
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| t.add_route(Route::new(k, 1)).unwrap());
+    ///     let c = feed.next_timeout(Duration::from_secs(10)).unwrap().unwrap();
+    ///     assert_eq!(c.new.unwrap().value, 1);
+    /// });
+    /// ```
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<Change<P, V>>, Error> {
+        // No deadline: a timeout too long for an `Instant` waits as long as it takes.
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            if let Some(c) = self.try_next()? {
+                return Ok(Some(c));
+            }
+            let left = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return Ok(None),
+                },
+                None => None,
+            };
+            let table = self.table;
+            table
+                .clock
+                .journal
+                .wait(self.pos + 1, left, || table.epoch.pin());
+        }
+    }
+
+    /// Whether the reclaimer still keeps what position `t` needs (module docs). Marks the
+    /// feed lagged when not.
+    #[inline]
+    fn still_covered(&mut self, t: u64, cap: u64) -> bool {
+        // SeqCst fence: orders our pin (before) and reads (before, for the second check)
+        // against the reclaimer's announcement; see the module docs.
+        fence(Ordering::SeqCst);
+        if self.table.slots.horizon() >= t.saturating_add(cap) {
+            self.lagged = true;
+            return false;
+        }
+        true
+    }
+
+    /// The two sides of the commit `rec` at `t`, as this feed's criteria see them, or
+    /// `None` when the commit does not change the result.
+    fn sides<'g>(
+        &self,
+        rec: &'g Record,
+        t: u64,
+        guard: &'g Guard,
+    ) -> Option<(Side<'g, P, V>, Side<'g, P, V>)> {
+        let table = self.table;
+        // SAFETY: the reclaimer keeps (linked, so alive) every node and version that a
+        // commit after this feed's floor names: the floor is below `t`, and
+        // `still_covered` checked that no reclaimer ignores it (module docs and
+        // `reclaim`). `guard` pins the epoch besides.
+        let node = unsafe { &*rec.node.cast::<Node<RouteKey<P>, V>>() };
+        let c = &self.criteria;
+        if !network_may_match(c, &node.key.prefix) {
+            return None;
+        }
+        if !c.best_only {
+            // SAFETY: as for the node.
+            let version = unsafe { &*rec.version.cast::<VersionNode<V>>() };
+            let key = node.key;
+            // The version this commit shadowed is the next one down: nothing is linked
+            // between them, and the reclaimer unlinks neither (it keeps everything newer
+            // than the floor and what the floor sees).
+            let before = version.older(guard).and_then(|o| o.entry.as_ref());
+            let after = version.entry.as_ref();
+            let pass =
+                |e: Option<&'g Entry<V>>| e.filter(|e| c.admits(&key, e.enabled)).map(|e| (key, e));
+            let (old, new) = (pass(before), pass(after));
+            return (old.is_some() || new.is_some()).then_some((old, new));
+        }
+        let prefix = node.key.prefix;
+        let best_at = |s: u64| {
+            best_of(&table.list, prefix, guard, |n: &'g Node<RouteKey<P>, V>| {
+                n.chain
+                    .visible(s, &table.clock, guard)
+                    .and_then(|v| v.entry.as_ref())
+            })
+        };
+        let (before, after) = (best_at(t - 1), best_at(t));
+        let same = match (before, after) {
+            (Some((_, a)), Some((_, b))) => std::ptr::eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            return None;
+        }
+        let pass = |side: Side<'g, P, V>| side.filter(|(k, e)| c.admits(k, e.enabled));
+        let (old, new) = (pass(before), pass(after));
+        (old.is_some() || new.is_some()).then_some((old, new))
+    }
+}
+
+/// Whether routes of network `p` can pass the criteria's network filters (a cheap test
+/// before reading the network's routes; `Criteria::admits` decides).
+#[inline]
+fn network_may_match<P: Prefix>(c: &Criteria<P>, p: &P) -> bool {
+    c.network.is_none_or(|n| n == *p)
+        && c.within
+            .is_none_or(|w| p.plen() >= w.plen() && crate::prefix::covers(&w, p.net_bits()))
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> Drop for Feed<'_, P, V> {
+    fn drop(&mut self) {
+        self.table.close_owned(self.slot, self.gen);
+    }
+}
