@@ -230,10 +230,19 @@ impl<C> Slots<C> {
     fn take_free(&self) -> Option<usize> {
         let n = self.slots.len();
         let words = self.free.len();
-        let start = self.hint.load(Ordering::Relaxed) % n;
+        // No division on this path: the hint is kept below `n` + 1, and words wrap by
+        // subtraction.
+        let start = match self.hint.load(Ordering::Relaxed) {
+            h if h < n => h,
+            _ => 0,
+        };
         let (w0, b0) = (start / 64, start % 64);
         for k in 0..=words {
-            let w = (w0 + k) % words;
+            let w = if w0 + k < words {
+                w0 + k
+            } else {
+                w0 + k - words
+            };
             // The first word from `start` on; the same word again at the end, below it.
             let mask = if k == 0 {
                 !0u64 << b0
