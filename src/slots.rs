@@ -106,6 +106,9 @@ pub(crate) struct Slots<C> {
     first_gen: u64,
     /// One past the last generation a slot may use: `gen * n + slot < 2^52`.
     gen_limit: u64,
+    /// `log2(n)` when `n` is a power of two (the default 1024 is): then a handle decodes
+    /// with a mask and a shift instead of a 64-bit division.
+    shift: Option<u32>,
 }
 
 /// Why a handle call failed.
@@ -183,6 +186,7 @@ impl<C> Slots<C> {
             lease,
             first_gen,
             gen_limit,
+            shift: n.is_power_of_two().then(|| n.trailing_zeros()),
         }
     }
 
@@ -216,17 +220,29 @@ impl<C> Slots<C> {
         }
         let n = self.slots.len() as u64;
         let s = h.serial();
-        Ok(((s % n) as usize, s / n))
+        Ok(match self.shift {
+            Some(k) => ((s & (n - 1)) as usize, s >> k),
+            None => ((s % n) as usize, s / n),
+        })
     }
 
     /// Takes a free slot: next fit from `hint`, wrapping once.
     fn take_free(&self) -> Option<usize> {
         let n = self.slots.len();
         let words = self.free.len();
-        let start = self.hint.load(Ordering::Relaxed) % n;
+        // No division on this path: the hint is kept below `n` + 1, and words wrap by
+        // subtraction.
+        let start = match self.hint.load(Ordering::Relaxed) {
+            h if h < n => h,
+            _ => 0,
+        };
         let (w0, b0) = (start / 64, start % 64);
         for k in 0..=words {
-            let w = (w0 + k) % words;
+            let w = if w0 + k < words {
+                w0 + k
+            } else {
+                w0 + k - words
+            };
             // The first word from `start` on; the same word again at the end, below it.
             let mask = if k == 0 {
                 !0u64 << b0

@@ -121,7 +121,8 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     }
 
     /// An empty table allowing `n` open enumerations, clamped to `1..=4096`
-    /// ([`MAX_ENUMERATIONS`](crate::MAX_ENUMERATIONS), what the handle layout can name).
+    /// ([`MAX_ENUMERATIONS`](crate::MAX_ENUMERATIONS), which leaves every slot at least
+    /// 2^40 handle generations).
     ///
     /// ```
     /// use rtm::{Criteria, Error, Ipv4Net, RouteTable};

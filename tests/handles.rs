@@ -102,3 +102,25 @@ fn handle_zero_is_never_valid() {
     );
     t.close_enumeration_handle(h).unwrap();
 }
+
+#[test]
+fn a_table_of_three_slots_decodes_its_handles() {
+    let t = Table::with_max_enumerations(3);
+    let hs: Vec<EnumHandle> = (0..3)
+        .map(|_| t.create_enumeration_handle(Criteria::all()).unwrap())
+        .collect();
+    assert_eq!(
+        hs.iter().map(|&h| serial(h) % 3).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    for &h in &hs {
+        assert_eq!(t.enumerate_get_next_route(h), Err(Error::NoMoreRoutes));
+        t.close_enumeration_handle(h).unwrap();
+    }
+    let h = t.create_enumeration_handle(Criteria::all()).unwrap();
+    assert_eq!((serial(h) % 3, serial(h) / 3), (0, serial(hs[0]) / 3 + 1));
+    for &old in &hs {
+        assert_eq!(t.close_enumeration_handle(old), Err(Error::InvalidHandle));
+    }
+    t.close_enumeration_handle(h).unwrap();
+}

@@ -8,6 +8,8 @@
 //! * `enumerate_get_next_route`: out of the call. The handle's slot goes back to idle while
 //!   the panic unwinds (or is released, if a close arrived meanwhile), so the handle stays
 //!   open, usable and closable; its cursor is past the route whose clone panicked.
+//! * `add_route` replacing a route, `delete_route`: out of the call, after the write
+//!   committed (the clone is of the route being returned); the counters already count it.
 //! * `Enumeration::next`: out of `next`. The enumeration stays open and usable, past the
 //!   route whose clone panicked; if the unwinding drops it, that closes it.
 //!
@@ -314,4 +316,35 @@ fn panics_in_point_reads_leave_the_table_usable() {
     assert_eq!(t.stats().dead_versions, 0);
     fully_usable(&t, 2);
     all_freed(t, &ctl);
+}
+
+#[test]
+fn panics_in_writes_come_after_the_commit() {
+    let _s = serial();
+    let ctl = Arc::new(Ctl::default());
+    let t = table(&ctl, 3);
+    ctl.panic.store(true, Ordering::SeqCst);
+    // Replacing route 1 returns a clone of the old value: the replacement is committed.
+    assert!(quiet(|| t.add_route(Route::new(key(1), Payload::new(&ctl, 10)))).is_err());
+    assert!(quiet(|| t.delete_route(&key(3))).is_err());
+    ctl.panic.store(false, Ordering::SeqCst);
+
+    assert_eq!(t.route_count(), 2);
+    assert_eq!(t.get_route(&key(1)).unwrap().value.id, 10);
+    assert!(t.get_route(&key(3)).is_none());
+    assert_eq!(t.stats().dead_versions, 2, "the shadowed values 1 and 3");
+    t.collect();
+    assert_eq!(t.stats().dead_versions, 0);
+    fully_usable_keys(&t, &[1, 2]);
+    all_freed(t, &ctl);
+}
+
+fn fully_usable_keys(t: &Table, keys: &[u32]) {
+    assert_eq!(t.stats().open_enumerations, 0);
+    let got: Vec<_> = t
+        .enumerate(Criteria::all())
+        .unwrap()
+        .map(|r| r.key)
+        .collect();
+    assert_eq!(got, keys.iter().map(|&i| key(i)).collect::<Vec<_>>());
 }

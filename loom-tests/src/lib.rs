@@ -4,7 +4,7 @@
 //!
 //! | model file                    | protocol                                              |
 //! |-------------------------------|-------------------------------------------------------|
-//! | `close_race.rs`               | `next` racing `close` on one handle; two closes       |
+//! | `close_race.rs`               | `next` racing `close`; two closes; two `next`s (Busy) |
 //! | `slot_reuse.rs`               | a stale handle while its slot is reused (ABA)         |
 //! | `snapshot_registration.rs`    | snapshot registration racing the reclaimer            |
 //! | `timestamp_helping.rs`        | timestamps decided once, with helping readers         |

@@ -66,5 +66,5 @@ fn lookup_races_reclaimer() {
 #[test]
 #[cfg(rtm_negative = "no-horizon-recheck")]
 fn lookup_fails_without_horizon_recheck() {
-    common::expect_failure("lookup_races_reclaimer/negative-no-horizon-recheck", model);
+    common::expect_failure("lookup_races_reclaimer/no-horizon-recheck", model);
 }

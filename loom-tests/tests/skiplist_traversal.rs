@@ -123,10 +123,7 @@ fn parked_cursor_survives_removal() {
 #[test]
 #[cfg(rtm_negative = "eager-free")]
 fn parked_cursor_reads_freed_node_with_eager_free() {
-    common::expect_failure(
-        "parked_cursor_survives_removal/negative-eager-free",
-        parked_cursor,
-    );
+    common::expect_failure("parked_cursor_survives_removal/eager-free", parked_cursor);
 }
 
 #[test]
@@ -138,5 +135,5 @@ fn insertion_races_removal() {
 #[test]
 #[cfg(rtm_negative = "unlink-no-mark")]
 fn insertion_lost_when_unlinking_without_mark() {
-    common::expect_failure("insertion_races_removal/negative-unlink-no-mark", insertion);
+    common::expect_failure("insertion_races_removal/unlink-no-mark", insertion);
 }

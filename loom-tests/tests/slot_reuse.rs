@@ -96,7 +96,7 @@ fn stale_handle_never_reaches_reused_slot() {
 #[cfg(rtm_negative = "no-generation-check")]
 fn stale_handle_fails_without_generation_check() {
     common::expect_failure(
-        "stale_handle_never_reaches_reused_slot/negative-no-generation-check",
+        "stale_handle_never_reaches_reused_slot/no-generation-check",
         model,
     );
 }

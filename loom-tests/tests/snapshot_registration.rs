@@ -92,14 +92,11 @@ fn registration_races_reclaimer() {
 #[test]
 #[cfg(rtm_negative = "no-horizon-recheck")]
 fn registration_fails_without_horizon_recheck() {
-    common::expect_failure(
-        "registration_races_reclaimer/negative-no-horizon-recheck",
-        model,
-    );
+    common::expect_failure("registration_races_reclaimer/no-horizon-recheck", model);
 }
 
 #[test]
 #[cfg(rtm_negative = "eager-free")]
 fn registration_fails_with_eager_free() {
-    common::expect_failure("registration_races_reclaimer/negative-eager-free", model);
+    common::expect_failure("registration_races_reclaimer/eager-free", model);
 }

@@ -78,8 +78,5 @@ fn reader_and_writer_agree_on_timestamps() {
 #[test]
 #[cfg(rtm_negative = "decide-twice")]
 fn timestamps_disagree_when_decided_twice() {
-    common::expect_failure(
-        "reader_and_writer_agree_on_timestamps/negative-decide-twice",
-        model,
-    );
+    common::expect_failure("reader_and_writer_agree_on_timestamps/decide-twice", model);
 }
