@@ -67,8 +67,8 @@
 #define RTM_ERROR_INTERNAL 1359u
 
 /**
- * Every enumeration slot of the table is in use, or no identity for a new table is left
- * (`ERROR_NO_SYSTEM_RESOURCES`).
+ * Every enumeration slot of the table is in use (handles and feeds share them), or the
+ * table cannot open handles (`ERROR_NO_SYSTEM_RESOURCES`).
  */
 #define RTM_ERROR_NO_SYSTEM_RESOURCES 1450u
 
@@ -109,6 +109,54 @@
  * interface_id, next_hop), as RTMv2's enumeration resume does.
  */
 #define RTM_START_AFTER_ROUTE 512u
+
+/**
+ * A route change message was returned and more are ready (RTMv1's `ERROR_MORE_MESSAGES`,
+ * `ERROR_MORE_DATA`).
+ */
+#define RTM_ERROR_MORE_MESSAGES 234u
+
+/**
+ * No route change message is ready (RTMv1's `ERROR_NO_MESSAGES`, `ERROR_NO_MORE_ITEMS`).
+ */
+#define RTM_ERROR_NO_MESSAGES 259u
+
+/**
+ * The feed fell further behind than the table's journal holds and lost changes; it is
+ * dead from then on: close it and open another (`ERROR_CONNECTION_ABORTED`).
+ */
+#define RTM_ERROR_FEED_LAGGED 1236u
+
+/**
+ * A change message carries the network's current best route (RTMv1).
+ */
+#define RTM_CURRENT_BEST_ROUTE 1u
+
+/**
+ * A change message carries the network's previous best route (RTMv1).
+ */
+#define RTM_PREVIOUS_BEST_ROUTE 2u
+
+/**
+ * No change (RTMv1).
+ */
+#define RTM_NO_CHANGE 0u
+
+/**
+ * A network got a best route: `RTM_CURRENT_BEST_ROUTE` only (RTMv1).
+ */
+#define RTM_ROUTE_ADDED 1u
+
+/**
+ * A network lost its best route: `RTM_PREVIOUS_BEST_ROUTE` only (RTMv1).
+ */
+#define RTM_ROUTE_DELETED 2u
+
+/**
+ * A network's best route changed: both (RTMv1's
+ * `RTM_CURRENT_BEST_ROUTE | RTM_PREVIOUS_BEST_ROUTE`).
+ */
+#define RTM_ROUTE_CHANGED 3u
 
 /**
  * An opaque table. The `rtm_table *` values the library hands out are tokens, not
@@ -206,6 +254,13 @@ typedef struct rtm_stats {
  */
 typedef uint64_t rtm_handle;
 
+/**
+ * A feed of best-route changes: the table's token in the high 32 bits and a serial in
+ * the low 32. Any 64-bit value may be passed; only the values that `rtm_feed_open`
+ * returned, until closed (or their table destroyed), name a feed.
+ */
+typedef uint64_t rtm_feed;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -214,9 +269,11 @@ extern "C" {
  * Creates a table of `family` (4 or 6) that allows `max_enumerations` open enumeration
  * handles at once (clamped to 1..=4096), and stores it in `*out`.
  *
- * Returns `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL or `family` is not 4 or 6, and
- * `RTM_ERROR_NO_SYSTEM_RESOURCES` if no table identity is left (identities of destroyed
- * tables that issued handles are never reused; there are 2^20 - 1).
+ * Returns `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL or `family` is not 4 or 6.
+ *
+ * Up to 4095 tables can open enumeration handles at once (a handle carries its table's
+ * 12-bit identity); a table created while 4095 others are alive works in every way, but
+ * `rtm_create_enumeration_handle` on it returns `RTM_ERROR_NO_SYSTEM_RESOURCES`.
  *
  * The table belongs to the library until `rtm_table_destroy`. It may be used from any
  * number of threads at once.
@@ -454,8 +511,9 @@ uint32_t rtm_enumerate_get_next_routes(rtm_handle handle,
  *
  * Returns `RTM_ERROR_INVALID_HANDLE` for any value that is not an open handle (already
  * closed, stale, forged, or of a destroyed table: a destroyed table's handles need no
- * close), and `RTM_ERROR_BUSY` if the crate reports the handle in use by another thread's
- * call.
+ * close). Of racing closes exactly one succeeds. A close may come while another thread's
+ * call on the handle is in flight: that call finishes normally, and the handle is closed
+ * when it returns.
  *
  * # Safety
  * None: any value may be passed.
@@ -487,6 +545,79 @@ uint32_t rtm_block_delete_routes(struct rtm_table *table,
                                  uint32_t enumeration_flags,
                                  const struct rtm_route *criteria,
                                  uint32_t *deleted);
+
+/**
+ * Opens a feed of best-route changes (RTMv1's route change messages) for the networks
+ * that `enumeration_flags` and `criteria` select, as in `rtm_create_enumeration_handle`;
+ * `RTM_ONLY_BEST_ROUTES` is implied. The feed reports every change committed after this
+ * call: a network whose best route (among those the other flags admit) appears,
+ * disappears or changes gives one message.
+ *
+ * Returns the errors of `rtm_create_enumeration_handle` (a feed takes one of the
+ * table's enumeration slots until it is closed).
+ *
+ * The feed belongs to the caller until `rtm_feed_close` or the table's destruction; one
+ * call at a time uses it (a concurrent one gets `RTM_ERROR_BUSY`). Writers never wait
+ * for a feed: one that falls further behind than the table's journal holds (65,536
+ * commits) gets `RTM_ERROR_FEED_LAGGED`.
+ *
+ * ```c
+ * rtm_feed feed;
+ * uint32_t rc = rtm_feed_open(table, 0, NULL, &feed);
+ * ```
+ *
+ * # Safety
+ * `criteria` must be NULL or valid for reading an `rtm_route`; `out` NULL or valid for
+ * writing an `rtm_feed`.
+ */
+uint32_t rtm_feed_open(struct rtm_table *table,
+                       uint32_t enumeration_flags,
+                       const struct rtm_route *criteria,
+                       rtm_feed *out);
+
+/**
+ * Dequeues the feed's next route change message (RTMv1's `RtmDequeueRouteChangeMessage`):
+ * `*flags` is `RTM_ROUTE_ADDED` (the network got a best route, in `*current_best`),
+ * `RTM_ROUTE_DELETED` (it lost it, in `*previous_best`) or `RTM_ROUTE_CHANGED` (both);
+ * `current_best` and `previous_best` may be NULL, and each is written only if its flag is
+ * set. Messages come in commit order, each commit once.
+ *
+ * Returns, as RTMv1 does, `RTM_NO_ERROR` for a message that is the last one ready and
+ * `RTM_ERROR_MORE_MESSAGES` for a message with more ready after it (call again);
+ * `RTM_ERROR_NO_MESSAGES` if none is ready (nothing written). Also
+ * `RTM_ERROR_FEED_LAGGED` once the feed fell behind the journal (every later call too),
+ * `RTM_ERROR_BUSY` if another thread's call is using the feed, `RTM_ERROR_INVALID_HANDLE`
+ * for a value that is not an open feed (closed, forged, or of a destroyed table),
+ * `RTM_ERROR_INVALID_PARAMETER` if `flags` is NULL.
+ *
+ * ```c
+ * uint32_t flags, rc;
+ * rtm_route cur, prev;
+ * do {
+ *     rc = rtm_dequeue_route_change_message(feed, &flags, &cur, &prev);
+ *     if (rc == RTM_NO_ERROR || rc == RTM_ERROR_MORE_MESSAGES)
+ *         apply(flags, &cur, &prev);
+ * } while (rc == RTM_ERROR_MORE_MESSAGES);
+ * ```
+ *
+ * # Safety
+ * `flags` must be NULL or valid for writing a `uint32_t`; `current_best` and
+ * `previous_best` NULL or valid for writing an `rtm_route`.
+ */
+uint32_t rtm_dequeue_route_change_message(rtm_feed feed,
+                                          uint32_t *flags,
+                                          struct rtm_route *current_best,
+                                          struct rtm_route *previous_best);
+
+/**
+ * Closes a feed and releases its slot. Returns `RTM_ERROR_INVALID_HANDLE` for a value that
+ * is not an open feed (already closed, forged, or of a destroyed table: a destroyed
+ * table's feeds need no close). A call in flight on the feed finishes first.
+ *
+ * # Safety
+ * None: any value may be passed.
+ */
+uint32_t rtm_feed_close(rtm_feed feed);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -34,6 +34,7 @@
 #![allow(non_camel_case_types)]
 
 mod convert;
+mod feeds;
 mod registry;
 
 use std::panic::{self, AssertUnwindSafe};
@@ -42,7 +43,7 @@ use std::ptr;
 use rtm::{EnumHandle, Error, RouteTable};
 
 use convert::{criteria_in, key_in, prefix_in, route_in, route_out, Family};
-use registry::{AnyTable, Entry};
+use registry::AnyTable;
 
 /// Success.
 pub const RTM_NO_ERROR: u32 = 0u32;
@@ -62,8 +63,8 @@ pub const RTM_ERROR_NO_MORE_ROUTES: u32 = 259u32;
 /// A failure inside the library, caught at the boundary instead of crossing into C
 /// (`ERROR_INTERNAL_ERROR`). It indicates a bug in the library; the process may go on.
 pub const RTM_ERROR_INTERNAL: u32 = 1359u32;
-/// Every enumeration slot of the table is in use, or no identity for a new table is left
-/// (`ERROR_NO_SYSTEM_RESOURCES`).
+/// Every enumeration slot of the table is in use (handles and feeds share them), or the
+/// table cannot open handles (`ERROR_NO_SYSTEM_RESOURCES`).
 pub const RTM_ERROR_NO_SYSTEM_RESOURCES: u32 = 1450u32;
 
 /// Enumerate only routes to exactly the criteria's network (RTMv1).
@@ -84,6 +85,29 @@ pub const RTM_ONLY_WITHIN_NETWORK: u32 = 0x00000100u32;
 /// interface_id, next_hop), as RTMv2's enumeration resume does.
 pub const RTM_START_AFTER_ROUTE: u32 = 0x00000200u32;
 
+/// A route change message was returned and more are ready (RTMv1's `ERROR_MORE_MESSAGES`,
+/// `ERROR_MORE_DATA`).
+pub const RTM_ERROR_MORE_MESSAGES: u32 = 234u32;
+/// No route change message is ready (RTMv1's `ERROR_NO_MESSAGES`, `ERROR_NO_MORE_ITEMS`).
+pub const RTM_ERROR_NO_MESSAGES: u32 = 259u32;
+/// The feed fell further behind than the table's journal holds and lost changes; it is
+/// dead from then on: close it and open another (`ERROR_CONNECTION_ABORTED`).
+pub const RTM_ERROR_FEED_LAGGED: u32 = 1236u32;
+
+/// A change message carries the network's current best route (RTMv1).
+pub const RTM_CURRENT_BEST_ROUTE: u32 = 0x00000001u32;
+/// A change message carries the network's previous best route (RTMv1).
+pub const RTM_PREVIOUS_BEST_ROUTE: u32 = 0x00000002u32;
+/// No change (RTMv1).
+pub const RTM_NO_CHANGE: u32 = 0u32;
+/// A network got a best route: `RTM_CURRENT_BEST_ROUTE` only (RTMv1).
+pub const RTM_ROUTE_ADDED: u32 = 0x00000001u32;
+/// A network lost its best route: `RTM_PREVIOUS_BEST_ROUTE` only (RTMv1).
+pub const RTM_ROUTE_DELETED: u32 = 0x00000002u32;
+/// A network's best route changed: both (RTMv1's
+/// `RTM_CURRENT_BEST_ROUTE | RTM_PREVIOUS_BEST_ROUTE`).
+pub const RTM_ROUTE_CHANGED: u32 = 0x00000003u32;
+
 /// An opaque table. The `rtm_table *` values the library hands out are tokens, not
 /// addresses: never dereference one. A token is never reused in the process, so a
 /// destroyed table's token stays invalid (`RTM_ERROR_INVALID_HANDLE`) forever.
@@ -94,6 +118,11 @@ pub struct rtm_table {
 /// An enumeration handle: any 64-bit value may be passed; only the values that
 /// `rtm_create_enumeration_handle` returned, until closed, name an enumeration.
 pub type rtm_handle = u64;
+
+/// A feed of best-route changes: the table's token in the high 32 bits and a serial in
+/// the low 32. Any 64-bit value may be passed; only the values that `rtm_feed_open`
+/// returned, until closed (or their table destroyed), name a feed.
+pub type rtm_feed = u64;
 
 /// A route. The key of a route is (network/prefix_len, protocol, interface_id, next_hop);
 /// adding a route with the key of a route in the table replaces it.
@@ -210,9 +239,11 @@ macro_rules! on_table {
 /// Creates a table of `family` (4 or 6) that allows `max_enumerations` open enumeration
 /// handles at once (clamped to 1..=4096), and stores it in `*out`.
 ///
-/// Returns `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL or `family` is not 4 or 6, and
-/// `RTM_ERROR_NO_SYSTEM_RESOURCES` if no table identity is left (identities of destroyed
-/// tables that issued handles are never reused; there are 2^20 - 1).
+/// Returns `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL or `family` is not 4 or 6.
+///
+/// Up to 4095 tables can open enumeration handles at once (a handle carries its table's
+/// 12-bit identity); a table created while 4095 others are alive works in every way, but
+/// `rtm_create_enumeration_handle` on it returns `RTM_ERROR_NO_SYSTEM_RESOURCES`.
 ///
 /// The table belongs to the library until `rtm_table_destroy`. It may be used from any
 /// number of threads at once.
@@ -241,7 +272,7 @@ pub unsafe extern "C" fn rtm_table_create(
             6 => |n| AnyTable::V6(RouteTable::builder().max_enumerations(n).build()),
             _ => return Err(Error::InvalidParameter),
         };
-        let token = registry::register(|| build(n))?;
+        let token = registry::register(build(n));
         let table = ptr::without_provenance_mut(token as usize);
         // SAFETY: checked non-NULL; valid for writes by the caller's contract.
         unsafe { write_out(out, table) };
@@ -558,7 +589,7 @@ pub unsafe extern "C" fn rtm_create_enumeration_handle(
         let c = unsafe { optional_in(criteria) };
         let h = registry::with_table(
             t,
-            |e| on_table!(e, t => create(e, t, enumeration_flags, c.as_ref())),
+            |e| on_table!(e, t => create(t, enumeration_flags, c.as_ref())),
         )?;
         // SAFETY: checked non-NULL; valid for writes by the caller's contract.
         unsafe { write_out(out, h) };
@@ -576,13 +607,11 @@ unsafe fn optional_in<T: Copy>(p: *const T) -> Option<T> {
 }
 
 fn create<P: Family>(
-    e: &Entry,
     t: &RouteTable<P, u64>,
     flags: u32,
     c: Option<&rtm_route>,
 ) -> Result<rtm_handle, Error> {
     let criteria = criteria_in::<P>(flags, c)?;
-    e.mark_issued();
     Ok(t.create_enumeration_handle(criteria)?.into_raw())
 }
 
@@ -674,8 +703,9 @@ pub unsafe extern "C" fn rtm_enumerate_get_next_routes(
 ///
 /// Returns `RTM_ERROR_INVALID_HANDLE` for any value that is not an open handle (already
 /// closed, stale, forged, or of a destroyed table: a destroyed table's handles need no
-/// close), and `RTM_ERROR_BUSY` if the crate reports the handle in use by another thread's
-/// call.
+/// close). Of racing closes exactly one succeeds. A close may come while another thread's
+/// call on the handle is in flight: that call finishes normally, and the handle is closed
+/// when it returns.
 ///
 /// # Safety
 /// None: any value may be passed.
@@ -745,4 +775,129 @@ fn block_delete<P: Family>(
         }
     }
     Ok(n)
+}
+
+/// Opens a feed of best-route changes (RTMv1's route change messages) for the networks
+/// that `enumeration_flags` and `criteria` select, as in `rtm_create_enumeration_handle`;
+/// `RTM_ONLY_BEST_ROUTES` is implied. The feed reports every change committed after this
+/// call: a network whose best route (among those the other flags admit) appears,
+/// disappears or changes gives one message.
+///
+/// Returns the errors of `rtm_create_enumeration_handle` (a feed takes one of the
+/// table's enumeration slots until it is closed).
+///
+/// The feed belongs to the caller until `rtm_feed_close` or the table's destruction; one
+/// call at a time uses it (a concurrent one gets `RTM_ERROR_BUSY`). Writers never wait
+/// for a feed: one that falls further behind than the table's journal holds (65,536
+/// commits) gets `RTM_ERROR_FEED_LAGGED`.
+///
+/// ```c
+/// rtm_feed feed;
+/// uint32_t rc = rtm_feed_open(table, 0, NULL, &feed);
+/// ```
+///
+/// # Safety
+/// `criteria` must be NULL or valid for reading an `rtm_route`; `out` NULL or valid for
+/// writing an `rtm_feed`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_feed_open(
+    table: *mut rtm_table,
+    enumeration_flags: u32,
+    criteria: *const rtm_route,
+    out: *mut rtm_feed,
+) -> u32 {
+    ffi(|| {
+        let t = token(table)?;
+        let out = out_ptr(out)?;
+        // SAFETY: the caller's contract on `criteria`.
+        let c = unsafe { optional_in(criteria) };
+        let serial = registry::with_table(t, |e| {
+            on_table!(e, t => {
+                let criteria = criteria_in(enumeration_flags, c.as_ref())?.best_only();
+                feeds::open(&e.feeds, t, criteria)
+            })
+        })?;
+        let token = u32::try_from(t).map_err(|_| Error::NoSystemResources)?;
+        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
+        unsafe { write_out(out, u64::from(token) << 32 | u64::from(serial)) };
+        Ok(())
+    })
+}
+
+/// Dequeues the feed's next route change message (RTMv1's `RtmDequeueRouteChangeMessage`):
+/// `*flags` is `RTM_ROUTE_ADDED` (the network got a best route, in `*current_best`),
+/// `RTM_ROUTE_DELETED` (it lost it, in `*previous_best`) or `RTM_ROUTE_CHANGED` (both);
+/// `current_best` and `previous_best` may be NULL, and each is written only if its flag is
+/// set. Messages come in commit order, each commit once.
+///
+/// Returns, as RTMv1 does, `RTM_NO_ERROR` for a message that is the last one ready and
+/// `RTM_ERROR_MORE_MESSAGES` for a message with more ready after it (call again);
+/// `RTM_ERROR_NO_MESSAGES` if none is ready (nothing written). Also
+/// `RTM_ERROR_FEED_LAGGED` once the feed fell behind the journal (every later call too),
+/// `RTM_ERROR_BUSY` if another thread's call is using the feed, `RTM_ERROR_INVALID_HANDLE`
+/// for a value that is not an open feed (closed, forged, or of a destroyed table),
+/// `RTM_ERROR_INVALID_PARAMETER` if `flags` is NULL.
+///
+/// ```c
+/// uint32_t flags, rc;
+/// rtm_route cur, prev;
+/// do {
+///     rc = rtm_dequeue_route_change_message(feed, &flags, &cur, &prev);
+///     if (rc == RTM_NO_ERROR || rc == RTM_ERROR_MORE_MESSAGES)
+///         apply(flags, &cur, &prev);
+/// } while (rc == RTM_ERROR_MORE_MESSAGES);
+/// ```
+///
+/// # Safety
+/// `flags` must be NULL or valid for writing a `uint32_t`; `current_best` and
+/// `previous_best` NULL or valid for writing an `rtm_route`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_dequeue_route_change_message(
+    feed: rtm_feed,
+    flags: *mut u32,
+    current_best: *mut rtm_route,
+    previous_best: *mut rtm_route,
+) -> u32 {
+    let mut more = false;
+    let rc = ffi(|| {
+        let flags = out_ptr(flags)?;
+        let (token, serial) = (feed >> 32, feed as u32);
+        let msg = registry::with_table(token, |e| {
+            feeds::with_feed(&e.feeds, serial, |f| f.dequeue())?
+        })?;
+        let Some(((f, cur, prev), ahead)) = msg else {
+            return Err(Error::NoMoreRoutes);
+        };
+        more = ahead;
+        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
+        unsafe { write_out(flags, f) };
+        if let (Some(r), false) = (cur, current_best.is_null()) {
+            // SAFETY: non-NULL; valid for writes by the caller's contract.
+            unsafe { write_out(current_best, r) };
+        }
+        if let (Some(r), false) = (prev, previous_best.is_null()) {
+            // SAFETY: non-NULL; valid for writes by the caller's contract.
+            unsafe { write_out(previous_best, r) };
+        }
+        Ok(())
+    });
+    if rc == RTM_NO_ERROR && more {
+        RTM_ERROR_MORE_MESSAGES
+    } else {
+        rc
+    }
+}
+
+/// Closes a feed and releases its slot. Returns `RTM_ERROR_INVALID_HANDLE` for a value that
+/// is not an open feed (already closed, forged, or of a destroyed table: a destroyed
+/// table's feeds need no close). A call in flight on the feed finishes first.
+///
+/// # Safety
+/// None: any value may be passed.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_feed_close(feed: rtm_feed) -> u32 {
+    ffi(|| {
+        let (token, serial) = (feed >> 32, feed as u32);
+        registry::with_table(token, |e| feeds::close(&e.feeds, serial))
+    })
 }

@@ -545,6 +545,99 @@ static void test_handle_uniqueness(void) {
     for (size_t j = 0; j < n; j++) EXPECT(rtm_close_enumeration_handle(seen[j]), RTM_ERROR_INVALID_HANDLE);
 }
 
+/* Dequeues one message and checks its code, flags and routes (NULL: must be absent). */
+static void expect_message(rtm_feed f, uint32_t code, uint32_t flags, const rtm_route *cur, const rtm_route *prev) {
+    uint32_t got_flags = 0xeeee;
+    rtm_route c, p;
+    memset(&c, 0xee, sizeof c);
+    memset(&p, 0xee, sizeof p);
+    EXPECT(rtm_dequeue_route_change_message(f, &got_flags, &c, &p), code);
+    CHECK(got_flags == flags);
+    if (cur) CHECK(same_route(&c, cur));
+    else CHECK(c.value == 0xeeeeeeeeeeeeeeeeull);
+    if (prev) CHECK(same_route(&p, prev));
+    else CHECK(p.value == 0xeeeeeeeeeeeeeeeeull);
+}
+
+static void test_feeds(void) {
+    CHECK(RTM_ROUTE_ADDED == RTM_CURRENT_BEST_ROUTE && RTM_ROUTE_DELETED == RTM_PREVIOUS_BEST_ROUTE);
+    CHECK(RTM_ROUTE_CHANGED == (RTM_CURRENT_BEST_ROUTE | RTM_PREVIOUS_BEST_ROUTE) && RTM_NO_CHANGE == 0);
+    rtm_table *t = table(4, 2);
+    rtm_feed f, g;
+    EXPECT(rtm_feed_open(t, 0, NULL, NULL), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_feed_open(t, 0x10, NULL, &f), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_feed_open(t, RTM_ONLY_THIS_PROTOCOL, NULL, &f), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_feed_open(NULL, 0, NULL, &f), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_feed_open(t, 0, NULL, &f), RTM_NO_ERROR);
+    rtm_route proto2 = route4("0.0.0.0", 0, 2, 0, 0, 0);
+    EXPECT(rtm_feed_open(t, RTM_ONLY_THIS_PROTOCOL, &proto2, &g), RTM_NO_ERROR);
+    CHECK(f != g);
+    /* Feeds take slots. */
+    rtm_handle h;
+    EXPECT(rtm_create_enumeration_handle(t, 0, NULL, &h), RTM_ERROR_NO_SYSTEM_RESOURCES);
+    rtm_stats s;
+    EXPECT(rtm_table_stats(t, &s), RTM_NO_ERROR);
+    CHECK(s.open_enumerations == 2);
+
+    uint32_t flags;
+    EXPECT(rtm_dequeue_route_change_message(f, &flags, NULL, NULL), RTM_ERROR_NO_MESSAGES);
+    EXPECT(rtm_dequeue_route_change_message(f, NULL, NULL, NULL), RTM_ERROR_INVALID_PARAMETER);
+
+    rtm_route a = route4("10.0.0.0", 8, 1, 1, 1, 1), b = route4("10.0.0.0", 8, 2, 1, 2, 2);
+    rtm_route c = route4("10.0.0.0", 8, 3, 1, 3, 3);
+    a.priority = 10;
+    b.priority = 5;
+    c.priority = 20;
+    EXPECT(rtm_add_route(t, &a), RTM_NO_ERROR);
+    expect_message(f, RTM_NO_ERROR, RTM_ROUTE_ADDED, &a, NULL);
+    EXPECT(rtm_add_route(t, &b), RTM_NO_ERROR); /* better: the best changes */
+    expect_message(f, RTM_NO_ERROR, RTM_ROUTE_CHANGED, &b, &a);
+    EXPECT(rtm_add_route(t, &c), RTM_NO_ERROR); /* worse: no message */
+    EXPECT(rtm_dequeue_route_change_message(f, &flags, NULL, NULL), RTM_ERROR_NO_MESSAGES);
+    EXPECT(rtm_delete_route(t, &b), RTM_NO_ERROR);
+    EXPECT(rtm_delete_route(t, &a), RTM_NO_ERROR);
+    EXPECT(rtm_delete_route(t, &c), RTM_NO_ERROR);
+    /* Three messages ready: MORE_MESSAGES until the last. */
+    expect_message(f, RTM_ERROR_MORE_MESSAGES, RTM_ROUTE_CHANGED, &a, &b);
+    expect_message(f, RTM_ERROR_MORE_MESSAGES, RTM_ROUTE_CHANGED, &c, &a);
+    expect_message(f, RTM_NO_ERROR, RTM_ROUTE_DELETED, NULL, &c);
+    EXPECT(rtm_dequeue_route_change_message(f, &flags, NULL, NULL), RTM_ERROR_NO_MESSAGES);
+
+    /* The protocol-2 feed saw 10/8 enter (b best) and leave (b deleted). */
+    expect_message(g, RTM_ERROR_MORE_MESSAGES, RTM_ROUTE_ADDED, &b, NULL);
+    expect_message(g, RTM_NO_ERROR, RTM_ROUTE_DELETED, NULL, &b);
+    EXPECT(rtm_dequeue_route_change_message(g, &flags, NULL, NULL), RTM_ERROR_NO_MESSAGES);
+
+    /* Close, double close, forged values. */
+    EXPECT(rtm_feed_close(g), RTM_NO_ERROR);
+    EXPECT(rtm_feed_close(g), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_dequeue_route_change_message(g, &flags, NULL, NULL), RTM_ERROR_INVALID_HANDLE);
+    rtm_feed forged[] = {0, 1, ~(rtm_feed)0, f + 1, f ^ (1ull << 40), g + 1};
+    for (size_t i = 0; i < sizeof forged / sizeof forged[0]; i++) {
+        EXPECT(rtm_dequeue_route_change_message(forged[i], &flags, NULL, NULL), RTM_ERROR_INVALID_HANDLE);
+        EXPECT(rtm_feed_close(forged[i]), RTM_ERROR_INVALID_HANDLE);
+    }
+    EXPECT(rtm_create_enumeration_handle(t, 0, NULL, &h), RTM_NO_ERROR);
+    EXPECT(rtm_close_enumeration_handle(h), RTM_NO_ERROR);
+
+    /* A feed that falls a whole journal (65,536 commits) behind is lagged for good. */
+    for (uint32_t i = 0; i < 70000; i++) {
+        rtm_route r = route4("10.0.0.0", 8, 1, 1, 1, i);
+        EXPECT(rtm_add_route(t, &r), RTM_NO_ERROR);
+    }
+    EXPECT(rtm_dequeue_route_change_message(f, &flags, NULL, NULL), RTM_ERROR_FEED_LAGGED);
+    EXPECT(rtm_dequeue_route_change_message(f, &flags, NULL, NULL), RTM_ERROR_FEED_LAGGED);
+    EXPECT(rtm_feed_close(f), RTM_NO_ERROR);
+    EXPECT(rtm_table_stats(t, &s), RTM_NO_ERROR);
+    CHECK(s.open_enumerations == 0);
+
+    /* A destroyed table's feeds are gone with it. */
+    EXPECT(rtm_feed_open(t, 0, NULL, &f), RTM_NO_ERROR);
+    EXPECT(rtm_table_destroy(t), RTM_NO_ERROR);
+    EXPECT(rtm_dequeue_route_change_message(f, &flags, NULL, NULL), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_feed_close(f), RTM_ERROR_INVALID_HANDLE);
+}
+
 int main(void) {
     test_defines();
     test_create_destroy();
@@ -558,6 +651,7 @@ int main(void) {
     test_block_delete();
     test_stats_and_collect();
     test_handle_uniqueness();
+    test_feeds();
     printf("api: all checks passed\n");
     return 0;
 }

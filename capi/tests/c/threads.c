@@ -212,7 +212,7 @@ static void test_destroy_while_in_use(void) {
 
 /* ---- BUSY: two threads on one handle ------------------------------------------------- */
 
-enum { BUSY_ROUTES = 20000, MAX_ROUNDS = 200 };
+enum { BUSY_ROUTES = 20000, MAX_ROUNDS = 5000 };
 
 static rtm_table *shared_table;
 static rtm_handle shared_handle;
@@ -275,7 +275,8 @@ static void test_busy(void) {
         busy += d[0].busy + d[1].busy;
         EXPECT(rtm_close_enumeration_handle(shared_handle), RTM_NO_ERROR);
     }
-    /* Two threads drove one handle for BUSY_ROUTES calls each round: they collided. */
+    /* Rounds go on until the two threads ran at the same time (on a loaded machine they
+     * may not for a while); then they collide on nearly every call. */
     CHECK(busy > 0);
     printf("threads: %ld BUSY returns in %d round(s)\n", busy, rounds);
     EXPECT(rtm_table_destroy(shared_table), RTM_NO_ERROR);
@@ -317,11 +318,90 @@ static void test_racing_closes(void) {
     EXPECT(rtm_table_destroy(shared_table), RTM_NO_ERROR);
 }
 
+/* ---- A feed consumer alongside a writer ---------------------------------------------- */
+
+enum { FEED_NETS = 64, FEED_OPS = 20000 };
+
+static rtm_table *feed_table;
+static atomic_int feed_writer_done;
+
+static rtm_route feed_route(uint32_t x) {
+    char net[32];
+    snprintf(net, sizeof net, "10.0.%u.0", x % FEED_NETS);
+    rtm_route r = route4(net, 24, 1 + x / FEED_NETS % 3, 1, 1, x);
+    r.priority = x / 7 % 4;
+    return r;
+}
+
+static void *feed_writer(void *arg) {
+    (void)arg;
+    uint32_t seed = 7;
+    for (int i = 0; i < FEED_OPS; i++) {
+        seed = seed * 1103515245u + 12345u;
+        rtm_route r = feed_route(seed >> 8);
+        if (seed >> 30 == 0) {
+            uint32_t rc = rtm_delete_route(feed_table, &r);
+            CHECK(rc == RTM_NO_ERROR || rc == RTM_ERROR_NO_MORE_ROUTES);
+        } else {
+            EXPECT(rtm_add_route(feed_table, &r), RTM_NO_ERROR);
+        }
+    }
+    atomic_store(&feed_writer_done, 1);
+    return NULL;
+}
+
+/* Applies the feed's messages to a copy of every network's best route while the writer
+ * runs; each message must start from the copy's state; at the end the copy is the table's. */
+static void test_feed_follows_writer(void) {
+    EXPECT(rtm_table_create(4, 4, &feed_table), RTM_NO_ERROR);
+    rtm_feed feed;
+    EXPECT(rtm_feed_open(feed_table, 0, NULL, &feed), RTM_NO_ERROR);
+    atomic_store(&feed_writer_done, 0);
+    pthread_t w;
+    CHECK(pthread_create(&w, NULL, feed_writer, NULL) == 0);
+    static rtm_route best[FEED_NETS];
+    static int has[FEED_NETS];
+    long messages = 0;
+    for (;;) {
+        int done = atomic_load(&feed_writer_done);
+        uint32_t flags;
+        rtm_route cur, prev;
+        uint32_t rc = rtm_dequeue_route_change_message(feed, &flags, &cur, &prev);
+        if (rc == RTM_ERROR_NO_MESSAGES) {
+            if (done) break;
+            continue;
+        }
+        CHECK(rc == RTM_NO_ERROR || rc == RTM_ERROR_MORE_MESSAGES);
+        messages++;
+        int n = (flags & RTM_CURRENT_BEST_ROUTE ? cur : prev).network[2];
+        CHECK(n < FEED_NETS);
+        if (flags & RTM_PREVIOUS_BEST_ROUTE) CHECK(has[n] && same_route(&best[n], &prev));
+        else CHECK(!has[n]);
+        has[n] = (flags & RTM_CURRENT_BEST_ROUTE) != 0;
+        if (has[n]) best[n] = cur;
+    }
+    CHECK(pthread_join(w, NULL) == 0);
+    for (int n = 0; n < FEED_NETS; n++) {
+        rtm_route net = feed_route((uint32_t)n), out;
+        uint32_t rc = rtm_best_route(feed_table, &net, &out);
+        if (has[n]) {
+            EXPECT(rc, RTM_NO_ERROR);
+            CHECK(same_route(&out, &best[n]));
+        } else {
+            EXPECT(rc, RTM_ERROR_NO_MORE_ROUTES);
+        }
+    }
+    CHECK(messages > 0);
+    EXPECT(rtm_feed_close(feed), RTM_NO_ERROR);
+    EXPECT(rtm_table_destroy(feed_table), RTM_NO_ERROR);
+}
+
 int main(void) {
     test_snapshots_under_writers();
     test_destroy_while_in_use();
     test_racing_closes();
-    (void)test_busy; /* enabled once the crate reports Busy for a handle in use */
+    test_feed_follows_writer();
+    test_busy();
     printf("threads: all checks passed\n");
     return 0;
 }
