@@ -292,6 +292,25 @@ extern "C" {
 uint32_t rtm_table_create(uint8_t family, uint32_t max_enumerations, struct rtm_table **out);
 
 /**
+ * As `rtm_table_create`, with the capacity of the table's journal: how many commits a
+ * feed may fall behind before it gets `RTM_ERROR_FEED_LAGGED`. 0 means the default
+ * (65,536); other values are clamped to 64..=2^30 and rounded up to a power of two. The
+ * journal takes 8 bytes per entry.
+ *
+ * ```c
+ * rtm_table *table;
+ * uint32_t rc = rtm_table_create_ex(6, 64, 1u << 20, &table); // feeds may lag 2^20 commits
+ * ```
+ *
+ * # Safety
+ * `out` must be NULL or valid for writing an `rtm_table *`.
+ */
+uint32_t rtm_table_create_ex(uint8_t family,
+                             uint32_t max_enumerations,
+                             uint32_t journal_capacity,
+                             struct rtm_table **out);
+
+/**
  * Destroys a table: it leaves the registry at once, its open enumeration handles become
  * invalid, and its memory is freed when the last call in flight on it returns.
  *

@@ -264,18 +264,54 @@ pub unsafe extern "C" fn rtm_table_create(
     max_enumerations: u32,
     out: *mut *mut rtm_table,
 ) -> u32 {
+    // SAFETY: the same contract on `out`.
+    unsafe { rtm_table_create_ex(family, max_enumerations, 0, out) }
+}
+
+/// As `rtm_table_create`, with the capacity of the table's journal: how many commits a
+/// feed may fall behind before it gets `RTM_ERROR_FEED_LAGGED`. 0 means the default
+/// (65,536); other values are clamped to 64..=2^30 and rounded up to a power of two. The
+/// journal takes 8 bytes per entry.
+///
+/// ```c
+/// rtm_table *table;
+/// uint32_t rc = rtm_table_create_ex(6, 64, 1u << 20, &table); // feeds may lag 2^20 commits
+/// ```
+///
+/// # Safety
+/// `out` must be NULL or valid for writing an `rtm_table *`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_table_create_ex(
+    family: u8,
+    max_enumerations: u32,
+    journal_capacity: u32,
+    out: *mut *mut rtm_table,
+) -> u32 {
     ffi(|| {
         let out = out_ptr(out)?;
         let n = max_enumerations as usize;
-        let build: fn(usize) -> AnyTable = match family {
-            4 => |n| AnyTable::V4(RouteTable::builder().max_enumerations(n).build()),
-            6 => |n| AnyTable::V6(RouteTable::builder().max_enumerations(n).build()),
+        let j = match journal_capacity {
+            0 => rtm::DEFAULT_JOURNAL_CAPACITY,
+            j => j as usize,
+        };
+        let table = match family {
+            4 => AnyTable::V4(
+                RouteTable::builder()
+                    .max_enumerations(n)
+                    .journal_capacity(j)
+                    .build(),
+            ),
+            6 => AnyTable::V6(
+                RouteTable::builder()
+                    .max_enumerations(n)
+                    .journal_capacity(j)
+                    .build(),
+            ),
             _ => return Err(Error::InvalidParameter),
         };
-        let token = registry::register(build(n));
-        let table = ptr::without_provenance_mut(token as usize);
+        let token = registry::register(table);
         // SAFETY: checked non-NULL; valid for writes by the caller's contract.
-        unsafe { write_out(out, table) };
+        unsafe { write_out(out, ptr::without_provenance_mut(token as usize)) };
         Ok(())
     })
 }

@@ -631,6 +631,28 @@ static void test_feeds(void) {
     EXPECT(rtm_table_stats(t, &s), RTM_NO_ERROR);
     CHECK(s.open_enumerations == 0);
 
+    /* A small journal: a feed lags after 64 commits it has not read. */
+    rtm_table *small;
+    EXPECT(rtm_table_create_ex(4, 2, 1, &small), RTM_NO_ERROR);
+    EXPECT(rtm_table_create_ex(5, 2, 1, &small), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_table_create_ex(4, 2, 1, NULL), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_feed_open(small, 0, NULL, &g), RTM_NO_ERROR);
+    for (uint32_t i = 0; i < 64; i++) {
+        rtm_route r = route4("10.0.0.0", 8, 1, 1, 1, i);
+        EXPECT(rtm_add_route(small, &r), RTM_NO_ERROR);
+    }
+    for (uint32_t i = 0; i < 64; i++) {
+        rtm_route r;
+        EXPECT(rtm_dequeue_route_change_message(g, &flags, &r, NULL), i == 63 ? RTM_NO_ERROR : RTM_ERROR_MORE_MESSAGES);
+        CHECK(r.value == i && flags == (i ? RTM_ROUTE_CHANGED : RTM_ROUTE_ADDED));
+    }
+    for (uint32_t i = 0; i < 65; i++) {
+        rtm_route r = route4("10.0.0.0", 8, 1, 1, 1, i);
+        EXPECT(rtm_add_route(small, &r), RTM_NO_ERROR);
+    }
+    EXPECT(rtm_dequeue_route_change_message(g, &flags, NULL, NULL), RTM_ERROR_FEED_LAGGED);
+    EXPECT(rtm_table_destroy(small), RTM_NO_ERROR);
+
     /* A destroyed table's feeds are gone with it. */
     EXPECT(rtm_feed_open(t, 0, NULL, &f), RTM_NO_ERROR);
     EXPECT(rtm_table_destroy(t), RTM_NO_ERROR);
