@@ -46,23 +46,27 @@ if [ "$what" != negative ]; then
 fi
 
 if [ "$what" != models ]; then
-    # The negative controls need only find one failing execution.
-    export LOOM_MAX_PREEMPTIONS=2
-    # switch, then the model files that must detect it
-    while read -r switch tests; do
-        echo "== negative control rtm_negative=\"$switch\": expecting $tests to fail"
+    # The negative controls need only find one failing execution, at the preemption bound
+    # given for each (2, or 3 where the failing interleaving needs three preemptions).
+    # switch, bound, then the model files that must detect it
+    while read -r switch bound tests; do
+        echo "== negative control rtm_negative=\"$switch\" (bound $bound): expecting $tests to fail"
         args=()
         for t in $tests; do args+=(--test "$t"); done
-        RTM_NEGATIVE="$switch" loom_test target/loom "$base_flags" "${args[@]}"
+        RTM_NEGATIVE="$switch" LOOM_MAX_PREEMPTIONS="$bound" \
+            loom_test target/loom "$base_flags" "${args[@]}"
     done <<'EOF'
-close-ignores-busy close_race
-call-ignores-busy close_race
-no-generation-check slot_reuse
-no-horizon-recheck snapshot_registration read_at_now
-decide-twice timestamp_helping
-eager-free snapshot_registration skiplist_traversal
-unlink-no-mark skiplist_traversal
-step-ignores-floor reclaim_step
-journal-no-lap-check journal_feed
+close-ignores-busy 2 close_race
+call-ignores-busy 2 close_race
+no-generation-check 2 slot_reuse
+no-horizon-recheck 2 snapshot_registration read_at_now
+decide-twice 2 timestamp_helping
+eager-free 2 skiplist_traversal
+eager-free 3 snapshot_registration
+unlink-no-mark 2 skiplist_traversal
+step-ignores-floor 2 reclaim_step
+journal-no-lap-check 2 journal_feed
+block-unconditional 2 block_delete
+fib-no-recheck 2 fib_recycle
 EOF
 fi

@@ -1,11 +1,11 @@
 //! An enumeration's cursor: its snapshot, criteria, and position in the skip list.
 
-use crate::criteria::Criteria;
+use crate::criteria::{Criteria, Step};
 use crate::prefix::Prefix;
 use crate::route::{Route, RouteKey};
 use crate::skiplist::{Node, NodeRef, SkipList};
 use crate::sync::Guard;
-use crate::version::{Clock, Entry};
+use crate::version::{Clock, Entry, VersionNode};
 
 /// Where a cursor stands between calls.
 #[derive(Clone, Copy, Debug)]
@@ -66,6 +66,40 @@ impl<P: Prefix> Cursor<P> {
         clock: &Clock,
         guard: &Guard,
     ) -> Option<Route<P, V>> {
+        self.advance(list, clock, guard)
+            .map(|h| route(h.node.key, h.entry))
+    }
+
+    /// Appends the next routes to `out`, at most `max`, under one guard; returns how many.
+    pub(crate) fn next_batch<V: Clone + Send + 'static>(
+        &mut self,
+        list: &SkipList<RouteKey<P>, V>,
+        clock: &Clock,
+        guard: &Guard,
+        max: usize,
+        out: &mut Vec<Route<P, V>>,
+    ) -> usize {
+        let mut n = 0;
+        while n < max {
+            match self.advance(list, clock, guard) {
+                Some(h) => out.push(route(h.node.key, h.entry)),
+                None => break,
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Moves to the next node with a route of the snapshot that matches the criteria, and
+    /// returns it with the version the snapshot sees there.
+    ///
+    /// The caller keeps the snapshot pinned in a slot for the cursor's whole life.
+    pub(crate) fn advance<'g, V: Send + 'static>(
+        &mut self,
+        list: &SkipList<RouteKey<P>, V>,
+        clock: &Clock,
+        guard: &'g Guard,
+    ) -> Option<Hit<'g, P, V>> {
         let mut node = match self.pos {
             Pos::Done => return None,
             Pos::Start => list.lower_bound(&self.lower, guard),
@@ -84,16 +118,26 @@ impl<P: Prefix> Cursor<P> {
             if self.upper.is_some_and(|u| n.key > u) {
                 break;
             }
-            if let Some(e) = n
-                .chain
-                .visible(self.snapshot, clock, guard)
-                .and_then(|v| v.entry.as_ref())
-            {
-                if self.criteria.admits(&n.key, e.enabled)
-                    && (!self.criteria.best_only || self.is_best(&n, list, clock, guard))
-                {
-                    self.pos = Pos::At(n.as_ptr() as usize);
-                    return Some(route(n.key, e));
+            match self.criteria.step(&n.key.prefix) {
+                Step::Here => {}
+                Step::Jump(k) => {
+                    node = list.lower_bound(&k, guard);
+                    continue;
+                }
+                Step::End => break,
+            }
+            if let Some(v) = n.chain.visible(self.snapshot, clock, guard) {
+                if let Some(e) = v.entry.as_ref() {
+                    if self.criteria.admits(&n.key, e.enabled)
+                        && (!self.criteria.best_only || self.is_best(&n, list, clock, guard))
+                    {
+                        self.pos = Pos::At(n.as_ptr() as usize);
+                        return Some(Hit {
+                            node: n,
+                            version: v,
+                            entry: e,
+                        });
+                    }
                 }
             }
             node = n.next(guard);
@@ -102,7 +146,7 @@ impl<P: Prefix> Cursor<P> {
         None
     }
 
-    fn is_best<V: Clone + Send + 'static>(
+    fn is_best<V: Send + 'static>(
         &mut self,
         n: &Node<RouteKey<P>, V>,
         list: &SkipList<RouteKey<P>, V>,
@@ -126,6 +170,14 @@ impl<P: Prefix> Cursor<P> {
         };
         best == Some(n.key)
     }
+}
+
+/// What [`Cursor::advance`] found: a node, the version the snapshot sees there, and its
+/// entry (that version is a value, not a deletion marker).
+pub(crate) struct Hit<'g, P: Prefix, V> {
+    pub(crate) node: NodeRef<'g, RouteKey<P>, V>,
+    pub(crate) version: &'g VersionNode<V>,
+    pub(crate) entry: &'g Entry<V>,
 }
 
 /// A returned route: a clone of the stored one.

@@ -51,6 +51,14 @@ use crate::version::{Entry, VersionNode};
 /// assert_eq!(c.version, t.version());
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(bound(
+        serialize = "P: serde::Serialize, P::Addr: serde::Serialize, V: serde::Serialize",
+        deserialize = "P: serde::Deserialize<'de>, P::Addr: serde::Deserialize<'de>, V: serde::Deserialize<'de>"
+    ))
+)]
 pub struct Change<P: Prefix, V> {
     /// The version of the commit.
     pub version: Version,
@@ -271,20 +279,24 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
     /// });
     /// ```
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<Change<P, V>>, Error> {
-        let deadline = Instant::now() + timeout;
+        // No deadline: a timeout too long for an `Instant` waits as long as it takes.
+        let deadline = Instant::now().checked_add(timeout);
         loop {
             if let Some(c) = self.try_next()? {
                 return Ok(Some(c));
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Ok(None);
-            }
+            let left = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return Ok(None),
+                },
+                None => None,
+            };
             let table = self.table;
             table
                 .clock
                 .journal
-                .wait(self.pos + 1, deadline - now, || table.epoch.pin());
+                .wait(self.pos + 1, left, || table.epoch.pin());
         }
     }
 

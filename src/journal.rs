@@ -195,10 +195,12 @@ impl Journal {
         }
     }
 
-    /// Waits until position `ts` is written or `timeout` passes, without spinning.
-    /// Returns at once when it is written already. The caller reads it again afterwards.
-    pub(crate) fn wait(&self, ts: u64, timeout: Duration, pin: impl Fn() -> Guard) {
-        let deadline = std::time::Instant::now() + timeout;
+    /// Waits until position `ts` is written or `timeout` passes (`None`: no timeout),
+    /// without spinning. Returns at once when it is written already. The caller reads it
+    /// again afterwards.
+    pub(crate) fn wait(&self, ts: u64, timeout: Option<Duration>, pin: impl Fn() -> Guard) {
+        // A timeout too long for an `Instant` is no timeout.
+        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
         // SeqCst: see the waiting protocol in the module docs.
         self.waiters.fetch_add(1, Ordering::SeqCst);
         let mut held = self.sleep.lock().unwrap_or_else(|e| e.into_inner());
@@ -207,13 +209,21 @@ impl Journal {
                 let guard = pin();
                 !matches!(self.read(ts, &guard), Read::NotYet)
             };
-            let now = std::time::Instant::now();
-            if written || now >= deadline {
+            if written {
                 break;
             }
-            held = match self.wake.wait_timeout(held, deadline - now) {
-                Ok((h, _)) => h,
-                Err(e) => e.into_inner().0,
+            held = match deadline {
+                Some(d) => {
+                    let now = std::time::Instant::now();
+                    if now >= d {
+                        break;
+                    }
+                    match self.wake.wait_timeout(held, d - now) {
+                        Ok((h, _)) => h,
+                        Err(e) => e.into_inner().0,
+                    }
+                }
+                None => self.wake.wait(held).unwrap_or_else(|e| e.into_inner()),
             };
         }
         drop(held);

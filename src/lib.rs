@@ -101,12 +101,14 @@
 
 #![warn(missing_docs, unsafe_op_in_unsafe_fn)]
 
+mod block;
 mod builder;
 mod criteria;
 mod cursor;
 mod enumeration;
 mod error;
 mod feed;
+mod fib;
 mod handle;
 mod journal;
 mod prefix;
@@ -120,9 +122,10 @@ mod version;
 
 pub use builder::{Builder, DEFAULT_JOURNAL_CAPACITY};
 pub use criteria::Criteria;
-pub use enumeration::Enumeration;
+pub use enumeration::{Enumeration, OwnedEnumeration};
 pub use error::Error;
 pub use feed::{Change, Feed};
+pub use fib::{Fib, FibFollower, FibKey, FibWriter};
 pub use handle::{EnumHandle, MAX_ENUMERATIONS};
 pub use ipnet::{Ipv4Net, Ipv6Net};
 pub use prefix::Prefix;

@@ -236,18 +236,10 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             Inserted::New(node) => (node, None),
             Inserted::Pushed(node, prev) => (node, prev),
         };
-        // SAFETY: `v` is linked in a chain; it is freed only through the epoch, which
-        // `guard` pins.
-        let ts = unsafe { &*v }.decide(&self.clock, &guard);
-        self.record(ts, node, v, &guard);
+        let ts = self.commit(node, v, prev, &guard);
         let old = prev
             .and_then(|p| p.entry.as_ref())
             .map(|e| route_of(key, e));
-        if old.is_some() {
-            self.reclaimer.shadowed();
-        } else {
-            self.routes.fetch_add(1, Ordering::Relaxed);
-        }
         drop(guard);
         self.after_write(ts);
         Ok(old)
@@ -269,29 +261,68 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         }
         let guard = self.epoch.pin();
         let node = self.list.find(key, &guard).ok_or(Error::NoSuchRoute)?;
-        let tomb = VersionNode::alloc(None);
         let has_value = |v: Option<&VersionNode<V>>| v.is_some_and(|v| v.entry.is_some());
-        match node.chain.push_if(tomb, &self.clock, &guard, has_value) {
-            Ok(Ok(prev)) => {
-                // SAFETY: `tomb` is linked; freed only through the epoch `guard` pins.
-                let ts = unsafe { &*tomb }.decide(&self.clock, &guard);
-                self.record(ts, node, tomb, &guard);
-                let e = prev
-                    .and_then(|p| p.entry.as_ref())
-                    .expect("checked by push_if");
-                let old = route_of(*key, e);
-                self.reclaimer.shadowed();
-                self.routes.fetch_sub(1, Ordering::Relaxed);
-                drop(guard);
-                self.after_write(ts);
-                Ok(old)
-            }
+        let (ts, prev) = self
+            .push_in(node, VersionNode::alloc(None), &guard, has_value)
+            .ok_or(Error::NoSuchRoute)?;
+        let e = prev
+            .and_then(|p| p.entry.as_ref())
+            .expect("checked by push_if");
+        let old = route_of(*key, e);
+        drop(guard);
+        self.after_write(ts);
+        Ok(old)
+    }
+
+    /// Links `v` (pending, unpublished) as the newest version of `node` if `cond` holds for
+    /// the version it would shadow, and commits it. Returns its timestamp and the version it
+    /// shadowed, or `None` (and frees `v`) if `cond` refused or the key was retired.
+    pub(crate) fn push_in<'g>(
+        &self,
+        node: NodeRef<'g, RouteKey<P>, V>,
+        v: *mut VersionNode<V>,
+        guard: &'g crossbeam_epoch::Guard,
+        cond: impl Fn(Option<&VersionNode<V>>) -> bool,
+    ) -> Option<(u64, Option<&'g VersionNode<V>>)> {
+        match node.chain.push_if(v, &self.clock, guard, cond) {
+            Ok(Ok(prev)) => Some((self.commit(node, v, prev, guard), prev)),
             Ok(Err(_)) | Err(_) => {
-                // SAFETY: `tomb` was not linked: it is still ours alone.
-                unsafe { VersionNode::free_unpublished(tomb) };
-                Err(Error::NoSuchRoute)
+                // SAFETY: `v` was not linked: it is still ours alone.
+                unsafe { VersionNode::free_unpublished(v) };
+                None
             }
         }
+    }
+
+    /// Finishes a write whose version `v` was just linked on `node` over `prev`: decides
+    /// its timestamp, records the commit in the journal and keeps the counters. Every
+    /// commit of the table passes here once.
+    fn commit(
+        &self,
+        node: NodeRef<'_, RouteKey<P>, V>,
+        v: *mut VersionNode<V>,
+        prev: Option<&VersionNode<V>>,
+        guard: &crossbeam_epoch::Guard,
+    ) -> u64 {
+        // SAFETY: `v` is linked in `node`'s chain; it is freed only through the epoch,
+        // which `guard` pins.
+        let version = unsafe { &*v };
+        let ts = version.decide(&self.clock, guard);
+        self.record(ts, node, v, guard);
+        let was = prev.is_some_and(|p| p.entry.is_some());
+        if was {
+            self.reclaimer.shadowed();
+        }
+        match (was, version.entry.is_some()) {
+            (false, true) => {
+                self.routes.fetch_add(1, Ordering::Relaxed);
+            }
+            (true, false) => {
+                self.routes.fetch_sub(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        ts
     }
 
     /// The route with this key, if present (`None` for a prefix with host bits set).
@@ -642,7 +673,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     }
 
     #[inline]
-    fn after_write(&self, _ts: u64) {
+    pub(crate) fn after_write(&self, _ts: u64) {
         self.reclaimer.step(&self.parts());
     }
 

@@ -19,7 +19,11 @@
 //! * Nothing is freed while a thread can still read it: the reclaimer hands what it
 //!   unlinks to crossbeam-epoch. With `rtm_negative="eager-free"` it frees at once, and an
 //!   enumeration that is still walking the unlinked node reads freed memory. The test
-//!   allocator poisons freed blocks, so that read panics (see `common`).
+//!   allocator poisons freed blocks, so that read panics (see `common`). Since each write
+//!   runs a step of the reclaimer, that interleaving needs three preemptions (the
+//!   enumeration registers after the delete, is preempted inside its walk, and the
+//!   writer's step or collection frees the node), so `check.sh` runs this control at
+//!   LOOM_MAX_PREEMPTIONS=3.
 //! * After the close, one more `collect()` drops every value that no snapshot can see:
 //!   the table retains nothing, and every value was dropped exactly once.
 
