@@ -261,6 +261,14 @@ typedef uint64_t rtm_handle;
  */
 typedef uint64_t rtm_feed;
 
+/**
+ * A Fib (a read-optimized longest-prefix-match table of next-hop ids that follows a
+ * table): the table's token in the high 32 bits and a serial in the low 32. Any 64-bit
+ * value may be passed; only the values that `rtm_fib_create` returned, until destroyed
+ * (or their table destroyed), name a Fib.
+ */
+typedef uint64_t rtm_fib;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -510,9 +518,9 @@ uint32_t rtm_enumerate_get_next_route(rtm_handle handle, struct rtm_route *out);
  *
  * Returns `RTM_NO_ERROR` with `*count` >= 1, or `RTM_ERROR_NO_MORE_ROUTES` with `*count`
  * = 0 once the enumeration is exhausted. Once the arguments are checked, `*count` is
- * written whatever the outcome (0 on an error). If the batch is cut short because another thread's
- * call took the handle or closed it after the first route, the routes copied so far are
- * returned with `RTM_NO_ERROR`. Otherwise errors as `rtm_enumerate_get_next_route`, and
+ * written whatever the outcome (0 on an error). The batch is one call on the handle:
+ * another thread's call on it meanwhile gets `RTM_ERROR_BUSY`. Errors as
+ * `rtm_enumerate_get_next_route`, and
  * `RTM_ERROR_INVALID_PARAMETER` if `out` or `count` is NULL or `max` is 0.
  *
  * # Safety
@@ -637,6 +645,88 @@ uint32_t rtm_dequeue_route_change_message(rtm_feed feed,
  * None: any value may be passed.
  */
 uint32_t rtm_feed_close(rtm_feed feed);
+
+/**
+ * Builds a Fib of the table's current best routes and stores its value in `*out`. A
+ * network's next-hop id is the low 32 bits of its best route's `value`. The Fib does not
+ * move by itself: `rtm_fib_sync` applies the table's changes committed since.
+ *
+ * Returns `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL, `RTM_ERROR_INVALID_HANDLE` if
+ * `table` is not a live table, `RTM_ERROR_NO_SYSTEM_RESOURCES` if the table has fewer than
+ * two free enumeration slots (the Fib holds one, and one more while it builds).
+ *
+ * The Fib belongs to the caller until `rtm_fib_destroy` or the table's destruction.
+ *
+ * ```c
+ * rtm_fib fib;
+ * uint32_t hop;
+ * uint8_t addr[4] = {192, 0, 2, 1};
+ * rtm_fib_create(table, &fib);
+ * if (rtm_fib_lookup(fib, addr, &hop) == RTM_NO_ERROR)
+ *     send_via(hop);
+ * ```
+ *
+ * # Safety
+ * `out` must be NULL or valid for writing an `rtm_fib`.
+ */
+uint32_t rtm_fib_create(struct rtm_table *table, rtm_fib *out);
+
+/**
+ * Applies every change of the table committed so far to the Fib, and stores how many in
+ * `*applied` if it is not NULL (if the Fib fell a whole journal behind, it rebuilds from a
+ * fresh snapshot instead and stores the number of networks). Lookups go on meanwhile and
+ * see each network's old or new next hop, never anything else.
+ *
+ * Returns `RTM_ERROR_BUSY` if another thread is syncing this Fib,
+ * `RTM_ERROR_INVALID_HANDLE` for a value that is not a live Fib, and
+ * `RTM_ERROR_NO_SYSTEM_RESOURCES` if a rebuild finds no free slot.
+ *
+ * # Safety
+ * `applied` must be NULL or valid for writing a `uint32_t`.
+ */
+uint32_t rtm_fib_sync(rtm_fib fib, uint32_t *applied);
+
+/**
+ * Longest-prefix match in the Fib: stores the next-hop id of the longest network that
+ * covers `addr` (4 bytes for IPv4, 16 for IPv6, network byte order) in `*next_hop`.
+ *
+ * Returns `RTM_ERROR_NO_MORE_ROUTES` if no network covers it, `RTM_ERROR_INVALID_PARAMETER`
+ * if `addr` or `next_hop` is NULL, `RTM_ERROR_INVALID_HANDLE` for a value that is not a
+ * live Fib. Takes no lock and never waits for `rtm_fib_sync`.
+ *
+ * # Safety
+ * `addr` must be NULL or valid for reading the family's address length; `next_hop` NULL
+ * or valid for writing a `uint32_t`.
+ */
+uint32_t rtm_fib_lookup(rtm_fib fib, const uint8_t *addr, uint32_t *next_hop);
+
+/**
+ * Looks up `count` addresses at once: `addrs` holds them back to back (4 bytes each for
+ * IPv4, 16 for IPv6); for each, `found[i]` is 1 and `next_hops[i]` its next-hop id, or
+ * `found[i]` is 0 and `next_hops[i]` 0.
+ *
+ * Returns `RTM_ERROR_INVALID_PARAMETER` if a pointer is NULL (a `count` of 0 needs none),
+ * `RTM_ERROR_INVALID_HANDLE` for a value that is not a live Fib.
+ *
+ * # Safety
+ * `addrs` must be NULL or valid for reading `count` addresses; `next_hops` and `found`
+ * NULL or valid for writing `count` elements.
+ */
+uint32_t rtm_fib_lookup_batch(rtm_fib fib,
+                              const uint8_t *addrs,
+                              uint32_t count,
+                              uint32_t *next_hops,
+                              uint8_t *found);
+
+/**
+ * Destroys a Fib and releases its slot. Returns `RTM_ERROR_INVALID_HANDLE` for a value that
+ * is not a live Fib (already destroyed, forged, or of a destroyed table). Lookups and a
+ * sync in flight on it finish first.
+ *
+ * # Safety
+ * None: any value may be passed.
+ */
+uint32_t rtm_fib_destroy(rtm_fib fib);
 
 #ifdef __cplusplus
 }  // extern "C"

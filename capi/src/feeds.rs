@@ -97,22 +97,25 @@ pub(crate) struct Feeds {
     map: ArcSwap<HashMap<u32, Arc<Mutex<FeedState>>>>,
     /// Serializes the replacements of `map`.
     writer: Mutex<()>,
-    /// The last serial handed out; serials are never reused.
-    last: AtomicU32,
+}
+
+/// The next serial of a table's feeds and Fibs (they share one space, so a feed value is
+/// never a Fib value); serials are never reused. `NoSystemResources` after 2^32 - 1.
+pub(crate) fn next_serial(last: &AtomicU32) -> Result<u32, Error> {
+    // Relaxed: the counter only has to give each open a distinct value.
+    last.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| s.checked_add(1))
+        .map(|s| s + 1)
+        .map_err(|_| Error::NoSystemResources)
 }
 
 /// Opens a feed of `criteria`'s changes on `table` (whose entry owns `feeds`).
 pub(crate) fn open<P: FeedFamily>(
     feeds: &Feeds,
+    serials: &AtomicU32,
     table: &RouteTable<P, u64>,
     criteria: rtm::Criteria<P>,
 ) -> Result<u32, Error> {
-    // Relaxed: the counter only has to give each open a distinct value.
-    let serial = feeds
-        .last
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| s.checked_add(1))
-        .map_err(|_| Error::NoSystemResources)?
-        + 1;
+    let serial = next_serial(serials)?;
     let feed = table.feed(criteria)?;
     // SAFETY: the feed borrows `table`, which lives in the same registry entry as `feeds`
     // and is dropped after it (field order), and the entry never moves (it is in an

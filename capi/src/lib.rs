@@ -35,12 +35,13 @@
 
 mod convert;
 mod feeds;
+mod fib;
 mod registry;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 
-use rtm::{EnumHandle, Error, RouteTable};
+use rtm::{EnumHandle, Error, Ipv4Net, Ipv6Net, RouteTable};
 
 use convert::{criteria_in, key_in, prefix_in, route_in, route_out, Family};
 use registry::AnyTable;
@@ -123,6 +124,12 @@ pub type rtm_handle = u64;
 /// the low 32. Any 64-bit value may be passed; only the values that `rtm_feed_open`
 /// returned, until closed (or their table destroyed), name a feed.
 pub type rtm_feed = u64;
+
+/// A Fib (a read-optimized longest-prefix-match table of next-hop ids that follows a
+/// table): the table's token in the high 32 bits and a serial in the low 32. Any 64-bit
+/// value may be passed; only the values that `rtm_fib_create` returned, until destroyed
+/// (or their table destroyed), name a Fib.
+pub type rtm_fib = u64;
 
 /// A route. The key of a route is (network/prefix_len, protocol, interface_id, next_hop);
 /// adding a route with the key of a route in the table replaces it.
@@ -688,9 +695,9 @@ pub unsafe extern "C" fn rtm_enumerate_get_next_route(
 ///
 /// Returns `RTM_NO_ERROR` with `*count` >= 1, or `RTM_ERROR_NO_MORE_ROUTES` with `*count`
 /// = 0 once the enumeration is exhausted. Once the arguments are checked, `*count` is
-/// written whatever the outcome (0 on an error). If the batch is cut short because another thread's
-/// call took the handle or closed it after the first route, the routes copied so far are
-/// returned with `RTM_NO_ERROR`. Otherwise errors as `rtm_enumerate_get_next_route`, and
+/// written whatever the outcome (0 on an error). The batch is one call on the handle:
+/// another thread's call on it meanwhile gets `RTM_ERROR_BUSY`. Errors as
+/// `rtm_enumerate_get_next_route`, and
 /// `RTM_ERROR_INVALID_PARAMETER` if `out` or `count` is NULL or `max` is 0.
 ///
 /// # Safety
@@ -712,20 +719,19 @@ pub unsafe extern "C" fn rtm_enumerate_get_next_routes(
         let mut n = 0u32;
         let r = registry::with_handle_table(handle, |e| {
             on_table!(e, t => {
+                let mut routes = Vec::new();
                 let h = EnumHandle::from_raw(handle);
-                while n < max {
-                    match t.enumerate_get_next_route(h) {
-                        Ok(r) => {
-                            // SAFETY: `out` is non-NULL and valid for `max` routes by the
-                            // caller's contract, and n < max.
-                            unsafe { write_out(out.add(n as usize), route_out(&r)) };
-                            n += 1;
-                        }
-                        Err(e) if n == 0 => return Err(e),
-                        Err(_) => break,
-                    }
+                n = t.enumerate_get_next_routes(h, max as usize, &mut routes)? as u32;
+                for (i, r) in routes.iter().enumerate() {
+                    // SAFETY: `out` is non-NULL and valid for `max` routes by the caller's
+                    // contract, and the crate returned at most `max`.
+                    unsafe { write_out(out.add(i), route_out(r)) };
                 }
-                Ok(())
+                if n == 0 {
+                    Err(Error::NoMoreRoutes)
+                } else {
+                    Ok(())
+                }
             })
         });
         // SAFETY: checked non-NULL; valid for writes by the caller's contract.
@@ -802,15 +808,7 @@ fn block_delete<P: Family>(
     flags: u32,
     c: Option<&rtm_route>,
 ) -> Result<usize, Error> {
-    let criteria = criteria_in::<P>(flags, c)?;
-    let mut n = 0;
-    for r in t.enumerate(criteria)? {
-        // A route deleted meanwhile by another writer is simply not counted.
-        if t.delete_route(&r.key).is_ok() {
-            n += 1;
-        }
-    }
-    Ok(n)
+    t.delete_routes(criteria_in::<P>(flags, c)?)
 }
 
 /// Opens a feed of best-route changes (RTMv1's route change messages) for the networks
@@ -850,12 +848,11 @@ pub unsafe extern "C" fn rtm_feed_open(
         let serial = registry::with_table(t, |e| {
             on_table!(e, t => {
                 let criteria = criteria_in(enumeration_flags, c.as_ref())?.best_only();
-                feeds::open(&e.feeds, t, criteria)
+                feeds::open(&e.feeds, &e.serials, t, criteria)
             })
         })?;
-        let token = u32::try_from(t).map_err(|_| Error::NoSystemResources)?;
         // SAFETY: checked non-NULL; valid for writes by the caller's contract.
-        unsafe { write_out(out, u64::from(token) << 32 | u64::from(serial)) };
+        unsafe { write_out(out, join(t, serial)?) };
         Ok(())
     })
 }
@@ -897,7 +894,7 @@ pub unsafe extern "C" fn rtm_dequeue_route_change_message(
     let mut more = false;
     let rc = ffi(|| {
         let flags = out_ptr(flags)?;
-        let (token, serial) = (feed >> 32, feed as u32);
+        let (token, serial) = split(feed);
         let msg = registry::with_table(token, |e| {
             feeds::with_feed(&e.feeds, serial, |f| f.dequeue())?
         })?;
@@ -933,7 +930,198 @@ pub unsafe extern "C" fn rtm_dequeue_route_change_message(
 #[no_mangle]
 pub unsafe extern "C" fn rtm_feed_close(feed: rtm_feed) -> u32 {
     ffi(|| {
-        let (token, serial) = (feed >> 32, feed as u32);
+        let (token, serial) = split(feed);
         registry::with_table(token, |e| feeds::close(&e.feeds, serial))
+    })
+}
+
+/// Splits a feed or Fib value into its table token and serial.
+fn split(v: u64) -> (u64, u32) {
+    (v >> 32, v as u32)
+}
+
+/// Joins a table token and a serial into a feed or Fib value.
+fn join(token: u64, serial: u32) -> Result<u64, Error> {
+    let token = u32::try_from(token).map_err(|_| Error::NoSystemResources)?;
+    Ok(u64::from(token) << 32 | u64::from(serial))
+}
+
+/// Builds a Fib of the table's current best routes and stores its value in `*out`. A
+/// network's next-hop id is the low 32 bits of its best route's `value`. The Fib does not
+/// move by itself: `rtm_fib_sync` applies the table's changes committed since.
+///
+/// Returns `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL, `RTM_ERROR_INVALID_HANDLE` if
+/// `table` is not a live table, `RTM_ERROR_NO_SYSTEM_RESOURCES` if the table has fewer than
+/// two free enumeration slots (the Fib holds one, and one more while it builds).
+///
+/// The Fib belongs to the caller until `rtm_fib_destroy` or the table's destruction.
+///
+/// ```c
+/// rtm_fib fib;
+/// uint32_t hop;
+/// uint8_t addr[4] = {192, 0, 2, 1};
+/// rtm_fib_create(table, &fib);
+/// if (rtm_fib_lookup(fib, addr, &hop) == RTM_NO_ERROR)
+///     send_via(hop);
+/// ```
+///
+/// # Safety
+/// `out` must be NULL or valid for writing an `rtm_fib`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_fib_create(table: *mut rtm_table, out: *mut rtm_fib) -> u32 {
+    ffi(|| {
+        let t = token(table)?;
+        let out = out_ptr(out)?;
+        let serial = registry::with_table(
+            t,
+            |e| on_table!(e, t => fib::create(&e.fibs, &e.serials, t)),
+        )?;
+        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
+        unsafe { write_out(out, join(t, serial)?) };
+        Ok(())
+    })
+}
+
+/// Applies every change of the table committed so far to the Fib, and stores how many in
+/// `*applied` if it is not NULL (if the Fib fell a whole journal behind, it rebuilds from a
+/// fresh snapshot instead and stores the number of networks). Lookups go on meanwhile and
+/// see each network's old or new next hop, never anything else.
+///
+/// Returns `RTM_ERROR_BUSY` if another thread is syncing this Fib,
+/// `RTM_ERROR_INVALID_HANDLE` for a value that is not a live Fib, and
+/// `RTM_ERROR_NO_SYSTEM_RESOURCES` if a rebuild finds no free slot.
+///
+/// # Safety
+/// `applied` must be NULL or valid for writing a `uint32_t`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_fib_sync(fib: rtm_fib, applied: *mut u32) -> u32 {
+    ffi(|| {
+        let (t, serial) = split(fib);
+        let n = registry::with_table(t, |e| fib::with_fib(&e.fibs, serial, fib::sync))?;
+        if !applied.is_null() {
+            // SAFETY: non-NULL; valid for writes by the caller's contract.
+            unsafe { write_out(applied, u32::try_from(n).unwrap_or(u32::MAX)) };
+        }
+        Ok(())
+    })
+}
+
+/// Longest-prefix match in the Fib: stores the next-hop id of the longest network that
+/// covers `addr` (4 bytes for IPv4, 16 for IPv6, network byte order) in `*next_hop`.
+///
+/// Returns `RTM_ERROR_NO_MORE_ROUTES` if no network covers it, `RTM_ERROR_INVALID_PARAMETER`
+/// if `addr` or `next_hop` is NULL, `RTM_ERROR_INVALID_HANDLE` for a value that is not a
+/// live Fib. Takes no lock and never waits for `rtm_fib_sync`.
+///
+/// # Safety
+/// `addr` must be NULL or valid for reading the family's address length; `next_hop` NULL
+/// or valid for writing a `uint32_t`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_fib_lookup(fib: rtm_fib, addr: *const u8, next_hop: *mut u32) -> u32 {
+    ffi(|| {
+        if addr.is_null() {
+            return Err(Error::InvalidParameter);
+        }
+        let next_hop = out_ptr(next_hop)?;
+        let (t, serial) = split(fib);
+        let hop = registry::with_table(t, |e| {
+            fib::with_fib(&e.fibs, serial, |f| {
+                let len = match f {
+                    fib::FibState::V4(..) => 4,
+                    fib::FibState::V6(..) => 16,
+                };
+                // SAFETY: `addr` is non-NULL and valid for the family's address length by
+                // the caller's contract.
+                let a = unsafe { std::slice::from_raw_parts(addr, len) };
+                Ok(match f {
+                    fib::FibState::V4(f, _) => f.lookup(Ipv4Net::addr_in(a)),
+                    fib::FibState::V6(f, _) => f.lookup(Ipv6Net::addr_in(a)),
+                })
+            })
+        })?
+        .ok_or(Error::NoMoreRoutes)?;
+        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
+        unsafe { write_out(next_hop, hop) };
+        Ok(())
+    })
+}
+
+/// Looks up `count` addresses at once: `addrs` holds them back to back (4 bytes each for
+/// IPv4, 16 for IPv6); for each, `found[i]` is 1 and `next_hops[i]` its next-hop id, or
+/// `found[i]` is 0 and `next_hops[i]` 0.
+///
+/// Returns `RTM_ERROR_INVALID_PARAMETER` if a pointer is NULL (a `count` of 0 needs none),
+/// `RTM_ERROR_INVALID_HANDLE` for a value that is not a live Fib.
+///
+/// # Safety
+/// `addrs` must be NULL or valid for reading `count` addresses; `next_hops` and `found`
+/// NULL or valid for writing `count` elements.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_fib_lookup_batch(
+    fib: rtm_fib,
+    addrs: *const u8,
+    count: u32,
+    next_hops: *mut u32,
+    found: *mut u8,
+) -> u32 {
+    ffi(|| {
+        let n = count as usize;
+        if n > 0 && (addrs.is_null() || next_hops.is_null() || found.is_null()) {
+            return Err(Error::InvalidParameter);
+        }
+        let (t, serial) = split(fib);
+        let hops = registry::with_table(t, |e| {
+            fib::with_fib(&e.fibs, serial, |f| {
+                Ok(match f {
+                    // SAFETY: `addrs` is valid for `count` addresses by the caller's contract
+                    // (non-NULL when count > 0).
+                    fib::FibState::V4(f, _) => batch(f, unsafe { bytes(addrs, n * 4) }, 4),
+                    // SAFETY: as above.
+                    fib::FibState::V6(f, _) => batch(f, unsafe { bytes(addrs, n * 16) }, 16),
+                })
+            })
+        })?;
+        for (i, h) in hops.into_iter().enumerate() {
+            // SAFETY: `next_hops` and `found` are valid for `count` elements by the
+            // caller's contract, and i < count.
+            unsafe {
+                write_out(next_hops.add(i), h.unwrap_or(0));
+                write_out(found.add(i), u8::from(h.is_some()));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// `len` bytes at `p` (none when `len` is 0, whatever `p` is).
+///
+/// # Safety
+/// If `len` > 0, `p` must be valid for reading `len` bytes.
+unsafe fn bytes<'a>(p: *const u8, len: usize) -> &'a [u8] {
+    if len == 0 {
+        return &[];
+    }
+    // SAFETY: the caller's contract.
+    unsafe { std::slice::from_raw_parts(p, len) }
+}
+
+fn batch<P: Family>(f: &rtm::Fib<P>, bytes: &[u8], width: usize) -> Vec<Option<u32>> {
+    let addrs: Vec<P::Addr> = bytes.chunks_exact(width).map(P::addr_in).collect();
+    let mut out = vec![None; addrs.len()];
+    f.lookup_batch(&addrs, &mut out);
+    out
+}
+
+/// Destroys a Fib and releases its slot. Returns `RTM_ERROR_INVALID_HANDLE` for a value that
+/// is not a live Fib (already destroyed, forged, or of a destroyed table). Lookups and a
+/// sync in flight on it finish first.
+///
+/// # Safety
+/// None: any value may be passed.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_fib_destroy(fib: rtm_fib) -> u32 {
+    ffi(|| {
+        let (t, serial) = split(fib);
+        registry::with_table(t, |e| fib::destroy(&e.fibs, serial))
     })
 }

@@ -14,13 +14,14 @@
 //! with its identity. Tokens are a counter, never reused.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use arc_swap::ArcSwap;
 use rtm::{EnumHandle, Error, Ipv4Net, Ipv6Net, RouteTable};
 
 use crate::feeds::Feeds;
+use crate::fib::Fibs;
 
 /// A table of either family.
 pub(crate) enum AnyTable {
@@ -42,6 +43,10 @@ pub(crate) struct Entry {
     /// The table's open feeds. Declared before `table`, so dropped before it: the feeds
     /// borrow the table (see [`Feeds`]).
     pub(crate) feeds: Feeds,
+    /// The table's Fibs (their followers borrow the table, as feeds do).
+    pub(crate) fibs: Fibs,
+    /// The serials of feeds and Fibs.
+    pub(crate) serials: AtomicU32,
     pub(crate) table: AnyTable,
     /// The table's identity (its handles carry it; 0: it cannot open handles).
     id: u64,
@@ -70,6 +75,8 @@ pub(crate) fn register(table: AnyTable) -> u64 {
     let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
     let entry = Arc::new(Entry {
         feeds: Feeds::default(),
+        fibs: Fibs::default(),
+        serials: AtomicU32::new(0),
         id: table.id(),
         table,
         token,

@@ -660,6 +660,103 @@ static void test_feeds(void) {
     EXPECT(rtm_feed_close(f), RTM_ERROR_INVALID_HANDLE);
 }
 
+static void test_fib(void) {
+    rtm_table *t = table(4, 2);
+    rtm_route a = route4("10.0.0.0", 8, 1, 1, 1, 100), b = route4("10.1.0.0", 16, 1, 1, 1, 200);
+    rtm_route worse = route4("10.1.0.0", 16, 2, 1, 2, 999);
+    worse.priority = 9;
+    EXPECT(rtm_add_route(t, &a), RTM_NO_ERROR);
+    EXPECT(rtm_add_route(t, &b), RTM_NO_ERROR);
+    EXPECT(rtm_add_route(t, &worse), RTM_NO_ERROR);
+    rtm_fib fib, fib2;
+    EXPECT(rtm_fib_create(t, NULL), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_fib_create(NULL, &fib), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_fib_create(t, &fib), RTM_NO_ERROR);
+    /* One slot left: a second Fib needs two while it builds. */
+    EXPECT(rtm_fib_create(t, &fib2), RTM_ERROR_NO_SYSTEM_RESOURCES);
+    uint32_t hop;
+    uint8_t in_b[4] = {10, 1, 2, 3}, in_a[4] = {10, 2, 0, 1}, none[4] = {11, 0, 0, 1};
+    EXPECT(rtm_fib_lookup(fib, in_b, &hop), RTM_NO_ERROR);
+    CHECK(hop == 200);
+    EXPECT(rtm_fib_lookup(fib, in_a, &hop), RTM_NO_ERROR);
+    CHECK(hop == 100);
+    hop = 7;
+    EXPECT(rtm_fib_lookup(fib, none, &hop), RTM_ERROR_NO_MORE_ROUTES);
+    CHECK(hop == 7);
+    EXPECT(rtm_fib_lookup(fib, NULL, &hop), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_fib_lookup(fib, in_a, NULL), RTM_ERROR_INVALID_PARAMETER);
+
+    /* The Fib moves on sync. */
+    EXPECT(rtm_delete_route(t, &b), RTM_NO_ERROR);
+    rtm_route def = route4("0.0.0.0", 0, 1, 1, 1, 5);
+    EXPECT(rtm_add_route(t, &def), RTM_NO_ERROR);
+    EXPECT(rtm_fib_lookup(fib, in_b, &hop), RTM_NO_ERROR);
+    CHECK(hop == 200); /* not synced yet */
+    uint32_t applied = 0;
+    EXPECT(rtm_fib_sync(fib, &applied), RTM_NO_ERROR);
+    CHECK(applied == 2);
+    EXPECT(rtm_fib_sync(fib, NULL), RTM_NO_ERROR);
+    EXPECT(rtm_fib_lookup(fib, in_b, &hop), RTM_NO_ERROR);
+    CHECK(hop == 999); /* the worse route is the best now */
+    EXPECT(rtm_fib_lookup(fib, none, &hop), RTM_NO_ERROR);
+    CHECK(hop == 5);
+
+    /* Batch lookups agree with single ones, and with the table. */
+    uint8_t addrs[6 * 4] = {10, 1, 2, 3, 10, 2, 0, 1, 11, 0, 0, 1, 10, 0, 0, 0, 10, 1, 255, 255, 255, 255, 255, 255};
+    uint32_t hops[6];
+    uint8_t found[6];
+    EXPECT(rtm_fib_lookup_batch(fib, addrs, 6, hops, found), RTM_NO_ERROR);
+    for (int i = 0; i < 6; i++) {
+        rtm_route r;
+        uint32_t h1;
+        uint32_t rc = rtm_lookup(t, addrs + 4 * i, &r);
+        EXPECT(rtm_fib_lookup(fib, addrs + 4 * i, &h1), rc);
+        CHECK(found[i] == (rc == RTM_NO_ERROR));
+        if (found[i]) CHECK(hops[i] == h1 && h1 == (uint32_t)r.value);
+    }
+    EXPECT(rtm_fib_lookup_batch(fib, NULL, 0, NULL, NULL), RTM_NO_ERROR);
+    EXPECT(rtm_fib_lookup_batch(fib, NULL, 1, hops, found), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_fib_lookup_batch(fib, addrs, 1, NULL, found), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_fib_lookup_batch(fib, addrs, 1, hops, NULL), RTM_ERROR_INVALID_PARAMETER);
+
+    /* Forged, destroyed, and of a destroyed table. */
+    rtm_fib forged[] = {0, 1, ~(rtm_fib)0, fib + 1, fib ^ (1ull << 40)};
+    for (size_t i = 0; i < sizeof forged / sizeof forged[0]; i++) {
+        EXPECT(rtm_fib_lookup(forged[i], in_a, &hop), RTM_ERROR_INVALID_HANDLE);
+        EXPECT(rtm_fib_sync(forged[i], NULL), RTM_ERROR_INVALID_HANDLE);
+        EXPECT(rtm_fib_lookup_batch(forged[i], addrs, 1, hops, found), RTM_ERROR_INVALID_HANDLE);
+        EXPECT(rtm_fib_destroy(forged[i]), RTM_ERROR_INVALID_HANDLE);
+    }
+    /* A feed value is not a Fib value (they share the serial space). */
+    rtm_feed feed;
+    EXPECT(rtm_fib_destroy(fib), RTM_NO_ERROR);
+    EXPECT(rtm_fib_destroy(fib), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_fib_lookup(fib, in_a, &hop), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_feed_open(t, 0, NULL, &feed), RTM_NO_ERROR);
+    EXPECT(rtm_fib_lookup(feed, in_a, &hop), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_fib_destroy(feed), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_feed_close(feed), RTM_NO_ERROR);
+    rtm_stats s;
+    EXPECT(rtm_table_stats(t, &s), RTM_NO_ERROR);
+    CHECK(s.open_enumerations == 0);
+    EXPECT(rtm_fib_create(t, &fib2), RTM_NO_ERROR);
+    CHECK(fib2 != fib);
+    EXPECT(rtm_table_destroy(t), RTM_NO_ERROR);
+    EXPECT(rtm_fib_lookup(fib2, in_a, &hop), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_fib_destroy(fib2), RTM_ERROR_INVALID_HANDLE);
+
+    /* IPv6. */
+    t = table(6, 4);
+    rtm_route r6 = route6("2001:db8::", 32, 1, 1, 1, 66);
+    EXPECT(rtm_add_route(t, &r6), RTM_NO_ERROR);
+    EXPECT(rtm_fib_create(t, &fib), RTM_NO_ERROR);
+    uint8_t a6[16];
+    CHECK(inet_pton(AF_INET6, "2001:db8:5::1", a6) == 1);
+    EXPECT(rtm_fib_lookup(fib, a6, &hop), RTM_NO_ERROR);
+    CHECK(hop == 66);
+    EXPECT(rtm_table_destroy(t), RTM_NO_ERROR);
+}
+
 int main(void) {
     test_defines();
     test_create_destroy();
@@ -674,6 +771,7 @@ int main(void) {
     test_stats_and_collect();
     test_handle_uniqueness();
     test_feeds();
+    test_fib();
     printf("api: all checks passed\n");
     return 0;
 }

@@ -396,11 +396,82 @@ static void test_feed_follows_writer(void) {
     EXPECT(rtm_table_destroy(feed_table), RTM_NO_ERROR);
 }
 
+/* ---- A Fib read while it follows a writer -------------------------------------------- */
+
+enum { FIB_VALUES = 20000 };
+
+static rtm_table *fib_table;
+static rtm_fib shared_fib;
+static atomic_int fib_writer_done, fib_syncers_done;
+
+static void *fib_writer(void *arg) {
+    (void)arg;
+    for (uint32_t v = 2; v <= FIB_VALUES; v++) {
+        rtm_route r = route4("10.0.0.0", 8, 1, 1, 1, v);
+        EXPECT(rtm_add_route(fib_table, &r), RTM_NO_ERROR);
+    }
+    atomic_store(&fib_writer_done, 1);
+    return NULL;
+}
+
+static void *fib_syncer(void *arg) {
+    long *busy = arg;
+    for (;;) {
+        int done = atomic_load(&fib_writer_done);
+        uint32_t rc = rtm_fib_sync(shared_fib, NULL);
+        if (rc == RTM_ERROR_BUSY) {
+            (*busy)++;
+            continue;
+        }
+        EXPECT(rc, RTM_NO_ERROR);
+        if (done) break;
+    }
+    atomic_fetch_add(&fib_syncers_done, 1);
+    return NULL;
+}
+
+/* Lookups while two threads sync the Fib (one may find the other syncing: BUSY): each
+ * returns a value the route had, and one reader's answers never go back. */
+static void test_fib_follows_writer(void) {
+    EXPECT(rtm_table_create(4, 4, &fib_table), RTM_NO_ERROR);
+    rtm_route r = route4("10.0.0.0", 8, 1, 1, 1, 1);
+    EXPECT(rtm_add_route(fib_table, &r), RTM_NO_ERROR);
+    EXPECT(rtm_fib_create(fib_table, &shared_fib), RTM_NO_ERROR);
+    atomic_store(&fib_writer_done, 0);
+    atomic_store(&fib_syncers_done, 0);
+    long busy[2] = {0, 0};
+    pthread_t w, s0, s1;
+    CHECK(pthread_create(&w, NULL, fib_writer, NULL) == 0);
+    CHECK(pthread_create(&s0, NULL, fib_syncer, &busy[0]) == 0);
+    CHECK(pthread_create(&s1, NULL, fib_syncer, &busy[1]) == 0);
+    uint32_t last = 0;
+    uint8_t addrs[8] = {10, 1, 2, 3, 10, 200, 0, 1};
+    while (atomic_load(&fib_syncers_done) < 2) {
+        uint32_t hop, hops[2];
+        uint8_t found[2];
+        EXPECT(rtm_fib_lookup(shared_fib, addrs, &hop), RTM_NO_ERROR);
+        CHECK(hop >= last && hop >= 1 && hop <= FIB_VALUES);
+        last = hop;
+        EXPECT(rtm_fib_lookup_batch(shared_fib, addrs, 2, hops, found), RTM_NO_ERROR);
+        CHECK(found[0] && found[1] && hops[0] >= last && hops[1] >= hops[0] && hops[1] <= FIB_VALUES);
+        last = hops[1];
+    }
+    CHECK(pthread_join(w, NULL) == 0);
+    CHECK(pthread_join(s0, NULL) == 0);
+    CHECK(pthread_join(s1, NULL) == 0);
+    uint32_t hop;
+    EXPECT(rtm_fib_lookup(shared_fib, addrs, &hop), RTM_NO_ERROR);
+    CHECK(hop == FIB_VALUES);
+    EXPECT(rtm_fib_destroy(shared_fib), RTM_NO_ERROR);
+    EXPECT(rtm_table_destroy(fib_table), RTM_NO_ERROR);
+}
+
 int main(void) {
     test_snapshots_under_writers();
     test_destroy_while_in_use();
     test_racing_closes();
     test_feed_follows_writer();
+    test_fib_follows_writer();
     test_busy();
     printf("threads: all checks passed\n");
     return 0;
