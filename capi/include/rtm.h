@@ -574,6 +574,28 @@ uint32_t rtm_block_delete_routes(struct rtm_table *table,
                                  uint32_t *deleted);
 
 /**
+ * Sets `enabled` (0: disable, anything else: enable) on every route that matches
+ * `enumeration_flags` and `criteria` at a snapshot taken at the call, disabled routes
+ * included whatever `RTM_INCLUDE_DISABLED_ROUTES` says (RTMv1's `RtmBlockSetRouteEnable`),
+ * and stores how many routes changed in `*changed` if it is not NULL. Each change is its
+ * own commit. Errors as `rtm_block_delete_routes`.
+ *
+ * ```c
+ * rtm_route crit = {.family = 4, .interface_id = 3};
+ * rtm_block_set_route_enable(table, RTM_ONLY_THIS_INTERFACE, &crit, 0, NULL); // link down
+ * ```
+ *
+ * # Safety
+ * `criteria` must be NULL or valid for reading an `rtm_route`; `changed` NULL or valid for
+ * writing a `uint32_t`.
+ */
+uint32_t rtm_block_set_route_enable(struct rtm_table *table,
+                                    uint32_t enumeration_flags,
+                                    const struct rtm_route *criteria,
+                                    uint8_t enable,
+                                    uint32_t *changed);
+
+/**
  * Opens a feed of best-route changes (RTMv1's route change messages) for the networks
  * that `enumeration_flags` and `criteria` select, as in `rtm_create_enumeration_handle`;
  * `RTM_ONLY_BEST_ROUTES` is implied. The feed reports every change committed after this

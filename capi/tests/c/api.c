@@ -489,6 +489,30 @@ static void test_block_delete(void) {
     EXPECT(rtm_route_count(t, &n), RTM_NO_ERROR);
     CHECK(n == 0);
     EXPECT(rtm_block_delete_routes(t, RTM_ONLY_THIS_PROTOCOL, NULL, &deleted), RTM_ERROR_INVALID_PARAMETER);
+
+    /* Block enable and disable. */
+    for (int i = 0; i < 6; i++) {
+        char net[32];
+        snprintf(net, sizeof net, "10.%d.0.0", i);
+        rtm_route r = route4(net, 16, 1, (uint32_t)(i % 3), 1, (uint64_t)i);
+        EXPECT(rtm_add_route(t, &r), RTM_NO_ERROR);
+    }
+    rtm_route ifc = route4("0.0.0.0", 0, 0, 1, 0, 0);
+    uint32_t changed = 0;
+    EXPECT(rtm_block_set_route_enable(t, RTM_ONLY_THIS_INTERFACE, &ifc, 0, &changed), RTM_NO_ERROR);
+    CHECK(changed == 2);
+    EXPECT(rtm_block_set_route_enable(t, RTM_ONLY_THIS_INTERFACE, &ifc, 0, &changed), RTM_NO_ERROR);
+    CHECK(changed == 0); /* already disabled */
+    uint8_t a[4] = {10, 1, 9, 9};
+    rtm_route out;
+    EXPECT(rtm_lookup(t, a, &out), RTM_ERROR_NO_MORE_ROUTES);
+    EXPECT(rtm_block_set_route_enable(t, 0, NULL, 1, NULL), RTM_NO_ERROR);
+    EXPECT(rtm_lookup(t, a, &out), RTM_NO_ERROR);
+    CHECK(out.value == 1 && out.enabled == 1);
+    EXPECT(rtm_block_set_route_enable(t, 0x10, NULL, 1, NULL), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_block_set_route_enable(NULL, 0, NULL, 1, NULL), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_block_delete_routes(t, 0, NULL, &deleted), RTM_NO_ERROR);
+    CHECK(deleted == 6);
     rtm_stats s;
     EXPECT(rtm_table_stats(t, &s), RTM_NO_ERROR);
     CHECK(s.open_enumerations == 0);
