@@ -125,6 +125,26 @@ pub enum Op {
         null: u8,
     },
     FeedClose(FeedSel),
+    FibCreate {
+        t: TableSel,
+        null: u8,
+    },
+    FibSync {
+        f: FeedSel,
+        null: u8,
+    },
+    FibLookup {
+        f: FeedSel,
+        addr: AddrIn,
+        null: u8,
+    },
+    FibBatch {
+        f: FeedSel,
+        addrs: [AddrIn; 3],
+        n: u8,
+        null: u8,
+    },
+    FibDestroy(FeedSel),
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -299,6 +319,8 @@ trait CModel {
     /// The routes an enumeration opened now returns, or the parameter error.
     fn enumerate(&self, flags: u32, crit: Option<&rtm_route>) -> Result<Vec<rtm_route>, u32>;
     fn counts(&self) -> (usize, usize);
+    /// A copy of the model (what a Fib synced now holds).
+    fn snapshot(&self) -> Box<dyn CModel>;
 }
 
 impl<P: CFam> CModel for Model<P, u64> {
@@ -419,6 +441,10 @@ impl<P: CFam> CModel for Model<P, u64> {
         Ok(self.matching(&c).iter().map(to_c).collect())
     }
 
+    fn snapshot(&self) -> Box<dyn CModel> {
+        Box::new(self.clone())
+    }
+
     fn counts(&self) -> (usize, usize) {
         (self.routes.len(), self.network_count())
     }
@@ -430,6 +456,8 @@ struct Table {
     model: Box<dyn CModel>,
     handles: BTreeMap<u64, VecDeque<rtm_route>>,
     feeds: BTreeMap<u64, FeedModel>,
+    /// Open Fibs: the table as of their last sync.
+    fibs: BTreeMap<u64, Box<dyn CModel>>,
     /// Committed writes: kept below every journal capacity used, so no feed lags.
     commits: usize,
 }
@@ -449,7 +477,7 @@ fn entries(model: &dyn CModel, f: &FeedModel) -> BTreeMap<(u8, [u8; 16]), rtm_ro
 
 impl Table {
     fn slots_used(&self) -> usize {
-        self.handles.len() + self.feeds.len()
+        self.handles.len() + self.feeds.len() + self.fibs.len()
     }
 
     /// Runs one write on the model and queues the message each feed gets for it.
@@ -572,6 +600,30 @@ impl World {
         }
     }
 
+    /// A Fib value: a live Fib's, or what `feed` picks (feeds, dead values, any value).
+    fn fib(&self, sel: FeedSel) -> u64 {
+        match sel {
+            FeedSel::Live(i) => {
+                let live: Vec<u64> = self
+                    .live
+                    .iter()
+                    .flat_map(|t| t.fibs.keys().copied())
+                    .collect();
+                if live.is_empty() {
+                    self.feed(sel)
+                } else {
+                    live[usize::from(i) % live.len()]
+                }
+            }
+            _ => self.feed(sel),
+        }
+    }
+
+    /// The live table holding Fib `f`.
+    fn fib_owner(&mut self, f: u64) -> Option<&mut Table> {
+        self.live.iter_mut().find(|t| t.fibs.contains_key(&f))
+    }
+
     /// The live table holding feed `f` open.
     fn feed_owner(&mut self, f: u64) -> Option<&mut Table> {
         self.live.iter_mut().find(|t| t.feeds.contains_key(&f))
@@ -681,6 +733,7 @@ fn step(w: &mut World, op: &Op) {
                 model,
                 handles: BTreeMap::new(),
                 feeds: BTreeMap::new(),
+                fibs: BTreeMap::new(),
                 commits: 0,
             });
         }
@@ -696,6 +749,7 @@ fn step(w: &mut World, op: &Op) {
                     let t = w.live.swap_remove(i);
                     w.dead.extend(t.handles.keys());
                     w.dead_feeds.extend(t.feeds.keys());
+                    w.dead_feeds.extend(t.fibs.keys());
                     w.destroyed.push(p);
                 }
             }
@@ -1097,6 +1151,141 @@ fn step(w: &mut World, op: &Op) {
                 None => assert_eq!(rc, IH),
             }
         }
+        Op::FibCreate { t, null } => {
+            let (p, ti) = w.table(t);
+            let mut f: rtm_fib = 0xeeee;
+            let fp: *mut rtm_fib = if is_null(null) {
+                ptr::null_mut()
+            } else {
+                &mut f
+            };
+            // SAFETY: `fp` is NULL or `f`.
+            let rc = unsafe { rtm_fib_create(p, fp) };
+            let want = match pre(p, fp.is_null()) {
+                Some(e) => e,
+                None => match ti {
+                    None => IH,
+                    // A Fib holds one slot and needs another while it builds.
+                    Some(i) if w.live[i].slots_used() + 2 > w.live[i].max => NSR,
+                    Some(_) => OK,
+                },
+            };
+            assert_eq!(rc, want, "{op:?}");
+            if rc == OK {
+                assert!(!w.dead_feeds.contains(&f), "a Fib value was reused");
+                let t = &mut w.live[ti.unwrap()];
+                let snap = t.model.snapshot();
+                t.fibs.insert(f, snap);
+            } else {
+                assert_eq!(f, 0xeeee);
+            }
+        }
+        Op::FibSync { f, null } => {
+            let f = w.fib(f);
+            let mut n = 0xeeee_u32;
+            let np: *mut u32 = if is_null(null) {
+                ptr::null_mut()
+            } else {
+                &mut n
+            };
+            // SAFETY: `np` is NULL or `n`.
+            let rc = unsafe { rtm_fib_sync(f, np) };
+            match w.fib_owner(f) {
+                Some(t) => {
+                    assert_eq!(rc, OK);
+                    let snap = t.model.snapshot();
+                    t.fibs.insert(f, snap);
+                }
+                None => {
+                    assert_eq!(rc, IH);
+                    assert_eq!(n, 0xeeee);
+                }
+            }
+        }
+        Op::FibLookup { f, addr, null } => {
+            let f = w.fib(f);
+            let mut hop = 0xeeee_u32;
+            let owner = w.live.iter().position(|t| t.fibs.contains_key(&f));
+            let a = match owner {
+                Some(i) => w.live[i].model.addr(&addr),
+                None => [1; 16],
+            };
+            let (ap, hp): (*const u8, *mut u32) = match null % 16 {
+                7 => (ptr::null(), &mut hop),
+                15 => (a.as_ptr(), ptr::null_mut()),
+                _ => (a.as_ptr(), &mut hop),
+            };
+            // SAFETY: `ap` is NULL or 16 readable bytes; `hp` NULL or `hop`.
+            let rc = unsafe { rtm_fib_lookup(f, ap, hp) };
+            let want = if ap.is_null() || hp.is_null() {
+                Err(IP)
+            } else {
+                match owner {
+                    None => Err(IH),
+                    Some(i) => w.live[i].fibs[&f].lookup(&a).map(|r| r.value as u32),
+                }
+            };
+            let got = if rc == OK { Ok(hop) } else { Err(rc) };
+            assert_eq!(got, want, "{op:?}");
+        }
+        Op::FibBatch { f, addrs, n, null } => {
+            let f = w.fib(f);
+            let n = usize::from(n % 4);
+            let owner = w.live.iter().position(|t| t.fibs.contains_key(&f));
+            let width = owner.map_or(4, |i| if w.live[i].model.family() == 4 { 4 } else { 16 });
+            let mut bytes = [0u8; 3 * 16];
+            for (k, a) in addrs.iter().enumerate() {
+                let b = owner.map_or([2; 16], |i| w.live[i].model.addr(a));
+                bytes[k * width..k * width + width].copy_from_slice(&b[..width]);
+            }
+            let mut hops = [0xeeee_u32; 3];
+            let mut found = [0xee_u8; 3];
+            let nul = is_null(null) && n > 0;
+            // SAFETY: the buffers hold 3 >= n elements; NULL only when `nul`.
+            let rc = unsafe {
+                rtm_fib_lookup_batch(
+                    f,
+                    if nul { ptr::null() } else { bytes.as_ptr() },
+                    n as u32,
+                    hops.as_mut_ptr(),
+                    found.as_mut_ptr(),
+                )
+            };
+            if nul {
+                assert_eq!(rc, IP);
+                return;
+            }
+            match owner {
+                None => assert_eq!(rc, IH),
+                Some(i) => {
+                    assert_eq!(rc, OK);
+                    let snap = &w.live[i].fibs[&f];
+                    for k in 0..n {
+                        let mut a = [0u8; 16];
+                        a[..width].copy_from_slice(&bytes[k * width..k * width + width]);
+                        let want = snap.lookup(&a).ok().map(|r| r.value as u32);
+                        assert_eq!(
+                            (found[k], hops[k]),
+                            (u8::from(want.is_some()), want.unwrap_or(0))
+                        );
+                    }
+                    assert!(hops[n..].iter().all(|&h| h == 0xeeee));
+                }
+            }
+        }
+        Op::FibDestroy(f) => {
+            let f = w.fib(f);
+            // SAFETY: any value may be passed.
+            let rc = unsafe { rtm_fib_destroy(f) };
+            match w.fib_owner(f) {
+                Some(t) => {
+                    assert_eq!(rc, OK);
+                    t.fibs.remove(&f);
+                    w.dead_feeds.push(f);
+                }
+                None => assert_eq!(rc, IH),
+            }
+        }
     }
 }
 
@@ -1104,6 +1293,11 @@ fn step(w: &mut World, op: &Op) {
 /// every table, and checks that nothing issued or destroyed is valid any more.
 fn finish(w: &mut World) {
     for mut t in std::mem::take(&mut w.live) {
+        for f in std::mem::take(&mut t.fibs).into_keys() {
+            // SAFETY: any value may be passed.
+            assert_eq!(unsafe { rtm_fib_destroy(f) }, OK);
+            w.dead_feeds.push(f);
+        }
         for (f, fm) in std::mem::take(&mut t.feeds) {
             let n = fm.queue.len();
             for (i, (mflags, mcur, mprev)) in fm.queue.into_iter().enumerate() {
@@ -1182,6 +1376,7 @@ fn finish(w: &mut World) {
                 IH
             );
             assert_eq!(rtm_feed_close(f), IH);
+            assert_eq!(rtm_fib_destroy(f), IH);
         }
     }
     for &p in &w.destroyed {
