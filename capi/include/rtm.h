@@ -67,8 +67,8 @@
 #define RTM_ERROR_INTERNAL 1359u
 
 /**
- * Every enumeration slot of the table is in use, or no identity for a new table is left
- * (`ERROR_NO_SYSTEM_RESOURCES`).
+ * Every enumeration slot of the table is in use (handles and feeds share them), or the
+ * table cannot open handles (`ERROR_NO_SYSTEM_RESOURCES`).
  */
 #define RTM_ERROR_NO_SYSTEM_RESOURCES 1450u
 
@@ -109,6 +109,54 @@
  * interface_id, next_hop), as RTMv2's enumeration resume does.
  */
 #define RTM_START_AFTER_ROUTE 512u
+
+/**
+ * A route change message was returned and more are ready (RTMv1's `ERROR_MORE_MESSAGES`,
+ * `ERROR_MORE_DATA`).
+ */
+#define RTM_ERROR_MORE_MESSAGES 234u
+
+/**
+ * No route change message is ready (RTMv1's `ERROR_NO_MESSAGES`, `ERROR_NO_MORE_ITEMS`).
+ */
+#define RTM_ERROR_NO_MESSAGES 259u
+
+/**
+ * The feed fell further behind than the table's journal holds and lost changes; it is
+ * dead from then on: close it and open another (`ERROR_CONNECTION_ABORTED`).
+ */
+#define RTM_ERROR_FEED_LAGGED 1236u
+
+/**
+ * A change message carries the network's current best route (RTMv1).
+ */
+#define RTM_CURRENT_BEST_ROUTE 1u
+
+/**
+ * A change message carries the network's previous best route (RTMv1).
+ */
+#define RTM_PREVIOUS_BEST_ROUTE 2u
+
+/**
+ * No change (RTMv1).
+ */
+#define RTM_NO_CHANGE 0u
+
+/**
+ * A network got a best route: `RTM_CURRENT_BEST_ROUTE` only (RTMv1).
+ */
+#define RTM_ROUTE_ADDED 1u
+
+/**
+ * A network lost its best route: `RTM_PREVIOUS_BEST_ROUTE` only (RTMv1).
+ */
+#define RTM_ROUTE_DELETED 2u
+
+/**
+ * A network's best route changed: both (RTMv1's
+ * `RTM_CURRENT_BEST_ROUTE | RTM_PREVIOUS_BEST_ROUTE`).
+ */
+#define RTM_ROUTE_CHANGED 3u
 
 /**
  * An opaque table. The `rtm_table *` values the library hands out are tokens, not
@@ -206,6 +254,21 @@ typedef struct rtm_stats {
  */
 typedef uint64_t rtm_handle;
 
+/**
+ * A feed of best-route changes: the table's token in the high 32 bits and a serial in
+ * the low 32. Any 64-bit value may be passed; only the values that `rtm_feed_open`
+ * returned, until closed (or their table destroyed), name a feed.
+ */
+typedef uint64_t rtm_feed;
+
+/**
+ * A Fib (a read-optimized longest-prefix-match table of next-hop ids that follows a
+ * table): the table's token in the high 32 bits and a serial in the low 32. Any 64-bit
+ * value may be passed; only the values that `rtm_fib_create` returned, until destroyed
+ * (or their table destroyed), name a Fib.
+ */
+typedef uint64_t rtm_fib;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -214,9 +277,11 @@ extern "C" {
  * Creates a table of `family` (4 or 6) that allows `max_enumerations` open enumeration
  * handles at once (clamped to 1..=4096), and stores it in `*out`.
  *
- * Returns `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL or `family` is not 4 or 6, and
- * `RTM_ERROR_NO_SYSTEM_RESOURCES` if no table identity is left (identities of destroyed
- * tables that issued handles are never reused; there are 2^20 - 1).
+ * Returns `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL or `family` is not 4 or 6.
+ *
+ * Up to 4095 tables can open enumeration handles at once (a handle carries its table's
+ * 12-bit identity); a table created while 4095 others are alive works in every way, but
+ * `rtm_create_enumeration_handle` on it returns `RTM_ERROR_NO_SYSTEM_RESOURCES`.
  *
  * The table belongs to the library until `rtm_table_destroy`. It may be used from any
  * number of threads at once.
@@ -233,6 +298,25 @@ extern "C" {
  * `out` must be NULL or valid for writing an `rtm_table *`.
  */
 uint32_t rtm_table_create(uint8_t family, uint32_t max_enumerations, struct rtm_table **out);
+
+/**
+ * As `rtm_table_create`, with the capacity of the table's journal: how many commits a
+ * feed may fall behind before it gets `RTM_ERROR_FEED_LAGGED`. 0 means the default
+ * (65,536); other values are clamped to 64..=2^30 and rounded up to a power of two. The
+ * journal takes 8 bytes per entry.
+ *
+ * ```c
+ * rtm_table *table;
+ * uint32_t rc = rtm_table_create_ex(6, 64, 1u << 20, &table); // feeds may lag 2^20 commits
+ * ```
+ *
+ * # Safety
+ * `out` must be NULL or valid for writing an `rtm_table *`.
+ */
+uint32_t rtm_table_create_ex(uint8_t family,
+                             uint32_t max_enumerations,
+                             uint32_t journal_capacity,
+                             struct rtm_table **out);
 
 /**
  * Destroys a table: it leaves the registry at once, its open enumeration handles become
@@ -434,9 +518,9 @@ uint32_t rtm_enumerate_get_next_route(rtm_handle handle, struct rtm_route *out);
  *
  * Returns `RTM_NO_ERROR` with `*count` >= 1, or `RTM_ERROR_NO_MORE_ROUTES` with `*count`
  * = 0 once the enumeration is exhausted. Once the arguments are checked, `*count` is
- * written whatever the outcome (0 on an error). If the batch is cut short because another thread's
- * call took the handle or closed it after the first route, the routes copied so far are
- * returned with `RTM_NO_ERROR`. Otherwise errors as `rtm_enumerate_get_next_route`, and
+ * written whatever the outcome (0 on an error). The batch is one call on the handle:
+ * another thread's call on it meanwhile gets `RTM_ERROR_BUSY`. Errors as
+ * `rtm_enumerate_get_next_route`, and
  * `RTM_ERROR_INVALID_PARAMETER` if `out` or `count` is NULL or `max` is 0.
  *
  * # Safety
@@ -454,8 +538,9 @@ uint32_t rtm_enumerate_get_next_routes(rtm_handle handle,
  *
  * Returns `RTM_ERROR_INVALID_HANDLE` for any value that is not an open handle (already
  * closed, stale, forged, or of a destroyed table: a destroyed table's handles need no
- * close), and `RTM_ERROR_BUSY` if the crate reports the handle in use by another thread's
- * call.
+ * close). Of racing closes exactly one succeeds. A close may come while another thread's
+ * call on the handle is in flight: that call finishes normally, and the handle is closed
+ * when it returns.
  *
  * # Safety
  * None: any value may be passed.
@@ -487,6 +572,183 @@ uint32_t rtm_block_delete_routes(struct rtm_table *table,
                                  uint32_t enumeration_flags,
                                  const struct rtm_route *criteria,
                                  uint32_t *deleted);
+
+/**
+ * Sets `enabled` (0: disable, anything else: enable) on every route that matches
+ * `enumeration_flags` and `criteria` at a snapshot taken at the call, disabled routes
+ * included whatever `RTM_INCLUDE_DISABLED_ROUTES` says (RTMv1's `RtmBlockSetRouteEnable`),
+ * and stores how many routes changed in `*changed` if it is not NULL. Each change is its
+ * own commit. Errors as `rtm_block_delete_routes`.
+ *
+ * ```c
+ * rtm_route crit = {.family = 4, .interface_id = 3};
+ * rtm_block_set_route_enable(table, RTM_ONLY_THIS_INTERFACE, &crit, 0, NULL); // link down
+ * ```
+ *
+ * # Safety
+ * `criteria` must be NULL or valid for reading an `rtm_route`; `changed` NULL or valid for
+ * writing a `uint32_t`.
+ */
+uint32_t rtm_block_set_route_enable(struct rtm_table *table,
+                                    uint32_t enumeration_flags,
+                                    const struct rtm_route *criteria,
+                                    uint8_t enable,
+                                    uint32_t *changed);
+
+/**
+ * Opens a feed of best-route changes (RTMv1's route change messages) for the networks
+ * that `enumeration_flags` and `criteria` select, as in `rtm_create_enumeration_handle`;
+ * `RTM_ONLY_BEST_ROUTES` is implied. The feed reports every change committed after this
+ * call: a network whose best route (among those the other flags admit) appears,
+ * disappears or changes gives one message.
+ *
+ * Returns the errors of `rtm_create_enumeration_handle` (a feed takes one of the
+ * table's enumeration slots until it is closed).
+ *
+ * The feed belongs to the caller until `rtm_feed_close` or the table's destruction; one
+ * call at a time uses it (a concurrent one gets `RTM_ERROR_BUSY`). Writers never wait
+ * for a feed: one that falls further behind than the table's journal holds (65,536
+ * commits) gets `RTM_ERROR_FEED_LAGGED`.
+ *
+ * ```c
+ * rtm_feed feed;
+ * uint32_t rc = rtm_feed_open(table, 0, NULL, &feed);
+ * ```
+ *
+ * # Safety
+ * `criteria` must be NULL or valid for reading an `rtm_route`; `out` NULL or valid for
+ * writing an `rtm_feed`.
+ */
+uint32_t rtm_feed_open(struct rtm_table *table,
+                       uint32_t enumeration_flags,
+                       const struct rtm_route *criteria,
+                       rtm_feed *out);
+
+/**
+ * Dequeues the feed's next route change message (RTMv1's `RtmDequeueRouteChangeMessage`):
+ * `*flags` is `RTM_ROUTE_ADDED` (the network got a best route, in `*current_best`),
+ * `RTM_ROUTE_DELETED` (it lost it, in `*previous_best`) or `RTM_ROUTE_CHANGED` (both);
+ * `current_best` and `previous_best` may be NULL, and each is written only if its flag is
+ * set. Messages come in commit order, each commit once.
+ *
+ * Returns, as RTMv1 does, `RTM_NO_ERROR` for a message that is the last one ready and
+ * `RTM_ERROR_MORE_MESSAGES` for a message with more ready after it (call again);
+ * `RTM_ERROR_NO_MESSAGES` if none is ready (nothing written). Also
+ * `RTM_ERROR_FEED_LAGGED` once the feed fell behind the journal (every later call too),
+ * `RTM_ERROR_BUSY` if another thread's call is using the feed, `RTM_ERROR_INVALID_HANDLE`
+ * for a value that is not an open feed (closed, forged, or of a destroyed table),
+ * `RTM_ERROR_INVALID_PARAMETER` if `flags` is NULL.
+ *
+ * ```c
+ * uint32_t flags, rc;
+ * rtm_route cur, prev;
+ * do {
+ *     rc = rtm_dequeue_route_change_message(feed, &flags, &cur, &prev);
+ *     if (rc == RTM_NO_ERROR || rc == RTM_ERROR_MORE_MESSAGES)
+ *         apply(flags, &cur, &prev);
+ * } while (rc == RTM_ERROR_MORE_MESSAGES);
+ * ```
+ *
+ * # Safety
+ * `flags` must be NULL or valid for writing a `uint32_t`; `current_best` and
+ * `previous_best` NULL or valid for writing an `rtm_route`.
+ */
+uint32_t rtm_dequeue_route_change_message(rtm_feed feed,
+                                          uint32_t *flags,
+                                          struct rtm_route *current_best,
+                                          struct rtm_route *previous_best);
+
+/**
+ * Closes a feed and releases its slot. Returns `RTM_ERROR_INVALID_HANDLE` for a value that
+ * is not an open feed (already closed, forged, or of a destroyed table: a destroyed
+ * table's feeds need no close). A call in flight on the feed finishes first.
+ *
+ * # Safety
+ * None: any value may be passed.
+ */
+uint32_t rtm_feed_close(rtm_feed feed);
+
+/**
+ * Builds a Fib of the table's current best routes and stores its value in `*out`. A
+ * network's next-hop id is the low 32 bits of its best route's `value`. The Fib does not
+ * move by itself: `rtm_fib_sync` applies the table's changes committed since.
+ *
+ * Returns `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL, `RTM_ERROR_INVALID_HANDLE` if
+ * `table` is not a live table, `RTM_ERROR_NO_SYSTEM_RESOURCES` if the table has fewer than
+ * two free enumeration slots (the Fib holds one, and one more while it builds).
+ *
+ * The Fib belongs to the caller until `rtm_fib_destroy` or the table's destruction.
+ *
+ * ```c
+ * rtm_fib fib;
+ * uint32_t hop;
+ * uint8_t addr[4] = {192, 0, 2, 1};
+ * rtm_fib_create(table, &fib);
+ * if (rtm_fib_lookup(fib, addr, &hop) == RTM_NO_ERROR)
+ *     send_via(hop);
+ * ```
+ *
+ * # Safety
+ * `out` must be NULL or valid for writing an `rtm_fib`.
+ */
+uint32_t rtm_fib_create(struct rtm_table *table, rtm_fib *out);
+
+/**
+ * Applies every change of the table committed so far to the Fib, and stores how many in
+ * `*applied` if it is not NULL (if the Fib fell a whole journal behind, it rebuilds from a
+ * fresh snapshot instead and stores the number of networks). Lookups go on meanwhile and
+ * see each network's old or new next hop, never anything else.
+ *
+ * Returns `RTM_ERROR_BUSY` if another thread is syncing this Fib,
+ * `RTM_ERROR_INVALID_HANDLE` for a value that is not a live Fib, and
+ * `RTM_ERROR_NO_SYSTEM_RESOURCES` if a rebuild finds no free slot.
+ *
+ * # Safety
+ * `applied` must be NULL or valid for writing a `uint32_t`.
+ */
+uint32_t rtm_fib_sync(rtm_fib fib, uint32_t *applied);
+
+/**
+ * Longest-prefix match in the Fib: stores the next-hop id of the longest network that
+ * covers `addr` (4 bytes for IPv4, 16 for IPv6, network byte order) in `*next_hop`.
+ *
+ * Returns `RTM_ERROR_NO_MORE_ROUTES` if no network covers it, `RTM_ERROR_INVALID_PARAMETER`
+ * if `addr` or `next_hop` is NULL, `RTM_ERROR_INVALID_HANDLE` for a value that is not a
+ * live Fib. Takes no lock and never waits for `rtm_fib_sync`.
+ *
+ * # Safety
+ * `addr` must be NULL or valid for reading the family's address length; `next_hop` NULL
+ * or valid for writing a `uint32_t`.
+ */
+uint32_t rtm_fib_lookup(rtm_fib fib, const uint8_t *addr, uint32_t *next_hop);
+
+/**
+ * Looks up `count` addresses at once: `addrs` holds them back to back (4 bytes each for
+ * IPv4, 16 for IPv6); for each, `found[i]` is 1 and `next_hops[i]` its next-hop id, or
+ * `found[i]` is 0 and `next_hops[i]` 0.
+ *
+ * Returns `RTM_ERROR_INVALID_PARAMETER` if a pointer is NULL (a `count` of 0 needs none),
+ * `RTM_ERROR_INVALID_HANDLE` for a value that is not a live Fib.
+ *
+ * # Safety
+ * `addrs` must be NULL or valid for reading `count` addresses; `next_hops` and `found`
+ * NULL or valid for writing `count` elements.
+ */
+uint32_t rtm_fib_lookup_batch(rtm_fib fib,
+                              const uint8_t *addrs,
+                              uint32_t count,
+                              uint32_t *next_hops,
+                              uint8_t *found);
+
+/**
+ * Destroys a Fib and releases its slot. Returns `RTM_ERROR_INVALID_HANDLE` for a value that
+ * is not a live Fib (already destroyed, forged, or of a destroyed table). Lookups and a
+ * sync in flight on it finish first.
+ *
+ * # Safety
+ * None: any value may be passed.
+ */
+uint32_t rtm_fib_destroy(rtm_fib fib);
 
 #ifdef __cplusplus
 }  // extern "C"

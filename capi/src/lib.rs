@@ -34,15 +34,17 @@
 #![allow(non_camel_case_types)]
 
 mod convert;
+mod feeds;
+mod fib;
 mod registry;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 
-use rtm::{EnumHandle, Error, RouteTable};
+use rtm::{EnumHandle, Error, Ipv4Net, Ipv6Net, RouteTable};
 
 use convert::{criteria_in, key_in, prefix_in, route_in, route_out, Family};
-use registry::{AnyTable, Entry};
+use registry::AnyTable;
 
 /// Success.
 pub const RTM_NO_ERROR: u32 = 0u32;
@@ -62,8 +64,8 @@ pub const RTM_ERROR_NO_MORE_ROUTES: u32 = 259u32;
 /// A failure inside the library, caught at the boundary instead of crossing into C
 /// (`ERROR_INTERNAL_ERROR`). It indicates a bug in the library; the process may go on.
 pub const RTM_ERROR_INTERNAL: u32 = 1359u32;
-/// Every enumeration slot of the table is in use, or no identity for a new table is left
-/// (`ERROR_NO_SYSTEM_RESOURCES`).
+/// Every enumeration slot of the table is in use (handles and feeds share them), or the
+/// table cannot open handles (`ERROR_NO_SYSTEM_RESOURCES`).
 pub const RTM_ERROR_NO_SYSTEM_RESOURCES: u32 = 1450u32;
 
 /// Enumerate only routes to exactly the criteria's network (RTMv1).
@@ -84,6 +86,29 @@ pub const RTM_ONLY_WITHIN_NETWORK: u32 = 0x00000100u32;
 /// interface_id, next_hop), as RTMv2's enumeration resume does.
 pub const RTM_START_AFTER_ROUTE: u32 = 0x00000200u32;
 
+/// A route change message was returned and more are ready (RTMv1's `ERROR_MORE_MESSAGES`,
+/// `ERROR_MORE_DATA`).
+pub const RTM_ERROR_MORE_MESSAGES: u32 = 234u32;
+/// No route change message is ready (RTMv1's `ERROR_NO_MESSAGES`, `ERROR_NO_MORE_ITEMS`).
+pub const RTM_ERROR_NO_MESSAGES: u32 = 259u32;
+/// The feed fell further behind than the table's journal holds and lost changes; it is
+/// dead from then on: close it and open another (`ERROR_CONNECTION_ABORTED`).
+pub const RTM_ERROR_FEED_LAGGED: u32 = 1236u32;
+
+/// A change message carries the network's current best route (RTMv1).
+pub const RTM_CURRENT_BEST_ROUTE: u32 = 0x00000001u32;
+/// A change message carries the network's previous best route (RTMv1).
+pub const RTM_PREVIOUS_BEST_ROUTE: u32 = 0x00000002u32;
+/// No change (RTMv1).
+pub const RTM_NO_CHANGE: u32 = 0u32;
+/// A network got a best route: `RTM_CURRENT_BEST_ROUTE` only (RTMv1).
+pub const RTM_ROUTE_ADDED: u32 = 0x00000001u32;
+/// A network lost its best route: `RTM_PREVIOUS_BEST_ROUTE` only (RTMv1).
+pub const RTM_ROUTE_DELETED: u32 = 0x00000002u32;
+/// A network's best route changed: both (RTMv1's
+/// `RTM_CURRENT_BEST_ROUTE | RTM_PREVIOUS_BEST_ROUTE`).
+pub const RTM_ROUTE_CHANGED: u32 = 0x00000003u32;
+
 /// An opaque table. The `rtm_table *` values the library hands out are tokens, not
 /// addresses: never dereference one. A token is never reused in the process, so a
 /// destroyed table's token stays invalid (`RTM_ERROR_INVALID_HANDLE`) forever.
@@ -94,6 +119,17 @@ pub struct rtm_table {
 /// An enumeration handle: any 64-bit value may be passed; only the values that
 /// `rtm_create_enumeration_handle` returned, until closed, name an enumeration.
 pub type rtm_handle = u64;
+
+/// A feed of best-route changes: the table's token in the high 32 bits and a serial in
+/// the low 32. Any 64-bit value may be passed; only the values that `rtm_feed_open`
+/// returned, until closed (or their table destroyed), name a feed.
+pub type rtm_feed = u64;
+
+/// A Fib (a read-optimized longest-prefix-match table of next-hop ids that follows a
+/// table): the table's token in the high 32 bits and a serial in the low 32. Any 64-bit
+/// value may be passed; only the values that `rtm_fib_create` returned, until destroyed
+/// (or their table destroyed), name a Fib.
+pub type rtm_fib = u64;
 
 /// A route. The key of a route is (network/prefix_len, protocol, interface_id, next_hop);
 /// adding a route with the key of a route in the table replaces it.
@@ -210,9 +246,11 @@ macro_rules! on_table {
 /// Creates a table of `family` (4 or 6) that allows `max_enumerations` open enumeration
 /// handles at once (clamped to 1..=4096), and stores it in `*out`.
 ///
-/// Returns `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL or `family` is not 4 or 6, and
-/// `RTM_ERROR_NO_SYSTEM_RESOURCES` if no table identity is left (identities of destroyed
-/// tables that issued handles are never reused; there are 2^20 - 1).
+/// Returns `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL or `family` is not 4 or 6.
+///
+/// Up to 4095 tables can open enumeration handles at once (a handle carries its table's
+/// 12-bit identity); a table created while 4095 others are alive works in every way, but
+/// `rtm_create_enumeration_handle` on it returns `RTM_ERROR_NO_SYSTEM_RESOURCES`.
 ///
 /// The table belongs to the library until `rtm_table_destroy`. It may be used from any
 /// number of threads at once.
@@ -233,18 +271,54 @@ pub unsafe extern "C" fn rtm_table_create(
     max_enumerations: u32,
     out: *mut *mut rtm_table,
 ) -> u32 {
+    // SAFETY: the same contract on `out`.
+    unsafe { rtm_table_create_ex(family, max_enumerations, 0, out) }
+}
+
+/// As `rtm_table_create`, with the capacity of the table's journal: how many commits a
+/// feed may fall behind before it gets `RTM_ERROR_FEED_LAGGED`. 0 means the default
+/// (65,536); other values are clamped to 64..=2^30 and rounded up to a power of two. The
+/// journal takes 8 bytes per entry.
+///
+/// ```c
+/// rtm_table *table;
+/// uint32_t rc = rtm_table_create_ex(6, 64, 1u << 20, &table); // feeds may lag 2^20 commits
+/// ```
+///
+/// # Safety
+/// `out` must be NULL or valid for writing an `rtm_table *`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_table_create_ex(
+    family: u8,
+    max_enumerations: u32,
+    journal_capacity: u32,
+    out: *mut *mut rtm_table,
+) -> u32 {
     ffi(|| {
         let out = out_ptr(out)?;
         let n = max_enumerations as usize;
-        let build: fn(usize) -> AnyTable = match family {
-            4 => |n| AnyTable::V4(RouteTable::builder().max_enumerations(n).build()),
-            6 => |n| AnyTable::V6(RouteTable::builder().max_enumerations(n).build()),
+        let j = match journal_capacity {
+            0 => rtm::DEFAULT_JOURNAL_CAPACITY,
+            j => j as usize,
+        };
+        let table = match family {
+            4 => AnyTable::V4(
+                RouteTable::builder()
+                    .max_enumerations(n)
+                    .journal_capacity(j)
+                    .build(),
+            ),
+            6 => AnyTable::V6(
+                RouteTable::builder()
+                    .max_enumerations(n)
+                    .journal_capacity(j)
+                    .build(),
+            ),
             _ => return Err(Error::InvalidParameter),
         };
-        let token = registry::register(|| build(n))?;
-        let table = ptr::without_provenance_mut(token as usize);
+        let token = registry::register(table);
         // SAFETY: checked non-NULL; valid for writes by the caller's contract.
-        unsafe { write_out(out, table) };
+        unsafe { write_out(out, ptr::without_provenance_mut(token as usize)) };
         Ok(())
     })
 }
@@ -558,7 +632,7 @@ pub unsafe extern "C" fn rtm_create_enumeration_handle(
         let c = unsafe { optional_in(criteria) };
         let h = registry::with_table(
             t,
-            |e| on_table!(e, t => create(e, t, enumeration_flags, c.as_ref())),
+            |e| on_table!(e, t => create(t, enumeration_flags, c.as_ref())),
         )?;
         // SAFETY: checked non-NULL; valid for writes by the caller's contract.
         unsafe { write_out(out, h) };
@@ -576,13 +650,11 @@ unsafe fn optional_in<T: Copy>(p: *const T) -> Option<T> {
 }
 
 fn create<P: Family>(
-    e: &Entry,
     t: &RouteTable<P, u64>,
     flags: u32,
     c: Option<&rtm_route>,
 ) -> Result<rtm_handle, Error> {
     let criteria = criteria_in::<P>(flags, c)?;
-    e.mark_issued();
     Ok(t.create_enumeration_handle(criteria)?.into_raw())
 }
 
@@ -623,9 +695,9 @@ pub unsafe extern "C" fn rtm_enumerate_get_next_route(
 ///
 /// Returns `RTM_NO_ERROR` with `*count` >= 1, or `RTM_ERROR_NO_MORE_ROUTES` with `*count`
 /// = 0 once the enumeration is exhausted. Once the arguments are checked, `*count` is
-/// written whatever the outcome (0 on an error). If the batch is cut short because another thread's
-/// call took the handle or closed it after the first route, the routes copied so far are
-/// returned with `RTM_NO_ERROR`. Otherwise errors as `rtm_enumerate_get_next_route`, and
+/// written whatever the outcome (0 on an error). The batch is one call on the handle:
+/// another thread's call on it meanwhile gets `RTM_ERROR_BUSY`. Errors as
+/// `rtm_enumerate_get_next_route`, and
 /// `RTM_ERROR_INVALID_PARAMETER` if `out` or `count` is NULL or `max` is 0.
 ///
 /// # Safety
@@ -647,20 +719,19 @@ pub unsafe extern "C" fn rtm_enumerate_get_next_routes(
         let mut n = 0u32;
         let r = registry::with_handle_table(handle, |e| {
             on_table!(e, t => {
+                let mut routes = Vec::new();
                 let h = EnumHandle::from_raw(handle);
-                while n < max {
-                    match t.enumerate_get_next_route(h) {
-                        Ok(r) => {
-                            // SAFETY: `out` is non-NULL and valid for `max` routes by the
-                            // caller's contract, and n < max.
-                            unsafe { write_out(out.add(n as usize), route_out(&r)) };
-                            n += 1;
-                        }
-                        Err(e) if n == 0 => return Err(e),
-                        Err(_) => break,
-                    }
+                n = t.enumerate_get_next_routes(h, max as usize, &mut routes)? as u32;
+                for (i, r) in routes.iter().enumerate() {
+                    // SAFETY: `out` is non-NULL and valid for `max` routes by the caller's
+                    // contract, and the crate returned at most `max`.
+                    unsafe { write_out(out.add(i), route_out(r)) };
                 }
-                Ok(())
+                if n == 0 {
+                    Err(Error::NoMoreRoutes)
+                } else {
+                    Ok(())
+                }
             })
         });
         // SAFETY: checked non-NULL; valid for writes by the caller's contract.
@@ -674,8 +745,9 @@ pub unsafe extern "C" fn rtm_enumerate_get_next_routes(
 ///
 /// Returns `RTM_ERROR_INVALID_HANDLE` for any value that is not an open handle (already
 /// closed, stale, forged, or of a destroyed table: a destroyed table's handles need no
-/// close), and `RTM_ERROR_BUSY` if the crate reports the handle in use by another thread's
-/// call.
+/// close). Of racing closes exactly one succeeds. A close may come while another thread's
+/// call on the handle is in flight: that call finishes normally, and the handle is closed
+/// when it returns.
 ///
 /// # Safety
 /// None: any value may be passed.
@@ -731,18 +803,363 @@ pub unsafe extern "C" fn rtm_block_delete_routes(
     })
 }
 
+/// Sets `enabled` (0: disable, anything else: enable) on every route that matches
+/// `enumeration_flags` and `criteria` at a snapshot taken at the call, disabled routes
+/// included whatever `RTM_INCLUDE_DISABLED_ROUTES` says (RTMv1's `RtmBlockSetRouteEnable`),
+/// and stores how many routes changed in `*changed` if it is not NULL. Each change is its
+/// own commit. Errors as `rtm_block_delete_routes`.
+///
+/// ```c
+/// rtm_route crit = {.family = 4, .interface_id = 3};
+/// rtm_block_set_route_enable(table, RTM_ONLY_THIS_INTERFACE, &crit, 0, NULL); // link down
+/// ```
+///
+/// # Safety
+/// `criteria` must be NULL or valid for reading an `rtm_route`; `changed` NULL or valid for
+/// writing a `uint32_t`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_block_set_route_enable(
+    table: *mut rtm_table,
+    enumeration_flags: u32,
+    criteria: *const rtm_route,
+    enable: u8,
+    changed: *mut u32,
+) -> u32 {
+    ffi(|| {
+        let t = token(table)?;
+        // SAFETY: the caller's contract on `criteria`.
+        let c = unsafe { optional_in(criteria) };
+        let n = registry::with_table(
+            t,
+            |e| on_table!(e, t => t.set_routes_enabled(criteria_in(enumeration_flags, c.as_ref())?, enable != 0)),
+        )?;
+        if !changed.is_null() {
+            // SAFETY: non-NULL; valid for writes by the caller's contract.
+            unsafe { write_out(changed, u32::try_from(n).unwrap_or(u32::MAX)) };
+        }
+        Ok(())
+    })
+}
+
 fn block_delete<P: Family>(
     t: &RouteTable<P, u64>,
     flags: u32,
     c: Option<&rtm_route>,
 ) -> Result<usize, Error> {
-    let criteria = criteria_in::<P>(flags, c)?;
-    let mut n = 0;
-    for r in t.enumerate(criteria)? {
-        // A route deleted meanwhile by another writer is simply not counted.
-        if t.delete_route(&r.key).is_ok() {
-            n += 1;
+    t.delete_routes(criteria_in::<P>(flags, c)?)
+}
+
+/// Opens a feed of best-route changes (RTMv1's route change messages) for the networks
+/// that `enumeration_flags` and `criteria` select, as in `rtm_create_enumeration_handle`;
+/// `RTM_ONLY_BEST_ROUTES` is implied. The feed reports every change committed after this
+/// call: a network whose best route (among those the other flags admit) appears,
+/// disappears or changes gives one message.
+///
+/// Returns the errors of `rtm_create_enumeration_handle` (a feed takes one of the
+/// table's enumeration slots until it is closed).
+///
+/// The feed belongs to the caller until `rtm_feed_close` or the table's destruction; one
+/// call at a time uses it (a concurrent one gets `RTM_ERROR_BUSY`). Writers never wait
+/// for a feed: one that falls further behind than the table's journal holds (65,536
+/// commits) gets `RTM_ERROR_FEED_LAGGED`.
+///
+/// ```c
+/// rtm_feed feed;
+/// uint32_t rc = rtm_feed_open(table, 0, NULL, &feed);
+/// ```
+///
+/// # Safety
+/// `criteria` must be NULL or valid for reading an `rtm_route`; `out` NULL or valid for
+/// writing an `rtm_feed`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_feed_open(
+    table: *mut rtm_table,
+    enumeration_flags: u32,
+    criteria: *const rtm_route,
+    out: *mut rtm_feed,
+) -> u32 {
+    ffi(|| {
+        let t = token(table)?;
+        let out = out_ptr(out)?;
+        // SAFETY: the caller's contract on `criteria`.
+        let c = unsafe { optional_in(criteria) };
+        let serial = registry::with_table(t, |e| {
+            on_table!(e, t => {
+                let criteria = criteria_in(enumeration_flags, c.as_ref())?.best_only();
+                feeds::open(&e.feeds, &e.serials, t, criteria)
+            })
+        })?;
+        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
+        unsafe { write_out(out, join(t, serial)?) };
+        Ok(())
+    })
+}
+
+/// Dequeues the feed's next route change message (RTMv1's `RtmDequeueRouteChangeMessage`):
+/// `*flags` is `RTM_ROUTE_ADDED` (the network got a best route, in `*current_best`),
+/// `RTM_ROUTE_DELETED` (it lost it, in `*previous_best`) or `RTM_ROUTE_CHANGED` (both);
+/// `current_best` and `previous_best` may be NULL, and each is written only if its flag is
+/// set. Messages come in commit order, each commit once.
+///
+/// Returns, as RTMv1 does, `RTM_NO_ERROR` for a message that is the last one ready and
+/// `RTM_ERROR_MORE_MESSAGES` for a message with more ready after it (call again);
+/// `RTM_ERROR_NO_MESSAGES` if none is ready (nothing written). Also
+/// `RTM_ERROR_FEED_LAGGED` once the feed fell behind the journal (every later call too),
+/// `RTM_ERROR_BUSY` if another thread's call is using the feed, `RTM_ERROR_INVALID_HANDLE`
+/// for a value that is not an open feed (closed, forged, or of a destroyed table),
+/// `RTM_ERROR_INVALID_PARAMETER` if `flags` is NULL.
+///
+/// ```c
+/// uint32_t flags, rc;
+/// rtm_route cur, prev;
+/// do {
+///     rc = rtm_dequeue_route_change_message(feed, &flags, &cur, &prev);
+///     if (rc == RTM_NO_ERROR || rc == RTM_ERROR_MORE_MESSAGES)
+///         apply(flags, &cur, &prev);
+/// } while (rc == RTM_ERROR_MORE_MESSAGES);
+/// ```
+///
+/// # Safety
+/// `flags` must be NULL or valid for writing a `uint32_t`; `current_best` and
+/// `previous_best` NULL or valid for writing an `rtm_route`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_dequeue_route_change_message(
+    feed: rtm_feed,
+    flags: *mut u32,
+    current_best: *mut rtm_route,
+    previous_best: *mut rtm_route,
+) -> u32 {
+    let mut more = false;
+    let rc = ffi(|| {
+        let flags = out_ptr(flags)?;
+        let (token, serial) = split(feed);
+        let msg = registry::with_table(token, |e| {
+            feeds::with_feed(&e.feeds, serial, |f| f.dequeue())?
+        })?;
+        let Some(((f, cur, prev), ahead)) = msg else {
+            return Err(Error::NoMoreRoutes);
+        };
+        more = ahead;
+        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
+        unsafe { write_out(flags, f) };
+        if let (Some(r), false) = (cur, current_best.is_null()) {
+            // SAFETY: non-NULL; valid for writes by the caller's contract.
+            unsafe { write_out(current_best, r) };
         }
+        if let (Some(r), false) = (prev, previous_best.is_null()) {
+            // SAFETY: non-NULL; valid for writes by the caller's contract.
+            unsafe { write_out(previous_best, r) };
+        }
+        Ok(())
+    });
+    if rc == RTM_NO_ERROR && more {
+        RTM_ERROR_MORE_MESSAGES
+    } else {
+        rc
     }
-    Ok(n)
+}
+
+/// Closes a feed and releases its slot. Returns `RTM_ERROR_INVALID_HANDLE` for a value that
+/// is not an open feed (already closed, forged, or of a destroyed table: a destroyed
+/// table's feeds need no close). A call in flight on the feed finishes first.
+///
+/// # Safety
+/// None: any value may be passed.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_feed_close(feed: rtm_feed) -> u32 {
+    ffi(|| {
+        let (token, serial) = split(feed);
+        registry::with_table(token, |e| feeds::close(&e.feeds, serial))
+    })
+}
+
+/// Splits a feed or Fib value into its table token and serial.
+fn split(v: u64) -> (u64, u32) {
+    (v >> 32, v as u32)
+}
+
+/// Joins a table token and a serial into a feed or Fib value.
+fn join(token: u64, serial: u32) -> Result<u64, Error> {
+    let token = u32::try_from(token).map_err(|_| Error::NoSystemResources)?;
+    Ok(u64::from(token) << 32 | u64::from(serial))
+}
+
+/// Builds a Fib of the table's current best routes and stores its value in `*out`. A
+/// network's next-hop id is the low 32 bits of its best route's `value`. The Fib does not
+/// move by itself: `rtm_fib_sync` applies the table's changes committed since.
+///
+/// Returns `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL, `RTM_ERROR_INVALID_HANDLE` if
+/// `table` is not a live table, `RTM_ERROR_NO_SYSTEM_RESOURCES` if the table has fewer than
+/// two free enumeration slots (the Fib holds one, and one more while it builds).
+///
+/// The Fib belongs to the caller until `rtm_fib_destroy` or the table's destruction.
+///
+/// ```c
+/// rtm_fib fib;
+/// uint32_t hop;
+/// uint8_t addr[4] = {192, 0, 2, 1};
+/// rtm_fib_create(table, &fib);
+/// if (rtm_fib_lookup(fib, addr, &hop) == RTM_NO_ERROR)
+///     send_via(hop);
+/// ```
+///
+/// # Safety
+/// `out` must be NULL or valid for writing an `rtm_fib`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_fib_create(table: *mut rtm_table, out: *mut rtm_fib) -> u32 {
+    ffi(|| {
+        let t = token(table)?;
+        let out = out_ptr(out)?;
+        let serial = registry::with_table(
+            t,
+            |e| on_table!(e, t => fib::create(&e.fibs, &e.serials, t)),
+        )?;
+        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
+        unsafe { write_out(out, join(t, serial)?) };
+        Ok(())
+    })
+}
+
+/// Applies every change of the table committed so far to the Fib, and stores how many in
+/// `*applied` if it is not NULL (if the Fib fell a whole journal behind, it rebuilds from a
+/// fresh snapshot instead and stores the number of networks). Lookups go on meanwhile and
+/// see each network's old or new next hop, never anything else.
+///
+/// Returns `RTM_ERROR_BUSY` if another thread is syncing this Fib,
+/// `RTM_ERROR_INVALID_HANDLE` for a value that is not a live Fib, and
+/// `RTM_ERROR_NO_SYSTEM_RESOURCES` if a rebuild finds no free slot.
+///
+/// # Safety
+/// `applied` must be NULL or valid for writing a `uint32_t`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_fib_sync(fib: rtm_fib, applied: *mut u32) -> u32 {
+    ffi(|| {
+        let (t, serial) = split(fib);
+        let n = registry::with_table(t, |e| fib::with_fib(&e.fibs, serial, fib::sync))?;
+        if !applied.is_null() {
+            // SAFETY: non-NULL; valid for writes by the caller's contract.
+            unsafe { write_out(applied, u32::try_from(n).unwrap_or(u32::MAX)) };
+        }
+        Ok(())
+    })
+}
+
+/// Longest-prefix match in the Fib: stores the next-hop id of the longest network that
+/// covers `addr` (4 bytes for IPv4, 16 for IPv6, network byte order) in `*next_hop`.
+///
+/// Returns `RTM_ERROR_NO_MORE_ROUTES` if no network covers it, `RTM_ERROR_INVALID_PARAMETER`
+/// if `addr` or `next_hop` is NULL, `RTM_ERROR_INVALID_HANDLE` for a value that is not a
+/// live Fib. Takes no lock and never waits for `rtm_fib_sync`.
+///
+/// # Safety
+/// `addr` must be NULL or valid for reading the family's address length; `next_hop` NULL
+/// or valid for writing a `uint32_t`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_fib_lookup(fib: rtm_fib, addr: *const u8, next_hop: *mut u32) -> u32 {
+    ffi(|| {
+        if addr.is_null() {
+            return Err(Error::InvalidParameter);
+        }
+        let next_hop = out_ptr(next_hop)?;
+        let (t, serial) = split(fib);
+        let hop = registry::with_table(t, |e| {
+            fib::with_fib(&e.fibs, serial, |f| {
+                let len = match f {
+                    fib::FibState::V4(..) => 4,
+                    fib::FibState::V6(..) => 16,
+                };
+                // SAFETY: `addr` is non-NULL and valid for the family's address length by
+                // the caller's contract.
+                let a = unsafe { std::slice::from_raw_parts(addr, len) };
+                Ok(match f {
+                    fib::FibState::V4(f, _) => f.lookup(Ipv4Net::addr_in(a)),
+                    fib::FibState::V6(f, _) => f.lookup(Ipv6Net::addr_in(a)),
+                })
+            })
+        })?
+        .ok_or(Error::NoMoreRoutes)?;
+        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
+        unsafe { write_out(next_hop, hop) };
+        Ok(())
+    })
+}
+
+/// Looks up `count` addresses at once: `addrs` holds them back to back (4 bytes each for
+/// IPv4, 16 for IPv6); for each, `found[i]` is 1 and `next_hops[i]` its next-hop id, or
+/// `found[i]` is 0 and `next_hops[i]` 0.
+///
+/// Returns `RTM_ERROR_INVALID_PARAMETER` if a pointer is NULL (a `count` of 0 needs none),
+/// `RTM_ERROR_INVALID_HANDLE` for a value that is not a live Fib.
+///
+/// # Safety
+/// `addrs` must be NULL or valid for reading `count` addresses; `next_hops` and `found`
+/// NULL or valid for writing `count` elements.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_fib_lookup_batch(
+    fib: rtm_fib,
+    addrs: *const u8,
+    count: u32,
+    next_hops: *mut u32,
+    found: *mut u8,
+) -> u32 {
+    ffi(|| {
+        let n = count as usize;
+        if n > 0 && (addrs.is_null() || next_hops.is_null() || found.is_null()) {
+            return Err(Error::InvalidParameter);
+        }
+        let (t, serial) = split(fib);
+        let hops = registry::with_table(t, |e| {
+            fib::with_fib(&e.fibs, serial, |f| {
+                Ok(match f {
+                    // SAFETY: `addrs` is valid for `count` addresses by the caller's contract
+                    // (non-NULL when count > 0).
+                    fib::FibState::V4(f, _) => batch(f, unsafe { bytes(addrs, n * 4) }, 4),
+                    // SAFETY: as above.
+                    fib::FibState::V6(f, _) => batch(f, unsafe { bytes(addrs, n * 16) }, 16),
+                })
+            })
+        })?;
+        for (i, h) in hops.into_iter().enumerate() {
+            // SAFETY: `next_hops` and `found` are valid for `count` elements by the
+            // caller's contract, and i < count.
+            unsafe {
+                write_out(next_hops.add(i), h.unwrap_or(0));
+                write_out(found.add(i), u8::from(h.is_some()));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// `len` bytes at `p` (none when `len` is 0, whatever `p` is).
+///
+/// # Safety
+/// If `len` > 0, `p` must be valid for reading `len` bytes.
+unsafe fn bytes<'a>(p: *const u8, len: usize) -> &'a [u8] {
+    if len == 0 {
+        return &[];
+    }
+    // SAFETY: the caller's contract.
+    unsafe { std::slice::from_raw_parts(p, len) }
+}
+
+fn batch<P: Family>(f: &rtm::Fib<P>, bytes: &[u8], width: usize) -> Vec<Option<u32>> {
+    let addrs: Vec<P::Addr> = bytes.chunks_exact(width).map(P::addr_in).collect();
+    let mut out = vec![None; addrs.len()];
+    f.lookup_batch(&addrs, &mut out);
+    out
+}
+
+/// Destroys a Fib and releases its slot. Returns `RTM_ERROR_INVALID_HANDLE` for a value that
+/// is not a live Fib (already destroyed, forged, or of a destroyed table). Lookups and a
+/// sync in flight on it finish first.
+///
+/// # Safety
+/// None: any value may be passed.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_fib_destroy(fib: rtm_fib) -> u32 {
+    ffi(|| {
+        let (t, serial) = split(fib);
+        registry::with_table(t, |e| fib::destroy(&e.fibs, serial))
+    })
 }

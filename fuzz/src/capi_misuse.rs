@@ -53,6 +53,7 @@ pub enum Op {
     Create {
         family: u8,
         max: u8,
+        journal: u8,
         null_out: u8,
     },
     Destroy(TableSel),
@@ -113,6 +114,54 @@ pub enum Op {
         crit: Option<RouteSel>,
         null_count: bool,
     },
+    FeedOpen {
+        t: TableSel,
+        flags: FlagSel,
+        crit: Option<RouteSel>,
+        null: u8,
+    },
+    Dequeue {
+        f: FeedSel,
+        null: u8,
+    },
+    FeedClose(FeedSel),
+    FibCreate {
+        t: TableSel,
+        null: u8,
+    },
+    FibSync {
+        f: FeedSel,
+        null: u8,
+    },
+    FibLookup {
+        f: FeedSel,
+        addr: AddrIn,
+        null: u8,
+    },
+    FibBatch {
+        f: FeedSel,
+        addrs: [AddrIn; 3],
+        n: u8,
+        null: u8,
+    },
+    FibDestroy(FeedSel),
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum FeedSel {
+    Live(u8),
+    Closed(u8),
+    Raw(u64),
+}
+
+/// A route change message: flags, current best, previous best.
+type Message = (u32, Option<rtm_route>, Option<rtm_route>);
+
+/// An open feed's criteria and the messages it has not returned yet.
+struct FeedModel {
+    flags: u32,
+    crit: Option<rtm_route>,
+    queue: VecDeque<Message>,
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -269,9 +318,9 @@ trait CModel {
     fn lookup(&self, addr: &[u8; 16]) -> Result<rtm_route, u32>;
     /// The routes an enumeration opened now returns, or the parameter error.
     fn enumerate(&self, flags: u32, crit: Option<&rtm_route>) -> Result<Vec<rtm_route>, u32>;
-    /// Deletes the routes an enumeration would return; how many.
-    fn delete_all(&mut self, routes: &[rtm_route]) -> usize;
     fn counts(&self) -> (usize, usize);
+    /// A copy of the model (what a Fib synced now holds).
+    fn snapshot(&self) -> Box<dyn CModel>;
 }
 
 impl<P: CFam> CModel for Model<P, u64> {
@@ -392,8 +441,8 @@ impl<P: CFam> CModel for Model<P, u64> {
         Ok(self.matching(&c).iter().map(to_c).collect())
     }
 
-    fn delete_all(&mut self, routes: &[rtm_route]) -> usize {
-        routes.iter().filter(|r| self.delete(r) == OK).count()
+    fn snapshot(&self) -> Box<dyn CModel> {
+        Box::new(self.clone())
     }
 
     fn counts(&self) -> (usize, usize) {
@@ -406,6 +455,77 @@ struct Table {
     max: usize,
     model: Box<dyn CModel>,
     handles: BTreeMap<u64, VecDeque<rtm_route>>,
+    feeds: BTreeMap<u64, FeedModel>,
+    /// Open Fibs: the table as of their last sync.
+    fibs: BTreeMap<u64, Box<dyn CModel>>,
+    /// Committed writes: kept below every journal capacity used, so no feed lags.
+    commits: usize,
+}
+
+/// The most writes an input commits to one table (below the smallest journal, 4096).
+const MAX_COMMITS: usize = 3500;
+
+/// A feed's entries: each selected network's best route, if the other filters admit it.
+fn entries(model: &dyn CModel, f: &FeedModel) -> BTreeMap<(u8, [u8; 16]), rtm_route> {
+    model
+        .enumerate(f.flags | RTM_ONLY_BEST_ROUTES, f.crit.as_ref())
+        .expect("criteria checked at open")
+        .into_iter()
+        .map(|r| ((r.prefix_len, r.network), r))
+        .collect()
+}
+
+impl Table {
+    fn slots_used(&self) -> usize {
+        self.handles.len() + self.feeds.len() + self.fibs.len()
+    }
+
+    /// Runs one write on the model and queues the message each feed gets for it.
+    /// `written`: the route an add wrote (an identical rewrite of a network's entry is a
+    /// message too).
+    fn write(
+        &mut self,
+        written: Option<&rtm_route>,
+        f: impl FnOnce(&mut dyn CModel) -> u32,
+    ) -> u32 {
+        let before: Vec<_> = self
+            .feeds
+            .values()
+            .map(|fm| entries(&*self.model, fm))
+            .collect();
+        let rc = f(&mut *self.model);
+        if rc != OK {
+            return rc;
+        }
+        self.commits += 1;
+        for (fm, before) in self.feeds.values_mut().zip(before) {
+            let after = entries(&*self.model, fm);
+            let nets: std::collections::BTreeSet<_> =
+                before.keys().chain(after.keys()).copied().collect();
+            for n in nets {
+                let (old, new) = (before.get(&n).copied(), after.get(&n).copied());
+                let rewrite =
+                    written.is_some_and(|w| new.is_some_and(|r| r == to_canonical(w, &r)));
+                if old != new || rewrite {
+                    let flags = (u32::from(new.is_some()) * RTM_CURRENT_BEST_ROUTE)
+                        | (u32::from(old.is_some()) * RTM_PREVIOUS_BEST_ROUTE);
+                    fm.queue.push_back((flags, new, old));
+                }
+            }
+        }
+        rc
+    }
+}
+
+/// `w` as the table returns it, if it has the key of `like` (else something unequal).
+fn to_canonical(w: &rtm_route, like: &rtm_route) -> rtm_route {
+    let mut c = *w;
+    if like.family == 4 {
+        c.network[4..].fill(0);
+        c.next_hop[4..].fill(0);
+    }
+    c.enabled = u8::from(w.enabled != 0);
+    c
 }
 
 #[derive(Default)]
@@ -416,6 +536,8 @@ struct World {
     issued_set: HashSet<u64>,
     /// Closed handles and handles of destroyed tables.
     dead: Vec<u64>,
+    /// Closed feeds and feeds of destroyed tables.
+    dead_feeds: Vec<u64>,
 }
 
 impl World {
@@ -458,6 +580,53 @@ impl World {
             }
             HandleSel::Raw(r) => r,
         }
+    }
+
+    fn feed(&self, sel: FeedSel) -> u64 {
+        fn nth(v: &[u64], i: u8) -> Option<u64> {
+            (!v.is_empty()).then(|| v[usize::from(i) % v.len()])
+        }
+        match sel {
+            FeedSel::Live(i) => {
+                let live: Vec<u64> = self
+                    .live
+                    .iter()
+                    .flat_map(|t| t.feeds.keys().copied())
+                    .collect();
+                nth(&live, i).unwrap_or(u64::from(i) << 32 | 1)
+            }
+            FeedSel::Closed(i) => nth(&self.dead_feeds, i).unwrap_or(u64::MAX - u64::from(i)),
+            FeedSel::Raw(r) => r,
+        }
+    }
+
+    /// A Fib value: a live Fib's, or what `feed` picks (feeds, dead values, any value).
+    fn fib(&self, sel: FeedSel) -> u64 {
+        match sel {
+            FeedSel::Live(i) => {
+                let live: Vec<u64> = self
+                    .live
+                    .iter()
+                    .flat_map(|t| t.fibs.keys().copied())
+                    .collect();
+                if live.is_empty() {
+                    self.feed(sel)
+                } else {
+                    live[usize::from(i) % live.len()]
+                }
+            }
+            _ => self.feed(sel),
+        }
+    }
+
+    /// The live table holding Fib `f`.
+    fn fib_owner(&mut self, f: u64) -> Option<&mut Table> {
+        self.live.iter_mut().find(|t| t.fibs.contains_key(&f))
+    }
+
+    /// The live table holding feed `f` open.
+    fn feed_owner(&mut self, f: u64) -> Option<&mut Table> {
+        self.live.iter_mut().find(|t| t.feeds.contains_key(&f))
     }
 
     /// The live table holding handle `h` open.
@@ -518,6 +687,7 @@ fn step(w: &mut World, op: &Op) {
         Op::Create {
             family,
             max,
+            journal,
             null_out,
         } => {
             if w.live.len() >= MAX_TABLES {
@@ -536,7 +706,14 @@ fn step(w: &mut World, op: &Op) {
                 &mut p as *mut _
             };
             // SAFETY: `out` is NULL or points to `p`.
-            let rc = unsafe { rtm_table_create(family, max, out) };
+            let rc = unsafe {
+                match journal % 4 {
+                    // The default journal (65,536 entries) is slow to build: now and then.
+                    0 if journal == 0 => rtm_table_create(family, max, out),
+                    0 | 1 => rtm_table_create_ex(family, max, 0x1000, out),
+                    _ => rtm_table_create_ex(family, max, 0x2000, out),
+                }
+            };
             if out.is_null() || (family != 4 && family != 6) {
                 assert_eq!(rc, IP);
                 assert!(p.is_null());
@@ -555,6 +732,9 @@ fn step(w: &mut World, op: &Op) {
                 max: max.max(1) as usize,
                 model,
                 handles: BTreeMap::new(),
+                feeds: BTreeMap::new(),
+                fibs: BTreeMap::new(),
+                commits: 0,
             });
         }
         Op::Destroy(sel) => {
@@ -568,12 +748,17 @@ fn step(w: &mut World, op: &Op) {
                     assert_eq!(rc, OK);
                     let t = w.live.swap_remove(i);
                     w.dead.extend(t.handles.keys());
+                    w.dead_feeds.extend(t.feeds.keys());
+                    w.dead_feeds.extend(t.fibs.keys());
                     w.destroyed.push(p);
                 }
             }
         }
         Op::Add { t, r, null } | Op::Delete { t, r, null } => {
             let (p, ti) = w.table(t);
+            if ti.is_some_and(|i| w.live[i].commits >= MAX_COMMITS) {
+                return;
+            }
             let route = w.route(ti, &r);
             let rp: *const rtm_route = if is_null(null) { ptr::null() } else { &route };
             let add = matches!(op, Op::Add { .. });
@@ -587,8 +772,8 @@ fn step(w: &mut World, op: &Op) {
             };
             let want = pre(p, rp.is_null()).unwrap_or_else(|| match ti {
                 None => IH,
-                Some(i) if add => w.live[i].model.add(&route),
-                Some(i) => w.live[i].model.delete(&route),
+                Some(i) if add => w.live[i].write(Some(&route), |m| m.add(&route)),
+                Some(i) => w.live[i].write(None, |m| m.delete(&route)),
             });
             assert_eq!(rc, want, "{op:?}");
         }
@@ -668,7 +853,7 @@ fn step(w: &mut World, op: &Op) {
                 } else {
                     assert_eq!(st.live_routes, routes as u64);
                     assert_eq!(st.networks, networks as u64);
-                    assert_eq!(st.open_enumerations, t.handles.len() as u64);
+                    assert_eq!(st.open_enumerations, t.slots_used() as u64);
                     assert_eq!(st.max_enumerations as usize, t.max);
                     assert_eq!(st.family, t.model.family());
                 }
@@ -708,7 +893,7 @@ fn step(w: &mut World, op: &Op) {
                     Some(i) => {
                         let t = &w.live[i];
                         t.model.enumerate(flags, crit.as_ref()).and_then(|routes| {
-                            if t.handles.len() >= t.max {
+                            if t.slots_used() >= t.max {
                                 Err(NSR)
                             } else {
                                 Ok(routes)
@@ -813,6 +998,9 @@ fn step(w: &mut World, op: &Op) {
             null_count,
         } => {
             let (p, ti) = w.table(t);
+            if ti.is_some_and(|i| w.live[i].commits + w.live[i].model.counts().0 >= MAX_COMMITS) {
+                return;
+            }
             let flags = flags.bits();
             let crit = crit.map(|c| w.route(ti, &c));
             let cp: *const rtm_route = crit.as_ref().map_or(ptr::null(), |c| c);
@@ -828,8 +1016,11 @@ fn step(w: &mut World, op: &Op) {
                         let t = &mut w.live[i];
                         match t.model.enumerate(flags, crit.as_ref()) {
                             Err(e) => Err(e),
-                            Ok(_) if t.handles.len() >= t.max => Err(NSR),
-                            Ok(routes) => Ok(t.model.delete_all(&routes)),
+                            Ok(_) if t.slots_used() >= t.max => Err(NSR),
+                            Ok(routes) => Ok(routes
+                                .iter()
+                                .filter(|r| t.write(None, |m| m.delete(r)) == OK)
+                                .count()),
                         }
                     }
                 },
@@ -847,6 +1038,254 @@ fn step(w: &mut World, op: &Op) {
                 }
             }
         }
+        Op::FeedOpen {
+            t,
+            flags,
+            crit,
+            null,
+        } => {
+            let (p, ti) = w.table(t);
+            let flags = flags.bits();
+            let crit = crit.map(|c| w.route(ti, &c));
+            let cp: *const rtm_route = crit.as_ref().map_or(ptr::null(), |c| c);
+            let mut f: rtm_feed = 0xeeee;
+            let fp: *mut rtm_feed = if is_null(null) {
+                ptr::null_mut()
+            } else {
+                &mut f
+            };
+            // SAFETY: `cp` is NULL or `crit`; `fp` NULL or `f`.
+            let rc = unsafe { rtm_feed_open(p, flags, cp, fp) };
+            let want = match pre(p, fp.is_null()) {
+                Some(e) => Err(e),
+                None => match ti {
+                    None => Err(IH),
+                    Some(i) => {
+                        let t = &w.live[i];
+                        match t
+                            .model
+                            .enumerate(flags | RTM_ONLY_BEST_ROUTES, crit.as_ref())
+                        {
+                            Err(e) => Err(e),
+                            Ok(_) if t.slots_used() >= t.max => Err(NSR),
+                            Ok(_) => Ok(()),
+                        }
+                    }
+                },
+            };
+            match want {
+                Ok(()) => {
+                    assert_eq!(rc, OK, "{op:?}");
+                    assert_eq!(f >> 32, p.addr() as u64, "a feed carries its table's token");
+                    assert!(!w.dead_feeds.contains(&f), "a feed value was reused");
+                    let t = &mut w.live[ti.expect("opened on a live table")];
+                    assert!(!t.feeds.contains_key(&f));
+                    t.feeds.insert(
+                        f,
+                        FeedModel {
+                            flags,
+                            crit,
+                            queue: VecDeque::new(),
+                        },
+                    );
+                }
+                Err(e) => {
+                    assert_eq!(rc, e, "{op:?}");
+                    assert_eq!(f, 0xeeee);
+                }
+            }
+        }
+        Op::Dequeue { f, null } => {
+            let f = w.feed(f);
+            let s = sentinel();
+            let (mut cur, mut prev, mut flags) = (s, s, 0xeeee_u32);
+            let (fl, cp, pp): (*mut u32, *mut rtm_route, *mut rtm_route) = match null % 16 {
+                7 => (ptr::null_mut(), &mut cur, &mut prev),
+                14 => (&mut flags, ptr::null_mut(), &mut prev),
+                15 => (&mut flags, &mut cur, ptr::null_mut()),
+                _ => (&mut flags, &mut cur, &mut prev),
+            };
+            // SAFETY: each pointer is NULL or a local.
+            let rc = unsafe { rtm_dequeue_route_change_message(f, fl, cp, pp) };
+            if fl.is_null() {
+                assert_eq!(rc, IP);
+                return;
+            }
+            let Some(t) = w.feed_owner(f) else {
+                assert_eq!(rc, IH);
+                return;
+            };
+            let q = &mut t.feeds.get_mut(&f).unwrap().queue;
+            match q.pop_front() {
+                None => {
+                    assert_eq!(rc, RTM_ERROR_NO_MESSAGES);
+                    assert_eq!(flags, 0xeeee);
+                }
+                Some((mflags, mcur, mprev)) => {
+                    assert_eq!(
+                        rc,
+                        if q.is_empty() {
+                            OK
+                        } else {
+                            RTM_ERROR_MORE_MESSAGES
+                        }
+                    );
+                    assert_eq!(flags, mflags);
+                    let want_cur = if cp.is_null() { None } else { mcur };
+                    let want_prev = if pp.is_null() { None } else { mprev };
+                    assert_eq!(want_cur.unwrap_or(s), cur);
+                    assert_eq!(want_prev.unwrap_or(s), prev);
+                }
+            }
+        }
+        Op::FeedClose(f) => {
+            let f = w.feed(f);
+            // SAFETY: any value may be passed.
+            let rc = unsafe { rtm_feed_close(f) };
+            match w.feed_owner(f) {
+                Some(t) => {
+                    assert_eq!(rc, OK);
+                    t.feeds.remove(&f);
+                    w.dead_feeds.push(f);
+                }
+                None => assert_eq!(rc, IH),
+            }
+        }
+        Op::FibCreate { t, null } => {
+            let (p, ti) = w.table(t);
+            let mut f: rtm_fib = 0xeeee;
+            let fp: *mut rtm_fib = if is_null(null) {
+                ptr::null_mut()
+            } else {
+                &mut f
+            };
+            // SAFETY: `fp` is NULL or `f`.
+            let rc = unsafe { rtm_fib_create(p, fp) };
+            let want = match pre(p, fp.is_null()) {
+                Some(e) => e,
+                None => match ti {
+                    None => IH,
+                    // A Fib holds one slot and needs another while it builds.
+                    Some(i) if w.live[i].slots_used() + 2 > w.live[i].max => NSR,
+                    Some(_) => OK,
+                },
+            };
+            assert_eq!(rc, want, "{op:?}");
+            if rc == OK {
+                assert!(!w.dead_feeds.contains(&f), "a Fib value was reused");
+                let t = &mut w.live[ti.unwrap()];
+                let snap = t.model.snapshot();
+                t.fibs.insert(f, snap);
+            } else {
+                assert_eq!(f, 0xeeee);
+            }
+        }
+        Op::FibSync { f, null } => {
+            let f = w.fib(f);
+            let mut n = 0xeeee_u32;
+            let np: *mut u32 = if is_null(null) {
+                ptr::null_mut()
+            } else {
+                &mut n
+            };
+            // SAFETY: `np` is NULL or `n`.
+            let rc = unsafe { rtm_fib_sync(f, np) };
+            match w.fib_owner(f) {
+                Some(t) => {
+                    assert_eq!(rc, OK);
+                    let snap = t.model.snapshot();
+                    t.fibs.insert(f, snap);
+                }
+                None => {
+                    assert_eq!(rc, IH);
+                    assert_eq!(n, 0xeeee);
+                }
+            }
+        }
+        Op::FibLookup { f, addr, null } => {
+            let f = w.fib(f);
+            let mut hop = 0xeeee_u32;
+            let owner = w.live.iter().position(|t| t.fibs.contains_key(&f));
+            let a = match owner {
+                Some(i) => w.live[i].model.addr(&addr),
+                None => [1; 16],
+            };
+            let (ap, hp): (*const u8, *mut u32) = match null % 16 {
+                7 => (ptr::null(), &mut hop),
+                15 => (a.as_ptr(), ptr::null_mut()),
+                _ => (a.as_ptr(), &mut hop),
+            };
+            // SAFETY: `ap` is NULL or 16 readable bytes; `hp` NULL or `hop`.
+            let rc = unsafe { rtm_fib_lookup(f, ap, hp) };
+            let want = if ap.is_null() || hp.is_null() {
+                Err(IP)
+            } else {
+                match owner {
+                    None => Err(IH),
+                    Some(i) => w.live[i].fibs[&f].lookup(&a).map(|r| r.value as u32),
+                }
+            };
+            let got = if rc == OK { Ok(hop) } else { Err(rc) };
+            assert_eq!(got, want, "{op:?}");
+        }
+        Op::FibBatch { f, addrs, n, null } => {
+            let f = w.fib(f);
+            let n = usize::from(n % 4);
+            let owner = w.live.iter().position(|t| t.fibs.contains_key(&f));
+            let width = owner.map_or(4, |i| if w.live[i].model.family() == 4 { 4 } else { 16 });
+            let mut bytes = [0u8; 3 * 16];
+            for (k, a) in addrs.iter().enumerate() {
+                let b = owner.map_or([2; 16], |i| w.live[i].model.addr(a));
+                bytes[k * width..k * width + width].copy_from_slice(&b[..width]);
+            }
+            let mut hops = [0xeeee_u32; 3];
+            let mut found = [0xee_u8; 3];
+            let nul = is_null(null) && n > 0;
+            // SAFETY: the buffers hold 3 >= n elements; NULL only when `nul`.
+            let rc = unsafe {
+                rtm_fib_lookup_batch(
+                    f,
+                    if nul { ptr::null() } else { bytes.as_ptr() },
+                    n as u32,
+                    hops.as_mut_ptr(),
+                    found.as_mut_ptr(),
+                )
+            };
+            if nul {
+                assert_eq!(rc, IP);
+                return;
+            }
+            match owner {
+                None => assert_eq!(rc, IH),
+                Some(i) => {
+                    assert_eq!(rc, OK);
+                    let snap = &w.live[i].fibs[&f];
+                    for k in 0..n {
+                        let mut a = [0u8; 16];
+                        a[..width].copy_from_slice(&bytes[k * width..k * width + width]);
+                        let want = snap.lookup(&a).ok().map(|r| r.value as u32);
+                        assert_eq!(
+                            (found[k], hops[k]),
+                            (u8::from(want.is_some()), want.unwrap_or(0))
+                        );
+                    }
+                    assert!(hops[n..].iter().all(|&h| h == 0xeeee));
+                }
+            }
+        }
+        Op::FibDestroy(f) => {
+            let f = w.fib(f);
+            // SAFETY: any value may be passed.
+            let rc = unsafe { rtm_fib_destroy(f) };
+            match w.fib_owner(f) {
+                Some(t) => {
+                    assert_eq!(rc, OK);
+                    t.fibs.remove(&f);
+                    w.dead_feeds.push(f);
+                }
+                None => assert_eq!(rc, IH),
+            }
+        }
     }
 }
 
@@ -854,6 +1293,46 @@ fn step(w: &mut World, op: &Op) {
 /// every table, and checks that nothing issued or destroyed is valid any more.
 fn finish(w: &mut World) {
     for mut t in std::mem::take(&mut w.live) {
+        for f in std::mem::take(&mut t.fibs).into_keys() {
+            // SAFETY: any value may be passed.
+            assert_eq!(unsafe { rtm_fib_destroy(f) }, OK);
+            w.dead_feeds.push(f);
+        }
+        for (f, fm) in std::mem::take(&mut t.feeds) {
+            let n = fm.queue.len();
+            for (i, (mflags, mcur, mprev)) in fm.queue.into_iter().enumerate() {
+                let s = sentinel();
+                let (mut cur, mut prev, mut flags) = (s, s, 0);
+                // SAFETY: locals.
+                let rc =
+                    unsafe { rtm_dequeue_route_change_message(f, &mut flags, &mut cur, &mut prev) };
+                assert_eq!(
+                    rc,
+                    if i + 1 == n {
+                        OK
+                    } else {
+                        RTM_ERROR_MORE_MESSAGES
+                    }
+                );
+                assert_eq!(
+                    (flags, mcur.unwrap_or(s), mprev.unwrap_or(s)),
+                    (mflags, cur, prev)
+                );
+            }
+            let mut flags = 0;
+            // SAFETY: locals; any feed value may be passed.
+            unsafe {
+                let rc = rtm_dequeue_route_change_message(
+                    f,
+                    &mut flags,
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                );
+                assert_eq!(rc, RTM_ERROR_NO_MESSAGES);
+                assert_eq!(rtm_feed_close(f), OK);
+            }
+            w.dead_feeds.push(f);
+        }
         for (h, frozen) in std::mem::take(&mut t.handles) {
             for want in frozen {
                 let mut out = sentinel();
@@ -886,6 +1365,18 @@ fn finish(w: &mut World) {
         unsafe {
             assert_eq!(rtm_enumerate_get_next_route(h, &mut out), IH);
             assert_eq!(rtm_close_enumeration_handle(h), IH);
+        }
+    }
+    for &f in &w.dead_feeds {
+        let mut flags = 0;
+        // SAFETY: a local; any feed value may be passed.
+        unsafe {
+            assert_eq!(
+                rtm_dequeue_route_change_message(f, &mut flags, ptr::null_mut(), ptr::null_mut()),
+                IH
+            );
+            assert_eq!(rtm_feed_close(f), IH);
+            assert_eq!(rtm_fib_destroy(f), IH);
         }
     }
     for &p in &w.destroyed {

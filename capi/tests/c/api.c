@@ -489,6 +489,30 @@ static void test_block_delete(void) {
     EXPECT(rtm_route_count(t, &n), RTM_NO_ERROR);
     CHECK(n == 0);
     EXPECT(rtm_block_delete_routes(t, RTM_ONLY_THIS_PROTOCOL, NULL, &deleted), RTM_ERROR_INVALID_PARAMETER);
+
+    /* Block enable and disable. */
+    for (int i = 0; i < 6; i++) {
+        char net[32];
+        snprintf(net, sizeof net, "10.%d.0.0", i);
+        rtm_route r = route4(net, 16, 1, (uint32_t)(i % 3), 1, (uint64_t)i);
+        EXPECT(rtm_add_route(t, &r), RTM_NO_ERROR);
+    }
+    rtm_route ifc = route4("0.0.0.0", 0, 0, 1, 0, 0);
+    uint32_t changed = 0;
+    EXPECT(rtm_block_set_route_enable(t, RTM_ONLY_THIS_INTERFACE, &ifc, 0, &changed), RTM_NO_ERROR);
+    CHECK(changed == 2);
+    EXPECT(rtm_block_set_route_enable(t, RTM_ONLY_THIS_INTERFACE, &ifc, 0, &changed), RTM_NO_ERROR);
+    CHECK(changed == 0); /* already disabled */
+    uint8_t a[4] = {10, 1, 9, 9};
+    rtm_route out;
+    EXPECT(rtm_lookup(t, a, &out), RTM_ERROR_NO_MORE_ROUTES);
+    EXPECT(rtm_block_set_route_enable(t, 0, NULL, 1, NULL), RTM_NO_ERROR);
+    EXPECT(rtm_lookup(t, a, &out), RTM_NO_ERROR);
+    CHECK(out.value == 1 && out.enabled == 1);
+    EXPECT(rtm_block_set_route_enable(t, 0x10, NULL, 1, NULL), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_block_set_route_enable(NULL, 0, NULL, 1, NULL), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_block_delete_routes(t, 0, NULL, &deleted), RTM_NO_ERROR);
+    CHECK(deleted == 6);
     rtm_stats s;
     EXPECT(rtm_table_stats(t, &s), RTM_NO_ERROR);
     CHECK(s.open_enumerations == 0);
@@ -545,6 +569,218 @@ static void test_handle_uniqueness(void) {
     for (size_t j = 0; j < n; j++) EXPECT(rtm_close_enumeration_handle(seen[j]), RTM_ERROR_INVALID_HANDLE);
 }
 
+/* Dequeues one message and checks its code, flags and routes (NULL: must be absent). */
+static void expect_message(rtm_feed f, uint32_t code, uint32_t flags, const rtm_route *cur, const rtm_route *prev) {
+    uint32_t got_flags = 0xeeee;
+    rtm_route c, p;
+    memset(&c, 0xee, sizeof c);
+    memset(&p, 0xee, sizeof p);
+    EXPECT(rtm_dequeue_route_change_message(f, &got_flags, &c, &p), code);
+    CHECK(got_flags == flags);
+    if (cur) CHECK(same_route(&c, cur));
+    else CHECK(c.value == 0xeeeeeeeeeeeeeeeeull);
+    if (prev) CHECK(same_route(&p, prev));
+    else CHECK(p.value == 0xeeeeeeeeeeeeeeeeull);
+}
+
+static void test_feeds(void) {
+    CHECK(RTM_ROUTE_ADDED == RTM_CURRENT_BEST_ROUTE && RTM_ROUTE_DELETED == RTM_PREVIOUS_BEST_ROUTE);
+    CHECK(RTM_ROUTE_CHANGED == (RTM_CURRENT_BEST_ROUTE | RTM_PREVIOUS_BEST_ROUTE) && RTM_NO_CHANGE == 0);
+    rtm_table *t = table(4, 2);
+    rtm_feed f, g;
+    EXPECT(rtm_feed_open(t, 0, NULL, NULL), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_feed_open(t, 0x10, NULL, &f), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_feed_open(t, RTM_ONLY_THIS_PROTOCOL, NULL, &f), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_feed_open(NULL, 0, NULL, &f), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_feed_open(t, 0, NULL, &f), RTM_NO_ERROR);
+    rtm_route proto2 = route4("0.0.0.0", 0, 2, 0, 0, 0);
+    EXPECT(rtm_feed_open(t, RTM_ONLY_THIS_PROTOCOL, &proto2, &g), RTM_NO_ERROR);
+    CHECK(f != g);
+    /* Feeds take slots. */
+    rtm_handle h;
+    EXPECT(rtm_create_enumeration_handle(t, 0, NULL, &h), RTM_ERROR_NO_SYSTEM_RESOURCES);
+    rtm_stats s;
+    EXPECT(rtm_table_stats(t, &s), RTM_NO_ERROR);
+    CHECK(s.open_enumerations == 2);
+
+    uint32_t flags;
+    EXPECT(rtm_dequeue_route_change_message(f, &flags, NULL, NULL), RTM_ERROR_NO_MESSAGES);
+    EXPECT(rtm_dequeue_route_change_message(f, NULL, NULL, NULL), RTM_ERROR_INVALID_PARAMETER);
+
+    rtm_route a = route4("10.0.0.0", 8, 1, 1, 1, 1), b = route4("10.0.0.0", 8, 2, 1, 2, 2);
+    rtm_route c = route4("10.0.0.0", 8, 3, 1, 3, 3);
+    a.priority = 10;
+    b.priority = 5;
+    c.priority = 20;
+    EXPECT(rtm_add_route(t, &a), RTM_NO_ERROR);
+    expect_message(f, RTM_NO_ERROR, RTM_ROUTE_ADDED, &a, NULL);
+    EXPECT(rtm_add_route(t, &b), RTM_NO_ERROR); /* better: the best changes */
+    expect_message(f, RTM_NO_ERROR, RTM_ROUTE_CHANGED, &b, &a);
+    EXPECT(rtm_add_route(t, &c), RTM_NO_ERROR); /* worse: no message */
+    EXPECT(rtm_dequeue_route_change_message(f, &flags, NULL, NULL), RTM_ERROR_NO_MESSAGES);
+    EXPECT(rtm_delete_route(t, &b), RTM_NO_ERROR);
+    EXPECT(rtm_delete_route(t, &a), RTM_NO_ERROR);
+    EXPECT(rtm_delete_route(t, &c), RTM_NO_ERROR);
+    /* Three messages ready: MORE_MESSAGES until the last. */
+    expect_message(f, RTM_ERROR_MORE_MESSAGES, RTM_ROUTE_CHANGED, &a, &b);
+    expect_message(f, RTM_ERROR_MORE_MESSAGES, RTM_ROUTE_CHANGED, &c, &a);
+    expect_message(f, RTM_NO_ERROR, RTM_ROUTE_DELETED, NULL, &c);
+    EXPECT(rtm_dequeue_route_change_message(f, &flags, NULL, NULL), RTM_ERROR_NO_MESSAGES);
+
+    /* The protocol-2 feed saw 10/8 enter (b best) and leave (b deleted). */
+    expect_message(g, RTM_ERROR_MORE_MESSAGES, RTM_ROUTE_ADDED, &b, NULL);
+    expect_message(g, RTM_NO_ERROR, RTM_ROUTE_DELETED, NULL, &b);
+    EXPECT(rtm_dequeue_route_change_message(g, &flags, NULL, NULL), RTM_ERROR_NO_MESSAGES);
+
+    /* Close, double close, forged values. */
+    EXPECT(rtm_feed_close(g), RTM_NO_ERROR);
+    EXPECT(rtm_feed_close(g), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_dequeue_route_change_message(g, &flags, NULL, NULL), RTM_ERROR_INVALID_HANDLE);
+    rtm_feed forged[] = {0, 1, ~(rtm_feed)0, f + 1, f ^ (1ull << 40), g + 1};
+    for (size_t i = 0; i < sizeof forged / sizeof forged[0]; i++) {
+        EXPECT(rtm_dequeue_route_change_message(forged[i], &flags, NULL, NULL), RTM_ERROR_INVALID_HANDLE);
+        EXPECT(rtm_feed_close(forged[i]), RTM_ERROR_INVALID_HANDLE);
+    }
+    EXPECT(rtm_create_enumeration_handle(t, 0, NULL, &h), RTM_NO_ERROR);
+    EXPECT(rtm_close_enumeration_handle(h), RTM_NO_ERROR);
+
+    /* A feed that falls a whole journal (65,536 commits) behind is lagged for good. */
+    for (uint32_t i = 0; i < 70000; i++) {
+        rtm_route r = route4("10.0.0.0", 8, 1, 1, 1, i);
+        EXPECT(rtm_add_route(t, &r), RTM_NO_ERROR);
+    }
+    EXPECT(rtm_dequeue_route_change_message(f, &flags, NULL, NULL), RTM_ERROR_FEED_LAGGED);
+    EXPECT(rtm_dequeue_route_change_message(f, &flags, NULL, NULL), RTM_ERROR_FEED_LAGGED);
+    EXPECT(rtm_feed_close(f), RTM_NO_ERROR);
+    EXPECT(rtm_table_stats(t, &s), RTM_NO_ERROR);
+    CHECK(s.open_enumerations == 0);
+
+    /* A small journal: a feed lags after 64 commits it has not read. */
+    rtm_table *small;
+    EXPECT(rtm_table_create_ex(4, 2, 1, &small), RTM_NO_ERROR);
+    EXPECT(rtm_table_create_ex(5, 2, 1, &small), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_table_create_ex(4, 2, 1, NULL), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_feed_open(small, 0, NULL, &g), RTM_NO_ERROR);
+    for (uint32_t i = 0; i < 64; i++) {
+        rtm_route r = route4("10.0.0.0", 8, 1, 1, 1, i);
+        EXPECT(rtm_add_route(small, &r), RTM_NO_ERROR);
+    }
+    for (uint32_t i = 0; i < 64; i++) {
+        rtm_route r;
+        EXPECT(rtm_dequeue_route_change_message(g, &flags, &r, NULL), i == 63 ? RTM_NO_ERROR : RTM_ERROR_MORE_MESSAGES);
+        CHECK(r.value == i && flags == (i ? RTM_ROUTE_CHANGED : RTM_ROUTE_ADDED));
+    }
+    for (uint32_t i = 0; i < 65; i++) {
+        rtm_route r = route4("10.0.0.0", 8, 1, 1, 1, i);
+        EXPECT(rtm_add_route(small, &r), RTM_NO_ERROR);
+    }
+    EXPECT(rtm_dequeue_route_change_message(g, &flags, NULL, NULL), RTM_ERROR_FEED_LAGGED);
+    EXPECT(rtm_table_destroy(small), RTM_NO_ERROR);
+
+    /* A destroyed table's feeds are gone with it. */
+    EXPECT(rtm_feed_open(t, 0, NULL, &f), RTM_NO_ERROR);
+    EXPECT(rtm_table_destroy(t), RTM_NO_ERROR);
+    EXPECT(rtm_dequeue_route_change_message(f, &flags, NULL, NULL), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_feed_close(f), RTM_ERROR_INVALID_HANDLE);
+}
+
+static void test_fib(void) {
+    rtm_table *t = table(4, 2);
+    rtm_route a = route4("10.0.0.0", 8, 1, 1, 1, 100), b = route4("10.1.0.0", 16, 1, 1, 1, 200);
+    rtm_route worse = route4("10.1.0.0", 16, 2, 1, 2, 999);
+    worse.priority = 9;
+    EXPECT(rtm_add_route(t, &a), RTM_NO_ERROR);
+    EXPECT(rtm_add_route(t, &b), RTM_NO_ERROR);
+    EXPECT(rtm_add_route(t, &worse), RTM_NO_ERROR);
+    rtm_fib fib, fib2;
+    EXPECT(rtm_fib_create(t, NULL), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_fib_create(NULL, &fib), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_fib_create(t, &fib), RTM_NO_ERROR);
+    /* One slot left: a second Fib needs two while it builds. */
+    EXPECT(rtm_fib_create(t, &fib2), RTM_ERROR_NO_SYSTEM_RESOURCES);
+    uint32_t hop;
+    uint8_t in_b[4] = {10, 1, 2, 3}, in_a[4] = {10, 2, 0, 1}, none[4] = {11, 0, 0, 1};
+    EXPECT(rtm_fib_lookup(fib, in_b, &hop), RTM_NO_ERROR);
+    CHECK(hop == 200);
+    EXPECT(rtm_fib_lookup(fib, in_a, &hop), RTM_NO_ERROR);
+    CHECK(hop == 100);
+    hop = 7;
+    EXPECT(rtm_fib_lookup(fib, none, &hop), RTM_ERROR_NO_MORE_ROUTES);
+    CHECK(hop == 7);
+    EXPECT(rtm_fib_lookup(fib, NULL, &hop), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_fib_lookup(fib, in_a, NULL), RTM_ERROR_INVALID_PARAMETER);
+
+    /* The Fib moves on sync. */
+    EXPECT(rtm_delete_route(t, &b), RTM_NO_ERROR);
+    rtm_route def = route4("0.0.0.0", 0, 1, 1, 1, 5);
+    EXPECT(rtm_add_route(t, &def), RTM_NO_ERROR);
+    EXPECT(rtm_fib_lookup(fib, in_b, &hop), RTM_NO_ERROR);
+    CHECK(hop == 200); /* not synced yet */
+    uint32_t applied = 0;
+    EXPECT(rtm_fib_sync(fib, &applied), RTM_NO_ERROR);
+    CHECK(applied == 2);
+    EXPECT(rtm_fib_sync(fib, NULL), RTM_NO_ERROR);
+    EXPECT(rtm_fib_lookup(fib, in_b, &hop), RTM_NO_ERROR);
+    CHECK(hop == 999); /* the worse route is the best now */
+    EXPECT(rtm_fib_lookup(fib, none, &hop), RTM_NO_ERROR);
+    CHECK(hop == 5);
+
+    /* Batch lookups agree with single ones, and with the table. */
+    uint8_t addrs[6 * 4] = {10, 1, 2, 3, 10, 2, 0, 1, 11, 0, 0, 1, 10, 0, 0, 0, 10, 1, 255, 255, 255, 255, 255, 255};
+    uint32_t hops[6];
+    uint8_t found[6];
+    EXPECT(rtm_fib_lookup_batch(fib, addrs, 6, hops, found), RTM_NO_ERROR);
+    for (int i = 0; i < 6; i++) {
+        rtm_route r;
+        uint32_t h1;
+        uint32_t rc = rtm_lookup(t, addrs + 4 * i, &r);
+        EXPECT(rtm_fib_lookup(fib, addrs + 4 * i, &h1), rc);
+        CHECK(found[i] == (rc == RTM_NO_ERROR));
+        if (found[i]) CHECK(hops[i] == h1 && h1 == (uint32_t)r.value);
+    }
+    EXPECT(rtm_fib_lookup_batch(fib, NULL, 0, NULL, NULL), RTM_NO_ERROR);
+    EXPECT(rtm_fib_lookup_batch(fib, NULL, 1, hops, found), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_fib_lookup_batch(fib, addrs, 1, NULL, found), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_fib_lookup_batch(fib, addrs, 1, hops, NULL), RTM_ERROR_INVALID_PARAMETER);
+
+    /* Forged, destroyed, and of a destroyed table. */
+    rtm_fib forged[] = {0, 1, ~(rtm_fib)0, fib + 1, fib ^ (1ull << 40)};
+    for (size_t i = 0; i < sizeof forged / sizeof forged[0]; i++) {
+        EXPECT(rtm_fib_lookup(forged[i], in_a, &hop), RTM_ERROR_INVALID_HANDLE);
+        EXPECT(rtm_fib_sync(forged[i], NULL), RTM_ERROR_INVALID_HANDLE);
+        EXPECT(rtm_fib_lookup_batch(forged[i], addrs, 1, hops, found), RTM_ERROR_INVALID_HANDLE);
+        EXPECT(rtm_fib_destroy(forged[i]), RTM_ERROR_INVALID_HANDLE);
+    }
+    /* A feed value is not a Fib value (they share the serial space). */
+    rtm_feed feed;
+    EXPECT(rtm_fib_destroy(fib), RTM_NO_ERROR);
+    EXPECT(rtm_fib_destroy(fib), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_fib_lookup(fib, in_a, &hop), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_feed_open(t, 0, NULL, &feed), RTM_NO_ERROR);
+    EXPECT(rtm_fib_lookup(feed, in_a, &hop), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_fib_destroy(feed), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_feed_close(feed), RTM_NO_ERROR);
+    rtm_stats s;
+    EXPECT(rtm_table_stats(t, &s), RTM_NO_ERROR);
+    CHECK(s.open_enumerations == 0);
+    EXPECT(rtm_fib_create(t, &fib2), RTM_NO_ERROR);
+    CHECK(fib2 != fib);
+    EXPECT(rtm_table_destroy(t), RTM_NO_ERROR);
+    EXPECT(rtm_fib_lookup(fib2, in_a, &hop), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_fib_destroy(fib2), RTM_ERROR_INVALID_HANDLE);
+
+    /* IPv6. */
+    t = table(6, 4);
+    rtm_route r6 = route6("2001:db8::", 32, 1, 1, 1, 66);
+    EXPECT(rtm_add_route(t, &r6), RTM_NO_ERROR);
+    EXPECT(rtm_fib_create(t, &fib), RTM_NO_ERROR);
+    uint8_t a6[16];
+    CHECK(inet_pton(AF_INET6, "2001:db8:5::1", a6) == 1);
+    EXPECT(rtm_fib_lookup(fib, a6, &hop), RTM_NO_ERROR);
+    CHECK(hop == 66);
+    EXPECT(rtm_table_destroy(t), RTM_NO_ERROR);
+}
+
 int main(void) {
     test_defines();
     test_create_destroy();
@@ -558,6 +794,8 @@ int main(void) {
     test_block_delete();
     test_stats_and_collect();
     test_handle_uniqueness();
+    test_feeds();
+    test_fib();
     printf("api: all checks passed\n");
     return 0;
 }

@@ -212,7 +212,7 @@ static void test_destroy_while_in_use(void) {
 
 /* ---- BUSY: two threads on one handle ------------------------------------------------- */
 
-enum { BUSY_ROUTES = 20000, MAX_ROUNDS = 200 };
+enum { BUSY_ROUTES = 20000, MAX_ROUNDS = 5000 };
 
 static rtm_table *shared_table;
 static rtm_handle shared_handle;
@@ -275,7 +275,8 @@ static void test_busy(void) {
         busy += d[0].busy + d[1].busy;
         EXPECT(rtm_close_enumeration_handle(shared_handle), RTM_NO_ERROR);
     }
-    /* Two threads drove one handle for BUSY_ROUTES calls each round: they collided. */
+    /* Rounds go on until the two threads ran at the same time (on a loaded machine they
+     * may not for a while); then they collide on nearly every call. */
     CHECK(busy > 0);
     printf("threads: %ld BUSY returns in %d round(s)\n", busy, rounds);
     EXPECT(rtm_table_destroy(shared_table), RTM_NO_ERROR);
@@ -317,11 +318,161 @@ static void test_racing_closes(void) {
     EXPECT(rtm_table_destroy(shared_table), RTM_NO_ERROR);
 }
 
+/* ---- A feed consumer alongside a writer ---------------------------------------------- */
+
+enum { FEED_NETS = 64, FEED_OPS = 20000 };
+
+static rtm_table *feed_table;
+static atomic_int feed_writer_done;
+
+static rtm_route feed_route(uint32_t x) {
+    char net[32];
+    snprintf(net, sizeof net, "10.0.%u.0", x % FEED_NETS);
+    rtm_route r = route4(net, 24, 1 + x / FEED_NETS % 3, 1, 1, x);
+    r.priority = x / 7 % 4;
+    return r;
+}
+
+static void *feed_writer(void *arg) {
+    (void)arg;
+    uint32_t seed = 7;
+    for (int i = 0; i < FEED_OPS; i++) {
+        seed = seed * 1103515245u + 12345u;
+        rtm_route r = feed_route(seed >> 8);
+        if (seed >> 30 == 0) {
+            uint32_t rc = rtm_delete_route(feed_table, &r);
+            CHECK(rc == RTM_NO_ERROR || rc == RTM_ERROR_NO_MORE_ROUTES);
+        } else {
+            EXPECT(rtm_add_route(feed_table, &r), RTM_NO_ERROR);
+        }
+    }
+    atomic_store(&feed_writer_done, 1);
+    return NULL;
+}
+
+/* Applies the feed's messages to a copy of every network's best route while the writer
+ * runs; each message must start from the copy's state; at the end the copy is the table's. */
+static void test_feed_follows_writer(void) {
+    EXPECT(rtm_table_create(4, 4, &feed_table), RTM_NO_ERROR);
+    rtm_feed feed;
+    EXPECT(rtm_feed_open(feed_table, 0, NULL, &feed), RTM_NO_ERROR);
+    atomic_store(&feed_writer_done, 0);
+    pthread_t w;
+    CHECK(pthread_create(&w, NULL, feed_writer, NULL) == 0);
+    static rtm_route best[FEED_NETS];
+    static int has[FEED_NETS];
+    long messages = 0;
+    for (;;) {
+        int done = atomic_load(&feed_writer_done);
+        uint32_t flags;
+        rtm_route cur, prev;
+        uint32_t rc = rtm_dequeue_route_change_message(feed, &flags, &cur, &prev);
+        if (rc == RTM_ERROR_NO_MESSAGES) {
+            if (done) break;
+            continue;
+        }
+        CHECK(rc == RTM_NO_ERROR || rc == RTM_ERROR_MORE_MESSAGES);
+        messages++;
+        int n = (flags & RTM_CURRENT_BEST_ROUTE ? cur : prev).network[2];
+        CHECK(n < FEED_NETS);
+        if (flags & RTM_PREVIOUS_BEST_ROUTE) CHECK(has[n] && same_route(&best[n], &prev));
+        else CHECK(!has[n]);
+        has[n] = (flags & RTM_CURRENT_BEST_ROUTE) != 0;
+        if (has[n]) best[n] = cur;
+    }
+    CHECK(pthread_join(w, NULL) == 0);
+    for (int n = 0; n < FEED_NETS; n++) {
+        rtm_route net = feed_route((uint32_t)n), out;
+        uint32_t rc = rtm_best_route(feed_table, &net, &out);
+        if (has[n]) {
+            EXPECT(rc, RTM_NO_ERROR);
+            CHECK(same_route(&out, &best[n]));
+        } else {
+            EXPECT(rc, RTM_ERROR_NO_MORE_ROUTES);
+        }
+    }
+    CHECK(messages > 0);
+    EXPECT(rtm_feed_close(feed), RTM_NO_ERROR);
+    EXPECT(rtm_table_destroy(feed_table), RTM_NO_ERROR);
+}
+
+/* ---- A Fib read while it follows a writer -------------------------------------------- */
+
+enum { FIB_VALUES = 20000 };
+
+static rtm_table *fib_table;
+static rtm_fib shared_fib;
+static atomic_int fib_writer_done, fib_syncers_done;
+
+static void *fib_writer(void *arg) {
+    (void)arg;
+    for (uint32_t v = 2; v <= FIB_VALUES; v++) {
+        rtm_route r = route4("10.0.0.0", 8, 1, 1, 1, v);
+        EXPECT(rtm_add_route(fib_table, &r), RTM_NO_ERROR);
+    }
+    atomic_store(&fib_writer_done, 1);
+    return NULL;
+}
+
+static void *fib_syncer(void *arg) {
+    long *busy = arg;
+    for (;;) {
+        int done = atomic_load(&fib_writer_done);
+        uint32_t rc = rtm_fib_sync(shared_fib, NULL);
+        if (rc == RTM_ERROR_BUSY) {
+            (*busy)++;
+            continue;
+        }
+        EXPECT(rc, RTM_NO_ERROR);
+        if (done) break;
+    }
+    atomic_fetch_add(&fib_syncers_done, 1);
+    return NULL;
+}
+
+/* Lookups while two threads sync the Fib (one may find the other syncing: BUSY): each
+ * returns a value the route had, and one reader's answers never go back. */
+static void test_fib_follows_writer(void) {
+    EXPECT(rtm_table_create(4, 4, &fib_table), RTM_NO_ERROR);
+    rtm_route r = route4("10.0.0.0", 8, 1, 1, 1, 1);
+    EXPECT(rtm_add_route(fib_table, &r), RTM_NO_ERROR);
+    EXPECT(rtm_fib_create(fib_table, &shared_fib), RTM_NO_ERROR);
+    atomic_store(&fib_writer_done, 0);
+    atomic_store(&fib_syncers_done, 0);
+    long busy[2] = {0, 0};
+    pthread_t w, s0, s1;
+    CHECK(pthread_create(&w, NULL, fib_writer, NULL) == 0);
+    CHECK(pthread_create(&s0, NULL, fib_syncer, &busy[0]) == 0);
+    CHECK(pthread_create(&s1, NULL, fib_syncer, &busy[1]) == 0);
+    uint32_t last = 0;
+    uint8_t addrs[8] = {10, 1, 2, 3, 10, 200, 0, 1};
+    while (atomic_load(&fib_syncers_done) < 2) {
+        uint32_t hop, hops[2];
+        uint8_t found[2];
+        EXPECT(rtm_fib_lookup(shared_fib, addrs, &hop), RTM_NO_ERROR);
+        CHECK(hop >= last && hop >= 1 && hop <= FIB_VALUES);
+        last = hop;
+        EXPECT(rtm_fib_lookup_batch(shared_fib, addrs, 2, hops, found), RTM_NO_ERROR);
+        CHECK(found[0] && found[1] && hops[0] >= last && hops[1] >= hops[0] && hops[1] <= FIB_VALUES);
+        last = hops[1];
+    }
+    CHECK(pthread_join(w, NULL) == 0);
+    CHECK(pthread_join(s0, NULL) == 0);
+    CHECK(pthread_join(s1, NULL) == 0);
+    uint32_t hop;
+    EXPECT(rtm_fib_lookup(shared_fib, addrs, &hop), RTM_NO_ERROR);
+    CHECK(hop == FIB_VALUES);
+    EXPECT(rtm_fib_destroy(shared_fib), RTM_NO_ERROR);
+    EXPECT(rtm_table_destroy(fib_table), RTM_NO_ERROR);
+}
+
 int main(void) {
     test_snapshots_under_writers();
     test_destroy_while_in_use();
     test_racing_closes();
-    (void)test_busy; /* enabled once the crate reports Busy for a handle in use */
+    test_feed_follows_writer();
+    test_fib_follows_writer();
+    test_busy();
     printf("threads: all checks passed\n");
     return 0;
 }
