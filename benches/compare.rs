@@ -14,8 +14,10 @@
 //! the readers never ask for: it keeps a window of `WINDOW` extra routes, inserting one and
 //! deleting the oldest per step, flat out.
 
+mod churn;
 mod data;
 
+use churn::{routes_of, Churn, Churner, Key, Rtm, R};
 use data::Attrs;
 
 use std::collections::BTreeMap;
@@ -30,11 +32,8 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput
 use crossbeam_skiplist::SkipMap;
 use crossbeam_utils::CachePadded;
 use prefix_trie::PrefixMap;
-use rtm::{Criteria, Ipv4Net, Route, RouteKey, RouteTable};
+use rtm::{Criteria, Ipv4Net};
 use scc::TreeIndex;
-
-type Key = RouteKey<Ipv4Net>;
-type R = Route<Ipv4Net, u64>;
 
 /// Routes in the big table.
 const TABLE: usize = 1_000_000;
@@ -44,12 +43,6 @@ const CHURN: usize = 200_000;
 const WINDOW: usize = 50_000;
 /// Addresses per longest-prefix-match probe set.
 const LPM_PROBES: usize = 1 << 18;
-
-/// A writer's two operations.
-trait Churn: Sync {
-    fn insert(&self, r: &R);
-    fn remove(&self, k: &Key);
-}
 
 /// The ordered maps of benchmarks 1-3.
 trait Map: Churn {
@@ -68,19 +61,6 @@ fn fold(acc: (usize, u64), k: &Key, a: &Attrs) -> (usize, u64) {
     )
 }
 
-type Rtm = RouteTable<Ipv4Net, u64>;
-
-impl Churn for Rtm {
-    #[inline]
-    fn insert(&self, r: &R) {
-        self.add_route(r.clone()).unwrap();
-    }
-    #[inline]
-    fn remove(&self, k: &Key) {
-        self.delete_route(k).unwrap();
-    }
-}
-
 impl Map for Rtm {
     #[inline]
     fn get(&self, k: &Key) -> Option<Attrs> {
@@ -90,17 +70,6 @@ impl Map for Rtm {
         self.enumerate(Criteria::all())
             .unwrap()
             .fold((0, 0), |acc, r| fold(acc, &r.key, &Attrs::of(&r)))
-    }
-}
-
-impl Churn for SkipMap<Key, Attrs> {
-    #[inline]
-    fn insert(&self, r: &R) {
-        SkipMap::insert(self, r.key, Attrs::of(r));
-    }
-    #[inline]
-    fn remove(&self, k: &Key) {
-        assert!(SkipMap::remove(self, k).is_some());
     }
 }
 
@@ -197,48 +166,6 @@ impl Churn for RwLock<PrefixMap<Ipv4Net, Attrs>> {
     }
 }
 
-/// Insert-one, delete-the-oldest churn over `keys`, keeping `window` of them present.
-struct Churner<'a, M: ?Sized> {
-    map: &'a M,
-    keys: &'a [R],
-    window: usize,
-    next: usize,
-}
-
-impl<'a, M: Churn + ?Sized> Churner<'a, M> {
-    /// Inserts the first `window` keys.
-    fn fill(map: &'a M, keys: &'a [R], window: usize) -> Self {
-        assert!(window < keys.len());
-        for r in &keys[..window] {
-            map.insert(r);
-        }
-        Self {
-            map,
-            keys,
-            window,
-            next: window,
-        }
-    }
-
-    /// One insert and one delete.
-    #[inline]
-    fn step(&mut self) {
-        let n = self.keys.len();
-        self.map.insert(&self.keys[self.next % n]);
-        self.map
-            .remove(&self.keys[(self.next + n - self.window) % n].key);
-        self.next += 1;
-    }
-
-    /// Deletes what is still in the window, leaving the map as before `fill`.
-    fn drain(self) {
-        let n = self.keys.len();
-        for i in self.next - self.window..self.next {
-            self.map.remove(&self.keys[i % n].key);
-        }
-    }
-}
-
 /// What the benchmark thread can see of a running writer.
 struct Probe<'a> {
     writes: &'a AtomicU64,
@@ -314,14 +241,6 @@ struct Fixture {
     skip: SkipMap<Key, Attrs>,
     tree: TreeIndex<Key, Attrs>,
     btree: RwLock<BTreeMap<Key, Attrs>>,
-}
-
-fn routes_of(prefixes: &[Ipv4Net], base: u64) -> Vec<R> {
-    prefixes
-        .iter()
-        .enumerate()
-        .map(|(i, p)| data::route(data::key_v4(*p), base + i as u64))
-        .collect()
 }
 
 fn shuffled<T: Clone>(v: &[T], seed: u64) -> Vec<T> {

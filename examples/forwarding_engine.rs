@@ -1,66 +1,116 @@
-//! A forwarding engine's routing table under load.
+//! A forwarding engine's routing table on a real BGP day.
 //!
-//! Builds a BGP-like IPv4 table (1M prefixes by default), then runs lookup threads and a
-//! churn writer while a dump reads the whole table through one enumeration, as a BGP
-//! speaker does for a peer that just came up. It checks that the dump is exactly the table
-//! as of the dump's snapshot, and prints lookups/s, dump routes/s, routes, and memory.
+//! Loads the full IPv4 table one RIPE RIS peer held on 2026-05-11 (1,042,325 prefixes) and
+//! replays every update that peer sent in the next 24 hours on a writer thread (`A prefix`
+//! adds or replaces the route, `W prefix` deletes it), flat out. Meanwhile lookup threads
+//! run longest-prefix matches, and a dumper does what a BGP speaker does for a peer that
+//! just came up: it subscribes (a snapshot enumeration and a feed of every change after
+//! it), reads the dump into its own copy, then keeps the copy current from the feed. When
+//! the day is over it checks that the copy equals a fresh enumeration at the feed's
+//! version, and prints what it measured.
 //!
 //! ```text
-//! cargo run --release --example forwarding_engine                  # 1M routes
-//! cargo run --release --example forwarding_engine -- --routes 100000 --lookup-threads 1
+//! cargo run --release --example forwarding_engine                      # the real day
+//! cargo run --release --example forwarding_engine -- --updates 200000  # its first 200k updates
+//! cargo run --release --example forwarding_engine -- --routes 100000   # synthetic table + churn
 //! ```
+//!
+//! The real data: RIPE NCC Routing Information Service (see benches/data/README.md).
+//! Source: RIPE NCC RIS.
 
 #[path = "../benches/data/mod.rs"]
 mod data;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Barrier;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
-use rtm::{Criteria, Ipv4Net, RouteKey, RouteTable};
+use data::Update;
+use rtm::{Criteria, Error, Ipv4Net, Route, RouteKey, RouteTable, Version};
+
+type Table = RouteTable<Ipv4Net, u64>;
+type Key = RouteKey<Ipv4Net>;
+
+const USAGE: &str = "usage: forwarding_engine [--routes N] [--updates N] [--lookup-threads N]
+  (no --routes)    the real RIPE RIS IPv4 table and its real BGP day
+  --routes N       a synthetic BGP-like table of N routes and synthetic churn instead
+  --updates N      replay at most N updates (default: the whole day; synthetic: 1,000,000)
+  --lookup-threads N   threads running longest-prefix matches (default 1)";
 
 struct Args {
-    routes: usize,
+    routes: Option<usize>,
+    updates: Option<usize>,
     lookup_threads: usize,
-    seconds: f64,
 }
 
+/// Parses the command line; a bad one prints the usage and exits with status 2.
 fn parse_args() -> Args {
+    fn bad(msg: &str) -> ! {
+        eprintln!("forwarding_engine: {msg}\n{USAGE}");
+        std::process::exit(2);
+    }
     let mut a = Args {
-        routes: 1_000_000,
-        lookup_threads: 2,
-        seconds: 2.0,
+        routes: None,
+        updates: None,
+        lookup_threads: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut value =
-            |name: &str| -> String { it.next().unwrap_or_else(|| panic!("{name} needs a value")) };
+        let mut number = || -> usize {
+            let v = it
+                .next()
+                .unwrap_or_else(|| bad(&format!("{flag} needs a value")));
+            v.replace('_', "")
+                .parse()
+                .unwrap_or_else(|_| bad(&format!("{flag} {v}: not a number")))
+        };
         match flag.as_str() {
-            "--routes" => a.routes = value("--routes").parse().expect("--routes N"),
-            "--lookup-threads" => {
-                a.lookup_threads = value("--lookup-threads")
-                    .parse()
-                    .expect("--lookup-threads N")
-            }
-            "--seconds" => a.seconds = value("--seconds").parse().expect("--seconds S"),
+            "--routes" => a.routes = Some(number().max(1)),
+            "--updates" => a.updates = Some(number()),
+            "--lookup-threads" => a.lookup_threads = number(),
             "-h" | "--help" => {
-                println!(
-                    "usage: forwarding_engine [--routes N] [--lookup-threads N] [--seconds S]"
-                );
+                println!("{USAGE}");
                 std::process::exit(0);
             }
-            other => panic!("unknown flag {other} (try --help)"),
+            _ => bad(&format!("unknown flag {flag}")),
         }
     }
-    a.routes = a.routes.max(1);
     a
 }
 
+/// The table to load and the updates to replay.
+struct Workload {
+    prefixes: Vec<Ipv4Net>,
+    updates: Vec<Update<Ipv4Net>>,
+}
+
+/// A synthetic BGP-like table of `n` prefixes, and `updates` changes over it and a pool
+/// of 10% more prefixes: announce (add or replace) or withdraw, at random.
+fn synthetic(n: usize, updates: usize) -> Workload {
+    let pool = data::ipv4_prefixes(n + (n / 10).max(10), 1);
+    let mut present: Vec<bool> = (0..pool.len()).map(|i| i < n).collect();
+    let mut rng = data::Rng::new(3);
+    let updates = (0..updates)
+        .map(|_| {
+            let i = rng.below(pool.len() as u64) as usize;
+            if present[i] && rng.below(2) == 0 {
+                present[i] = false;
+                Update::Withdraw(pool[i])
+            } else {
+                present[i] = true;
+                Update::Announce(pool[i])
+            }
+        })
+        .collect();
+    Workload {
+        prefixes: pool[..n].to_vec(),
+        updates,
+    }
+}
+
 /// Resident set size of this process, from /proc (Linux); 0 elsewhere.
-fn rss_bytes() -> u64 {
+fn rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -68,70 +118,133 @@ fn rss_bytes() -> u64 {
                 .find(|l| l.starts_with("VmRSS:"))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         })
-        .map_or(0, |kb| kb * 1024)
+        .map_or(0.0, |kb| kb as f64 / 1024.0)
 }
 
-/// One change the churn writer made: the pool index and the value after it (None: deleted).
-type Change = (usize, Option<u64>);
+/// Involuntary context switches of this thread (Linux; 0 elsewhere).
+fn preempted() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("nonvoluntary_ctxt_switches:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// The `q`-quantile of sorted samples.
+fn pct(sorted: &[u64], q: f64) -> u64 {
+    sorted
+        .get(((q * sorted.len() as f64) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(0)
+}
+
+fn us(ns: u64) -> String {
+    if ns >= 1_000_000 {
+        format!("{:.1} ms", ns as f64 / 1e6)
+    } else {
+        format!("{:.1} us", ns as f64 / 1e3)
+    }
+}
+
+/// What the writer measured.
+struct Replay {
+    latencies: Vec<u64>,
+    elapsed: Duration,
+    absent_withdrawals: usize,
+    preempted: u64,
+}
+
+/// What the dumper measured.
+struct Dumper {
+    dumped: usize,
+    dump_time: Duration,
+    /// Changes committed while the dump ran, applied from the feed afterwards.
+    during_dump: usize,
+    catch_up: Duration,
+    /// Changes followed after catching up, and their lag (versions, ns).
+    live: usize,
+    lag_versions: Vec<u64>,
+    lag_ns: Vec<u64>,
+    resubscribed: usize,
+    dead_while_open: usize,
+    copy: BTreeMap<Key, Route<Ipv4Net, u64>>,
+    version: Version,
+}
 
 fn main() {
     let args = parse_args();
-    let rss0 = rss_bytes();
-    // The announced table, plus a pool of prefixes the churn writer announces and withdraws.
-    let extra = (args.routes / 10).max(10);
-    let pool: Vec<Ipv4Net> = data::ipv4_prefixes(args.routes + extra, 1);
-    let keys: Vec<RouteKey<Ipv4Net>> = pool.iter().map(|p| data::key_v4(*p)).collect();
-    let table = RouteTable::<Ipv4Net, u64>::new();
-
-    let bar = ProgressBar::new(args.routes as u64).with_style(
-        ProgressStyle::with_template("loading {bar:40} {pos}/{len} prefixes {per_sec}")
-            .expect("template"),
-    );
-    let t0 = Instant::now();
-    for (i, k) in keys.iter().take(args.routes).enumerate() {
-        table
-            .add_route(data::route(*k, i as u64))
-            .expect("canonical prefix");
-        if i % 4096 == 0 {
-            bar.set_position(i as u64);
+    let real = args.routes.is_none();
+    let w = match args.routes {
+        Some(n) => synthetic(n, args.updates.unwrap_or(1_000_000)),
+        None => {
+            let mut updates = data::ris_v4_updates();
+            updates.truncate(args.updates.unwrap_or(usize::MAX));
+            Workload {
+                prefixes: data::ris_v4(),
+                updates,
+            }
         }
+    };
+    if real {
+        println!(
+            "Source: RIPE NCC RIS. The full IPv4 table of peer AS3333 at 2026-05-11 00:00 UTC, \
+             and {} of its BGP updates of the next 24 hours.",
+            w.updates.len()
+        );
+    } else {
+        println!(
+            "A synthetic BGP-like table and {} synthetic updates.",
+            w.updates.len()
+        );
     }
-    bar.finish_and_clear();
+
+    // A journal of 2^20 commits: a feed may fall that far behind (a couple of seconds of
+    // this writer) before it lags and has to subscribe again.
+    let table: Table = RouteTable::builder().journal_capacity(1 << 20).build();
+    let t0 = Instant::now();
+    for (i, p) in w.prefixes.iter().enumerate() {
+        table
+            .add_route(data::route(data::key_v4(*p), i as u64))
+            .expect("canonical prefix");
+    }
     let load = t0.elapsed();
     println!(
-        "loaded {} routes in {:.2?} ({:.2} M inserts/s), {} networks",
+        "table: {} routes, {} networks, loaded in {:.2?} ({:.2} M inserts/s)",
         table.route_count(),
+        table.network_count(),
         load,
-        args.routes as f64 / load.as_secs_f64() / 1e6,
-        table.network_count()
+        w.prefixes.len() as f64 / load.as_secs_f64() / 1e6
     );
-    let rss_loaded = rss_bytes();
 
-    // What the churn writer starts from, by pool index.
-    let initial: Vec<Option<u64>> = (0..pool.len())
-        .map(|i| (i < args.routes).then_some(i as u64))
+    let lookup_addrs = data::announced_v4(&w.prefixes, 1 << 20, 2);
+    let v0 = table.version().0;
+    // When each commit of the replay happened (ns after the start), by version - v0.
+    let committed_at: Vec<AtomicU64> = (0..=w.updates.len() + w.updates.len() / 8)
+        .map(|_| AtomicU64::new(0))
         .collect();
-    let lookups_keys = data::announced_v4(&pool[..args.routes], 1 << 20, 2);
-
-    let stop = AtomicBool::new(false);
-    let started = AtomicU64::new(0); // churn ops begun
-    let finished = AtomicU64::new(0); // churn ops completed
+    let progress = AtomicUsize::new(0);
+    let done = AtomicBool::new(false);
     let lookups = AtomicU64::new(0);
     let hits = AtomicU64::new(0);
-    let go = Barrier::new(args.lookup_threads + 2);
+    let start = Instant::now();
 
-    let (dump, window, changes, churn_rate, dump_time, snapshot_stats) = thread::scope(|s| {
+    let (replay, dumper) = thread::scope(|s| {
         for t in 0..args.lookup_threads {
-            let (table, stop, lookups, hits, go, keys) =
-                (&table, &stop, &lookups, &hits, &go, &lookups_keys);
+            let (table, done, lookups, hits, addrs) =
+                (&table, &done, &lookups, &hits, &lookup_addrs);
             s.spawn(move || {
-                go.wait();
                 let (mut n, mut h) = (0u64, 0u64);
                 let mut i = t * 7919;
-                while !stop.load(Ordering::Relaxed) {
+                while !done.load(Ordering::Relaxed) {
                     for _ in 0..1024 {
-                        i = (i + 1) & (keys.len() - 1);
-                        h += table.lookup(keys[i]).is_some() as u64;
+                        i = (i + 1) & (addrs.len() - 1);
+                        h += table.lookup(addrs[i]).is_some() as u64;
                     }
                     n += 1024;
                 }
@@ -139,138 +252,242 @@ fn main() {
                 hits.fetch_add(h, Ordering::Relaxed);
             });
         }
-        let writer = {
-            let (table, stop, started, finished, go, keys, initial) =
-                (&table, &stop, &started, &finished, &go, &keys, &initial);
-            s.spawn(move || {
-                go.wait();
-                let mut state = initial.clone();
-                let mut rng = data::Rng::new(3);
-                let mut log: Vec<Change> = Vec::new();
-                let t0 = Instant::now();
-                let mut value = state.len() as u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let i = rng.below(state.len() as u64) as usize;
-                    started.fetch_add(1, Ordering::SeqCst);
-                    let after = match state[i] {
-                        Some(_) if rng.below(2) == 0 => {
-                            table.delete_route(&keys[i]).expect("present");
-                            None
-                        }
-                        _ => {
-                            value += 1;
-                            table
-                                .add_route(data::route(keys[i], value))
-                                .expect("canonical");
-                            Some(value)
-                        }
-                    };
-                    finished.fetch_add(1, Ordering::SeqCst);
-                    state[i] = after;
-                    log.push((i, after));
-                }
-                let rate = log.len() as f64 / t0.elapsed().as_secs_f64();
-                (log, rate)
-            })
-        };
-        go.wait();
-        let phase = Instant::now();
-        // Let the churn get going, then dump while it runs.
-        thread::sleep(Duration::from_millis(200));
-        let before = finished.load(Ordering::SeqCst);
-        let mut e = table
-            .enumerate(Criteria::all().include_disabled())
-            .expect("a free slot");
-        let after = started.load(Ordering::SeqCst);
-        let t0 = Instant::now();
-        let dump: Vec<(RouteKey<Ipv4Net>, u64)> = e.by_ref().map(|r| (r.key, r.value)).collect();
-        let dump_time = t0.elapsed();
-        // still open: what the reclaimer keeps for this snapshot
-        table.collect();
-        let snapshot_stats = table.stats();
-        drop(e);
-        let rest = Duration::from_secs_f64(args.seconds).saturating_sub(phase.elapsed());
-        thread::sleep(rest);
-        stop.store(true, Ordering::Relaxed);
-        let (log, rate) = writer.join().expect("writer");
-        (
-            dump,
-            (before as usize, after as usize),
-            log,
-            rate,
-            dump_time,
-            snapshot_stats,
-        )
+        let dumper =
+            s.spawn(|| dump_and_follow(&table, &w, v0, &committed_at, &progress, &done, start));
+        let replay = replay(&table, &w, v0, &committed_at, &progress, start);
+        done.store(true, Ordering::Relaxed);
+        (replay, dumper.join().expect("dumper"))
     });
 
-    // The dump must be the table after exactly j churn changes, for some j the dump could
-    // have seen: at least the changes finished before it opened, at most those begun.
-    let index: HashMap<RouteKey<Ipv4Net>, usize> =
-        keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
-    let mut dumped: Vec<Option<u64>> = vec![None; pool.len()];
-    let mut ordered = true;
-    for (n, (k, v)) in dump.iter().enumerate() {
-        dumped[index[k]] = Some(*v);
-        ordered &= n == 0 || dump[n - 1].0 < *k;
-    }
-    let mut state = initial;
-    let mut mismatched = state.iter().zip(&dumped).filter(|(a, b)| a != b).count();
-    let mut matches = Vec::new();
-    for (j, &(i, after)) in changes.iter().enumerate().take(window.1) {
-        if j >= window.0 && mismatched == 0 {
-            matches.push(j);
-        }
-        mismatched -= (state[i] != dumped[i]) as usize;
-        state[i] = after;
-        mismatched += (state[i] != dumped[i]) as usize;
-    }
-    if window.1 >= window.0 && mismatched == 0 && changes.len() >= window.1 {
-        matches.push(window.1);
-    }
-    let consistent = ordered && !matches.is_empty();
-
-    let secs = args.seconds.max(1e-9);
+    // The figures.
+    let mut lat = replay.latencies;
+    lat.sort_unstable();
+    println!(
+        "replay: {} updates in {:.2?} = {:.2} M/s ({} withdrawals of absent routes)",
+        lat.len(),
+        replay.elapsed,
+        lat.len() as f64 / replay.elapsed.as_secs_f64() / 1e6,
+        replay.absent_withdrawals
+    );
+    println!(
+        "  write latency: p50 {}, p99.9 {}, max {} (the writer thread was preempted {} times)",
+        us(pct(&lat, 0.5)),
+        us(pct(&lat, 0.999)),
+        us(*lat.last().unwrap_or(&0)),
+        replay.preempted
+    );
     let lookups = lookups.load(Ordering::Relaxed);
     println!(
-        "lookups: {:.2} M/s over {} threads ({:.1}% hits) while churning",
-        lookups as f64 / secs / 1e6,
+        "lookups: {:.2} M/s over {} thread(s), {:.1}% hits",
+        lookups as f64 / replay.elapsed.as_secs_f64() / 1e6,
         args.lookup_threads,
         100.0 * hits.load(Ordering::Relaxed) as f64 / lookups.max(1) as f64
     );
-    println!("churn writer: {:.2} M changes/s", churn_rate / 1e6);
+    let d = dumper;
     println!(
-        "dump: {} routes in {:.2?} = {:.2} M routes/s, while {} changes ran",
-        dump.len(),
-        dump_time,
-        dump.len() as f64 / dump_time.as_secs_f64() / 1e6,
-        changes.len()
+        "dump: {} routes in {:.2?} = {:.2} M routes/s; {} changes committed meanwhile, \
+         applied from the feed in {:.2?}",
+        d.dumped,
+        d.dump_time,
+        d.dumped as f64 / d.dump_time.as_secs_f64() / 1e6,
+        d.during_dump,
+        d.catch_up
     );
+    let (mut lv, mut lt) = (d.lag_versions, d.lag_ns);
+    lv.sort_unstable();
+    lt.sort_unstable();
     println!(
-        "dump is the table as of its snapshot: {} (after change {} of the window {}..={})",
-        if consistent { "yes" } else { "NO" },
-        matches.first().map_or("-".to_string(), |j| j.to_string()),
-        window.0,
-        window.1
+        "feed: then {} changes followed live; lag behind the writer p50 / p99 / max: \
+         {} / {} / {} versions, {} / {} / {}{}",
+        d.live,
+        pct(&lv, 0.5),
+        pct(&lv, 0.99),
+        lv.last().unwrap_or(&0),
+        us(pct(&lt, 0.5)),
+        us(pct(&lt, 0.99)),
+        us(*lt.last().unwrap_or(&0)),
+        if d.resubscribed > 0 {
+            format!(" (lagged and subscribed again {} times)", d.resubscribed)
+        } else {
+            String::new()
+        }
     );
+
+    // The copy must equal what an enumeration at the feed's version returns. The writer
+    // has stopped, so a fresh enumeration is at that version.
+    let fresh = table.enumerate(Criteria::all()).expect("a free slot");
+    let at = fresh.snapshot();
+    let mut mismatches = 0usize;
+    let mut n = 0usize;
+    let mut copy = d.copy.values();
+    for r in fresh {
+        n += 1;
+        mismatches += (copy.next() != Some(&r)) as usize;
+    }
+    mismatches += copy.count();
+    let consistent = at == d.version && mismatches == 0;
     println!(
-        "while the dump was open: {} dead versions retained (replaced or deleted values the \
-         snapshot sees, and any a sweep running in the writer has not reached yet)",
-        snapshot_stats.dead_versions
+        "check: the copy kept from the feed equals a fresh enumeration at version {} \
+         ({} routes): {}",
+        at.0,
+        n,
+        if consistent { "yes" } else { "NO" }
     );
+
     table.collect();
-    let s = table.stats();
+    let st = table.stats();
     println!(
-        "routes: {}, dead versions after close + collect: {}",
-        s.live_routes, s.dead_versions
-    );
-    println!(
-        "memory: RSS {:.1} MiB (table loaded: +{:.1} MiB, {:.0} bytes/route incl. the example's own data)",
-        rss_bytes() as f64 / (1 << 20) as f64,
-        rss_loaded.saturating_sub(rss0) as f64 / (1 << 20) as f64,
-        rss_loaded.saturating_sub(rss0) as f64 / args.routes as f64
+        "memory: {} dead versions while the dump was open; after close + collect: {} dead, \
+         {} routes; RSS {:.0} MiB",
+        d.dead_while_open,
+        st.dead_versions,
+        st.live_routes,
+        rss_mib()
     );
     if !consistent {
-        eprintln!("the dump did not match any state of the table it could have seen");
+        eprintln!(
+            "the copy does not match the table (feed at version {}, enumeration at {}, {} differences)",
+            d.version.0, at.0, mismatches
+        );
         std::process::exit(1);
+    }
+}
+
+/// The writer: replays the updates flat out, timing each.
+fn replay(
+    table: &Table,
+    w: &Workload,
+    v0: u64,
+    committed_at: &[AtomicU64],
+    progress: &AtomicUsize,
+    start: Instant,
+) -> Replay {
+    let base = w.prefixes.len() as u64;
+    let mut latencies = Vec::with_capacity(w.updates.len());
+    let mut absent = 0;
+    let p0 = preempted();
+    let t0 = Instant::now();
+    for (i, u) in w.updates.iter().enumerate() {
+        let t = Instant::now();
+        let committed = match u {
+            Update::Announce(p) => {
+                let r = data::route(data::key_v4(*p), base + i as u64);
+                table.add_route(r).expect("canonical prefix");
+                true
+            }
+            Update::Withdraw(p) => match table.delete_route(&data::key_v4(*p)) {
+                Ok(_) => true,
+                Err(Error::NoSuchRoute) => false,
+                Err(e) => panic!("{e}"),
+            },
+        };
+        latencies.push(t.elapsed().as_nanos() as u64);
+        absent += !committed as usize;
+        if committed {
+            // The only writer: the table's version is this commit's.
+            // (A reader that helps decide a timestamp may skip a version now and then:
+            // the array has room to spare.)
+            let v = (table.version().0 - v0) as usize;
+            if let Some(at) = committed_at.get(v) {
+                at.store(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            }
+        }
+        progress.store(i + 1, Ordering::Relaxed);
+    }
+    Replay {
+        latencies,
+        elapsed: t0.elapsed(),
+        absent_withdrawals: absent,
+        preempted: preempted() - p0,
+    }
+}
+
+/// The dumper: once an eighth of the replay is done, subscribes, reads the dump into a
+/// copy, then keeps the copy current from the feed until the writer is done and the feed
+/// has caught up. On `Lagged` it subscribes again and starts over.
+fn dump_and_follow(
+    table: &Table,
+    w: &Workload,
+    v0: u64,
+    committed_at: &[AtomicU64],
+    progress: &AtomicUsize,
+    done: &AtomicBool,
+    start: Instant,
+) -> Dumper {
+    while progress.load(Ordering::Relaxed) < w.updates.len() / 8 {
+        thread::sleep(Duration::from_millis(1));
+    }
+    let mut d = Dumper {
+        dumped: 0,
+        dump_time: Duration::ZERO,
+        during_dump: 0,
+        catch_up: Duration::ZERO,
+        live: 0,
+        lag_versions: Vec::new(),
+        lag_ns: Vec::new(),
+        resubscribed: 0,
+        dead_while_open: 0,
+        copy: BTreeMap::new(),
+        version: Version(0),
+    };
+    'subscribe: loop {
+        let (mut dump, mut feed) = table.subscribe(Criteria::all()).expect("two free slots");
+        let t0 = Instant::now();
+        d.copy = dump.by_ref().map(|r| (r.key, r)).collect();
+        d.dump_time = t0.elapsed();
+        d.dumped = d.copy.len();
+        d.dead_while_open = table.stats().dead_versions;
+        // Closing the snapshot releases what only it could see; the feed keeps what it
+        // still has to read.
+        drop(dump);
+        let end_of_dump = table.version();
+        let t1 = Instant::now();
+        let (mut during, mut live) = (0, 0);
+        loop {
+            let change = match feed.next_timeout(Duration::from_millis(20)) {
+                Ok(Some(c)) => c,
+                Ok(None) if done.load(Ordering::Acquire) => match feed.try_next() {
+                    Ok(Some(c)) => c,
+                    Ok(None) => break,
+                    Err(_) => {
+                        d.resubscribed += 1;
+                        continue 'subscribe;
+                    }
+                },
+                Ok(None) => continue,
+                Err(Error::Lagged) => {
+                    d.resubscribed += 1;
+                    continue 'subscribe;
+                }
+                Err(e) => panic!("{e}"),
+            };
+            if let Some(old) = &change.old {
+                d.copy.remove(&old.key);
+            }
+            if let Some(new) = change.new {
+                d.copy.insert(new.key, new);
+            }
+            if change.version <= end_of_dump {
+                during += 1;
+                if change.version == end_of_dump {
+                    d.catch_up = t1.elapsed();
+                }
+            } else {
+                live += 1;
+                let now = start.elapsed().as_nanos() as u64;
+                d.lag_versions
+                    .push(table.version().0.saturating_sub(change.version.0));
+                let at = committed_at
+                    .get((change.version.0 - v0) as usize)
+                    .map_or(0, |a| a.load(Ordering::Relaxed));
+                // 0: the writer has not stored the time yet, so the change is that fresh.
+                d.lag_ns
+                    .push(if at == 0 { 0 } else { now.saturating_sub(at) });
+            }
+        }
+        d.during_dump = during;
+        d.live = live;
+        d.version = feed.version();
+        return d;
     }
 }

@@ -1,7 +1,7 @@
 //! What an enumeration returns: RTMv1's enumeration flags, and RTMv2's range and resume.
 
 use crate::error::Error;
-use crate::prefix::{is_canonical, last_addr, Prefix};
+use crate::prefix::{common_len, covers, is_canonical, last_addr, mask, Prefix};
 use crate::route::RouteKey;
 use crate::{InterfaceId, ProtocolId};
 
@@ -23,7 +23,19 @@ pub struct Criteria<P: Prefix> {
     pub(crate) best_only: bool,
     pub(crate) include_disabled: bool,
     pub(crate) within: Option<P>,
+    pub(crate) covering: Option<P>,
     pub(crate) start_after: Option<RouteKey<P>>,
+}
+
+/// Where a walk in [`Criteria::covering`] mode goes from a node of network `q`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step<P: Prefix> {
+    /// `q` covers the network: its routes are candidates.
+    Here,
+    /// No covering network lies between `q` and this key: search for it.
+    Jump(RouteKey<P>),
+    /// No covering network comes after `q`.
+    End,
 }
 
 impl<P: Prefix> Default for Criteria<P> {
@@ -47,6 +59,7 @@ impl<P: Prefix> Criteria<P> {
             best_only: false,
             include_disabled: false,
             within: None,
+            covering: None,
             start_after: None,
         }
     }
@@ -113,8 +126,40 @@ impl<P: Prefix> Criteria<P> {
     /// let c = rtm::Criteria::<rtm::Ipv4Net>::all().within("192.168.0.0/16".parse().unwrap());
     /// # let _ = c;
     /// ```
+    ///
+    /// `within` and [`covering`](Criteria::covering) are both range filters: the last one
+    /// given wins.
     pub fn within(mut self, p: P) -> Self {
         self.within = Some(p);
+        self.covering = None;
+        self
+    }
+
+    /// Only `p` and the networks that cover it, least specific first (RTMv2's walk up the
+    /// less-specific networks, as `RTM_ENUM_RANGE` walks down). The enumeration finds them
+    /// with one ordered search per candidate length at most, never by scanning what lies
+    /// between them, so it costs O(prefix length) searches whatever the table holds.
+    ///
+    /// `covering` and [`within`](Criteria::within) are both range filters: the last one
+    /// given wins.
+    ///
+    /// ```
+    /// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, ()>::new();
+    /// for p in ["0.0.0.0/0", "10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "10.2.0.0/16", "10.1.2.0/25"] {
+    ///     let k = RouteKey::new(p.parse().unwrap(), ProtocolId::NETMGMT, InterfaceId(1), "192.0.2.1".parse().unwrap());
+    ///     t.add_route(Route::new(k, ())).unwrap();
+    /// }
+    /// let up: Vec<String> = t
+    ///     .enumerate(Criteria::all().covering("10.1.2.0/24".parse().unwrap()))
+    ///     .unwrap()
+    ///     .map(|r| r.key.prefix.to_string())
+    ///     .collect();
+    /// assert_eq!(up, ["0.0.0.0/0", "10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24"]);
+    /// ```
+    pub fn covering(mut self, p: P) -> Self {
+        self.covering = Some(p);
+        self.within = None;
         self
     }
 
@@ -135,6 +180,7 @@ impl<P: Prefix> Criteria<P> {
     pub(crate) fn validate(&self) -> Result<(), Error> {
         let ok = self.network.as_ref().is_none_or(is_canonical)
             && self.within.as_ref().is_none_or(is_canonical)
+            && self.covering.as_ref().is_none_or(is_canonical)
             && self
                 .start_after
                 .as_ref()
@@ -171,6 +217,10 @@ impl<P: Prefix> Criteria<P> {
         if let Some(p) = self.within {
             lower_to(RouteKey::last_of(P::from_parts(last_addr(&p), P::MAX_LEN)));
         }
+        if let Some(p) = self.covering {
+            // every network covering p sorts at or before p
+            lower_to(RouteKey::last_of(p));
+        }
         let lower = lower.unwrap_or_else(|| RouteKey::first_of(P::from_parts(0, 0)));
         if let Some(u) = upper {
             if lower > u {
@@ -190,6 +240,87 @@ impl<P: Prefix> Criteria<P> {
             && self.within.is_none_or(|w| {
                 key.prefix.plen() >= w.plen() && crate::prefix::covers(&w, key.prefix.net_bits())
             })
+            && self.covering.is_none_or(|c| covers_net(&key.prefix, &c))
             && self.start_after.is_none_or(|k| *key > k)
+    }
+
+    /// In [`covering`](Criteria::covering) mode, where a walk that reached a node of
+    /// network `q` goes next; [`Step::Here`] when the criteria have no covering filter.
+    ///
+    /// The networks covering `p` (address `a`) are `c(m) = (a masked to m, m)` for `m` in
+    /// `0..=p.len`, ascending in key order as `m` grows. If `q` is not one of them:
+    /// - if `q`'s address is above `a`, every `c(m)` (address `<= a`) sorts before `q`;
+    /// - else let `k` be the length `q`'s address and `a` share (`k < q.len`, or `q` would
+    ///   cover `p`). For `m <= k`, `c(m)` has `q`'s address masked to `m`, which is at most
+    ///   `q`'s address and equal only if `m >= q.len > k`: so `c(m)` sorts before `q`. For
+    ///   `m > k`, `c(m)`'s address has bit `k` set where `q`'s has it clear: after `q`.
+    ///   So the next covering network at or after `q` is `c(k + 1)`, if `k < p.len`.
+    ///
+    /// Each jump strictly raises the candidate length, so a walk makes at most
+    /// `p.len + 1` searches.
+    #[inline]
+    pub(crate) fn step(&self, q: &P) -> Step<P> {
+        let Some(p) = self.covering else {
+            return Step::Here;
+        };
+        if covers_net(q, &p) {
+            return Step::Here;
+        }
+        let (a, qa) = (p.net_bits(), q.net_bits());
+        if qa > a {
+            return Step::End;
+        }
+        let m = common_len::<P>(qa, a) as u16 + 1;
+        if m > p.plen() as u16 {
+            return Step::End;
+        }
+        let m = m as u8;
+        Step::Jump(RouteKey::first_of(P::from_parts(a & mask::<P>(m), m)))
+    }
+}
+
+/// True when network `q` is `p` or covers it.
+#[inline]
+fn covers_net<P: Prefix>(q: &P, p: &P) -> bool {
+    q.plen() <= p.plen() && covers(q, p.net_bits())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ipnet::Ipv4Net;
+    use std::net::Ipv4Addr;
+
+    fn net(a: u32, len: u8) -> Ipv4Net {
+        Ipv4Net::new(Ipv4Addr::from(a), len).unwrap().trunc()
+    }
+
+    /// `step` jumps exactly to the first covering network after `q`, as brute force says.
+    #[test]
+    fn covering_steps_match_brute_force() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..200_000 {
+            let r = rnd();
+            let a = 0x0a00_0000 | (r as u32 & 0x00ff_ffff);
+            let p = net(a, (r >> 32) as u8 % 33);
+            // q near p: flip a few low bits of p's address, any length
+            let b = a ^ ((r >> 40) as u32 & (0xff >> ((r >> 48) % 8)));
+            let q = net(b, (r >> 56) as u8 % 33);
+            let want = if q.contains(&p) {
+                Step::Here
+            } else {
+                (0..=p.prefix_len())
+                    .map(|m| net(a, m))
+                    .find(|c| *c > q)
+                    .map_or(Step::End, |c| Step::Jump(RouteKey::first_of(c)))
+            };
+            assert_eq!(Criteria::all().covering(p).step(&q), want, "p {p} q {q}");
+        }
     }
 }

@@ -1,11 +1,11 @@
 //! An enumeration's cursor: its snapshot, criteria, and position in the skip list.
 
-use crate::criteria::Criteria;
+use crate::criteria::{Criteria, Step};
 use crate::prefix::Prefix;
 use crate::route::{Route, RouteKey};
-use crate::skiplist::{Node, SkipList};
+use crate::skiplist::{Node, NodeRef, SkipList};
 use crate::sync::Guard;
-use crate::version::{Clock, Entry};
+use crate::version::{Clock, Entry, VersionNode};
 
 /// Where a cursor stands between calls.
 #[derive(Clone, Copy, Debug)]
@@ -66,6 +66,40 @@ impl<P: Prefix> Cursor<P> {
         clock: &Clock,
         guard: &Guard,
     ) -> Option<Route<P, V>> {
+        self.advance(list, clock, guard)
+            .map(|h| route(h.node.key, h.entry))
+    }
+
+    /// Appends the next routes to `out`, at most `max`, under one guard; returns how many.
+    pub(crate) fn next_batch<V: Clone + Send + 'static>(
+        &mut self,
+        list: &SkipList<RouteKey<P>, V>,
+        clock: &Clock,
+        guard: &Guard,
+        max: usize,
+        out: &mut Vec<Route<P, V>>,
+    ) -> usize {
+        let mut n = 0;
+        while n < max {
+            match self.advance(list, clock, guard) {
+                Some(h) => out.push(route(h.node.key, h.entry)),
+                None => break,
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Moves to the next node with a route of the snapshot that matches the criteria, and
+    /// returns it with the version the snapshot sees there.
+    ///
+    /// The caller keeps the snapshot pinned in a slot for the cursor's whole life.
+    pub(crate) fn advance<'g, V: Send + 'static>(
+        &mut self,
+        list: &SkipList<RouteKey<P>, V>,
+        clock: &Clock,
+        guard: &'g Guard,
+    ) -> Option<Hit<'g, P, V>> {
         let mut node = match self.pos {
             Pos::Done => return None,
             Pos::Start => list.lower_bound(&self.lower, guard),
@@ -76,24 +110,34 @@ impl<P: Prefix> Cursor<P> {
                 // stays pinned (its slot is held) for the cursor's life, so the node is
                 // neither retired nor unlinked, let alone freed.
                 // SAFETY: the node is alive and linked while our snapshot is pinned.
-                let n = unsafe { &*(addr as *const Node<RouteKey<P>, V>) };
-                n.next(guard)
+                unsafe { NodeRef::from_ptr(addr as *const Node<RouteKey<P>, V>) }
+                    .and_then(|n| n.next(guard))
             }
         };
         while let Some(n) = node {
             if self.upper.is_some_and(|u| n.key > u) {
                 break;
             }
-            if let Some(e) = n
-                .chain
-                .visible(self.snapshot, clock, guard)
-                .and_then(|v| v.entry.as_ref())
-            {
-                if self.criteria.admits(&n.key, e.enabled)
-                    && (!self.criteria.best_only || self.is_best(n, list, clock, guard))
-                {
-                    self.pos = Pos::At(n as *const _ as usize);
-                    return Some(route(n.key, e));
+            match self.criteria.step(&n.key.prefix) {
+                Step::Here => {}
+                Step::Jump(k) => {
+                    node = list.lower_bound(&k, guard);
+                    continue;
+                }
+                Step::End => break,
+            }
+            if let Some(v) = n.chain.visible(self.snapshot, clock, guard) {
+                if let Some(e) = v.entry.as_ref() {
+                    if self.criteria.admits(&n.key, e.enabled)
+                        && (!self.criteria.best_only || self.is_best(&n, list, clock, guard))
+                    {
+                        self.pos = Pos::At(n.as_ptr() as usize);
+                        return Some(Hit {
+                            node: n,
+                            version: v,
+                            entry: e,
+                        });
+                    }
                 }
             }
             node = n.next(guard);
@@ -102,7 +146,7 @@ impl<P: Prefix> Cursor<P> {
         None
     }
 
-    fn is_best<V: Clone + Send + 'static>(
+    fn is_best<V: Send + 'static>(
         &mut self,
         n: &Node<RouteKey<P>, V>,
         list: &SkipList<RouteKey<P>, V>,
@@ -126,6 +170,14 @@ impl<P: Prefix> Cursor<P> {
         };
         best == Some(n.key)
     }
+}
+
+/// What [`Cursor::advance`] found: a node, the version the snapshot sees there, and its
+/// entry (that version is a value, not a deletion marker).
+pub(crate) struct Hit<'g, P: Prefix, V> {
+    pub(crate) node: NodeRef<'g, RouteKey<P>, V>,
+    pub(crate) version: &'g VersionNode<V>,
+    pub(crate) entry: &'g Entry<V>,
 }
 
 /// A returned route: a clone of the stored one.
@@ -157,8 +209,8 @@ pub(crate) fn best_of<'g, P: Prefix, V: Send + 'static>(
 /// spares reading the node after it).
 pub(crate) fn best_in_run<'g, P: Prefix, V: Send + 'static>(
     prefix: P,
-    first: Option<&'g Node<RouteKey<P>, V>>,
-    last: Option<&'g Node<RouteKey<P>, V>>,
+    first: Option<NodeRef<'g, RouteKey<P>, V>>,
+    last: Option<NodeRef<'g, RouteKey<P>, V>>,
     guard: &'g Guard,
     read: impl Fn(&'g Node<RouteKey<P>, V>) -> Option<&'g Entry<V>>,
 ) -> Option<(RouteKey<P>, &'g Entry<V>)> {
@@ -168,7 +220,7 @@ pub(crate) fn best_in_run<'g, P: Prefix, V: Send + 'static>(
         if n.key.prefix != prefix || last.is_some_and(|l| n.key > l.key) {
             break;
         }
-        if let Some(e) = read(n) {
+        if let Some(e) = read(n.get()) {
             if e.enabled
                 && best.is_none_or(|(bk, be)| {
                     (e.priority, e.metric, n.key) < (be.priority, be.metric, bk)
@@ -177,7 +229,7 @@ pub(crate) fn best_in_run<'g, P: Prefix, V: Send + 'static>(
                 best = Some((n.key, e));
             }
         }
-        if last.is_some_and(|l| std::ptr::eq(n, l)) {
+        if last == Some(n) {
             break;
         }
         node = n.next(guard);

@@ -51,6 +51,14 @@ use crate::version::{Entry, VersionNode};
 /// assert_eq!(c.version, t.version());
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(bound(
+        serialize = "P: serde::Serialize, P::Addr: serde::Serialize, V: serde::Serialize",
+        deserialize = "P: serde::Deserialize<'de>, P::Addr: serde::Deserialize<'de>, V: serde::Deserialize<'de>"
+    ))
+)]
 pub struct Change<P: Prefix, V> {
     /// The version of the commit.
     pub version: Version,
@@ -88,7 +96,7 @@ pub struct Change<P: Prefix, V> {
 pub struct Feed<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
     table: &'t RouteTable<P, V>,
     slot: usize,
-    gen: u32,
+    gen: u64,
     criteria: Criteria<P>,
     pos: u64,
     lagged: bool,
@@ -175,7 +183,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
     fn new(
         table: &'t RouteTable<P, V>,
         slot: usize,
-        gen: u32,
+        gen: u64,
         criteria: Criteria<P>,
         pos: u64,
     ) -> Self {

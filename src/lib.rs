@@ -36,19 +36,39 @@
 //! Memory must come back. Closing an enumeration ([`Enumeration::close`], dropping it, or
 //! [`RouteTable::close_enumeration_handle`]) unpins its version. Versions that no open
 //! snapshot can see any more (a replaced value, a deleted route) are then unlinked by the
-//! reclaimer, which runs on its own, amortized over writes and closes, or at once with
-//! [`RouteTable::collect`], and handed to crossbeam-epoch, which frees them when no thread
-//! can still be reading them. Every value is dropped exactly once.
+//! reclaimer and handed to crossbeam-epoch, which frees them when no thread can still be
+//! reading them. Every value is dropped exactly once.
+//!
+//! The reclaimer never makes one caller pay for the whole table. Every commit is recorded
+//! in the table's *journal*, in version order, naming the key it changed; the reclaimer
+//! follows the journal and visits exactly those keys, a small bounded step on each write
+//! and each close. A key whose old versions a pinned snapshot still sees waits on a list
+//! of its own until that snapshot closes. Only [`RouteTable::collect`] does all the
+//! pending work at once.
+//!
+//! # What changed since the dump: feeds
+//!
+//! A routing daemon that dumped its table to a peer must then send what changes. The
+//! journal that paces the reclaimer serves that too: [`RouteTable::subscribe`] gives a
+//! snapshot enumeration and a [`Feed`] of every later change of the same criteria, in
+//! version order, each once; applied to the dump, they keep a copy exactly equal to the
+//! table as of [`Feed::version`]. A feed of `best_only` criteria gives each network's best
+//! route before and after a change: RTMv1's route change messages, and what a FIB needs.
+//! The journal is bounded: a feed that falls more than its capacity behind gets
+//! [`Error::Lagged`] (as a `tokio::sync::broadcast` receiver does) and subscribes again,
+//! so a consumer that stops reading costs at most the journal, and writers never wait.
 //!
 //! # The handle API
 //!
 //! Besides the RAII [`Enumeration`], the table offers the Windows Routing Table Manager's
 //! handle API: [`RouteTable::create_enumeration_handle`],
 //! [`RouteTable::enumerate_get_next_route`] and [`RouteTable::close_enumeration_handle`].
-//! A handle ([`EnumHandle`]) is a plain 64-bit value naming a slot and a generation; any
-//! value can be presented, and a closed, stale, forged or foreign handle gives
-//! [`Error::InvalidHandle`], never undefined behaviour. The Win32 codes are kept
-//! ([`Error::code`]).
+//! A handle ([`EnumHandle`]) is a plain 64-bit value naming its table, a slot and a
+//! generation; any value can be presented. A closed, stale, forged or foreign handle, or
+//! one of a dropped table, gives [`Error::InvalidHandle`], never undefined behaviour; a
+//! handle that another thread's call is using gives [`Error::Busy`] and stays valid. No
+//! handle value is ever valid for two different enumerations in one process. The Win32
+//! codes are kept ([`Error::code`]).
 //!
 //! # Example
 //!
@@ -81,12 +101,14 @@
 
 #![warn(missing_docs, unsafe_op_in_unsafe_fn)]
 
+mod block;
 mod builder;
 mod criteria;
 mod cursor;
 mod enumeration;
 mod error;
 mod feed;
+mod fib;
 mod handle;
 mod journal;
 mod prefix;
@@ -100,9 +122,10 @@ mod version;
 
 pub use builder::{Builder, DEFAULT_JOURNAL_CAPACITY};
 pub use criteria::Criteria;
-pub use enumeration::Enumeration;
+pub use enumeration::{Enumeration, OwnedEnumeration};
 pub use error::Error;
 pub use feed::{Change, Feed};
+pub use fib::{Fib, FibFollower, FibKey, FibWriter};
 pub use handle::{EnumHandle, MAX_ENUMERATIONS};
 pub use ipnet::{Ipv4Net, Ipv6Net};
 pub use prefix::Prefix;

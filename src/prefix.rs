@@ -38,6 +38,11 @@ pub(crate) mod sealed {
         fn to_bits(self) -> u128;
         /// The address with these bits (only the low `MAX_LEN` bits are used).
         fn from_bits(bits: u128) -> Self;
+        /// The integer a [`Fib`](crate::Fib) walks: the address left-aligned in the
+        /// narrowest integer that holds it.
+        type FibKey: crate::fib::FibKey;
+        /// The address as a [`Self::FibKey`].
+        fn fib_key(self) -> Self::FibKey;
     }
 
     /// The prefix as (network bits, length); the seal of [`Prefix`](super::Prefix).
@@ -66,6 +71,11 @@ impl AddrBits for Ipv4Addr {
     fn from_bits(bits: u128) -> Self {
         Ipv4Addr::from(bits as u32)
     }
+    type FibKey = u64;
+    #[inline]
+    fn fib_key(self) -> u64 {
+        (u32::from(self) as u64) << 32
+    }
 }
 
 impl AddrBits for Ipv6Addr {
@@ -76,6 +86,11 @@ impl AddrBits for Ipv6Addr {
     #[inline]
     fn from_bits(bits: u128) -> Self {
         Ipv6Addr::from(bits)
+    }
+    type FibKey = u128;
+    #[inline]
+    fn fib_key(self) -> u128 {
+        u128::from(self)
     }
 }
 

@@ -52,11 +52,12 @@
 //! after a visit, and a visit is idempotent).
 
 use std::collections::VecDeque;
+use std::marker::PhantomData;
 
 use crate::journal::Read;
 use crate::prefix::Prefix;
 use crate::route::RouteKey;
-use crate::skiplist::{Node, SkipList};
+use crate::skiplist::{Node, NodeRef, SkipList};
 use crate::slots::{Scan, Slots};
 use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Epoch, Guard, Mutex, Ordering};
 use crate::version::Clock;
@@ -66,6 +67,13 @@ pub(crate) const STEP_BUDGET: usize = 8;
 
 /// Commits after which a step refreshes its scan of the slots.
 const RESCAN: u64 = 256;
+
+/// Proof that the holder is the reclaimer, running under its lock: the one thread that may
+/// prune chains, retire keys and remove skip-list nodes. Only [`Reclaimer`] mints one,
+/// inside a run that holds the lock, and it cannot leave the thread (`!Send`).
+pub(crate) struct SweepPermit {
+    _not_send: PhantomData<*const ()>,
+}
 
 /// A node on the retained list, by address. Only the reclaimer removes nodes, and it never
 /// removes one while it is on the list, so the address stays valid.
@@ -93,7 +101,7 @@ unsafe impl Send for State {}
 
 /// The reclaimer's shared state.
 pub(crate) struct Reclaimer {
-    state: Mutex<State>,
+    state: CachePadded<Mutex<State>>,
     /// Value versions that are no longer current but still linked.
     dead: CachePadded<AtomicUsize>,
     /// Closes so far: a close may raise the horizon, so the next step scans again.
@@ -124,17 +132,18 @@ struct Pass<'s> {
     now: u64,
     pinned: &'s [u64],
     horizon: u64,
+    permit: SweepPermit,
 }
 
 impl Reclaimer {
     pub(crate) fn new() -> Self {
         Self {
-            state: Mutex::new(State {
+            state: CachePadded::new(Mutex::new(State {
                 cursor: 0,
                 scan: None,
                 retained: VecDeque::new(),
                 walk_needed: false,
-            }),
+            })),
             dead: CachePadded::new(AtomicUsize::new(0)),
             closes: CachePadded::new(AtomicU64::new(0)),
             overruns: AtomicU64::new(0),
@@ -219,13 +228,22 @@ impl Reclaimer {
             .as_ref()
             .map(|(s, _)| s.clone())
             .expect("scanned");
+        #[cfg(rtm_negative = "step-ignores-floor")]
+        // Broken on purpose: prune as if no feed needed the versions after its floor.
+        let floor = scan.now;
+        #[cfg(not(rtm_negative = "step-ignores-floor"))]
+        let floor = scan.floor;
         let pass = Pass {
-            now: scan.now.min(scan.floor),
+            now: scan.now.min(floor),
             pinned: &scan.pinned,
             horizon: scan
                 .now
-                .min(scan.floor)
+                .min(floor)
                 .min(scan.pinned.first().copied().unwrap_or(u64::MAX)),
+            // We hold the lock (`state` is borrowed from its guard): we are the reclaimer.
+            permit: SweepPermit {
+                _not_send: PhantomData,
+            },
         };
         let mut budget = match mode {
             Mode::Step(n) => n,
@@ -255,8 +273,9 @@ impl Reclaimer {
                     // SAFETY: a node named by a commit at or after the cursor is linked:
                     // the reclaimer removes a node only while processing (or after) the
                     // commit of its chain's head, which is its newest commit, and the
-                    // cursor only moves forward.
-                    let node = unsafe { &*node };
+                    // cursor only moves forward. Records hold the address of the whole
+                    // allocation (from `NodeRef::as_ptr`).
+                    let node = unsafe { NodeRef::from_ptr(node) }.expect("a commit names a node");
                     self.visit(state, parts, node, t, &pass, &guard);
                     budget -= 1;
                 }
@@ -275,8 +294,10 @@ impl Reclaimer {
                 break;
             }
             let r = state.retained.pop_front().expect("checked");
-            // SAFETY: nodes on the retained list are linked (see `Retained`).
-            let node = unsafe { &*r.node.cast::<Node<RouteKey<P>, V>>() };
+            // SAFETY: nodes on the retained list are linked (see `Retained`); the address is
+            // that of the whole allocation (from `NodeRef::as_ptr`).
+            let node = unsafe { NodeRef::from_ptr(r.node.cast::<Node<RouteKey<P>, V>>()) }
+                .expect("a retained node");
             node.chain.set_retained(false);
             let cursor = state.cursor;
             self.visit(state, parts, node, cursor, &pass, &guard);
@@ -297,7 +318,7 @@ impl Reclaimer {
         &self,
         state: &mut State,
         parts: &Parts<'_, P, V, C>,
-        node: &Node<RouteKey<P>, V>,
+        node: NodeRef<'_, RouteKey<P>, V>,
         upto: u64,
         pass: &Pass<'_>,
         guard: &Guard,
@@ -305,12 +326,15 @@ impl Reclaimer {
         if node.chain.is_retired() {
             return;
         }
-        let p = node.chain.prune(pass.now, pass.pinned, guard);
+        let p = node.chain.prune(pass.now, pass.pinned, guard, &pass.permit);
         self.dead.fetch_sub(p.values, Ordering::Relaxed);
         let retained = node.chain.is_retained();
         if p.retirable && p.head_ts <= upto && !retained && SkipList::is_built(node) {
-            if node.chain.retire(guard) {
-                parts.list.remove(node, guard);
+            if node.chain.retire(guard, &pass.permit) {
+                // SAFETY: we are the reclaimer (we hold the permit), we just retired the
+                // chain, the node is built, and a retired chain is skipped above, so the
+                // node is removed once.
+                unsafe { parts.list.remove(node, guard) };
             }
             return;
         }
@@ -319,7 +343,7 @@ impl Reclaimer {
         if (p.dead_kept > 0 || tombstone) && !retained {
             node.chain.set_retained(true);
             state.retained.push_back(Retained {
-                node: node as *const Node<RouteKey<P>, V> as *const (),
+                node: node.as_ptr().cast::<()>(),
                 horizon: pass.horizon,
             });
         }
@@ -336,15 +360,15 @@ impl Reclaimer {
         let mut node: *const Node<RouteKey<P>, V> = parts
             .list
             .first(&guard)
-            .map_or(std::ptr::null(), |n| n as *const _);
+            .map_or(std::ptr::null(), |n| n.as_ptr());
         let mut steps = 0usize;
         // `node` was read from a forward pointer under `guard` and is not one this walk
         // removed (we read the successor before visiting). Only the reclaimer removes
         // nodes, and it runs under its lock, so a node it has not removed stays allocated
         // even across `repin`: nobody else can unlink it.
         // SAFETY: `node` is null or alive, as just argued.
-        while let Some(n) = unsafe { node.as_ref() } {
-            let next = n.next(&guard).map_or(std::ptr::null(), |n| n as *const _);
+        while let Some(n) = unsafe { NodeRef::from_ptr(node) } {
+            let next = n.next(&guard).map_or(std::ptr::null(), |n| n.as_ptr());
             let cursor = state.cursor;
             self.visit(state, parts, n, cursor, pass, &guard);
             node = next;

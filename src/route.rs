@@ -1,5 +1,7 @@
 //! Route identities, routes, and versions of the table.
 
+use std::fmt;
+
 use crate::prefix::sealed::AddrBits;
 use crate::prefix::Prefix;
 
@@ -10,7 +12,89 @@ use crate::prefix::Prefix;
 /// assert!(bgp > rtm::ProtocolId(2));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
 pub struct ProtocolId(pub u32);
+
+/// The protocol identifiers RTMv1 uses for IP: the `ipRouteProto` values of the MIB-II
+/// route table (RFC 1354, as RFC 1213), which Windows names `PROTO_IP_*`. Any other `u32`
+/// is a valid `ProtocolId` too; these only give the common ones names, which `Display`
+/// shows.
+///
+/// ```
+/// use rtm::ProtocolId;
+/// assert_eq!(ProtocolId::BGP, ProtocolId(14));
+/// assert_eq!(ProtocolId::OSPF.to_string(), "ospf");
+/// assert_eq!(ProtocolId::NETMGMT.name(), Some("netmgmt"));
+/// assert_eq!(ProtocolId(10006).to_string(), "10006");
+/// ```
+impl ProtocolId {
+    /// None of the others (`other(1)`).
+    pub const OTHER: ProtocolId = ProtocolId(1);
+    /// Not learned from a protocol, e.g. an interface's own network (`local(2)`).
+    pub const LOCAL: ProtocolId = ProtocolId(2);
+    /// Set through network management: static routes (`netmgmt(3)`).
+    pub const NETMGMT: ProtocolId = ProtocolId(3);
+    /// Learned from ICMP, e.g. a redirect (`icmp(4)`).
+    pub const ICMP: ProtocolId = ProtocolId(4);
+    /// Exterior Gateway Protocol (`egp(5)`).
+    pub const EGP: ProtocolId = ProtocolId(5);
+    /// Gateway-to-Gateway Protocol (`ggp(6)`).
+    pub const GGP: ProtocolId = ProtocolId(6);
+    /// HELLO (`hello(7)`).
+    pub const HELLO: ProtocolId = ProtocolId(7);
+    /// Routing Information Protocol (`rip(8)`).
+    pub const RIP: ProtocolId = ProtocolId(8);
+    /// IS-IS (`is-is(9)`).
+    pub const IS_IS: ProtocolId = ProtocolId(9);
+    /// ES-IS (`es-is(10)`).
+    pub const ES_IS: ProtocolId = ProtocolId(10);
+    /// Cisco IGRP (`ciscoIgrp(11)`).
+    pub const CISCO_IGRP: ProtocolId = ProtocolId(11);
+    /// BBN SPF IGP (`bbnSpfIgp(12)`).
+    pub const BBN_SPF_IGP: ProtocolId = ProtocolId(12);
+    /// Open Shortest Path First (`ospf(13)`).
+    pub const OSPF: ProtocolId = ProtocolId(13);
+    /// Border Gateway Protocol (`bgp(14)`).
+    pub const BGP: ProtocolId = ProtocolId(14);
+
+    /// The MIB name of a protocol this type names, `None` for other values.
+    ///
+    /// ```
+    /// assert_eq!(rtm::ProtocolId::IS_IS.name(), Some("is-is"));
+    /// assert_eq!(rtm::ProtocolId(0).name(), None);
+    /// ```
+    pub fn name(self) -> Option<&'static str> {
+        const NAMES: [&str; 14] = [
+            "other",
+            "local",
+            "netmgmt",
+            "icmp",
+            "egp",
+            "ggp",
+            "hello",
+            "rip",
+            "is-is",
+            "es-is",
+            "ciscoIgrp",
+            "bbnSpfIgp",
+            "ospf",
+            "bgp",
+        ];
+        let i = (self.0 as usize).checked_sub(1)?;
+        NAMES.get(i).copied()
+    }
+}
+
+/// The MIB name for the protocols [`ProtocolId`] names, else the number.
+impl fmt::Display for ProtocolId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(n) => f.pad(n),
+            None => fmt::Display::fmt(&self.0, f),
+        }
+    }
+}
 
 /// The interface a route leaves through.
 ///
@@ -19,7 +103,20 @@ pub struct ProtocolId(pub u32);
 /// assert_eq!(eth0.0, 1);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
 pub struct InterfaceId(pub u32);
+
+/// The interface index.
+///
+/// ```
+/// assert_eq!(rtm::InterfaceId(3).to_string(), "3");
+/// ```
+impl fmt::Display for InterfaceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
 
 /// The identity of a route, as in RTMv1: network, protocol, interface and next hop.
 ///
@@ -33,6 +130,14 @@ pub struct InterfaceId(pub u32);
 /// assert!(a < b);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(bound(
+        serialize = "P: serde::Serialize, P::Addr: serde::Serialize",
+        deserialize = "P: serde::Deserialize<'de>, P::Addr: serde::Deserialize<'de>"
+    ))
+)]
 pub struct RouteKey<P: Prefix> {
     /// The destination network.
     pub prefix: P,
@@ -120,6 +225,26 @@ impl<P: Prefix> RouteKey<P> {
     }
 }
 
+/// `show ip route` style: network, protocol, interface and next hop.
+///
+/// ```
+/// use rtm::{InterfaceId, Ipv4Net, ProtocolId, RouteKey};
+/// let k: RouteKey<Ipv4Net> = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId::BGP, InterfaceId(3), "192.0.2.1".parse().unwrap());
+/// assert_eq!(k.to_string(), "10.0.0.0/8 bgp if 3 via 192.0.2.1");
+/// ```
+impl<P: Prefix + fmt::Display> fmt::Display for RouteKey<P>
+where
+    P::Addr: fmt::Display,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} if {} via {}",
+            self.prefix, self.protocol, self.interface, self.next_hop
+        )
+    }
+}
+
 impl<P: Prefix> crate::skiplist::SkipKey for RouteKey<P> {
     #[inline]
     fn hint(&self) -> u64 {
@@ -136,6 +261,14 @@ impl<P: Prefix> crate::skiplist::SkipKey for RouteKey<P> {
 /// assert_eq!(r.clone(), r);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(bound(
+        serialize = "P: serde::Serialize, P::Addr: serde::Serialize, V: serde::Serialize",
+        deserialize = "P: serde::Deserialize<'de>, P::Addr: serde::Deserialize<'de>, V: serde::Deserialize<'de>"
+    ))
+)]
 pub struct Route<P: Prefix, V> {
     /// The identity of the route.
     pub key: RouteKey<P>,
@@ -169,6 +302,30 @@ impl<P: Prefix, V> Route<P, V> {
     }
 }
 
+/// `show ip route` style: the key, then `[priority/metric]`, and `disabled` when it is.
+/// The payload is not shown.
+///
+/// ```
+/// use rtm::{InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey};
+/// let k: RouteKey<Ipv4Net> = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId::OSPF, InterfaceId(2), "192.0.2.1".parse().unwrap());
+/// let r = Route { priority: 110, metric: 20, ..Route::new(k, ()) };
+/// assert_eq!(r.to_string(), "10.0.0.0/8 ospf if 2 via 192.0.2.1 [110/20]");
+/// let off = Route { enabled: false, ..r };
+/// assert_eq!(off.to_string(), "10.0.0.0/8 ospf if 2 via 192.0.2.1 [110/20] disabled");
+/// ```
+impl<P: Prefix + fmt::Display, V> fmt::Display for Route<P, V>
+where
+    P::Addr: fmt::Display,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} [{}/{}]", self.key, self.priority, self.metric)?;
+        if !self.enabled {
+            f.write_str(" disabled")?;
+        }
+        Ok(())
+    }
+}
+
 /// A point in the table's history. Every committed change gets a larger `Version`.
 ///
 /// ```
@@ -178,6 +335,8 @@ impl<P: Prefix, V> Route<P, V> {
 /// assert!(t.version() > before);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
 pub struct Version(pub u64);
 
 #[cfg(test)]

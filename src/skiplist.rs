@@ -14,13 +14,23 @@
 //! * **Built before removed.** A node is retired only after its inserter finished linking
 //!   its tower (`built`), so no level can be linked behind the remover's back.
 //!
-//! Readers never write: their searches step over marked nodes instead of unlinking them.
+//! Readers never write to the list: their searches step over marked nodes instead of
+//! unlinking them. (A reader may still help decide a pending version's timestamp in a
+//! node's chain; see `Chain::visible`.)
+//!
+//! Links are `AtomicPtr`s, and the mark bit is set and cleared with `map_addr`, so every
+//! pointer keeps the provenance of the allocation it came from. A node is reached through a
+//! [`NodeRef`], a pointer to its whole allocation (header and tower), never through a
+//! reference to its header alone: a reference covers only the header's bytes, and the
+//! tower lies after them.
 
 use std::alloc::{self, Layout};
 use std::hash::Hash;
-use std::ptr;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::ptr::{self, NonNull};
 
-use crate::sync::{AtomicBool, AtomicUsize, Guard, Ordering};
+use crate::sync::{AtomicBool, AtomicPtr, Guard, Ordering};
 use crate::version::{Chain, Clock, Retired, VersionNode};
 
 /// The tallest tower. With p = 1/2 per level this indexes 2^24 keys comfortably.
@@ -33,6 +43,25 @@ pub(crate) const MAX_HEIGHT: usize = 16;
 
 /// Low bit of a forward pointer: the node owning the pointer is being removed.
 const MARK: usize = 1;
+
+/// A forward pointer: the successor, with [`MARK`] in its low bit once the pointer's owner
+/// is being removed.
+type Link<K, V> = AtomicPtr<Node<K, V>>;
+
+#[inline(always)]
+fn is_marked<T>(p: *mut T) -> bool {
+    p.addr() & MARK != 0
+}
+
+#[inline(always)]
+fn unmarked<T>(p: *mut T) -> *mut T {
+    p.map_addr(|a| a & !MARK)
+}
+
+#[inline(always)]
+fn marked<T>(p: *mut T) -> *mut T {
+    p.map_addr(|a| a | MARK)
+}
 
 /// A key the skip list can order, with a cheap 64-bit summary of its order.
 pub(crate) trait SkipKey: Ord + Copy + Hash {
@@ -55,29 +84,32 @@ pub(crate) struct Node<K, V> {
     built: AtomicBool,
     height: u8,
     pub(crate) chain: Chain<V>,
-    tower: [AtomicUsize; 0],
+    tower: [Link<K, V>; 0],
 }
 
 impl<K, V> Node<K, V> {
     fn layout(height: usize) -> (Layout, usize) {
         let (layout, offset) = Layout::new::<Self>()
-            .extend(Layout::array::<AtomicUsize>(height).expect("tower layout"))
+            .extend(Layout::array::<Link<K, V>>(height).expect("tower layout"))
             .expect("node layout");
         (layout.pad_to_align(), offset)
     }
 
-    #[inline]
-    fn level(&self, l: usize) -> &AtomicUsize {
-        debug_assert!(l < self.height as usize);
-        // The node was allocated by `Node::alloc` with `height` tower entries starting at
-        // the `tower` field (`layout(height).1 == offset_of!(tower)`: the header is
-        // `repr(C)` and ends with the zero-length, pointer-aligned `tower`).
-        // SAFETY: `l < height`, and every tower entry was initialized by `Node::alloc`.
+    /// The first tower entry of the node `this`.
+    ///
+    /// # Safety
+    /// `this` came from [`Node::alloc`] (it carries the provenance of the whole
+    /// allocation, not just the header's) and the node is not yet freed.
+    #[inline(always)]
+    unsafe fn tower(this: *const Self) -> *const Link<K, V> {
+        // The header is `repr(C)` and ends with the zero-length, pointer-aligned `tower`,
+        // so `offset_of!(tower) == layout(height).1`, where `alloc` put the entries.
+        // SAFETY: the offset is within the allocation (the tower follows the header), per
+        // the contract.
         unsafe {
-            &*((self as *const Self as *const u8)
+            this.cast::<u8>()
                 .add(std::mem::offset_of!(Self, tower))
-                .cast::<AtomicUsize>()
-                .add(l))
+                .cast::<Link<K, V>>()
         }
     }
 
@@ -88,7 +120,7 @@ impl<K, V> Node<K, V> {
     {
         let (layout, offset) = Self::layout(height);
         // SAFETY: the layout has non-zero size (the header holds a key and a chain).
-        let p = unsafe { alloc::alloc(layout) } as *mut Self;
+        let p = unsafe { alloc::alloc(layout) }.cast::<Self>();
         if p.is_null() {
             alloc::handle_alloc_error(layout);
         }
@@ -106,9 +138,9 @@ impl<K, V> Node<K, V> {
                     tower: [],
                 },
             );
-            let tower = (p as *mut u8).add(offset).cast::<AtomicUsize>();
+            let tower = p.cast::<u8>().add(offset).cast::<Link<K, V>>();
             for l in 0..height {
-                ptr::write(tower.add(l), AtomicUsize::new(0));
+                ptr::write(tower.add(l), AtomicPtr::new(ptr::null_mut()));
             }
         }
         p
@@ -124,30 +156,101 @@ impl<K, V> Node<K, V> {
         unsafe {
             let height = (*p).height as usize;
             let (layout, offset) = Self::layout(height);
-            let tower = (p as *mut u8).add(offset).cast::<AtomicUsize>();
+            let tower = p.cast::<u8>().add(offset).cast::<Link<K, V>>();
             for l in 0..height {
                 ptr::drop_in_place(tower.add(l));
             }
             ptr::drop_in_place(p);
-            alloc::dealloc(p as *mut u8, layout);
+            alloc::dealloc(p.cast::<u8>(), layout);
         }
+    }
+}
+
+/// A node reached under an epoch guard: a pointer to its whole allocation, valid for `'g`.
+/// It dereferences to the header (key, chain); the tower is read through the pointer.
+pub(crate) struct NodeRef<'g, K, V> {
+    ptr: NonNull<Node<K, V>>,
+    _guard: PhantomData<&'g ()>,
+}
+
+impl<K, V> Clone for NodeRef<'_, K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K, V> Copy for NodeRef<'_, K, V> {}
+
+impl<K, V> PartialEq for NodeRef<'_, K, V> {
+    /// The same node.
+    fn eq(&self, other: &Self) -> bool {
+        self.ptr == other.ptr
+    }
+}
+
+impl<'g, K, V> Deref for NodeRef<'g, K, V> {
+    type Target = Node<K, V>;
+
+    #[inline(always)]
+    fn deref(&self) -> &Node<K, V> {
+        self.get()
+    }
+}
+
+impl<'g, K, V> NodeRef<'g, K, V> {
+    /// The node at `p`, if `p` is not null.
+    ///
+    /// # Safety
+    /// `p` is null or points to a node allocated by `Node::alloc`, with the provenance of
+    /// its allocation, that stays allocated for `'g` (in practice: it was read from a link
+    /// of a node or the head under the epoch guard that `'g` borrows, or it is a node the
+    /// caller knows cannot be freed during `'g`).
+    #[inline(always)]
+    pub(crate) unsafe fn from_ptr(p: *const Node<K, V>) -> Option<Self> {
+        NonNull::new(p.cast_mut()).map(|ptr| NodeRef {
+            ptr,
+            _guard: PhantomData,
+        })
+    }
+
+    /// The pointer to the node's allocation.
+    #[inline(always)]
+    pub(crate) fn as_ptr(self) -> *const Node<K, V> {
+        self.ptr.as_ptr()
+    }
+
+    /// The header, for `'g`.
+    #[inline(always)]
+    pub(crate) fn get(self) -> &'g Node<K, V> {
+        // SAFETY: the node is allocated for 'g (`from_ptr`'s contract) and its header is
+        // initialized; everything in it that changes is atomic.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    /// Forward pointer `l` of the node's tower.
+    #[inline(always)]
+    fn level(self, l: usize) -> &'g Link<K, V> {
+        debug_assert!(l < self.height as usize);
+        // SAFETY: `ptr` points to the whole allocation (`from_ptr`'s contract), whose
+        // tower has `height > l` entries, all initialized by `Node::alloc`.
+        unsafe { &*Node::tower(self.as_ptr()).add(l) }
     }
 
     /// The next node at level 0, whether or not either is being removed.
     #[inline]
-    pub(crate) fn next<'g>(&self, _guard: &'g Guard) -> Option<&'g Node<K, V>> {
+    pub(crate) fn next(self, _guard: &'g Guard) -> Option<NodeRef<'g, K, V>> {
         // Acquire: the successor's header was written before it was linked (Release CAS).
-        let p = (self.level(0).load(Ordering::Acquire) & !MARK) as *const Node<K, V>;
+        let p = unmarked(self.level(0).load(Ordering::Acquire));
         // SAFETY: a node is freed only through the epoch after it is unlinked; `_guard`
         // pins the epoch, so a pointer read from a node we can reach stays valid for 'g.
-        unsafe { p.as_ref() }
+        unsafe { NodeRef::from_ptr(p) }
     }
 }
 
 /// A predecessor during a search: the head or a node.
 struct Pred<K, V> {
     node: *const Node<K, V>,
-    tower: *const AtomicUsize,
+    tower: *const Link<K, V>,
 }
 
 impl<K, V> Clone for Pred<K, V> {
@@ -159,8 +262,17 @@ impl<K, V> Clone for Pred<K, V> {
 impl<K, V> Copy for Pred<K, V> {}
 
 impl<K, V> Pred<K, V> {
+    #[inline(always)]
+    fn of(n: NodeRef<'_, K, V>) -> Self {
+        Pred {
+            node: n.as_ptr(),
+            // SAFETY: a `NodeRef` points to a live node's whole allocation.
+            tower: unsafe { Node::tower(n.as_ptr()) },
+        }
+    }
+
     #[inline]
-    fn level(&self, l: usize) -> &AtomicUsize {
+    fn level(&self, l: usize) -> &Link<K, V> {
         // SAFETY: `tower` points to the head's MAX_HEIGHT entries (alive as long as the
         // list) or to the tower of a node protected by the caller's guard, and searches
         // only use a node as predecessor at levels below its height.
@@ -170,30 +282,32 @@ impl<K, V> Pred<K, V> {
 
 struct Position<'g, K, V> {
     preds: [Pred<K, V>; MAX_HEIGHT],
-    succs: [*const Node<K, V>; MAX_HEIGHT],
-    found: Option<&'g Node<K, V>>,
+    succs: [*mut Node<K, V>; MAX_HEIGHT],
+    found: Option<NodeRef<'g, K, V>>,
 }
 
 /// The last node of a run, and the run's first node when known.
-pub(crate) type Run<'g, K, V> = (&'g Node<K, V>, Option<&'g Node<K, V>>);
+pub(crate) type Run<'g, K, V> = (NodeRef<'g, K, V>, Option<NodeRef<'g, K, V>>);
 
 /// Where a series of searches under one guard ended on each level; see
 /// [`SkipList::floor_run`]. Valid only under the guard of the searches that filled it.
-pub(crate) struct Fingers<K, V> {
+pub(crate) struct Fingers<'g, K, V> {
     preds: [Pred<K, V>; MAX_HEIGHT],
+    /// The nodes are protected by the guard this borrows.
+    _guard: PhantomData<&'g Guard>,
 }
 
 /// What an insertion did.
 pub(crate) enum Inserted<'g, K, V> {
     /// A new node was linked with the version as its only version.
-    New(&'g Node<K, V>),
+    New(NodeRef<'g, K, V>),
     /// The version was pushed onto an existing node; the shadowed version, if any.
-    Pushed(&'g Node<K, V>, Option<&'g VersionNode<V>>),
+    Pushed(NodeRef<'g, K, V>, Option<&'g VersionNode<V>>),
 }
 
 /// The skip list.
 pub(crate) struct SkipList<K, V> {
-    head: Box<[AtomicUsize]>,
+    head: Box<[Link<K, V>]>,
     _marker: std::marker::PhantomData<Node<K, V>>,
 }
 
@@ -206,7 +320,9 @@ fn cmp_key<K: SkipKey, V>(node: &Node<K, V>, key: &K, hint: u64) -> std::cmp::Or
 impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
     pub(crate) fn new() -> Self {
         Self {
-            head: (0..MAX_HEIGHT).map(|_| AtomicUsize::new(0)).collect(),
+            head: (0..MAX_HEIGHT)
+                .map(|_| AtomicPtr::new(ptr::null_mut()))
+                .collect(),
             _marker: std::marker::PhantomData,
         }
     }
@@ -220,26 +336,23 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
     }
 
     /// The first node whose key is `>= key`, stepping over nodes being removed.
-    pub(crate) fn lower_bound<'g>(&self, key: &K, guard: &'g Guard) -> Option<&'g Node<K, V>> {
+    pub(crate) fn lower_bound<'g>(&self, key: &K, guard: &'g Guard) -> Option<NodeRef<'g, K, V>> {
         let hint = key.hint();
         let mut pred = self.head_pred();
-        let mut found = ptr::null();
+        let mut found = ptr::null_mut();
         for l in (0..MAX_HEIGHT).rev() {
-            let mut curr = (pred.level(l).load(Ordering::Acquire) & !MARK) as *const Node<K, V>;
+            let mut curr = unmarked(pred.level(l).load(Ordering::Acquire));
             // SAFETY (loop): nodes read from reachable forward pointers are protected by
             // `guard` (freed only through the epoch after being unlinked).
-            while let Some(c) = unsafe { curr.as_ref() } {
+            while let Some(c) = unsafe { NodeRef::<'g, K, V>::from_ptr(curr) } {
                 let succ = c.level(l).load(Ordering::Acquire);
-                if succ & MARK != 0 {
-                    curr = (succ & !MARK) as *const _;
+                if is_marked(succ) {
+                    curr = unmarked(succ);
                     continue;
                 }
-                if cmp_key(c, key, hint).is_lt() {
-                    pred = Pred {
-                        node: c,
-                        tower: c.level(0),
-                    };
-                    curr = succ as *const _;
+                if cmp_key(&c, key, hint).is_lt() {
+                    pred = Pred::of(c);
+                    curr = succ;
                 } else {
                     break;
                 }
@@ -248,13 +361,14 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
         }
         let _ = guard;
         // SAFETY: as above, protected by `guard` for 'g.
-        unsafe { found.as_ref() }
+        unsafe { NodeRef::from_ptr(found) }
     }
 
     /// Fingers for a series of [`floor_run`](Self::floor_run) searches under one guard:
     /// all at the head.
-    pub(crate) fn fingers(&self) -> Fingers<K, V> {
+    pub(crate) fn fingers<'g>(&self, _guard: &'g Guard) -> Fingers<'g, K, V> {
         Fingers {
+            _guard: PhantomData,
             preds: [self.head_pred(); MAX_HEIGHT],
         }
     }
@@ -275,7 +389,7 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
     /// head again.
     pub(crate) fn floor_run<'g>(
         &self,
-        fingers: &mut Fingers<K, V>,
+        fingers: &mut Fingers<'g, K, V>,
         key: &K,
         same: impl Fn(&K, &K) -> bool,
         guard: &'g Guard,
@@ -287,41 +401,38 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
         // the search starts from the head at the top level, as a fresh one.
         let (mut pred, top) = (0..MAX_HEIGHT)
             .find_map(|l| {
-                // SAFETY: a finger is the head (null node) or a node a search under
-                // `guard` stepped onto, which the epoch keeps allocated while `guard` is
-                // held.
-                match unsafe { fingers.preds[l].node.as_ref() } {
+                // SAFETY: a finger is the head (null node) or a node a search of this list
+                // stepped onto under the guard that `'g` borrows (the fingers' lifetime),
+                // which the epoch keeps allocated while that guard is held.
+                match unsafe { NodeRef::<'g, K, V>::from_ptr(fingers.preds[l].node) } {
                     None => Some((self.head_pred(), MAX_HEIGHT - 1)),
-                    Some(f) if cmp_key(f, key, hint).is_le() => Some((fingers.preds[l], l)),
+                    Some(f) if cmp_key(&f, key, hint).is_le() => Some((fingers.preds[l], l)),
                     Some(_) => None,
                 }
             })
             .unwrap_or((self.head_pred(), MAX_HEIGHT - 1));
         let mut run: *const Node<K, V> = ptr::null();
         for l in (0..=top).rev() {
-            let mut curr = (pred.level(l).load(Ordering::Acquire) & !MARK) as *const Node<K, V>;
+            let mut curr = unmarked(pred.level(l).load(Ordering::Acquire));
             // SAFETY (loop): see `lower_bound`. Starting from a finger changes nothing:
             // it was reached under `guard`, and if it is being removed its frozen links
             // still lead to nodes reached under `guard`.
-            while let Some(c) = unsafe { curr.as_ref() } {
+            while let Some(c) = unsafe { NodeRef::<'g, K, V>::from_ptr(curr) } {
                 let succ = c.level(l).load(Ordering::Acquire);
-                if succ & MARK != 0 {
-                    curr = (succ & !MARK) as *const _;
+                if is_marked(succ) {
+                    curr = unmarked(succ);
                     continue;
                 }
-                if cmp_key(c, key, hint).is_le() {
+                if cmp_key(&c, key, hint).is_le() {
                     if l == 0 {
                         // SAFETY: `pred.node` is null or a node protected by `guard`.
-                        run = match unsafe { pred.node.as_ref() } {
+                        run = match unsafe { NodeRef::<'g, K, V>::from_ptr(pred.node) } {
                             Some(p) if same(&p.key, &c.key) => run,
-                            _ => c,
+                            _ => c.as_ptr(),
                         };
                     }
-                    pred = Pred {
-                        node: c,
-                        tower: c.level(0),
-                    };
-                    curr = succ as *const _;
+                    pred = Pred::of(c);
+                    curr = succ;
                 } else {
                     break;
                 }
@@ -330,20 +441,20 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
         }
         let _ = guard;
         // SAFETY: `pred.node` and `run` are null or nodes protected by `guard`.
-        unsafe { pred.node.as_ref().map(|n| (n, run.as_ref())) }
+        unsafe { NodeRef::from_ptr(pred.node).map(|n| (n, NodeRef::from_ptr(run))) }
     }
 
     /// The node with exactly `key`, if one is linked and not being removed.
     #[inline]
-    pub(crate) fn find<'g>(&self, key: &K, guard: &'g Guard) -> Option<&'g Node<K, V>> {
+    pub(crate) fn find<'g>(&self, key: &K, guard: &'g Guard) -> Option<NodeRef<'g, K, V>> {
         self.lower_bound(key, guard).filter(|n| n.key == *key)
     }
 
     /// The first node.
-    pub(crate) fn first<'g>(&self, _guard: &'g Guard) -> Option<&'g Node<K, V>> {
-        let p = (self.head[0].load(Ordering::Acquire) & !MARK) as *const Node<K, V>;
+    pub(crate) fn first<'g>(&self, _guard: &'g Guard) -> Option<NodeRef<'g, K, V>> {
+        let p = unmarked(self.head[0].load(Ordering::Acquire));
         // SAFETY: protected by `_guard`, as every node read from a reachable pointer.
-        unsafe { p.as_ref() }
+        unsafe { NodeRef::from_ptr(p) }
     }
 
     /// A writer's search: finds the position of `key` at every level and unlinks the nodes
@@ -353,58 +464,60 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
         'retry: loop {
             let mut pos = Position {
                 preds: [self.head_pred(); MAX_HEIGHT],
-                succs: [ptr::null(); MAX_HEIGHT],
+                succs: [ptr::null_mut(); MAX_HEIGHT],
                 found: None,
             };
             let mut pred = self.head_pred();
             for l in (0..MAX_HEIGHT).rev() {
                 let mut curr = pred.level(l).load(Ordering::Acquire);
-                if curr & MARK != 0 {
+                if is_marked(curr) {
                     // `pred` is being removed: start over from the head.
                     continue 'retry;
                 }
                 // SAFETY (loop): nodes read from reachable forward pointers are protected
                 // by `_guard`.
-                while let Some(c) = unsafe { (curr as *const Node<K, V>).as_ref() } {
+                while let Some(c) = unsafe { NodeRef::<'g, K, V>::from_ptr(curr) } {
                     let succ = c.level(l).load(Ordering::Acquire);
-                    if succ & MARK != 0 {
+                    if is_marked(succ) {
                         // Unlink `c` at this level. AcqRel: the CAS must not move before our
                         // reads of `c`, and a failure must see the newer link.
                         match pred.level(l).compare_exchange(
                             curr,
-                            succ & !MARK,
+                            unmarked(succ),
                             Ordering::AcqRel,
                             Ordering::Acquire,
                         ) {
                             Ok(_) => {
-                                curr = succ & !MARK;
+                                curr = unmarked(succ);
                                 continue;
                             }
                             Err(_) => continue 'retry,
                         }
                     }
-                    if cmp_key(c, key, hint).is_lt() {
-                        pred = Pred {
-                            node: c,
-                            tower: c.level(0),
-                        };
+                    if cmp_key(&c, key, hint).is_lt() {
+                        pred = Pred::of(c);
                         curr = succ;
                     } else {
                         break;
                     }
                 }
                 pos.preds[l] = pred;
-                pos.succs[l] = curr as *const _;
+                pos.succs[l] = curr;
             }
             // SAFETY: protected by `_guard`.
-            pos.found = unsafe { pos.succs[0].as_ref() }.filter(|n| n.key == *key);
+            pos.found = unsafe { NodeRef::from_ptr(pos.succs[0]) }.filter(|n| n.key == *key);
             return pos;
         }
     }
 
     /// Inserts `version` under `key`: pushed onto the key's node, or as the first version of
     /// a new node. `version` is pending; the caller decides it afterwards.
-    pub(crate) fn insert<'g>(
+    ///
+    /// # Safety
+    /// `version` comes from `VersionNode::alloc`, is pending, has no older version, and is
+    /// owned by the caller (never published): this call publishes it, and from then on it is
+    /// the list's, freed only through the epoch.
+    pub(crate) unsafe fn insert<'g>(
         &self,
         key: K,
         version: *mut VersionNode<V>,
@@ -438,19 +551,14 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
                 debug_assert!(unsafe { (*version).is_alone() });
                 fresh = Node::alloc(key, version, height);
             }
-            // SAFETY: `fresh` is ours until the CAS below links it.
-            let node = unsafe { &*fresh };
-            node.level(0)
-                .store(pos.succs[0] as usize, Ordering::Relaxed);
+            // SAFETY: `fresh` comes from `Node::alloc` and is ours until the CAS below links
+            // it; once linked it is freed only through the epoch, which `guard` pins.
+            let node = unsafe { NodeRef::<'g, K, V>::from_ptr(fresh) }.expect("allocated");
+            node.level(0).store(pos.succs[0], Ordering::Relaxed);
             // Release: publishes the node's header, chain and first version.
             if pos.preds[0]
                 .level(0)
-                .compare_exchange(
-                    pos.succs[0] as usize,
-                    fresh as usize,
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                )
+                .compare_exchange(pos.succs[0], fresh, Ordering::Release, Ordering::Relaxed)
                 .is_err()
             {
                 continue;
@@ -461,13 +569,18 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
     }
 
     /// Links levels 1.. of a node just linked at level 0.
-    fn build_tower<'g>(&self, node: &'g Node<K, V>, mut pos: Position<'g, K, V>, guard: &'g Guard) {
+    fn build_tower<'g>(
+        &self,
+        node: NodeRef<'g, K, V>,
+        mut pos: Position<'g, K, V>,
+        guard: &'g Guard,
+    ) {
         let height = node.height as usize;
         'levels: for l in 1..height {
             loop {
-                let succ = pos.succs[l] as usize;
+                let succ = pos.succs[l];
                 let old = node.level(l).load(Ordering::Relaxed);
-                if old & MARK != 0 {
+                if is_marked(old) {
                     break 'levels;
                 }
                 if node
@@ -481,7 +594,7 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
                     .level(l)
                     .compare_exchange(
                         succ,
-                        node as *const _ as usize,
+                        node.as_ptr().cast_mut(),
                         Ordering::Release,
                         Ordering::Relaxed,
                     )
@@ -499,26 +612,26 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
 
     /// Whether the node's tower is complete, so the reclaimer may retire it.
     #[inline]
-    pub(crate) fn is_built(node: &Node<K, V>) -> bool {
+    pub(crate) fn is_built(node: NodeRef<'_, K, V>) -> bool {
         node.built.load(Ordering::Acquire)
     }
 
     /// Marks a retired node's tower top-down (idempotent), then unlinks it with a search.
-    fn help_remove(&self, node: &Node<K, V>, guard: &Guard) {
-        #[cfg(not(feature = "negative-unlink-no-mark"))]
+    fn help_remove(&self, node: NodeRef<'_, K, V>, guard: &Guard) {
+        #[cfg(not(rtm_negative = "unlink-no-mark"))]
         for l in (0..node.height as usize).rev() {
             let a = node.level(l);
             let mut p = a.load(Ordering::Acquire);
-            while p & MARK == 0 {
+            while !is_marked(p) {
                 // AcqRel: the mark must be visible to an inserter whose CAS on this pointer
                 // would otherwise link a node after a removed one.
-                match a.compare_exchange(p, p | MARK, Ordering::AcqRel, Ordering::Acquire) {
+                match a.compare_exchange(p, marked(p), Ordering::AcqRel, Ordering::Acquire) {
                     Ok(_) => break,
                     Err(q) => p = q,
                 }
             }
         }
-        #[cfg(feature = "negative-unlink-no-mark")]
+        #[cfg(rtm_negative = "unlink-no-mark")]
         {
             // Broken on purpose: unlink the node at every level, as often as it takes, but
             // without marking (freezing) its forward pointers first, so an insertion can
@@ -527,11 +640,11 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
                 let pos = self.search(&node.key, guard);
                 let mut linked = false;
                 for l in 0..node.height as usize {
-                    if std::ptr::eq(pos.succs[l], node) {
+                    if ptr::eq(pos.succs[l], node.as_ptr()) {
                         linked = true;
                         let succ = node.level(l).load(Ordering::Acquire);
                         let _ = pos.preds[l].level(l).compare_exchange(
-                            node as *const _ as usize,
+                            node.as_ptr().cast_mut(),
                             succ,
                             Ordering::AcqRel,
                             Ordering::Acquire,
@@ -544,32 +657,38 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
             }
             return;
         }
-        #[cfg(not(feature = "negative-unlink-no-mark"))]
+        #[cfg(not(rtm_negative = "unlink-no-mark"))]
         {
             let _ = self.search(&node.key, guard);
         }
     }
 
-    /// Removes a node whose chain the caller (the reclaimer) has just retired, and hands it
-    /// to the epoch. Only the reclaimer calls this.
-    pub(crate) fn remove(&self, node: &Node<K, V>, guard: &Guard) {
-        debug_assert!(node.chain.is_retired());
+    /// Removes a node whose chain the caller has just retired, and hands it to the epoch.
+    ///
+    /// # Safety
+    /// The caller is the table's single sweeper (it holds the sweep flag, so no other
+    /// thread runs `remove` at the same time), `node`'s chain is retired by this caller,
+    /// `node` is built ([`SkipList::is_built`]), and `remove` is called once per node. Then
+    /// at most one node is between marked and unlinked, nothing relinks it, and it is
+    /// deferred for freeing exactly once.
+    pub(crate) unsafe fn remove(&self, node: NodeRef<'_, K, V>, guard: &Guard) {
+        debug_assert!(node.chain.is_retired() && Self::is_built(node));
         self.help_remove(node, guard);
         // The node is now unlinked at every level: our search passed its position at each
         // level after every level was marked, and nothing can relink it (module docs).
-        let addr = node as *const Node<K, V> as usize;
-        #[cfg(feature = "negative-eager-free")]
+        let p = node.as_ptr().cast_mut();
+        #[cfg(rtm_negative = "eager-free")]
         {
             let _ = guard;
             // SAFETY: none; the negative control of the reclamation model frees eagerly.
-            unsafe { free_node::<K, V>(addr) };
+            unsafe { free_node::<K, V>(p) };
         }
-        #[cfg(not(feature = "negative-eager-free"))]
+        #[cfg(not(rtm_negative = "eager-free"))]
         // SAFETY: the node is unreachable for any thread that pins from now on, and is
-        // deferred exactly once (only the reclaimer removes, one node at a time). Threads
+        // deferred exactly once (the contract: one sweeper, one call per node). Threads
         // pinned now are waited out by the epoch before the closure runs.
         unsafe {
-            guard.defer_unchecked(move || free_node::<K, V>(addr));
+            guard.defer_unchecked(move || free_node::<K, V>(p));
         }
     }
 
@@ -589,9 +708,8 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
 /// Frees an unlinked node and its (already pruned) chain.
 ///
 /// # Safety
-/// `addr` is a node that no thread can reach any more, freed exactly once.
-unsafe fn free_node<K, V: Send + 'static>(addr: usize) {
-    let p = addr as *mut Node<K, V>;
+/// `p` is a node from `Node::alloc` that no thread can reach any more, freed exactly once.
+unsafe fn free_node<K, V: Send + 'static>(p: *mut Node<K, V>) {
     // SAFETY: per the contract, exclusive access to a live node.
     unsafe {
         (*p).chain.free_all();
@@ -601,13 +719,13 @@ unsafe fn free_node<K, V: Send + 'static>(addr: usize) {
 
 impl<K, V> Drop for SkipList<K, V> {
     fn drop(&mut self) {
-        let mut p = (self.head[0].load(Ordering::Relaxed) & !MARK) as *mut Node<K, V>;
+        let mut p = unmarked(self.head[0].load(Ordering::Relaxed));
         while !p.is_null() {
             // SAFETY: `&mut self`: no other thread can reach the list. Nodes unlinked earlier
             // are not reachable from level 0 and belong to the epoch; each linked node is
-            // freed here once, after reading its successor.
+            // freed here once, after reading its successor through its tower.
             unsafe {
-                let next = ((*p).level(0).load(Ordering::Relaxed) & !MARK) as *mut Node<K, V>;
+                let next = unmarked((*Node::tower(p)).load(Ordering::Relaxed));
                 (*p).chain.free_all();
                 Node::dealloc(p);
                 p = next;

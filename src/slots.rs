@@ -1,22 +1,36 @@
 //! The snapshot slots: a fixed array, one slot per open enumeration, each holding the
 //! snapshot it pins and (for handles) its cursor.
 //!
-//! A slot's state word is `generation << 32 | state`. The generation grows by one each
-//! time the slot is released, so a handle (which carries the generation it was issued
-//! with) can never reach a later enumeration of the same slot (invariant 4). A slot whose
-//! generation would wrap is retired instead of reused.
+//! A slot's state word is `generation << 3 | state`. Handle slots move
+//! `FREE → INIT → IDLE ⇄ BUSY`, then `IDLE | BUSY → CLOSED → FREE` under the next
+//! generation; slots of RAII enumerations (and of anything else that keeps its own cursor)
+//! move `FREE → INIT → OWNED → FREE` and keep their generation, so only handles wear a
+//! slot out (the arithmetic is in `handle.rs`). A handle carries the generation it was
+//! issued with, so it can never reach a later enumeration of the same slot (invariant 4);
+//! a slot whose generation would pass the table's last one is retired instead of reused.
 //!
-//! Handle slots move `FREE → INIT → IDLE ⇄ BUSY`, then `IDLE | BUSY → CLOSED → FREE`
-//! (next generation). A call on a handle first CASes `IDLE → BUSY` with the handle's
-//! generation: only then may it touch the cursor. `close` on an `IDLE` handle CASes
-//! `IDLE → CLOSED` and releases the slot; `close` on a `BUSY` handle CASes
-//! `BUSY → CLOSED`, and the call in flight, which was linearized before the close,
-//! releases the slot when it finishes. Either way the winning close leaves the slot
-//! `CLOSED`, where every other close and call fails, until it is `FREE` under the next
-//! generation. So exactly one close wins, and no call that starts after a close reaches
-//! the cursor.
+//! A call on a handle first CASes `IDLE → BUSY` with the handle's generation: only then may
+//! it touch the cursor. A call that finds the slot `BUSY` under the handle's generation
+//! fails with `Busy` (another call holds the cursor; the handle stays valid), any other
+//! state with `Stale`. The call puts the slot back `BUSY → IDLE` when it is done, also when
+//! the embedder's `Clone` panics under it (a drop guard does it while unwinding).
+//! `close` on an `IDLE` handle CASes `IDLE → CLOSED` and releases the slot; `close` on a
+//! `BUSY` handle CASes `BUSY → CLOSED`, and the call in flight, which was linearized before
+//! the close, releases the slot when it finishes (or unwinds). Either way the winning close
+//! leaves the slot `CLOSED`, where every other close and call fails, until it is `FREE`
+//! under the next generation. So exactly one close wins, and no call that starts after a
+//! close reaches the cursor.
+//!
+//! Free slots are a bitmap, one bit per slot, handed out next-fit: an open scans from
+//! where the previous one stopped, so a steady open/close load rotates over all free slots
+//! instead of wearing out one. A bitmap has no ABA problem (a word's value is the whole
+//! state of its 64 slots, so a CAS that succeeds on a value that changed and changed back
+//! is still right), hence no tag to outrun. The scan reads at most `n / 64` words (64 for
+//! the largest table), and only when the slots near the last one taken are all in use.
 
-use crate::sync::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use crate::error::Error;
+use crate::handle::{EnumHandle, IdLease, SERIALS};
+use crate::sync::{fence, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 use crate::version::Clock;
 
 const FREE: u64 = 0;
@@ -26,6 +40,8 @@ const BUSY: u64 = 3;
 const CLOSED: u64 = 4;
 const OWNED: u64 = 5;
 const RETIRED: u64 = 6;
+const STATE_BITS: u32 = 3;
+const STATE_MASK: u64 = (1 << STATE_BITS) - 1;
 
 /// `pinned` of a slot that pins nothing.
 const NONE: u64 = u64::MAX;
@@ -48,14 +64,20 @@ pub(crate) struct Scan {
 }
 
 #[inline]
-fn word(gen: u32, state: u64) -> u64 {
-    (gen as u64) << 32 | state
+fn word(gen: u64, state: u64) -> u64 {
+    gen << STATE_BITS | state
+}
+
+#[inline]
+fn gen_of(w: u64) -> u64 {
+    w >> STATE_BITS
 }
 
 /// Who uses a slot.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Kind {
-    /// An RAII [`Enumeration`](crate::Enumeration), which keeps its cursor itself.
+    /// An RAII [`Enumeration`](crate::Enumeration) (or anything else that keeps its cursor
+    /// itself). It uses no generation.
     Owned,
     /// An [`EnumHandle`](crate::EnumHandle), whose cursor lives in the slot.
     Handle,
@@ -64,42 +86,103 @@ pub(crate) enum Kind {
 struct Slot<C> {
     state: AtomicU64,
     pinned: AtomicU64,
-    next_free: AtomicU32,
     cursor: UnsafeCell<Option<C>>,
 }
 
-/// The slot array, its free list and the reclaimer's announced horizon.
+/// The slot array, its free set and the reclaimer's announced horizon.
 pub(crate) struct Slots<C> {
     slots: Box<[Slot<C>]>,
-    /// Treiber stack of free slots: `tag << 32 | (index + 1)`, 0 when empty.
-    free: AtomicU64,
+    /// Bit `i % 64` of word `i / 64` is set while slot `i` is free.
+    free: Box<[AtomicU64]>,
+    /// Where the next open starts looking: one past the slot taken last. A hint only.
+    hint: AtomicUsize,
     /// The clock value the reclaimer announced last (invariant 3).
     horizon: AtomicU64,
     open: AtomicUsize,
     retired: AtomicUsize,
+    /// The table id and the serial floor of this table's handles.
+    lease: IdLease,
+    /// The first generation of every slot: its serials are all at or above the floor.
+    first_gen: u64,
+    /// One past the last generation a slot may use: `gen * n + slot < 2^52`.
+    gen_limit: u64,
 }
 
 /// Why a handle call failed.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Stale;
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub(crate) enum HandleError {
+    /// Closed, stale, forged, foreign, or an RAII enumeration's slot.
+    Stale,
+    /// Open, but another call holds its cursor.
+    Busy,
+}
+
+impl From<HandleError> for Error {
+    fn from(e: HandleError) -> Error {
+        match e {
+            HandleError::Stale => Error::InvalidHandle,
+            HandleError::Busy => Error::Busy,
+        }
+    }
+}
+
+/// Puts a handle's slot back when its call ends, normally or by unwinding: `BUSY → IDLE`,
+/// or, if a close marked the slot `CLOSED` meanwhile, releases it for the close.
+struct CallEnd<'a, C> {
+    slots: &'a Slots<C>,
+    i: usize,
+    gen: u64,
+}
+
+impl<C> Drop for CallEnd<'_, C> {
+    fn drop(&mut self) {
+        let slot = &self.slots.slots[self.i];
+        // Release: our cursor writes happen before the next call's Acquire CAS.
+        if slot
+            .state
+            .compare_exchange(
+                word(self.gen, BUSY),
+                word(self.gen, IDLE),
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            // A close arrived while we ran (BUSY -> CLOSED): it is ours to finish.
+            self.slots.release(self.i, self.gen, Kind::Handle);
+        }
+    }
+}
 
 impl<C> Slots<C> {
     pub(crate) fn new(n: usize) -> Self {
+        let lease = IdLease::acquire();
+        let n = n.max(1);
+        let gen_limit = SERIALS / n as u64;
+        let first_gen = lease.floor.div_ceil(n as u64);
         let slots: Box<[Slot<C>]> = (0..n)
-            .map(|i| Slot {
-                state: AtomicU64::new(word(1, FREE)),
+            .map(|_| Slot {
+                state: AtomicU64::new(word(first_gen, FREE)),
                 pinned: AtomicU64::new(NONE),
-                // slot i links to slot i + 1; the last one ends the list
-                next_free: AtomicU32::new(if i + 1 < n { i as u32 + 2 } else { 0 }),
                 cursor: UnsafeCell::new(None),
+            })
+            .collect();
+        let free = (0..n.div_ceil(64))
+            .map(|w| {
+                let bits = (n - 64 * w).min(64);
+                AtomicU64::new(if bits == 64 { !0 } else { (1 << bits) - 1 })
             })
             .collect();
         Self {
             slots,
-            free: AtomicU64::new(if n > 0 { 1 } else { 0 }),
+            free,
+            hint: AtomicUsize::new(0),
             horizon: AtomicU64::new(0),
             open: AtomicUsize::new(0),
             retired: AtomicUsize::new(0),
+            lease,
+            first_gen,
+            gen_limit,
         }
     }
 
@@ -115,65 +198,91 @@ impl<C> Slots<C> {
         self.retired.load(Ordering::Relaxed)
     }
 
-    fn pop_free(&self) -> Option<usize> {
-        // Acquire: we read the popped slot's `next_free` and then own the slot, whose
-        // last release (Release push) must be visible.
-        let mut head = self.free.load(Ordering::Acquire);
-        loop {
-            let idx = (head & 0xffff_ffff) as usize;
-            if idx == 0 {
-                return None;
-            }
-            let next = self.slots[idx - 1].next_free.load(Ordering::Relaxed) as u64;
-            let new = ((head >> 32).wrapping_add(1)) << 32 | next;
-            // The tag in the high half makes an ABA on the head fail the CAS.
-            match self
-                .free
-                .compare_exchange_weak(head, new, Ordering::Acquire, Ordering::Acquire)
-            {
-                Ok(_) => return Some(idx - 1),
-                Err(h) => head = h,
-            }
-        }
+    /// The table's id (0: none, so no handles).
+    pub(crate) fn table_id(&self) -> u64 {
+        self.lease.id as u64
     }
 
-    fn push_free(&self, i: usize) {
-        let mut head = self.free.load(Ordering::Relaxed);
-        loop {
-            self.slots[i]
-                .next_free
-                .store((head & 0xffff_ffff) as u32, Ordering::Relaxed);
-            let new = ((head >> 32).wrapping_add(1)) << 32 | (i as u64 + 1);
-            // Release: the slot's reset (state, cursor) happens before its next owner pops it.
-            match self
-                .free
-                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
-            {
-                Ok(_) => return,
-                Err(h) => head = h,
+    /// The handle of slot `i` under generation `gen`.
+    pub(crate) fn handle(&self, i: usize, gen: u64) -> EnumHandle {
+        EnumHandle::pack(self.lease.id, gen * self.slots.len() as u64 + i as u64)
+    }
+
+    /// The slot and generation a handle names, if it claims to be of this table.
+    #[inline]
+    fn locate(&self, h: EnumHandle) -> Result<(usize, u64), HandleError> {
+        if self.lease.id == 0 || h.table_id() != self.lease.id as u64 {
+            return Err(HandleError::Stale);
+        }
+        let n = self.slots.len() as u64;
+        let s = h.serial();
+        Ok(((s % n) as usize, s / n))
+    }
+
+    /// Takes a free slot: next fit from `hint`, wrapping once.
+    fn take_free(&self) -> Option<usize> {
+        let n = self.slots.len();
+        let words = self.free.len();
+        let start = self.hint.load(Ordering::Relaxed) % n;
+        let (w0, b0) = (start / 64, start % 64);
+        for k in 0..=words {
+            let w = (w0 + k) % words;
+            // The first word from `start` on; the same word again at the end, below it.
+            let mask = if k == 0 {
+                !0u64 << b0
+            } else if k == words {
+                (1u64 << b0).wrapping_sub(1)
+            } else {
+                !0
+            };
+            let word = &self.free[w];
+            // Acquire: we then own the slot, whose last release (Release `fetch_or`)
+            // must be visible to us.
+            let mut cur = word.load(Ordering::Acquire) & mask;
+            while cur != 0 {
+                let bit = 1u64 << cur.trailing_zeros();
+                let before = word.fetch_and(!bit, Ordering::Acquire);
+                if before & bit != 0 {
+                    let i = w * 64 + bit.trailing_zeros() as usize;
+                    // Relaxed: a hint for the next open; any value is safe.
+                    self.hint.store(i + 1, Ordering::Relaxed);
+                    return Some(i);
+                }
+                // Another open took it: try the next free bit of this word.
+                cur = before & mask & !bit;
             }
         }
+        None
+    }
+
+    fn put_free(&self, i: usize) {
+        // Release: the slot's reset (state, cursor) happens before its next owner takes it.
+        self.free[i / 64].fetch_or(1 << (i % 64), Ordering::Release);
     }
 
     /// Takes a free slot, registers a snapshot in it (invariant 3), and makes it usable by
     /// `kind`; for handles `make` builds the cursor from the snapshot. Returns the slot,
-    /// its generation and the snapshot, or `None` when every slot is taken.
+    /// its generation and the snapshot, or `None` when every slot is taken (or, for a
+    /// handle, when the table has no id).
     pub(crate) fn open(
         &self,
         kind: Kind,
         clock: &Clock,
         make: impl FnOnce(u64) -> Option<C>,
-    ) -> Option<(usize, u32, u64)> {
-        let i = self.pop_free()?;
+    ) -> Option<(usize, u64, u64)> {
+        if kind == Kind::Handle && self.lease.id == 0 {
+            return None;
+        }
+        let i = self.take_free()?;
         let slot = &self.slots[i];
-        let gen = (slot.state.load(Ordering::Relaxed) >> 32) as u32;
+        let gen = gen_of(slot.state.load(Ordering::Relaxed));
         slot.state.store(word(gen, INIT), Ordering::Relaxed);
         let snapshot = self.register(slot, clock, 0);
         let state = match kind {
             Kind::Owned => OWNED,
             Kind::Handle => {
                 let c = make(snapshot);
-                // SAFETY: the slot is INIT and popped from the free list by us: no handle
+                // SAFETY: the slot is INIT and was taken from the free set by us: no handle
                 // call can take it (they need IDLE), so we are its only user.
                 slot.cursor.with_mut(|p| unsafe { *p = c });
                 IDLE
@@ -207,11 +316,11 @@ impl<C> Slots<C> {
             // Relaxed: the fence below orders this store before the horizon load.
             slot.pinned.store(s | tag, Ordering::Relaxed);
             fence(Ordering::SeqCst);
-            #[cfg(feature = "negative-no-horizon-recheck")]
+            #[cfg(rtm_negative = "no-horizon-recheck")]
             {
                 return s;
             }
-            #[cfg(not(feature = "negative-no-horizon-recheck"))]
+            #[cfg(not(rtm_negative = "no-horizon-recheck"))]
             if self.horizon.load(Ordering::SeqCst) <= s {
                 return s;
             }
@@ -254,10 +363,10 @@ impl<C> Slots<C> {
 
     /// Opens a feed's slot with its floor at a fresh clock value (registered as a snapshot
     /// is, invariant 3). Returns the slot, its generation and the floor.
-    pub(crate) fn open_feed(&self, clock: &Clock) -> Option<(usize, u32, u64)> {
-        let i = self.pop_free()?;
+    pub(crate) fn open_feed(&self, clock: &Clock) -> Option<(usize, u64, u64)> {
+        let i = self.take_free()?;
         let slot = &self.slots[i];
-        let gen = (slot.state.load(Ordering::Relaxed) >> 32) as u32;
+        let gen = gen_of(slot.state.load(Ordering::Relaxed));
         slot.state.store(word(gen, INIT), Ordering::Relaxed);
         let floor = self.register(slot, clock, FEED);
         self.open.fetch_add(1, Ordering::Relaxed);
@@ -271,12 +380,12 @@ impl<C> Slots<C> {
     /// newer than `s` that the feed needs; the slot is released, and the caller starts
     /// over with a fresh snapshot.
     #[allow(clippy::result_unit_err)]
-    pub(crate) fn open_feed_at(&self, s: u64) -> Result<Option<(usize, u32)>, ()> {
-        let Some(i) = self.pop_free() else {
+    pub(crate) fn open_feed_at(&self, s: u64) -> Result<Option<(usize, u64)>, ()> {
+        let Some(i) = self.take_free() else {
             return Ok(None);
         };
         let slot = &self.slots[i];
-        let gen = (slot.state.load(Ordering::Relaxed) >> 32) as u32;
+        let gen = gen_of(slot.state.load(Ordering::Relaxed));
         slot.state.store(word(gen, INIT), Ordering::Relaxed);
         // Relaxed, then a fence: the same store-buffering argument as `register`.
         slot.pinned.store(s | FEED, Ordering::Relaxed);
@@ -300,99 +409,111 @@ impl<C> Slots<C> {
     }
 
     /// Releases a slot held by its caller (state OWNED, CLOSED taken by a close from IDLE,
-    /// or BUSY/CLOSED held by the handle call that a close met in flight).
-    fn release(&self, i: usize, gen: u32) {
+    /// or BUSY/CLOSED held by the handle call that a close met in flight). A handle's slot
+    /// moves to the next generation; an owned one keeps its generation.
+    fn release(&self, i: usize, gen: u64, kind: Kind) {
         let slot = &self.slots[i];
         // The caller holds the slot exclusively: OWNED by an Enumeration being closed,
         // CLOSED by this thread's CAS, or BUSY taken by this thread's call and CLOSED by a
         // close since. No other call or close touches the cursor until the slot is FREE
-        // again and popped by a new owner.
+        // again and taken by a new owner.
         // SAFETY: exclusive access to the cursor, as just argued.
         slot.cursor.with_mut(|p| unsafe { *p = None });
         // Release: the reclaimer must not see the slot unpinned before our reads under it.
         slot.pinned.store(NONE, Ordering::Release);
         self.open.fetch_sub(1, Ordering::Relaxed);
-        match gen.checked_add(1) {
-            Some(next) => {
-                slot.state.store(word(next, FREE), Ordering::Release);
-                self.push_free(i);
-            }
-            None => {
-                // The generation would wrap: retire the slot so no handle value repeats.
-                slot.state.store(word(gen, RETIRED), Ordering::Release);
-                self.retired.fetch_add(1, Ordering::Relaxed);
-            }
+        let next = match kind {
+            Kind::Owned => gen,
+            Kind::Handle => gen + 1,
+        };
+        if next < self.gen_limit {
+            slot.state.store(word(next, FREE), Ordering::Release);
+            self.put_free(i);
+        } else {
+            // The next generation would leave the serial space: retire the slot so that
+            // no handle value repeats.
+            slot.state.store(word(gen, RETIRED), Ordering::Release);
+            self.retired.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Closes an RAII enumeration's slot.
-    pub(crate) fn close_owned(&self, i: usize, gen: u32) {
+    pub(crate) fn close_owned(&self, i: usize, gen: u64) {
         debug_assert_eq!(
             self.slots[i].state.load(Ordering::Relaxed),
             word(gen, OWNED)
         );
-        self.release(i, gen);
+        self.release(i, gen, Kind::Owned);
     }
 
     #[inline]
-    fn handle_gen(&self, i: usize, gen: u32) -> u32 {
-        #[cfg(feature = "negative-no-generation-check")]
+    fn handle_gen(&self, i: usize, gen: u64) -> u64 {
+        #[cfg(rtm_negative = "no-generation-check")]
         {
             // Broken on purpose: trust whatever generation the slot has now.
             let _ = gen;
-            (self.slots[i].state.load(Ordering::Relaxed) >> 32) as u32
+            gen_of(self.slots[i].state.load(Ordering::Relaxed))
         }
-        #[cfg(not(feature = "negative-no-generation-check"))]
+        #[cfg(not(rtm_negative = "no-generation-check"))]
         {
             let _ = i;
             gen
         }
     }
 
-    /// Runs `f` on the cursor of handle `(i, gen)`, or fails if the handle is not open and
-    /// idle (closed, stale, RAII, or in use by another call).
+    /// Runs `f` on the cursor of handle `h`. Fails with `Busy` if another call holds the
+    /// cursor, with `Stale` if the handle is not open (closed, stale, forged, foreign, or
+    /// naming an RAII enumeration's slot).
+    ///
+    /// If `f` panics, the slot is put back (`IDLE`, or released if a close arrived
+    /// meanwhile) while the panic unwinds, so the handle stays usable and closable; what
+    /// `f` did to the cursor before the panic stays done.
     pub(crate) fn with_handle<R>(
         &self,
-        i: usize,
-        gen: u32,
+        h: EnumHandle,
         f: impl FnOnce(&mut C) -> R,
-    ) -> Result<R, Stale> {
-        let slot = self.slots.get(i).ok_or(Stale)?;
+    ) -> Result<R, HandleError> {
+        let (i, gen) = self.locate(h)?;
+        let slot = &self.slots[i];
         let gen = self.handle_gen(i, gen);
         // Acquire pairs with the Release that made the slot IDLE: we see its cursor.
-        slot.state
-            .compare_exchange(
-                word(gen, IDLE),
-                word(gen, BUSY),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
-            .map_err(|_| Stale)?;
-        // SAFETY: our CAS moved the slot from IDLE to BUSY under the handle's generation;
-        // until we move it back (or release it) no other call may touch the cursor.
-        let r = slot.cursor.with_mut(|p| match unsafe { (*p).as_mut() } {
-            Some(c) => Ok(f(c)),
-            None => Err(Stale),
-        });
-        // Release: our cursor writes happen before the next call's Acquire CAS.
-        match slot.state.compare_exchange(
-            word(gen, BUSY),
+        if let Err(cur) = slot.state.compare_exchange(
             word(gen, IDLE),
-            Ordering::Release,
+            word(gen, BUSY),
+            Ordering::Acquire,
             Ordering::Relaxed,
         ) {
-            Ok(_) => {}
-            Err(_) => {
-                // A close arrived while we ran (BUSY -> CLOSED): it is ours to finish.
-                self.release(i, gen);
+            if cur != word(gen, BUSY) {
+                return Err(HandleError::Stale);
             }
+            #[cfg(rtm_negative = "call-ignores-busy")]
+            {
+                // Broken on purpose: use the cursor that the call in flight holds.
+                // SAFETY: none; this is the negative control of the busy state.
+                return slot
+                    .cursor
+                    .with_mut(|p| unsafe { (*p).as_mut() }.map(f))
+                    .ok_or(HandleError::Stale);
+            }
+            #[cfg(not(rtm_negative = "call-ignores-busy"))]
+            return Err(HandleError::Busy);
         }
-        r
+        let _end = CallEnd {
+            slots: self,
+            i,
+            gen,
+        };
+        // SAFETY: our CAS moved the slot from IDLE to BUSY under the handle's generation;
+        // until `_end` moves it back (or releases it), also if `f` panics, no other call
+        // or close touches the cursor.
+        let r = slot.cursor.with_mut(|p| unsafe { (*p).as_mut() }.map(f));
+        r.ok_or(HandleError::Stale)
     }
 
-    /// Closes handle `(i, gen)`. Exactly one of racing closes succeeds.
-    pub(crate) fn close_handle(&self, i: usize, gen: u32) -> Result<(), Stale> {
-        let slot = self.slots.get(i).ok_or(Stale)?;
+    /// Closes handle `h`. Exactly one of racing closes succeeds.
+    pub(crate) fn close_handle(&self, h: EnumHandle) -> Result<(), HandleError> {
+        let (i, gen) = self.locate(h)?;
+        let slot = &self.slots[i];
         let gen = self.handle_gen(i, gen);
         let mut cur = slot.state.load(Ordering::Relaxed);
         loop {
@@ -409,13 +530,13 @@ impl<C> Slots<C> {
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => {
-                        self.release(i, gen);
+                        self.release(i, gen, Kind::Handle);
                         return Ok(());
                     }
                     Err(c) => cur = c,
                 }
             } else if cur == word(gen, BUSY) {
-                #[cfg(feature = "negative-close-ignores-busy")]
+                #[cfg(rtm_negative = "close-ignores-busy")]
                 {
                     // Broken on purpose: release under the running call's feet.
                     if slot
@@ -428,14 +549,14 @@ impl<C> Slots<C> {
                         )
                         .is_ok()
                     {
-                        self.release(i, gen);
+                        self.release(i, gen, Kind::Handle);
                         return Ok(());
                     }
                     cur = slot.state.load(Ordering::Relaxed);
                     continue;
                 }
-                // The running call finishes the close (see `with_handle`).
-                #[cfg(not(feature = "negative-close-ignores-busy"))]
+                // The running call finishes the close (see `CallEnd`).
+                #[cfg(not(rtm_negative = "close-ignores-busy"))]
                 match slot.state.compare_exchange(
                     cur,
                     word(gen, CLOSED),
@@ -446,19 +567,45 @@ impl<C> Slots<C> {
                     Err(c) => cur = c,
                 }
             } else {
-                return Err(Stale);
+                return Err(HandleError::Stale);
             }
         }
     }
 }
 
+impl<C> Drop for Slots<C> {
+    fn drop(&mut self) {
+        // Raise the id's floor past every serial this table issued: a handle of a slot in
+        // a handle state was issued under the slot's generation; a free, owned or never
+        // used slot only under earlier ones (none if it is still at `first_gen`).
+        let n = self.slots.len() as u64;
+        let used = self
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let w = s.state.load(Ordering::Relaxed);
+                let gen = gen_of(w);
+                match w & STATE_MASK {
+                    FREE | OWNED | INIT if gen == self.first_gen => 0,
+                    FREE | OWNED | INIT => gen * n,
+                    _ => gen * n + i as u64 + 1,
+                }
+            })
+            .max()
+            .unwrap_or(0);
+        self.lease.release(used);
+    }
+}
+
 impl<C> Slots<C> {
-    /// Sets a slot's generation; for the wrap-around test only.
+    /// Moves a free slot to its last generation; for the retirement test only.
     #[cfg(all(test, not(loom)))]
-    pub(crate) fn force_generation(&self, i: usize, gen: u32) {
+    pub(crate) fn force_last_generation(&self, i: usize) {
         let s = &self.slots[i];
-        assert_eq!(s.state.load(Ordering::Relaxed) as u32 as u64, FREE);
-        s.state.store(word(gen, FREE), Ordering::Relaxed);
+        assert_eq!(s.state.load(Ordering::Relaxed) & STATE_MASK, FREE);
+        s.state
+            .store(word(self.gen_limit - 1, FREE), Ordering::Relaxed);
     }
 }
 

@@ -7,13 +7,9 @@
 //! process-wide default collector, whose thread-local handle keeps `pin()` cheap.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{
-    fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize,
-};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{
-    fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize,
-};
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
 
 pub(crate) use std::sync::atomic::Ordering;
 
@@ -162,11 +158,4 @@ impl Epoch {
             crossbeam_epoch::pin()
         }
     }
-}
-
-/// A process-wide counter for table identities. Not part of any protocol between threads
-/// (it only makes identities distinct), so it is a plain `std` atomic even under loom.
-pub(crate) fn next_table_id() -> u32 {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
 }

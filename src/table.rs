@@ -7,12 +7,12 @@ use crate::criteria::Criteria;
 use crate::cursor::{best_in_run, best_of, route as route_of, Cursor};
 use crate::enumeration::Enumeration;
 use crate::error::Error;
-use crate::handle::{table_id, EnumHandle, MAX_ENUMERATIONS};
+use crate::handle::{EnumHandle, MAX_ENUMERATIONS};
 use crate::prefix::sealed::AddrBits;
 use crate::prefix::{common_len, covers, is_canonical, mask, Prefix};
 use crate::reclaim::{Parts, Reclaimer};
 use crate::route::{Route, RouteKey, Version};
-use crate::skiplist::{Inserted, Node, SkipList};
+use crate::skiplist::{Inserted, Node, NodeRef, SkipList};
 use crate::slots::{Kind, Slots};
 use crate::sync::{fence, AtomicUsize, CachePadded, Epoch, Ordering};
 use crate::version::{Clock, Entry, VersionNode};
@@ -25,11 +25,19 @@ use crate::version::{Clock, Entry, VersionNode};
 /// ```
 pub const DEFAULT_MAX_ENUMERATIONS: usize = 1024;
 
+/// The smallest journal a table gets (a loom model may use a tiny one to make a feed lag).
+#[cfg(not(loom))]
+const MIN_JOURNAL_CAPACITY: usize = 64;
+#[cfg(loom)]
+const MIN_JOURNAL_CAPACITY: usize = 2;
+
 /// A lock-free routing table whose enumerations see consistent snapshots.
 ///
 /// Reads (`get_route`, `best_route`, `lookup`, an enumeration's `next`) take no lock and
-/// write no shared memory; writes are lock-free; enumerations pin a snapshot version for
-/// their whole life and never make a writer wait.
+/// never wait. They write shared memory only to help: a read at a version (`best_route`,
+/// `lookup`, `next`) that meets a version whose writer has not decided its timestamp yet
+/// ticks the clock and decides the timestamp for it with one CAS. Writes are lock-free;
+/// enumerations pin a snapshot version for their whole life and never make a writer wait.
 ///
 /// ```
 /// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
@@ -52,7 +60,6 @@ pub struct RouteTable<P: Prefix, V> {
     pub(crate) slots: Slots<Cursor<P>>,
     pub(crate) reclaimer: Reclaimer,
     routes: CachePadded<AtomicUsize>,
-    id: u32,
     journal_capacity: usize,
     // Declared last: dropped after the list, whose nodes it may still guard under loom.
     pub(crate) epoch: Epoch,
@@ -142,7 +149,11 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         Self::build(b.max_enumerations, b.journal_capacity, Epoch::new())
     }
 
-    /// This table's identity, as carried by its handles ([`EnumHandle::table_id`]).
+    /// This table's identity, as carried by its handles ([`EnumHandle::table_id`]): no
+    /// other live table has it. Ids are leased from 4095 and come back when a table is
+    /// dropped; a handle of a dropped table is invalid on every later table with its id.
+    /// While 4095 tables are alive, a new one gets 0 and cannot open handles (see
+    /// [`EnumHandle`]).
     ///
     /// ```
     /// let a = rtm::RouteTable::<rtm::Ipv4Net, ()>::new();
@@ -150,7 +161,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// assert_ne!(a.table_id(), b.table_id());
     /// ```
     pub fn table_id(&self) -> u64 {
-        self.id as u64
+        self.slots.table_id()
     }
 
     /// How many commits the journal holds (see [`Builder::journal_capacity`]).
@@ -166,23 +177,31 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// check that every deferred value was freed.
     #[cfg(loom)]
     pub fn with_collector(n: usize, collector: crossbeam_epoch::Collector) -> Self {
-        Self::build(
-            n,
-            crate::builder::DEFAULT_JOURNAL_CAPACITY,
-            Epoch::with_collector(collector),
-        )
+        Self::with_collector_and_journal(n, 8, collector)
+    }
+
+    /// As [`RouteTable::with_collector`], with a journal of `journal_capacity` commits
+    /// (at least 2 under loom), so that a model can make a feed lag in a few commits.
+    #[cfg(loom)]
+    pub fn with_collector_and_journal(
+        n: usize,
+        journal_capacity: usize,
+        collector: crossbeam_epoch::Collector,
+    ) -> Self {
+        Self::build(n, journal_capacity, Epoch::with_collector(collector))
     }
 
     fn build(n: usize, journal_capacity: usize, epoch: Epoch) -> Self {
         let n = n.clamp(1, MAX_ENUMERATIONS);
-        let journal_capacity = journal_capacity.clamp(64, 1 << 30).next_power_of_two();
+        let journal_capacity = journal_capacity
+            .clamp(MIN_JOURNAL_CAPACITY, 1 << 30)
+            .next_power_of_two();
         Self {
             list: SkipList::new(),
             clock: Clock::new(journal_capacity),
             slots: Slots::new(n),
             reclaimer: Reclaimer::new(),
             routes: CachePadded::new(AtomicUsize::new(0)),
-            id: table_id(),
             journal_capacity,
             epoch,
         }
@@ -212,22 +231,15 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             value: route.value,
         }));
         let guard = self.epoch.pin();
-        let (node, prev) = match self.list.insert(key, v, &self.clock, &guard) {
+        // SAFETY: `v` was just allocated, pending and alone, and is still ours.
+        let (node, prev) = match unsafe { self.list.insert(key, v, &self.clock, &guard) } {
             Inserted::New(node) => (node, None),
             Inserted::Pushed(node, prev) => (node, prev),
         };
-        // SAFETY: `v` is linked in a chain; it is freed only through the epoch, which
-        // `guard` pins.
-        let ts = unsafe { &*v }.decide(&self.clock, &guard);
-        self.record(ts, node, v, &guard);
+        let ts = self.commit(node, v, prev, &guard);
         let old = prev
             .and_then(|p| p.entry.as_ref())
             .map(|e| route_of(key, e));
-        if old.is_some() {
-            self.reclaimer.shadowed();
-        } else {
-            self.routes.fetch_add(1, Ordering::Relaxed);
-        }
         drop(guard);
         self.after_write(ts);
         Ok(old)
@@ -249,29 +261,68 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         }
         let guard = self.epoch.pin();
         let node = self.list.find(key, &guard).ok_or(Error::NoSuchRoute)?;
-        let tomb = VersionNode::alloc(None);
         let has_value = |v: Option<&VersionNode<V>>| v.is_some_and(|v| v.entry.is_some());
-        match node.chain.push_if(tomb, &self.clock, &guard, has_value) {
-            Ok(Ok(prev)) => {
-                // SAFETY: `tomb` is linked; freed only through the epoch `guard` pins.
-                let ts = unsafe { &*tomb }.decide(&self.clock, &guard);
-                self.record(ts, node, tomb, &guard);
-                let e = prev
-                    .and_then(|p| p.entry.as_ref())
-                    .expect("checked by push_if");
-                let old = route_of(*key, e);
-                self.reclaimer.shadowed();
-                self.routes.fetch_sub(1, Ordering::Relaxed);
-                drop(guard);
-                self.after_write(ts);
-                Ok(old)
-            }
+        let (ts, prev) = self
+            .push_in(node, VersionNode::alloc(None), &guard, has_value)
+            .ok_or(Error::NoSuchRoute)?;
+        let e = prev
+            .and_then(|p| p.entry.as_ref())
+            .expect("checked by push_if");
+        let old = route_of(*key, e);
+        drop(guard);
+        self.after_write(ts);
+        Ok(old)
+    }
+
+    /// Links `v` (pending, unpublished) as the newest version of `node` if `cond` holds for
+    /// the version it would shadow, and commits it. Returns its timestamp and the version it
+    /// shadowed, or `None` (and frees `v`) if `cond` refused or the key was retired.
+    pub(crate) fn push_in<'g>(
+        &self,
+        node: NodeRef<'g, RouteKey<P>, V>,
+        v: *mut VersionNode<V>,
+        guard: &'g crossbeam_epoch::Guard,
+        cond: impl Fn(Option<&VersionNode<V>>) -> bool,
+    ) -> Option<(u64, Option<&'g VersionNode<V>>)> {
+        match node.chain.push_if(v, &self.clock, guard, cond) {
+            Ok(Ok(prev)) => Some((self.commit(node, v, prev, guard), prev)),
             Ok(Err(_)) | Err(_) => {
-                // SAFETY: `tomb` was not linked: it is still ours alone.
-                unsafe { VersionNode::free_unpublished(tomb) };
-                Err(Error::NoSuchRoute)
+                // SAFETY: `v` was not linked: it is still ours alone.
+                unsafe { VersionNode::free_unpublished(v) };
+                None
             }
         }
+    }
+
+    /// Finishes a write whose version `v` was just linked on `node` over `prev`: decides
+    /// its timestamp, records the commit in the journal and keeps the counters. Every
+    /// commit of the table passes here once.
+    fn commit(
+        &self,
+        node: NodeRef<'_, RouteKey<P>, V>,
+        v: *mut VersionNode<V>,
+        prev: Option<&VersionNode<V>>,
+        guard: &crossbeam_epoch::Guard,
+    ) -> u64 {
+        // SAFETY: `v` is linked in `node`'s chain; it is freed only through the epoch,
+        // which `guard` pins.
+        let version = unsafe { &*v };
+        let ts = version.decide(&self.clock, guard);
+        self.record(ts, node, v, guard);
+        let was = prev.is_some_and(|p| p.entry.is_some());
+        if was {
+            self.reclaimer.shadowed();
+        }
+        match (was, version.entry.is_some()) {
+            (false, true) => {
+                self.routes.fetch_add(1, Ordering::Relaxed);
+            }
+            (true, false) => {
+                self.routes.fetch_sub(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        ts
     }
 
     /// The route with this key, if present (`None` for a prefix with host bits set).
@@ -327,12 +378,12 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             let s = self.clock.now();
             let guard = self.epoch.pin();
             let r = f(s, &guard);
-            #[cfg(feature = "negative-no-horizon-recheck")]
+            #[cfg(rtm_negative = "no-horizon-recheck")]
             {
                 // Broken on purpose: trust a read that a reclaimer may have pruned under.
                 return r;
             }
-            #[cfg(not(feature = "negative-no-horizon-recheck"))]
+            #[cfg(not(rtm_negative = "no-horizon-recheck"))]
             {
                 fence(Ordering::SeqCst);
                 if self.slots.horizon() <= s {
@@ -376,7 +427,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             let mut len = P::MAX_LEN;
             // Each search starts where the previous one ended (its bound is smaller and
             // usually a few nodes back), not from the head.
-            let mut fingers = self.list.fingers();
+            let mut fingers = self.list.fingers(guard);
             loop {
                 // The longest network that can still cover `a` is (a masked to len, len).
                 let bound = RouteKey::last_of(P::from_parts(a & mask::<P>(len), len));
@@ -495,13 +546,15 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
                 Some(Cursor::new(s, criteria.take().expect("called once")))
             })
             .ok_or(Error::NoSystemResources)?;
-        Ok(EnumHandle::pack(self.id, slot, gen))
+        Ok(self.slots.handle(slot, gen))
     }
 
     /// The next route of a handle's enumeration (RTMv1's `RtmEnumerateGetNextRoute`):
     /// [`Error::NoMoreRoutes`] once exhausted (the handle stays open),
-    /// [`Error::InvalidHandle`] for a closed, stale, forged or foreign handle, or one in use
-    /// by a concurrent call.
+    /// [`Error::InvalidHandle`] for a closed, stale, forged or foreign handle,
+    /// [`Error::Busy`] while another call on the same handle is in flight (the handle
+    /// stays valid). If `V::clone` panics, the panic propagates to the caller and the
+    /// handle stays open and usable, positioned after the route whose clone panicked.
     ///
     /// ```
     /// use rtm::{Criteria, Error, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
@@ -515,17 +568,10 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// # t.close_enumeration_handle(h).unwrap();
     /// ```
     pub fn enumerate_get_next_route(&self, h: EnumHandle) -> Result<Route<P, V>, Error> {
-        let (table, slot, gen) = h.unpack();
-        if table != self.id {
-            return Err(Error::InvalidHandle);
-        }
-        let r = self
-            .slots
-            .with_handle(slot, gen, |cursor| {
-                let guard = self.epoch.pin();
-                cursor.next(&self.list, &self.clock, &guard)
-            })
-            .map_err(|_| Error::InvalidHandle)?;
+        let r = self.slots.with_handle(h, |cursor| {
+            let guard = self.epoch.pin();
+            cursor.next(&self.list, &self.clock, &guard)
+        })?;
         r.ok_or(Error::NoMoreRoutes)
     }
 
@@ -540,20 +586,15 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// assert_eq!(t.enumerate_get_next_route(h), Err(Error::InvalidHandle));
     /// ```
     pub fn close_enumeration_handle(&self, h: EnumHandle) -> Result<(), Error> {
-        let (table, slot, gen) = h.unpack();
-        if table != self.id {
-            return Err(Error::InvalidHandle);
-        }
-        self.slots
-            .close_handle(slot, gen)
-            .map_err(|_| Error::InvalidHandle)?;
+        self.slots.close_handle(h)?;
         self.after_close();
         Ok(())
     }
 
-    /// Reclaims now whatever no open enumeration can see any more, and lets the epoch free
-    /// it. (This also happens on its own, amortized over writes and closes.) If another
-    /// thread is sweeping, it is asked to sweep once more instead.
+    /// Reclaims now whatever no open enumeration or feed can see any more, and lets the
+    /// epoch free it. (This also happens on its own, a bounded step on each write and each
+    /// close.) If another thread is running a step, this waits for that step to end (a
+    /// few chain visits), then does all the pending work.
     ///
     /// ```
     /// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
@@ -603,7 +644,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         cursor.next(&self.list, &self.clock, &guard)
     }
 
-    pub(crate) fn close_owned(&self, slot: usize, gen: u32) {
+    pub(crate) fn close_owned(&self, slot: usize, gen: u64) {
         self.slots.close_owned(slot, gen);
         self.after_close();
     }
@@ -613,16 +654,13 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     fn record(
         &self,
         ts: u64,
-        node: &Node<RouteKey<P>, V>,
+        node: NodeRef<'_, RouteKey<P>, V>,
         v: *const VersionNode<V>,
         guard: &crossbeam_epoch::Guard,
     ) {
-        self.clock.journal.commit(
-            ts,
-            node as *const Node<RouteKey<P>, V> as *const (),
-            v as *const (),
-            guard,
-        );
+        self.clock
+            .journal
+            .commit(ts, node.as_ptr().cast::<()>(), v as *const (), guard);
     }
 
     pub(crate) fn parts(&self) -> Parts<'_, P, V, Cursor<P>> {
@@ -635,7 +673,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     }
 
     #[inline]
-    fn after_write(&self, _ts: u64) {
+    pub(crate) fn after_write(&self, _ts: u64) {
         self.reclaimer.step(&self.parts());
     }
 
@@ -683,9 +721,11 @@ mod tests {
     #[test]
     fn a_slot_whose_generation_would_wrap_is_retired() {
         let t = RouteTable::<Ipv4Net, u32>::with_max_enumerations(1);
-        t.slots.force_generation(0, u32::MAX);
+        t.slots.force_last_generation(0);
+        // an RAII enumeration uses no generation: the slot survives it
+        drop(t.enumerate(Criteria::all()).unwrap());
         let h = t.create_enumeration_handle(Criteria::all()).unwrap();
-        assert_eq!(h.unpack().2, u32::MAX);
+        assert_eq!(h.into_raw() & ((1 << 52) - 1), (1 << 52) - 1);
         t.close_enumeration_handle(h).unwrap();
         assert_eq!(t.stats().retired_slots, 1);
         assert_eq!(

@@ -10,6 +10,7 @@ use std::marker::PhantomData;
 use std::ptr;
 
 use crate::journal::Journal;
+use crate::reclaim::SweepPermit;
 use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, CachePadded, Guard, Ordering};
 
 /// The timestamp of a version that is linked but not yet decided.
@@ -106,13 +107,13 @@ impl<V> VersionNode<V> {
     #[inline]
     pub(crate) fn decide(&self, clock: &Clock, guard: &Guard) -> u64 {
         let t = clock.tick();
-        #[cfg(feature = "negative-decide-twice")]
+        #[cfg(rtm_negative = "decide-twice")]
         {
             // Broken on purpose: overwrite whatever was decided.
             self.ts.store(t, Ordering::Release);
             t
         }
-        #[cfg(not(feature = "negative-decide-twice"))]
+        #[cfg(not(rtm_negative = "decide-twice"))]
         match self
             .ts
             .compare_exchange(PENDING, t, Ordering::AcqRel, Ordering::Acquire)
@@ -309,7 +310,17 @@ impl<V: Send + 'static> Chain<V> {
     /// below `now` found in the slots. A version newer than `now` (or pending) is kept: a
     /// snapshot registered after the announcement may see it. An older version is kept iff
     /// it is the one some `s` in `pinned ∪ {now}` sees.
-    pub(crate) fn prune(&self, now: u64, pinned: &[u64], guard: &Guard) -> Pruned {
+    ///
+    /// The `_permit` proves the caller is that reclaimer: the unlinking stores below are
+    /// plain stores that would race with another pruner, and what they unlink is handed to
+    /// the epoch once, which needs one owner.
+    pub(crate) fn prune(
+        &self,
+        now: u64,
+        pinned: &[u64],
+        guard: &Guard,
+        _permit: &SweepPermit,
+    ) -> Pruned {
         let mut out = Pruned::default();
         let (head, dead) = self.head_ptr(guard);
         let Some(head) = head else { return out };
@@ -361,7 +372,8 @@ impl<V: Send + 'static> Chain<V> {
     }
 
     /// Retires the key if its chain is still the lone deletion marker `prune` saw.
-    pub(crate) fn retire(&self, guard: &Guard) -> bool {
+    /// Only the reclaimer retires (`_permit`): it then removes the node, once.
+    pub(crate) fn retire(&self, guard: &Guard, _permit: &SweepPermit) -> bool {
         let (h, dead) = self.head_ptr(guard);
         let Some(h) = h else { return false };
         if dead || h.entry.is_some() || h.older(guard).is_some() {
@@ -413,14 +425,14 @@ fn sees_between(t: u64, newer: u64, now: u64, pinned: &[u64]) -> bool {
 
 /// Hands an unlinked version to the epoch.
 fn destroy_later<V: Send + 'static>(p: *mut VersionNode<V>, guard: &Guard) {
-    #[cfg(feature = "negative-eager-free")]
+    #[cfg(rtm_negative = "eager-free")]
     {
         let _ = guard;
         // Broken on purpose: free while readers may still hold the version.
         // SAFETY: none; this is the negative control of the reclamation model.
         drop(unsafe { Box::from_raw(p) });
     }
-    #[cfg(not(feature = "negative-eager-free"))]
+    #[cfg(not(rtm_negative = "eager-free"))]
     {
         let p = SendVersion(p);
         // SAFETY: `p` was unlinked from its chain (or its node from the skip list) by the

@@ -3,11 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use proptest::prelude::*;
 use rtm::{
-    Criteria, EnumHandle, Enumeration, Error, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey,
-    RouteTable,
+    Criteria, EnumHandle, Enumeration, Error, InterfaceId, Ipv4Net, OwnedEnumeration, ProtocolId,
+    Route, RouteKey, RouteTable, Version,
 };
 
 const PREFIXES: [&str; 9] = [
@@ -36,6 +37,9 @@ struct Attrs {
     metric: u32,
     enabled: bool,
     value: u64,
+    /// Which commit wrote this version (not part of the route): a block enable rewrites a
+    /// route with the same value, and the dead-version count must still tell them apart.
+    serial: u64,
 }
 
 type Model = BTreeMap<Key, Attrs>;
@@ -59,6 +63,7 @@ enum Crit {
     Within(usize),
     StartAfter((usize, u32, u32, u8)),
     BadNetwork(usize),
+    Covering(usize),
 }
 
 #[derive(Clone, Debug)]
@@ -69,8 +74,13 @@ enum Op {
     Get((usize, u32, u32, u8)),
     Best(usize),
     Lookup(u32),
-    Open(Vec<Crit>, bool),
+    /// Open with these criteria: 0 RAII, 1 handle, 2 owned.
+    Open(Vec<Crit>, u8),
     Advance(usize, usize),
+    /// Read a batch of at most this many (0 is invalid for a handle).
+    Batch(usize, usize),
+    BlockDelete(Vec<Crit>),
+    BlockEnable(Vec<Crit>, bool),
     Close(usize),
     NextClosed(usize),
     Forged(u64),
@@ -92,6 +102,7 @@ fn crit_strategy() -> impl Strategy<Value = Crit> {
         (0..PREFIXES.len()).prop_map(Crit::Within),
         key_strategy().prop_map(Crit::StartAfter),
         (0..BAD.len()).prop_map(Crit::BadNetwork),
+        (0..PREFIXES.len()).prop_map(Crit::Covering),
     ]
 }
 
@@ -112,8 +123,11 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         2 => key_strategy().prop_map(Op::Get),
         2 => (0..PREFIXES.len()).prop_map(Op::Best),
         2 => interesting_addr.prop_map(Op::Lookup),
-        2 => (prop::collection::vec(crit_strategy(), 0..3), any::<bool>()).prop_map(|(c, h)| Op::Open(c, h)),
+        2 => (prop::collection::vec(crit_strategy(), 0..3), 0u8..3).prop_map(|(c, h)| Op::Open(c, h)),
         4 => (0usize..8, 1usize..6).prop_map(|(i, n)| Op::Advance(i, n)),
+        2 => (0usize..8, 0usize..5).prop_map(|(i, n)| Op::Batch(i, n)),
+        1 => prop::collection::vec(crit_strategy(), 0..3).prop_map(Op::BlockDelete),
+        1 => (prop::collection::vec(crit_strategy(), 0..3), any::<bool>()).prop_map(|(c, e)| Op::BlockEnable(c, e)),
         2 => (0usize..8).prop_map(Op::Close),
         1 => (0usize..8).prop_map(Op::NextClosed),
         1 => any::<u64>().prop_map(Op::Forged),
@@ -134,6 +148,7 @@ fn build(crits: &[Crit]) -> Criteria<Ipv4Net> {
             Crit::Within(i) => c.within(prefix(i)),
             Crit::StartAfter(k) => c.start_after(key_of(k)),
             Crit::BadNetwork(i) => c.network(BAD[i].parse().unwrap()),
+            Crit::Covering(i) => c.covering(prefix(i)),
         };
     }
     c
@@ -159,8 +174,8 @@ fn best(model: &Model, p: Ipv4Net) -> Option<Route<Ipv4Net, u64>> {
 
 /// What an enumeration with these criteria returns from this snapshot, by API.md's rules.
 fn expected(model: &Model, crits: &[Crit]) -> Vec<Route<Ipv4Net, u64>> {
-    let (mut network, mut interface, mut protocol, mut within, mut start) =
-        (None, None, None, None, None);
+    let (mut network, mut interface, mut protocol, mut within, mut covering, mut start) =
+        (None, None, None, None, None, None);
     let (mut best_only, mut disabled) = (false, false);
     for x in crits {
         match *x {
@@ -169,7 +184,9 @@ fn expected(model: &Model, crits: &[Crit]) -> Vec<Route<Ipv4Net, u64>> {
             Crit::Protocol(p) => protocol = Some(ProtocolId(p)),
             Crit::BestOnly => best_only = true,
             Crit::IncludeDisabled => disabled = true,
-            Crit::Within(i) => within = Some(prefix(i)),
+            // within and covering are both range filters: the last one given wins
+            Crit::Within(i) => (within, covering) = (Some(prefix(i)), None),
+            Crit::Covering(i) => (within, covering) = (None, Some(prefix(i))),
             Crit::StartAfter(k) => start = Some(key_of(k)),
             Crit::BadNetwork(_) => network = None, // overridden by a later Network (checked by the caller)
         }
@@ -182,6 +199,7 @@ fn expected(model: &Model, crits: &[Crit]) -> Vec<Route<Ipv4Net, u64>> {
                 && interface.is_none_or(|i| k.interface == i)
                 && protocol.is_none_or(|p| k.protocol == p)
                 && within.is_none_or(|w: Ipv4Net| w.contains(&k.prefix))
+                && covering.is_none_or(|c: Ipv4Net| k.prefix.contains(&c))
                 && start.is_none_or(|s| **k > s)
                 && (!best_only || best(model, k.prefix).is_some_and(|b| b.key == **k))
         })
@@ -189,13 +207,24 @@ fn expected(model: &Model, crits: &[Crit]) -> Vec<Route<Ipv4Net, u64>> {
         .collect()
 }
 
+/// The same filter twice keeps the last: bad only if the last network given is.
+fn bad_network(crits: &[Crit]) -> bool {
+    crits
+        .iter()
+        .rev()
+        .find(|c| matches!(c, Crit::Network(_) | Crit::BadNetwork(_)))
+        .is_some_and(|c| matches!(c, Crit::BadNetwork(_)))
+}
+
 enum Cursor<'t> {
     Raii(Enumeration<'t, Ipv4Net, u64>),
     Handle(EnumHandle),
+    Owned(OwnedEnumeration<Ipv4Net, u64>),
 }
 
 struct Open<'t> {
     cursor: Cursor<'t>,
+    snapshot: Version,
     expect: Vec<Route<Ipv4Net, u64>>,
     at: usize,
     /// The whole table at the snapshot: what this enumeration keeps alive.
@@ -203,23 +232,26 @@ struct Open<'t> {
 }
 
 fn run(ops: Vec<Op>, max_enums: usize) -> Result<(), TestCaseError> {
-    let table = RouteTable::<Ipv4Net, u64>::with_max_enumerations(max_enums);
+    let table = Arc::new(RouteTable::<Ipv4Net, u64>::with_max_enumerations(max_enums));
     let other = RouteTable::<Ipv4Net, u64>::new();
     let foreign = other.create_enumeration_handle(Criteria::all()).unwrap();
     let mut model = Model::new();
     let mut open: Vec<Open> = Vec::new();
     let mut closed: Vec<EnumHandle> = Vec::new();
     let mut next_value = 0u64;
+    let mut serial = 0u64;
     for op in ops {
         match op {
             Op::Add(k, priority, metric, enabled) => {
                 let key = key_of(k);
                 next_value += 1;
+                serial += 1;
                 let a = Attrs {
                     priority,
                     metric,
                     enabled,
                     value: next_value,
+                    serial,
                 };
                 let r = table.add_route(route(&key, &a));
                 let old = model.insert(key, a);
@@ -271,16 +303,11 @@ fn run(ops: Vec<Op>, max_enums: usize) -> Result<(), TestCaseError> {
             }
             Op::Open(crits, as_handle) => {
                 let c = build(&crits);
-                // the same filter twice keeps the last: bad only if the last network is
-                let bad = crits
-                    .iter()
-                    .rev()
-                    .find(|c| matches!(c, Crit::Network(_) | Crit::BadNetwork(_)))
-                    .is_some_and(|c| matches!(c, Crit::BadNetwork(_)));
-                let r = if as_handle {
-                    table.create_enumeration_handle(c).map(Cursor::Handle)
-                } else {
-                    table.enumerate(c).map(Cursor::Raii)
+                let bad = bad_network(&crits);
+                let r = match as_handle {
+                    0 => table.enumerate(c).map(Cursor::Raii),
+                    1 => table.create_enumeration_handle(c).map(Cursor::Handle),
+                    _ => table.enumerate_owned(c).map(Cursor::Owned),
                 };
                 if bad {
                     prop_assert!(matches!(r, Err(Error::InvalidParameter)));
@@ -288,8 +315,15 @@ fn run(ops: Vec<Op>, max_enums: usize) -> Result<(), TestCaseError> {
                     prop_assert!(matches!(r, Err(Error::NoSystemResources)));
                 } else {
                     let cursor = r.map_err(|e| TestCaseError::fail(format!("open failed: {e}")))?;
+                    let snapshot = match &cursor {
+                        Cursor::Raii(e) => e.snapshot(),
+                        Cursor::Handle(h) => table.enumeration_snapshot(*h).unwrap(),
+                        Cursor::Owned(e) => e.snapshot(),
+                    };
+                    prop_assert_eq!(snapshot, table.version());
                     open.push(Open {
                         cursor,
+                        snapshot,
                         expect: expected(&model, &crits),
                         at: 0,
                         frozen: model.clone(),
@@ -306,14 +340,92 @@ fn run(ops: Vec<Op>, max_enums: usize) -> Result<(), TestCaseError> {
                     let want = o.expect.get(o.at).cloned();
                     match &mut o.cursor {
                         Cursor::Raii(e) => prop_assert_eq!(e.next(), want),
+                        Cursor::Owned(e) => prop_assert_eq!(e.next(), want),
                         Cursor::Handle(h) => {
                             prop_assert_eq!(
                                 table.enumerate_get_next_route(*h),
                                 want.ok_or(Error::NoMoreRoutes)
-                            )
+                            );
+                            prop_assert_eq!(table.enumeration_snapshot(*h), Ok(o.snapshot));
                         }
                     }
                     o.at = (o.at + 1).min(o.expect.len());
+                }
+            }
+            Op::Batch(i, max) => {
+                if open.is_empty() {
+                    continue;
+                }
+                let i = i % open.len();
+                let o = &mut open[i];
+                let end = (o.at + max).min(o.expect.len());
+                let want = o.expect[o.at..end].to_vec();
+                // a batch appends: what `out` held before stays
+                let mut out = vec![route(
+                    &key_of((0, 9, 9, 9)),
+                    &Attrs {
+                        priority: 0,
+                        metric: 0,
+                        enabled: true,
+                        value: 0,
+                        serial: 0,
+                    },
+                )];
+                let n = match &mut o.cursor {
+                    Cursor::Raii(e) => Ok(e.next_batch(max, &mut out)),
+                    Cursor::Owned(e) => Ok(e.next_batch(max, &mut out)),
+                    Cursor::Handle(h) => table.enumerate_get_next_routes(*h, max, &mut out),
+                };
+                if max == 0 && matches!(o.cursor, Cursor::Handle(_)) {
+                    prop_assert_eq!(n, Err(Error::InvalidParameter));
+                    prop_assert_eq!(out.len(), 1);
+                } else {
+                    prop_assert_eq!(n, Ok(want.len()));
+                    prop_assert_eq!(&out[1..], &want[..]);
+                    o.at = end;
+                }
+            }
+            Op::BlockDelete(crits) | Op::BlockEnable(crits, _) if bad_network(&crits) => {
+                prop_assert_eq!(
+                    table.delete_routes(build(&crits)),
+                    Err(Error::InvalidParameter)
+                );
+                prop_assert_eq!(
+                    table.set_routes_enabled(build(&crits), true),
+                    Err(Error::InvalidParameter)
+                );
+            }
+            Op::BlockDelete(crits) => {
+                let r = table.delete_routes(build(&crits));
+                if open.len() >= table.max_enumerations() {
+                    // the snapshot of a block operation takes a slot for the call
+                    prop_assert_eq!(r, Err(Error::NoSystemResources));
+                } else {
+                    let gone = expected(&model, &crits);
+                    for g in &gone {
+                        model.remove(&g.key);
+                    }
+                    prop_assert_eq!(r, Ok(gone.len()));
+                }
+            }
+            Op::BlockEnable(crits, enabled) => {
+                let r = table.set_routes_enabled(build(&crits), enabled);
+                if open.len() >= table.max_enumerations() {
+                    prop_assert_eq!(r, Err(Error::NoSystemResources));
+                } else {
+                    let mut all = crits.clone();
+                    all.push(Crit::IncludeDisabled);
+                    let mut changed = 0;
+                    for m in expected(&model, &all) {
+                        let a = model.get_mut(&m.key).unwrap();
+                        if a.enabled != enabled {
+                            serial += 1;
+                            a.enabled = enabled;
+                            a.serial = serial;
+                            changed += 1;
+                        }
+                    }
+                    prop_assert_eq!(r, Ok(changed));
                 }
             }
             Op::Close(i) => {
@@ -323,6 +435,7 @@ fn run(ops: Vec<Op>, max_enums: usize) -> Result<(), TestCaseError> {
                 let o = open.swap_remove(i % open.len());
                 match o.cursor {
                     Cursor::Raii(e) => prop_assert_eq!(e.close(), Ok(())),
+                    Cursor::Owned(e) => prop_assert_eq!(e.close(), Ok(())),
                     Cursor::Handle(h) => {
                         prop_assert_eq!(table.close_enumeration_handle(h), Ok(()));
                         closed.push(h);
@@ -356,7 +469,7 @@ fn run(ops: Vec<Op>, max_enums: usize) -> Result<(), TestCaseError> {
                     .iter()
                     .filter_map(|o| match o.cursor {
                         Cursor::Handle(h) => Some(h),
-                        Cursor::Raii(_) => None,
+                        Cursor::Raii(_) | Cursor::Owned(_) => None,
                     })
                     .collect();
                 if handles.is_empty() {
@@ -384,10 +497,10 @@ fn run(ops: Vec<Op>, max_enums: usize) -> Result<(), TestCaseError> {
             }
             Op::Collect => {
                 table.collect();
-                let current: BTreeSet<u64> = model.values().map(|a| a.value).collect();
+                let current: BTreeSet<u64> = model.values().map(|a| a.serial).collect();
                 let pinned: BTreeSet<u64> = open
                     .iter()
-                    .flat_map(|o| o.frozen.values().map(|a| a.value))
+                    .flat_map(|o| o.frozen.values().map(|a| a.serial))
                     .filter(|v| !current.contains(v))
                     .collect();
                 let s = table.stats();

@@ -1524,3 +1524,24 @@ fn a_panicking_drop_does_not_stop_reclamation() {
     }
     assert_eq!(drops(&b, [11]), vec![1]);
 }
+
+#[cfg(feature = "serde")]
+#[test]
+fn changes_serialize_and_come_back_equal() {
+    let t = RouteTable::<Ipv4Net, String>::new();
+    let k = RouteKey::new(
+        "10.1.0.0/16".parse::<Ipv4Net>().unwrap(),
+        ProtocolId(14),
+        InterfaceId(3),
+        "192.0.2.9".parse().unwrap(),
+    );
+    let mut feed = t.feed(Criteria::all()).unwrap();
+    t.add_route(Route::new(k, String::from("a"))).unwrap();
+    t.add_route(Route::new(k, String::from("b"))).unwrap();
+    for _ in 0..2 {
+        let c = feed.try_next().unwrap().unwrap();
+        let json = serde_json::to_string(&c).unwrap();
+        let back: rtm::Change<Ipv4Net, String> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c, "{json}");
+    }
+}

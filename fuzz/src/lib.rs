@@ -4,12 +4,19 @@
 //! are thin wrappers, and `tests/replay.rs` runs the same functions on the committed
 //! corpus and on random inputs with plain `cargo test`.
 
+pub mod capi_misuse;
 pub mod feed;
 pub mod handle_misuse;
 pub mod input;
 pub mod model;
 pub mod reclaimer;
 pub mod table_ops;
+
+/// The C ABI's `extern "C"` functions with arbitrary tables, handles, routes, flags and
+/// NULL pointers.
+pub fn run_capi_misuse(data: &[u8]) {
+    capi_misuse::run(data);
+}
 
 /// Handles: live, closed, forged, flipped and foreign, with writes in between.
 pub fn run_handle_misuse(data: &[u8]) {

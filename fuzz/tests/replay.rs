@@ -91,6 +91,11 @@ fn table_ops() {
 }
 
 #[test]
+fn capi_misuse() {
+    check("capi_misuse", 0x63617069, rtm_fuzz::run_capi_misuse);
+}
+
+#[test]
 fn reclaimer() {
     check("reclaimer", 0x7265636c61696d, rtm_fuzz::run_reclaimer);
 }
@@ -110,6 +115,7 @@ fn empty_and_tiny_inputs_are_accepted() {
         rtm_fuzz::run_table_ops,
         rtm_fuzz::run_reclaimer,
         rtm_fuzz::run_feed,
+        rtm_fuzz::run_capi_misuse,
     ] {
         run(&[]);
         run(&[0]);

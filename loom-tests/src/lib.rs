@@ -9,7 +9,8 @@
 //! | `snapshot_registration.rs`    | snapshot registration racing the reclaimer            |
 //! | `timestamp_helping.rs`        | timestamps decided once, with helping readers         |
 //! | `skiplist_traversal.rs`       | removal racing a parked cursor and an insertion       |
+//! | `block_delete.rs`             | a block deletion racing single writes of its keys     |
 //!
 //! `check.sh` runs them at `LOOM_MAX_PREEMPTIONS=2`, then the negative controls: each
-//! `negative-*` feature breaks one protocol in rtm, and the companion tests it enables
+//! `--cfg rtm_negative="..."` switch breaks one protocol in rtm, and the companion tests it enables
 //! pass only if loom finds the failing execution.

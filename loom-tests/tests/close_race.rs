@@ -11,13 +11,14 @@
 //!
 //! What must hold, and why it catches the bug it is aimed at:
 //!
-//! * The reader gets the first route or `InvalidHandle`, nothing else.
+//! * The reader gets the first route or `InvalidHandle`, nothing else (not `Busy`: closes
+//!   never hold the cursor, and no other call uses `h`).
 //! * Exactly one close wins; the other gets `InvalidHandle`.
 //! * The cursor is touched by one thread at a time. The protocol gives the cursor to the
 //!   thread whose CAS moved the slot `IDLE -> BUSY`; a close that meets `BUSY` only marks
 //!   the slot `CLOSED` and leaves the release (which clears the cursor) to the call in
 //!   flight. The cursor lives in a loom `UnsafeCell`, so a close that released the slot
-//!   under a running `next` (the `negative-close-ignores-busy` control) is reported by loom
+//!   under a running `next` (the `rtm_negative="close-ignores-busy"` control) is reported by loom
 //!   as a concurrent access. The same holds for the closer's new handle: it may reuse the
 //!   slot only after the reader is done with the old cursor.
 //! * The new handle differs from `h` and starts from the first route: it got a fresh
@@ -26,6 +27,8 @@
 //!   is free exactly once: one handle can be opened and a second one cannot. A slot
 //!   released twice would sit on the free list twice and let both opens succeed.
 //! * Every route value is dropped exactly once when the table is dropped.
+//!
+//! A second model, `two_nexts`, races two `next` calls on one handle (`Error::Busy`).
 
 #![cfg(loom)]
 
@@ -97,14 +100,77 @@ fn model() {
     ledger.assert_all_freed();
 }
 
+/// Two `next` calls racing on one handle over two routes: each gets a route or `Busy`
+/// (never `InvalidHandle`: the handle stays valid), at least one gets a route, no route is
+/// returned twice, and afterwards the handle goes on from where the winners left it and
+/// closes normally. The `call-ignores-busy` control lets the loser use the cursor that the
+/// winner holds, which loom reports as a concurrent access to it.
+fn two_nexts() {
+    let ledger = Ledger::new(3);
+    let t = Arc::new(table(1));
+    t.add_route(route(1, ledger.value(1))).unwrap();
+    t.add_route(route(2, ledger.value(2))).unwrap();
+    let h = t.create_enumeration_handle(Criteria::all()).unwrap();
+
+    let other = {
+        let t = Arc::clone(&t);
+        thread::spawn(move || t.enumerate_get_next_route(h).map(|r| index(&r.key)))
+    };
+    let mine = t.enumerate_get_next_route(h).map(|r| index(&r.key));
+    let theirs = other.join().unwrap();
+
+    let mut got: Vec<u8> = [mine, theirs]
+        .into_iter()
+        .filter_map(|r| match r {
+            Ok(i) => Some(i),
+            Err(Error::Busy) => None,
+            Err(e) => panic!("next racing next returned {e:?}"),
+        })
+        .collect();
+    got.sort_unstable();
+    assert!(
+        got == [1] || got == [1, 2],
+        "two racing nexts returned {mine:?} and {theirs:?}"
+    );
+    // The handle is still valid and idle: it goes on where the winners left it.
+    let rest: Vec<u8> = (got.len() as u8 + 1..=2)
+        .map(|_| index(&t.enumerate_get_next_route(h).unwrap().key))
+        .collect();
+    assert_eq!(rest, (got.len() as u8 + 1..=2).collect::<Vec<_>>());
+    assert_eq!(t.enumerate_get_next_route(h), Err(Error::NoMoreRoutes));
+    assert_eq!(t.close_enumeration_handle(h), Ok(()));
+    assert_eq!(t.stats().open_enumerations, 0);
+
+    drop(t);
+    ledger.assert_all_freed();
+}
+
 #[test]
-#[cfg(not(feature = "negative-close-ignores-busy"))]
+#[cfg(not(any(
+    rtm_negative = "close-ignores-busy",
+    rtm_negative = "call-ignores-busy"
+)))]
 fn next_races_close() {
     common::check("next_races_close", model);
 }
 
 #[test]
-#[cfg(feature = "negative-close-ignores-busy")]
+#[cfg(not(any(
+    rtm_negative = "close-ignores-busy",
+    rtm_negative = "call-ignores-busy"
+)))]
+fn next_races_next() {
+    common::check("next_races_next", two_nexts);
+}
+
+#[test]
+#[cfg(rtm_negative = "call-ignores-busy")]
+fn next_races_next_fails_when_a_call_ignores_busy() {
+    common::expect_failure("next_races_next/call-ignores-busy", two_nexts);
+}
+
+#[test]
+#[cfg(rtm_negative = "close-ignores-busy")]
 fn next_races_close_fails_when_close_ignores_busy() {
     common::expect_failure("next_races_close/negative-close-ignores-busy", model);
 }

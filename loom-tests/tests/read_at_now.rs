@@ -11,7 +11,7 @@
 //! /16's value (no slot pins `s`) and retires its node, a lookup that does not re-check
 //! the announcement after its fence finds the /16 gone and the /8 too new for `s`, and
 //! returns nothing. With the re-check it sees the announcement and reads again at a newer
-//! version. The `negative-no-horizon-recheck` control removes the re-check (here and in
+//! version. The `rtm_negative="no-horizon-recheck"` control removes the re-check (here and in
 //! snapshot registration).
 
 #![cfg(loom)]
@@ -58,16 +58,13 @@ fn model() {
 }
 
 #[test]
-#[cfg(not(any(
-    feature = "negative-no-horizon-recheck",
-    feature = "negative-eager-free"
-)))]
+#[cfg(not(any(rtm_negative = "no-horizon-recheck", rtm_negative = "eager-free")))]
 fn lookup_races_reclaimer() {
     common::check("lookup_races_reclaimer", model);
 }
 
 #[test]
-#[cfg(feature = "negative-no-horizon-recheck")]
+#[cfg(rtm_negative = "no-horizon-recheck")]
 fn lookup_fails_without_horizon_recheck() {
     common::expect_failure("lookup_races_reclaimer/negative-no-horizon-recheck", model);
 }

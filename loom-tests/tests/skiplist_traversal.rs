@@ -19,7 +19,7 @@
 //! * The cursor returns route 4 and ends: node 1 stays linked and allocated for its
 //!   snapshot although route 1 is deleted, and the walk from it skips node 2 whether node 2
 //!   is still linked, being unlinked, or gone. Had the reclaimer removed node 1, the
-//!   cursor's pointer would lead into freed memory; with `negative-eager-free` node 2 is
+//!   cursor's pointer would lead into freed memory; with `rtm_negative="eager-free"` node 2 is
 //!   freed while the cursor may stand on it. The test allocator poisons freed memory (see
 //!   `common`), so either read panics.
 //!
@@ -28,7 +28,7 @@
 //! whose predecessor in the list is node 2, then enumerates. What must hold:
 //!
 //! * The enumeration and the final table are exactly routes 1, 3 and 4: no insertion is
-//!   lost. With `negative-unlink-no-mark`, removal unlinks node 2 without marking its
+//!   lost. With `rtm_negative="unlink-no-mark"`, removal unlinks node 2 without marking its
 //!   forward pointer, so the insertion can link node 3 behind node 2 just before node 2 is
 //!   unlinked: route 3 is lost, and a traversal that still reaches it through node 2
 //!   reads freed memory.
@@ -115,13 +115,13 @@ fn insertion() {
 }
 
 #[test]
-#[cfg(not(feature = "negative-eager-free"))]
+#[cfg(not(rtm_negative = "eager-free"))]
 fn parked_cursor_survives_removal() {
     common::check("parked_cursor_survives_removal", parked_cursor);
 }
 
 #[test]
-#[cfg(feature = "negative-eager-free")]
+#[cfg(rtm_negative = "eager-free")]
 fn parked_cursor_reads_freed_node_with_eager_free() {
     common::expect_failure(
         "parked_cursor_survives_removal/negative-eager-free",
@@ -130,13 +130,13 @@ fn parked_cursor_reads_freed_node_with_eager_free() {
 }
 
 #[test]
-#[cfg(not(any(feature = "negative-unlink-no-mark", feature = "negative-eager-free")))]
+#[cfg(not(any(rtm_negative = "unlink-no-mark", rtm_negative = "eager-free")))]
 fn insertion_races_removal() {
     common::check("insertion_races_removal", insertion);
 }
 
 #[test]
-#[cfg(feature = "negative-unlink-no-mark")]
+#[cfg(rtm_negative = "unlink-no-mark")]
 fn insertion_lost_when_unlinking_without_mark() {
     common::expect_failure("insertion_races_removal/negative-unlink-no-mark", insertion);
 }

@@ -13,7 +13,7 @@
 //! * `h2` sees exactly routes 1 and 2, then `NoMoreRoutes`. A call through the stale `h1`
 //!   that reached the reused slot would either advance `h2`'s cursor (the owner would miss
 //!   route 1) or hold the slot `BUSY` while the owner calls (the owner would get
-//!   `InvalidHandle`). Both are what the `negative-no-generation-check` control produces,
+//!   `InvalidHandle`). Both are what the `rtm_negative="no-generation-check"` control produces,
 //!   since it compares the slot's state against its current generation instead of the
 //!   handle's.
 //! * The stale user sees a prefix of `h1`'s own enumeration followed by `InvalidHandle`:
@@ -87,13 +87,13 @@ fn model() {
 }
 
 #[test]
-#[cfg(not(feature = "negative-no-generation-check"))]
+#[cfg(not(rtm_negative = "no-generation-check"))]
 fn stale_handle_never_reaches_reused_slot() {
     common::check("stale_handle_never_reaches_reused_slot", model);
 }
 
 #[test]
-#[cfg(feature = "negative-no-generation-check")]
+#[cfg(rtm_negative = "no-generation-check")]
 fn stale_handle_fails_without_generation_check() {
     common::expect_failure(
         "stale_handle_never_reaches_reused_slot/negative-no-generation-check",

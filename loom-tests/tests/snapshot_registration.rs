@@ -11,15 +11,19 @@
 //! hold, and why it catches the bugs it is aimed at:
 //!
 //! * An enumeration whose snapshot is version 1 (taken before the delete) returns route 1
-//!   with its value. Without the recheck (`negative-no-horizon-recheck`) an enumeration
+//!   with its value. Without the recheck (`rtm_negative="no-horizon-recheck"`) an enumeration
 //!   can pin version 1 after the reclaimer scanned the slots; the reclaimer then unlinks
 //!   the value and the whole key, and the enumeration finds nothing.
 //! * A later snapshot may see route 1 or not (the delete's timestamp may be decided by
 //!   the enumeration itself, helping), but nothing else.
 //! * Nothing is freed while a thread can still read it: the reclaimer hands what it
-//!   unlinks to crossbeam-epoch. With `negative-eager-free` it frees at once, and an
+//!   unlinks to crossbeam-epoch. With `rtm_negative="eager-free"` it frees at once, and an
 //!   enumeration that is still walking the unlinked node reads freed memory. The test
-//!   allocator poisons freed blocks, so that read panics (see `common`).
+//!   allocator poisons freed blocks, so that read panics (see `common`). Since each write
+//!   runs a step of the reclaimer, that interleaving needs three preemptions (the
+//!   enumeration registers after the delete, is preempted inside its walk, and the
+//!   writer's step or collection frees the node), so `check.sh` runs this control at
+//!   LOOM_MAX_PREEMPTIONS=3.
 //! * After the close, one more `collect()` drops every value that no snapshot can see:
 //!   the table retains nothing, and every value was dropped exactly once.
 
@@ -80,16 +84,13 @@ fn model() {
 }
 
 #[test]
-#[cfg(not(any(
-    feature = "negative-no-horizon-recheck",
-    feature = "negative-eager-free"
-)))]
+#[cfg(not(any(rtm_negative = "no-horizon-recheck", rtm_negative = "eager-free")))]
 fn registration_races_reclaimer() {
     common::check("registration_races_reclaimer", model);
 }
 
 #[test]
-#[cfg(feature = "negative-no-horizon-recheck")]
+#[cfg(rtm_negative = "no-horizon-recheck")]
 fn registration_fails_without_horizon_recheck() {
     common::expect_failure(
         "registration_races_reclaimer/negative-no-horizon-recheck",
@@ -98,7 +99,7 @@ fn registration_fails_without_horizon_recheck() {
 }
 
 #[test]
-#[cfg(feature = "negative-eager-free")]
+#[cfg(rtm_negative = "eager-free")]
 fn registration_fails_with_eager_free() {
     common::expect_failure("registration_races_reclaimer/negative-eager-free", model);
 }

@@ -16,7 +16,7 @@
 //!   the first route of the first enumeration, the reader may meet route 1 pending and
 //!   decide it at a clock value past the snapshot (invisible). If the writer then
 //!   overwrote that decision with its own, smaller, clock value (the
-//!   `negative-decide-twice` control stores instead of CASing), the second enumeration of
+//!   `rtm_negative="decide-twice"` control stores instead of CASing), the second enumeration of
 //!   the same snapshot would see route 1 after all: one snapshot, two different tables.
 //! * Afterwards both routes are current and every value is dropped exactly once.
 
@@ -70,13 +70,13 @@ fn model() {
 }
 
 #[test]
-#[cfg(not(feature = "negative-decide-twice"))]
+#[cfg(not(rtm_negative = "decide-twice"))]
 fn reader_and_writer_agree_on_timestamps() {
     common::check("reader_and_writer_agree_on_timestamps", model);
 }
 
 #[test]
-#[cfg(feature = "negative-decide-twice")]
+#[cfg(rtm_negative = "decide-twice")]
 fn timestamps_disagree_when_decided_twice() {
     common::expect_failure(
         "reader_and_writer_agree_on_timestamps/negative-decide-twice",

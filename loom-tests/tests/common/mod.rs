@@ -278,7 +278,7 @@ where
     );
 }
 
-/// Runs a model that a negative-control feature has broken, and asserts that loom finds a
+/// Runs a model that a negative-control switch (`--cfg rtm_negative`) has broken, and asserts that loom finds a
 /// failing execution. Prints the first line of the failure.
 pub fn expect_failure<F>(name: &str, model: F)
 where
@@ -306,4 +306,28 @@ where
         start.elapsed(),
         msg.lines().next().unwrap_or("")
     );
+}
+
+/// As [`table`], with a journal of `capacity` commits, so that a feed can lag in a few.
+pub fn table_with_journal(max_enumerations: usize, capacity: usize) -> Table {
+    RouteTable::with_collector_and_journal(
+        max_enumerations,
+        capacity,
+        crossbeam_epoch::Collector::new(),
+    )
+}
+
+/// A change as `(key index, old value id, new value id)`.
+pub fn change_ids(c: &rtm::Change<Ipv4Net, Tracked>) -> (u8, Option<usize>, Option<usize>) {
+    let k = c
+        .old
+        .as_ref()
+        .or(c.new.as_ref())
+        .map(|r| index(&r.key))
+        .unwrap();
+    (
+        k,
+        c.old.as_ref().map(|r| r.value.id()),
+        c.new.as_ref().map(|r| r.value.id()),
+    )
 }

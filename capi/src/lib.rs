@@ -1,0 +1,748 @@
+//! The C ABI of [`rtm`]: RTMv1-style routing tables, routes and enumeration handles for
+//! forwarding engines written in C. The header is `capi/include/rtm.h`, generated from this
+//! file by cbindgen; `capi/README.md` shows how to build and link.
+//!
+//! Every function returns a Win32 code (`uint32_t`): [`RTM_NO_ERROR`] or one of the
+//! `RTM_ERROR_*` values, which are [`rtm::Error::code`] of the crate's errors. Every input
+//! is checked: NULL and malformed arguments are [`RTM_ERROR_INVALID_PARAMETER`], unknown,
+//! destroyed, closed or stale tables and handles are [`RTM_ERROR_INVALID_HANDLE`], and no
+//! panic crosses the boundary ([`RTM_ERROR_INTERNAL`] if one ever happens).
+//!
+//! ```
+//! use rtm_capi::*;
+//!
+//! let mut t: *mut rtm_table = std::ptr::null_mut();
+//! let mut r = rtm_route::default();
+//! r.family = 4;
+//! r.prefix_len = 8;
+//! r.network[0] = 10;
+//! r.enabled = 1;
+//! r.value = 42;
+//! // SAFETY: every pointer is valid for the call.
+//! unsafe {
+//!     assert_eq!(rtm_table_create(4, 16, &mut t), RTM_NO_ERROR);
+//!     assert_eq!(rtm_add_route(t, &r), RTM_NO_ERROR);
+//!     let mut found = rtm_route::default();
+//!     assert_eq!(rtm_lookup(t, [10, 1, 2, 3].as_ptr(), &mut found), RTM_NO_ERROR);
+//!     assert_eq!(found.value, 42);
+//!     assert_eq!(rtm_table_destroy(t), RTM_NO_ERROR);
+//!     assert_eq!(rtm_table_destroy(t), RTM_ERROR_INVALID_HANDLE);
+//! }
+//! ```
+
+#![warn(missing_docs, unsafe_op_in_unsafe_fn)]
+#![allow(non_camel_case_types)]
+
+mod convert;
+mod registry;
+
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr;
+
+use rtm::{EnumHandle, Error, RouteTable};
+
+use convert::{criteria_in, key_in, prefix_in, route_in, route_out, Family};
+use registry::{AnyTable, Entry};
+
+/// Success.
+pub const RTM_NO_ERROR: u32 = 0u32;
+/// The table or the enumeration handle is unknown, destroyed, closed, stale or forged
+/// (`ERROR_INVALID_HANDLE`).
+pub const RTM_ERROR_INVALID_HANDLE: u32 = 6u32;
+/// A NULL pointer where a value is needed, a family other than 4 or 6 or not the table's, a
+/// prefix length beyond the family's width, a prefix with host bits set, unknown flag bits,
+/// or a count of 0 (`ERROR_INVALID_PARAMETER`).
+pub const RTM_ERROR_INVALID_PARAMETER: u32 = 87u32;
+/// Another thread's call is using this enumeration handle; the handle stays valid, try
+/// again (`ERROR_BUSY`).
+pub const RTM_ERROR_BUSY: u32 = 170u32;
+/// The enumeration is exhausted, the route to delete is absent, or a lookup found nothing
+/// (`ERROR_NO_MORE_ITEMS`).
+pub const RTM_ERROR_NO_MORE_ROUTES: u32 = 259u32;
+/// A failure inside the library, caught at the boundary instead of crossing into C
+/// (`ERROR_INTERNAL_ERROR`). It indicates a bug in the library; the process may go on.
+pub const RTM_ERROR_INTERNAL: u32 = 1359u32;
+/// Every enumeration slot of the table is in use, or no identity for a new table is left
+/// (`ERROR_NO_SYSTEM_RESOURCES`).
+pub const RTM_ERROR_NO_SYSTEM_RESOURCES: u32 = 1450u32;
+
+/// Enumerate only routes to exactly the criteria's network (RTMv1).
+pub const RTM_ONLY_THIS_NETWORK: u32 = 0x00000001u32;
+/// Enumerate only routes through the criteria's `interface_id` (RTMv1).
+pub const RTM_ONLY_THIS_INTERFACE: u32 = 0x00000002u32;
+/// Enumerate only routes of the criteria's `protocol` (RTMv1).
+pub const RTM_ONLY_THIS_PROTOCOL: u32 = 0x00000004u32;
+/// Enumerate only the best route of each network, as of the snapshot: best among all the
+/// network's routes, then filtered by the other flags (RTMv1).
+pub const RTM_ONLY_BEST_ROUTES: u32 = 0x00000008u32;
+/// Enumerate disabled routes too (RTMv1; 0x40000000).
+pub const RTM_INCLUDE_DISABLED_ROUTES: u32 = 0x40000000u32;
+/// Extension: enumerate only the criteria's network and every more-specific network in it
+/// (RTMv2's range enumeration).
+pub const RTM_ONLY_WITHIN_NETWORK: u32 = 0x00000100u32;
+/// Extension: resume strictly after the criteria's route key (network, protocol,
+/// interface_id, next_hop), as RTMv2's enumeration resume does.
+pub const RTM_START_AFTER_ROUTE: u32 = 0x00000200u32;
+
+/// An opaque table. The `rtm_table *` values the library hands out are tokens, not
+/// addresses: never dereference one. A token is never reused in the process, so a
+/// destroyed table's token stays invalid (`RTM_ERROR_INVALID_HANDLE`) forever.
+pub struct rtm_table {
+    _opaque: [u8; 0],
+}
+
+/// An enumeration handle: any 64-bit value may be passed; only the values that
+/// `rtm_create_enumeration_handle` returned, until closed, name an enumeration.
+pub type rtm_handle = u64;
+
+/// A route. The key of a route is (network/prefix_len, protocol, interface_id, next_hop);
+/// adding a route with the key of a route in the table replaces it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct rtm_route {
+    /// 4 or 6.
+    pub family: u8,
+    /// The network's prefix length: at most 32 (IPv4) or 128 (IPv6).
+    pub prefix_len: u8,
+    /// 0 is disabled, anything else enabled; returned as 0 or 1.
+    pub enabled: u8,
+    /// The network address in network byte order, no host bits set. IPv4 uses the first 4
+    /// bytes: the others are ignored on input and zero on output.
+    pub network: [u8; 16],
+    /// The next-hop address, as `network`.
+    pub next_hop: [u8; 16],
+    /// The protocol that owns the route.
+    pub protocol: u32,
+    /// The outgoing interface.
+    pub interface_id: u32,
+    /// Preference between protocols: lower wins.
+    pub priority: u32,
+    /// Preference within a protocol: lower wins.
+    pub metric: u32,
+    /// The embedder's payload (an index into its own next-hop or attribute table, say).
+    pub value: u64,
+}
+
+/// A table's counters.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct rtm_stats {
+    /// Live routes, disabled ones included.
+    pub live_routes: u64,
+    /// Networks with at least one live route.
+    pub networks: u64,
+    /// Replaced or deleted route values still retained; right after `rtm_collect`,
+    /// exactly those that an open enumeration can still see.
+    pub dead_versions: u64,
+    /// Enumeration handles not yet closed.
+    pub open_enumerations: u64,
+    /// The newest committed version: every change of the table increments it.
+    pub version: u64,
+    /// The table's limit of open enumerations.
+    pub max_enumerations: u32,
+    /// 4 or 6.
+    pub family: u8,
+}
+
+/// Runs an entry point's body: its error is returned as its code, and a panic, which
+/// must not unwind into C, as `RTM_ERROR_INTERNAL`.
+fn ffi(body: impl FnOnce() -> Result<(), Error>) -> u32 {
+    // AssertUnwindSafe: after a panic nothing of the closure's state is used again; the
+    // tables are concurrent structures whose every step leaves them consistent.
+    match panic::catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => RTM_NO_ERROR,
+        Ok(Err(e)) => e.code(),
+        Err(_) => RTM_ERROR_INTERNAL,
+    }
+}
+
+/// The token of a table pointer: `InvalidParameter` for NULL.
+fn token(table: *mut rtm_table) -> Result<u64, Error> {
+    if table.is_null() {
+        Err(Error::InvalidParameter)
+    } else {
+        Ok(table.addr() as u64)
+    }
+}
+
+/// The value behind a caller's input pointer: `InvalidParameter` for NULL.
+///
+/// # Safety
+/// A non-NULL `p` must be valid for reads of a `T` (alignment is not required).
+unsafe fn read_in<T: Copy>(p: *const T) -> Result<T, Error> {
+    if p.is_null() {
+        return Err(Error::InvalidParameter);
+    }
+    // SAFETY: non-NULL, and valid for reads by the caller's contract; read_unaligned
+    // needs no alignment.
+    Ok(unsafe { ptr::read_unaligned(p) })
+}
+
+/// A caller's output pointer, checked before the call does anything.
+fn out_ptr<T>(p: *mut T) -> Result<*mut T, Error> {
+    if p.is_null() {
+        Err(Error::InvalidParameter)
+    } else {
+        Ok(p)
+    }
+}
+
+/// Writes a result to a checked output pointer.
+///
+/// # Safety
+/// `p` must be valid for writes of a `T` (alignment is not required).
+unsafe fn write_out<T>(p: *mut T, v: T) {
+    // SAFETY: valid for writes by the caller's contract; write_unaligned needs no
+    // alignment.
+    unsafe { ptr::write_unaligned(p, v) }
+}
+
+/// Runs a generic body on the entry's table, whichever its family.
+macro_rules! on_table {
+    ($entry:expr, $t:ident => $body:expr) => {
+        match &$entry.table {
+            AnyTable::V4($t) => $body,
+            AnyTable::V6($t) => $body,
+        }
+    };
+}
+
+/// Creates a table of `family` (4 or 6) that allows `max_enumerations` open enumeration
+/// handles at once (clamped to 1..=4096), and stores it in `*out`.
+///
+/// Returns `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL or `family` is not 4 or 6, and
+/// `RTM_ERROR_NO_SYSTEM_RESOURCES` if no table identity is left (identities of destroyed
+/// tables that issued handles are never reused; there are 2^20 - 1).
+///
+/// The table belongs to the library until `rtm_table_destroy`. It may be used from any
+/// number of threads at once.
+///
+/// ```c
+/// rtm_table *table;
+/// uint32_t rc = rtm_table_create(4, 64, &table);
+/// if (rc != RTM_NO_ERROR) return rc;
+/// // ...
+/// rtm_table_destroy(table);
+/// ```
+///
+/// # Safety
+/// `out` must be NULL or valid for writing an `rtm_table *`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_table_create(
+    family: u8,
+    max_enumerations: u32,
+    out: *mut *mut rtm_table,
+) -> u32 {
+    ffi(|| {
+        let out = out_ptr(out)?;
+        let n = max_enumerations as usize;
+        let build: fn(usize) -> AnyTable = match family {
+            4 => |n| AnyTable::V4(RouteTable::builder().max_enumerations(n).build()),
+            6 => |n| AnyTable::V6(RouteTable::builder().max_enumerations(n).build()),
+            _ => return Err(Error::InvalidParameter),
+        };
+        let token = registry::register(|| build(n))?;
+        let table = ptr::without_provenance_mut(token as usize);
+        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
+        unsafe { write_out(out, table) };
+        Ok(())
+    })
+}
+
+/// Destroys a table: it leaves the registry at once, its open enumeration handles become
+/// invalid, and its memory is freed when the last call in flight on it returns.
+///
+/// Returns `RTM_ERROR_INVALID_PARAMETER` for NULL and `RTM_ERROR_INVALID_HANDLE` for a
+/// value that is not a live table (already destroyed, or never created): table pointers
+/// are checked tokens, so passing a destroyed one again is an error, not undefined
+/// behaviour.
+///
+/// Safe to call while other threads use the table or its handles: their calls finish
+/// normally, and every call that starts after this one returned gets
+/// `RTM_ERROR_INVALID_HANDLE`.
+///
+/// # Safety
+/// None beyond the types: any pointer value may be passed.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_table_destroy(table: *mut rtm_table) -> u32 {
+    ffi(|| registry::unregister(token(table)?))
+}
+
+/// Adds `*route` to the table, or replaces the route with the same key.
+///
+/// Returns `RTM_ERROR_INVALID_PARAMETER` if `route` is NULL, its family is not the table's,
+/// its prefix length is beyond the family's width, or its network has host bits set;
+/// `RTM_ERROR_INVALID_HANDLE` if `table` is not a live table.
+///
+/// Lock-free; any number of threads may add, delete, look up and enumerate at once.
+/// The library copies `*route`; the caller keeps it.
+///
+/// ```c
+/// rtm_route r = {.family = 4, .prefix_len = 8, .enabled = 1, .network = {10},
+///                .next_hop = {192, 0, 2, 1}, .protocol = 14, .interface_id = 1,
+///                .value = 7}; // the next-hop id
+/// uint32_t rc = rtm_add_route(table, &r);
+/// ```
+///
+/// # Safety
+/// `route` must be NULL or valid for reading an `rtm_route`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_add_route(table: *mut rtm_table, route: *const rtm_route) -> u32 {
+    ffi(|| {
+        let t = token(table)?;
+        // SAFETY: the caller's contract on `route`.
+        let r = unsafe { read_in(route) }?;
+        registry::with_table(t, |e| on_table!(e, t => add(t, &r)))
+    })
+}
+
+fn add<P: Family>(t: &RouteTable<P, u64>, r: &rtm_route) -> Result<(), Error> {
+    t.add_route(route_in(r)?).map(drop)
+}
+
+/// Deletes the route with the key of `*route` (network, prefix_len, protocol,
+/// interface_id, next_hop; the other fields are ignored).
+///
+/// Returns `RTM_ERROR_NO_MORE_ROUTES` if no such route is in the table, and the errors of
+/// `rtm_add_route` for a malformed route or a dead table.
+///
+/// # Safety
+/// `route` must be NULL or valid for reading an `rtm_route`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_delete_route(table: *mut rtm_table, route: *const rtm_route) -> u32 {
+    ffi(|| {
+        let t = token(table)?;
+        // SAFETY: the caller's contract on `route`.
+        let r = unsafe { read_in(route) }?;
+        registry::with_table(
+            t,
+            |e| on_table!(e, t => t.delete_route(&key_in(&r)?).map(drop)),
+        )
+    })
+}
+
+/// Copies the route with the key of `*key` (network, prefix_len, protocol, interface_id,
+/// next_hop) into `*out`.
+///
+/// Returns `RTM_ERROR_NO_MORE_ROUTES` if there is none (then `*out` is untouched),
+/// `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL or `key` is NULL or malformed (as in
+/// `rtm_add_route`), `RTM_ERROR_INVALID_HANDLE` if `table` is not a live table.
+///
+/// # Safety
+/// `key` must be NULL or valid for reading an `rtm_route`; `out` NULL or valid for writing
+/// one.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_get_route(
+    table: *mut rtm_table,
+    key: *const rtm_route,
+    out: *mut rtm_route,
+) -> u32 {
+    ffi(|| {
+        let t = token(table)?;
+        // SAFETY: the caller's contract on `key`.
+        let k = unsafe { read_in(key) }?;
+        let out = out_ptr(out)?;
+        let r = registry::with_table(t, |e| {
+            on_table!(e, t => {
+                let r = t.get_route(&key_in(&k)?).ok_or(Error::NoMoreRoutes)?;
+                Ok(route_out(&r))
+            })
+        })?;
+        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
+        unsafe { write_out(out, r) };
+        Ok(())
+    })
+}
+
+/// Copies the best route of exactly the network of `*network` (its family, network and
+/// prefix_len; the other fields are ignored) into `*out`: the enabled route with the
+/// smallest (priority, metric), ties to the smaller key.
+///
+/// Returns `RTM_ERROR_NO_MORE_ROUTES` if the network has no enabled route, and the errors
+/// of `rtm_get_route`.
+///
+/// # Safety
+/// `network` must be NULL or valid for reading an `rtm_route`; `out` NULL or valid for
+/// writing one.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_best_route(
+    table: *mut rtm_table,
+    network: *const rtm_route,
+    out: *mut rtm_route,
+) -> u32 {
+    ffi(|| {
+        let t = token(table)?;
+        // SAFETY: the caller's contract on `network`.
+        let n = unsafe { read_in(network) }?;
+        let out = out_ptr(out)?;
+        let r = registry::with_table(t, |e| {
+            on_table!(e, t => {
+                let r = t.best_route(&prefix_in(&n)?).ok_or(Error::NoMoreRoutes)?;
+                Ok(route_out(&r))
+            })
+        })?;
+        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
+        unsafe { write_out(out, r) };
+        Ok(())
+    })
+}
+
+/// Longest-prefix match: copies into `*out` the best route of the longest network that
+/// covers the address `addr` and has an enabled route. `addr` is 4 bytes for an IPv4
+/// table and 16 for IPv6, in network byte order.
+///
+/// Returns `RTM_ERROR_NO_MORE_ROUTES` if no network covers it (then `*out` is untouched),
+/// `RTM_ERROR_INVALID_PARAMETER` if `addr` or `out` is NULL, `RTM_ERROR_INVALID_HANDLE` if
+/// `table` is not a live table.
+///
+/// Lock-free: a lookup never waits for writers, enumerations or other lookups.
+///
+/// ```c
+/// uint8_t addr[4] = {192, 0, 2, 1};
+/// rtm_route r;
+/// if (rtm_lookup(table, addr, &r) == RTM_NO_ERROR)
+///     forward_to(r.value);
+/// ```
+///
+/// # Safety
+/// `addr` must be NULL or valid for reading 4 (IPv4) or 16 (IPv6) bytes; `out` NULL or
+/// valid for writing an `rtm_route`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_lookup(
+    table: *mut rtm_table,
+    addr: *const u8,
+    out: *mut rtm_route,
+) -> u32 {
+    ffi(|| {
+        let t = token(table)?;
+        if addr.is_null() {
+            return Err(Error::InvalidParameter);
+        }
+        let out = out_ptr(out)?;
+        let r = registry::with_table(t, |e| {
+            // SAFETY: `addr` is non-NULL and, by the caller's contract, valid for reading
+            // the family's address length; u8 needs no alignment.
+            on_table!(e, t => lookup(t, unsafe { addr_bytes(t, addr) }))
+        })?;
+        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
+        unsafe { write_out(out, r) };
+        Ok(())
+    })
+}
+
+/// The address bytes a lookup in `_t` reads.
+///
+/// # Safety
+/// `addr` must be valid for reading `P::ADDR_LEN` bytes.
+unsafe fn addr_bytes<'a, P: Family>(_t: &RouteTable<P, u64>, addr: *const u8) -> &'a [u8] {
+    // SAFETY: the caller's contract.
+    unsafe { std::slice::from_raw_parts(addr, P::ADDR_LEN) }
+}
+
+fn lookup<P: Family>(t: &RouteTable<P, u64>, addr: &[u8]) -> Result<rtm_route, Error> {
+    let r = t.lookup(P::addr_in(addr)).ok_or(Error::NoMoreRoutes)?;
+    Ok(route_out(&r))
+}
+
+/// Stores the number of live routes (disabled ones included) in `*out`.
+///
+/// Returns `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL, `RTM_ERROR_INVALID_HANDLE` if
+/// `table` is not a live table.
+///
+/// # Safety
+/// `out` must be NULL or valid for writing a `uint64_t`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_route_count(table: *mut rtm_table, out: *mut u64) -> u32 {
+    ffi(|| {
+        let t = token(table)?;
+        let out = out_ptr(out)?;
+        let n = registry::with_table(t, |e| on_table!(e, t => Ok(t.route_count())))?;
+        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
+        unsafe { write_out(out, n as u64) };
+        Ok(())
+    })
+}
+
+/// Stores the table's counters in `*out`. Errors as `rtm_route_count`.
+///
+/// # Safety
+/// `out` must be NULL or valid for writing an `rtm_stats`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_table_stats(table: *mut rtm_table, out: *mut rtm_stats) -> u32 {
+    ffi(|| {
+        let t = token(table)?;
+        let out = out_ptr(out)?;
+        let s = registry::with_table(t, |e| on_table!(e, t => Ok(stats(t))))?;
+        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
+        unsafe { write_out(out, s) };
+        Ok(())
+    })
+}
+
+fn stats<P: Family>(t: &RouteTable<P, u64>) -> rtm_stats {
+    let s = t.stats();
+    rtm_stats {
+        live_routes: s.live_routes as u64,
+        networks: t.network_count() as u64,
+        dead_versions: s.dead_versions as u64,
+        open_enumerations: s.open_enumerations as u64,
+        version: s.version.0,
+        max_enumerations: t.max_enumerations() as u32,
+        family: P::FAMILY,
+    }
+}
+
+/// Reclaims now whatever no open enumeration can see any more (this also happens on its
+/// own, amortized over writes and closes).
+///
+/// Returns `RTM_ERROR_INVALID_PARAMETER` for NULL, `RTM_ERROR_INVALID_HANDLE` if `table` is
+/// not a live table.
+///
+/// # Safety
+/// None beyond the types: any pointer value may be passed.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_collect(table: *mut rtm_table) -> u32 {
+    ffi(|| {
+        let t = token(table)?;
+        registry::with_table(t, |e| {
+            on_table!(e, t => t.collect());
+            Ok(())
+        })
+    })
+}
+
+/// Opens an enumeration over a snapshot of the table taken now, and stores its handle in
+/// `*out`. `enumeration_flags` combine (AND) `RTM_ONLY_THIS_NETWORK`,
+/// `RTM_ONLY_THIS_INTERFACE`, `RTM_ONLY_THIS_PROTOCOL`, `RTM_ONLY_BEST_ROUTES`,
+/// `RTM_INCLUDE_DISABLED_ROUTES`, `RTM_ONLY_WITHIN_NETWORK` and `RTM_START_AFTER_ROUTE`;
+/// without `RTM_INCLUDE_DISABLED_ROUTES` only enabled routes are returned. `criteria`
+/// supplies the network, interface_id, protocol (and the key to resume after); it is read
+/// only if a flag needs it, and may be NULL otherwise.
+///
+/// Returns `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL, a flag bit is unknown, or a flag
+/// needs `criteria` and it is NULL or malformed (family not the table's, prefix length
+/// beyond the width, host bits); `RTM_ERROR_NO_SYSTEM_RESOURCES` if the table's
+/// `max_enumerations` handles are open; `RTM_ERROR_INVALID_HANDLE` if `table` is not a live
+/// table.
+///
+/// The handle belongs to the caller until `rtm_close_enumeration_handle` (or the table's
+/// destruction); it may be passed between threads, but one call at a time uses it.
+/// The enumeration sees exactly the routes of its snapshot, in key order, each once,
+/// whatever writers do meanwhile; writers never wait for it.
+///
+/// ```c
+/// rtm_route crit = {.family = 4, .prefix_len = 8, .network = {10}};
+/// rtm_handle h;
+/// rtm_route r;
+/// uint32_t rc = rtm_create_enumeration_handle(table, RTM_ONLY_WITHIN_NETWORK, &crit, &h);
+/// if (rc != RTM_NO_ERROR) return rc;
+/// while ((rc = rtm_enumerate_get_next_route(h, &r)) == RTM_NO_ERROR)
+///     dump(&r);
+/// rtm_close_enumeration_handle(h); // rc is RTM_ERROR_NO_MORE_ROUTES here
+/// ```
+///
+/// # Safety
+/// `criteria` must be NULL or valid for reading an `rtm_route`; `out` NULL or valid for
+/// writing an `rtm_handle`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_create_enumeration_handle(
+    table: *mut rtm_table,
+    enumeration_flags: u32,
+    criteria: *const rtm_route,
+    out: *mut rtm_handle,
+) -> u32 {
+    ffi(|| {
+        let t = token(table)?;
+        let out = out_ptr(out)?;
+        // SAFETY: the caller's contract on `criteria`.
+        let c = unsafe { optional_in(criteria) };
+        let h = registry::with_table(
+            t,
+            |e| on_table!(e, t => create(e, t, enumeration_flags, c.as_ref())),
+        )?;
+        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
+        unsafe { write_out(out, h) };
+        Ok(())
+    })
+}
+
+/// The value behind an optional input pointer.
+///
+/// # Safety
+/// `p` must be NULL or valid for reading a `T`.
+unsafe fn optional_in<T: Copy>(p: *const T) -> Option<T> {
+    // SAFETY: the caller's contract.
+    unsafe { read_in(p) }.ok()
+}
+
+fn create<P: Family>(
+    e: &Entry,
+    t: &RouteTable<P, u64>,
+    flags: u32,
+    c: Option<&rtm_route>,
+) -> Result<rtm_handle, Error> {
+    let criteria = criteria_in::<P>(flags, c)?;
+    e.mark_issued();
+    Ok(t.create_enumeration_handle(criteria)?.into_raw())
+}
+
+/// Copies the enumeration's next route into `*out` (RTMv1's `RtmEnumerateGetNextRoute`).
+///
+/// Returns `RTM_ERROR_NO_MORE_ROUTES` once the enumeration is exhausted (and on every call
+/// after; the handle stays open until closed), `RTM_ERROR_INVALID_HANDLE` for any value that
+/// is not an open handle (closed, stale, forged, or of a destroyed table),
+/// `RTM_ERROR_BUSY` if another thread's call is using the handle right now (nothing
+/// happened; the handle stays valid), `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL (the
+/// enumeration does not advance). `*out` is written only on `RTM_NO_ERROR`.
+///
+/// Never waits: not for writers, and not for another call on the same handle.
+///
+/// # Safety
+/// `out` must be NULL or valid for writing an `rtm_route`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_enumerate_get_next_route(
+    handle: rtm_handle,
+    out: *mut rtm_route,
+) -> u32 {
+    ffi(|| {
+        let out = out_ptr(out)?;
+        let r = registry::with_handle_table(handle, |e| {
+            on_table!(e, t => {
+                let r = t.enumerate_get_next_route(EnumHandle::from_raw(handle))?;
+                Ok(route_out(&r))
+            })
+        })?;
+        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
+        unsafe { write_out(out, r) };
+        Ok(())
+    })
+}
+
+/// Copies up to `max` next routes of the enumeration into `out[0..]` and stores how many in
+/// `*count`.
+///
+/// Returns `RTM_NO_ERROR` with `*count` >= 1, or `RTM_ERROR_NO_MORE_ROUTES` with `*count`
+/// = 0 once the enumeration is exhausted. Once the arguments are checked, `*count` is
+/// written whatever the outcome (0 on an error). If the batch is cut short because another thread's
+/// call took the handle or closed it after the first route, the routes copied so far are
+/// returned with `RTM_NO_ERROR`. Otherwise errors as `rtm_enumerate_get_next_route`, and
+/// `RTM_ERROR_INVALID_PARAMETER` if `out` or `count` is NULL or `max` is 0.
+///
+/// # Safety
+/// `out` must be NULL or valid for writing `max` `rtm_route`s; `count` NULL or valid for
+/// writing a `uint32_t`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_enumerate_get_next_routes(
+    handle: rtm_handle,
+    out: *mut rtm_route,
+    max: u32,
+    count: *mut u32,
+) -> u32 {
+    ffi(|| {
+        let out = out_ptr(out)?;
+        let count = out_ptr(count)?;
+        if max == 0 {
+            return Err(Error::InvalidParameter);
+        }
+        let mut n = 0u32;
+        let r = registry::with_handle_table(handle, |e| {
+            on_table!(e, t => {
+                let h = EnumHandle::from_raw(handle);
+                while n < max {
+                    match t.enumerate_get_next_route(h) {
+                        Ok(r) => {
+                            // SAFETY: `out` is non-NULL and valid for `max` routes by the
+                            // caller's contract, and n < max.
+                            unsafe { write_out(out.add(n as usize), route_out(&r)) };
+                            n += 1;
+                        }
+                        Err(e) if n == 0 => return Err(e),
+                        Err(_) => break,
+                    }
+                }
+                Ok(())
+            })
+        });
+        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
+        unsafe { write_out(count, n) };
+        r
+    })
+}
+
+/// Closes an enumeration handle (RTMv1's `RtmCloseEnumerationHandle`): its slot and its
+/// snapshot are released, and every later use of the value is `RTM_ERROR_INVALID_HANDLE`.
+///
+/// Returns `RTM_ERROR_INVALID_HANDLE` for any value that is not an open handle (already
+/// closed, stale, forged, or of a destroyed table: a destroyed table's handles need no
+/// close), and `RTM_ERROR_BUSY` if the crate reports the handle in use by another thread's
+/// call.
+///
+/// # Safety
+/// None: any value may be passed.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_close_enumeration_handle(handle: rtm_handle) -> u32 {
+    ffi(|| {
+        registry::with_handle_table(
+            handle,
+            |e| on_table!(e, t => t.close_enumeration_handle(EnumHandle::from_raw(handle))),
+        )
+    })
+}
+
+/// Deletes every route that matches `enumeration_flags` and `criteria` (as in
+/// `rtm_create_enumeration_handle`) at a snapshot taken at the call (RTMv1's
+/// `RtmBlockDeleteRoutes`), and stores how many were deleted in `*deleted` if it is not
+/// NULL. Routes added after the snapshot are not touched; each deletion is its own change
+/// of the table, so concurrent readers may see some deleted and not others.
+///
+/// Returns the errors of `rtm_create_enumeration_handle` (the snapshot takes one of the
+/// table's enumeration slots while the call runs).
+///
+/// ```c
+/// rtm_route crit = {.family = 4, .protocol = 14};
+/// uint32_t deleted;
+/// rtm_block_delete_routes(table, RTM_ONLY_THIS_PROTOCOL | RTM_INCLUDE_DISABLED_ROUTES,
+///                         &crit, &deleted);
+/// ```
+///
+/// # Safety
+/// `criteria` must be NULL or valid for reading an `rtm_route`; `deleted` NULL or valid for
+/// writing a `uint32_t`.
+#[no_mangle]
+pub unsafe extern "C" fn rtm_block_delete_routes(
+    table: *mut rtm_table,
+    enumeration_flags: u32,
+    criteria: *const rtm_route,
+    deleted: *mut u32,
+) -> u32 {
+    ffi(|| {
+        let t = token(table)?;
+        // SAFETY: the caller's contract on `criteria`.
+        let c = unsafe { optional_in(criteria) };
+        let n = registry::with_table(
+            t,
+            |e| on_table!(e, t => block_delete(t, enumeration_flags, c.as_ref())),
+        )?;
+        if !deleted.is_null() {
+            // SAFETY: non-NULL; valid for writes by the caller's contract.
+            unsafe { write_out(deleted, u32::try_from(n).unwrap_or(u32::MAX)) };
+        }
+        Ok(())
+    })
+}
+
+fn block_delete<P: Family>(
+    t: &RouteTable<P, u64>,
+    flags: u32,
+    c: Option<&rtm_route>,
+) -> Result<usize, Error> {
+    let criteria = criteria_in::<P>(flags, c)?;
+    let mut n = 0;
+    for r in t.enumerate(criteria)? {
+        // A route deleted meanwhile by another writer is simply not counted.
+        if t.delete_route(&r.key).is_ok() {
+            n += 1;
+        }
+    }
+    Ok(n)
+}

@@ -1,0 +1,159 @@
+//! The writer's side of the arena: allocation, release, and when released blocks may be
+//! reused (see [`super::arena`] for why that needs a counter bump).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::arena::{Arena, Shared};
+
+/// Blocks of the arena, handed out and taken back by the single writer.
+pub(crate) struct Alloc {
+    shared: Arc<Shared>,
+    /// Words in use from the start of the arena (word 0 is never handed out).
+    top: usize,
+    /// Reusable blocks, by size in words.
+    free: Vec<Vec<u32>>,
+    /// Released since the last publish: the published root may still reach them.
+    pending: Vec<(u32, u32)>,
+    /// Released before the last publish: only older roots reach them; reusable after a
+    /// counter bump.
+    detached: Vec<(u32, u32)>,
+    /// Blocks handed out since the last publish: no published root reaches them, so the
+    /// writer may change them in place and free them at once.
+    fresh: HashSet<u32>,
+    /// Words in blocks that are handed out (for statistics).
+    used: usize,
+}
+
+impl Alloc {
+    /// An allocator over a new arena of `capacity` words.
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            shared: Arc::new(Shared::new(Arena::new(capacity.max(2)))),
+            top: 1,
+            free: Vec::new(),
+            pending: Vec::new(),
+            detached: Vec::new(),
+            fresh: HashSet::new(),
+            used: 0,
+        }
+    }
+
+    /// The shared state readers hold.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The arena the writer writes (always the current one).
+    #[inline]
+    pub(crate) fn arena(&self) -> &Arena {
+        self.shared.arena()
+    }
+
+    /// True if the block at `start` was handed out since the last publish.
+    #[inline]
+    pub(crate) fn is_fresh(&self, start: usize) -> bool {
+        self.fresh.contains(&(start as u32))
+    }
+
+    /// A block of `size` words. Its contents are arbitrary: the caller writes every word.
+    pub(crate) fn alloc(&mut self, size: usize) -> usize {
+        let start = match self.take_free(size) {
+            Some(s) => s,
+            None if !self.detached.is_empty() => {
+                // Readers on older roots may still walk these blocks: bump before any
+                // of them is written again.
+                self.shared.bump_recycled();
+                for (s, z) in std::mem::take(&mut self.detached) {
+                    self.put_free(s as usize, z as usize);
+                }
+                match self.take_free(size) {
+                    Some(s) => s,
+                    None => self.carve(size),
+                }
+            }
+            None => self.carve(size),
+        };
+        self.fresh.insert(start as u32);
+        self.used += size;
+        start
+    }
+
+    /// Gives back a block. A fresh one is reusable at once; one that a published root may
+    /// reach waits for the next publish and a counter bump.
+    pub(crate) fn release(&mut self, start: usize, size: usize) {
+        self.used -= size;
+        if self.fresh.remove(&(start as u32)) {
+            self.put_free(start, size);
+        } else {
+            self.pending.push((start as u32, size as u32));
+        }
+    }
+
+    /// Called right after a root is published: what it detached becomes reusable (after a
+    /// bump), and nothing is fresh any more.
+    pub(crate) fn published(&mut self) {
+        self.detached.append(&mut self.pending);
+        self.fresh.clear();
+    }
+
+    /// Words in blocks handed out.
+    pub(crate) fn used_words(&self) -> usize {
+        self.used
+    }
+
+    fn take_free(&mut self, size: usize) -> Option<usize> {
+        self.free.get_mut(size)?.pop().map(|s| s as usize)
+    }
+
+    fn put_free(&mut self, start: usize, size: usize) {
+        if self.free.len() <= size {
+            self.free.resize_with(size + 1, Vec::new);
+        }
+        self.free[size].push(start as u32);
+    }
+
+    /// A never-used block from the end of the arena, growing it if needed.
+    fn carve(&mut self, size: usize) -> usize {
+        if self.top + size > self.arena().capacity() {
+            self.grow(self.top + size);
+        }
+        let start = self.top;
+        self.top += size;
+        start
+    }
+
+    /// Copies the arena into one with room for `need` words and publishes it.
+    fn grow(&mut self, need: usize) {
+        let old = self.arena();
+        let capacity = (old.capacity() * 2).max(need + need / 4);
+        assert!(capacity <= u32::MAX as usize, "Fib arena beyond 2^32 words");
+        let bigger = Arena::new(capacity);
+        for i in 0..self.top {
+            bigger.set(i, old.get(i));
+        }
+        bigger.publish_root(old.root());
+        // Only the writer's own handle: no reader can be walking the old arena.
+        let alone = Arc::strong_count(&self.shared) == 1;
+        self.shared.replace_arena(bigger, alone);
+    }
+
+    /// Makes the arena exactly as big as what is in use plus `slack` words (used after a
+    /// bulk build, before any reader exists, so no memory is retired).
+    pub(crate) fn shrink_to_fit(&mut self, slack: usize) {
+        if Arc::strong_count(&self.shared) != 1 {
+            return;
+        }
+        let old = self.arena();
+        let capacity = self.top + slack;
+        if capacity >= old.capacity() {
+            return;
+        }
+        let smaller = Arena::new(capacity);
+        for i in 0..self.top {
+            smaller.set(i, old.get(i));
+        }
+        smaller.publish_root(old.root());
+        self.shared.replace_arena(smaller, true);
+    }
+}

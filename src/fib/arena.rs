@@ -1,0 +1,211 @@
+//! The memory a Fib lives in, and the protocol that lets readers walk it with loads only.
+//!
+//! # The arena
+//!
+//! All nodes of a Fib live in one [`Arena`], an array of atomic words owned by the Fib's
+//! [`Shared`] state. An arena is never freed while a reader handle lives: when the writer
+//! needs more room it copies the arena into a bigger one, publishes that, and keeps the old
+//! one (never written again) in `retired` until the last handle drops. So a reader's
+//! pointer into an arena is always valid, and an index read from it is bounds-checked,
+//! never trusted.
+//!
+//! # Publishing
+//!
+//! The writer never changes a word a reader can reach. It builds a change in fresh blocks
+//! (copying the path from the root), then stores the new root index with `Release`. A
+//! reader that loads the root with `Acquire` sees every word written before that store:
+//! one whole version.
+//!
+//! # Recycling, and the counter that makes it safe
+//!
+//! Blocks that a publish detached still hang off older roots that a slow reader may be
+//! walking. The writer reuses them only after bumping `recycled` (a `Release` store, then
+//! a `Release` fence, then its writes into the reused blocks). A reader loads `recycled`
+//! (`Acquire`) before it loads the root, walks, issues an `Acquire` fence and loads
+//! `recycled` again; if it changed, it walks again.
+//!
+//! * A reader that read any word written into a reused block read a store that follows the
+//!   writer's fence; its own fence then makes the bump visible to its second load, so it
+//!   retries. (Fence-to-fence synchronization, as in a seqlock.)
+//! * A reader whose first load already saw the bump synchronized with the bump's `Release`
+//!   store, which follows the publish that detached the blocks: the root it loads next is
+//!   that publish's or a later one, from which the reused blocks are unreachable until the
+//!   writer publishes them again, complete.
+//!
+//! A walk is bounded (one step per `STRIDE` bits of the address) whatever it reads, so a
+//! walk over reused words ends, and its answer is thrown away.
+//!
+//! The writer bumps the counter once per batch of reused blocks, not per block, so a
+//! reader retries only if a bump lands inside its own walk (tens of nanoseconds).
+
+use std::sync::Mutex;
+
+use crate::sync::{fence, AtomicPtr, AtomicU64, Ordering};
+
+/// A fixed-size array of atomic words. Reads out of bounds give 0 ("none").
+pub(crate) struct Arena {
+    words: Box<[AtomicU64]>,
+    /// The index of the published root block.
+    root: AtomicU64,
+}
+
+impl Arena {
+    /// An arena of `capacity` zeroed words.
+    pub(crate) fn new(capacity: usize) -> Box<Self> {
+        Box::new(Self {
+            words: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
+            root: AtomicU64::new(0),
+        })
+    }
+
+    /// The number of words.
+    #[inline]
+    pub(crate) fn capacity(&self) -> usize {
+        self.words.len()
+    }
+
+    /// Word `i`, or 0 when `i` is out of bounds.
+    ///
+    /// `Relaxed`: the reader's ordering comes from the `Acquire` root load before and the
+    /// `Acquire` fence after its walk (see the module docs); the writer reads its own
+    /// stores.
+    #[inline(always)]
+    pub(crate) fn get(&self, i: usize) -> u64 {
+        match self.words.get(i) {
+            Some(w) => w.load(Ordering::Relaxed),
+            None => 0,
+        }
+    }
+
+    /// Stores word `i` (writer only; `i` in bounds).
+    ///
+    /// `Relaxed`: no reader can reach the word until a later `Release` publish (fresh
+    /// blocks) or a reader that reaches it retries (reused blocks, after the counter's
+    /// `Release` fence).
+    #[inline]
+    pub(crate) fn set(&self, i: usize, v: u64) {
+        self.words[i].store(v, Ordering::Relaxed);
+    }
+
+    /// The published root index, loaded with `Acquire` so that the blocks it names are
+    /// visible.
+    #[inline(always)]
+    pub(crate) fn root(&self) -> usize {
+        self.root.load(Ordering::Acquire) as usize
+    }
+
+    /// Publishes a root: every block written before this store is visible to a reader
+    /// that loads it.
+    pub(crate) fn publish_root(&self, root: usize) {
+        self.root.store(root as u64, Ordering::Release);
+    }
+
+    /// Bytes of memory this arena holds.
+    pub(crate) fn bytes(&self) -> usize {
+        self.words.len() * std::mem::size_of::<AtomicU64>() + std::mem::size_of::<Self>()
+    }
+}
+
+/// What every handle of one Fib shares: the current arena, the retired ones, and the
+/// recycling counter.
+pub(crate) struct Shared {
+    /// Bumped before the writer reuses detached blocks (see the module docs).
+    recycled: AtomicU64,
+    /// The arena readers walk. Owned (a `Box` turned raw); replaced only by the writer.
+    arena: AtomicPtr<Arena>,
+    /// Arenas replaced by a bigger one, kept until the last handle drops because a reader
+    /// may still be walking them. Touched by the writer (and by `Drop`) only.
+    retired: Mutex<Vec<Box<Arena>>>,
+}
+
+impl Shared {
+    /// Shared state around a first arena.
+    pub(crate) fn new(arena: Box<Arena>) -> Self {
+        Self {
+            recycled: AtomicU64::new(0),
+            arena: AtomicPtr::new(Box::into_raw(arena)),
+            retired: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The current arena.
+    ///
+    /// `Acquire`: pairs with the `Release` in [`Shared::replace_arena`], so the copied
+    /// words are visible.
+    #[inline(always)]
+    pub(crate) fn arena(&self) -> &Arena {
+        let p = self.arena.load(Ordering::Acquire);
+        // SAFETY: `arena` always holds a pointer from `Box::into_raw`; a replaced arena is
+        // moved to `retired`, which lives as long as `self`, so the pointee outlives the
+        // borrow of `self`.
+        unsafe { &*p }
+    }
+
+    /// Runs `walk` on the published root until it ran without a recycling bump inside it,
+    /// and returns its result.
+    #[inline(always)]
+    pub(crate) fn read<R>(&self, mut walk: impl FnMut(&Arena, usize) -> R) -> R {
+        loop {
+            // Acquire: a reader that sees a bump sees the publish that preceded it.
+            let before = self.recycled.load(Ordering::Acquire);
+            let arena = self.arena();
+            let r = walk(arena, arena.root());
+            // Acquire fence: if the walk read a word written after a bump, the bump is
+            // visible to the load below.
+            fence(Ordering::Acquire);
+            #[cfg(not(rtm_negative = "fib-no-recheck"))]
+            if self.recycled.load(Ordering::Relaxed) != before {
+                continue;
+            }
+            #[cfg(rtm_negative = "fib-no-recheck")]
+            let _ = before;
+            return r;
+        }
+    }
+
+    /// Announces that detached blocks are about to be reused (writer only). Every store
+    /// into those blocks must come after this call.
+    pub(crate) fn bump_recycled(&self) {
+        let n = self.recycled.load(Ordering::Relaxed);
+        // Release: orders the publishes that detached the blocks before the bump.
+        self.recycled.store(n + 1, Ordering::Release);
+        // Release fence: orders the bump before the writes into reused blocks that follow.
+        fence(Ordering::Release);
+    }
+
+    /// Makes `bigger` (a copy of the current arena) the one readers walk (writer only).
+    /// The old arena is freed at once if `alone` (no reader handle exists), else retired.
+    pub(crate) fn replace_arena(&self, bigger: Box<Arena>, alone: bool) {
+        // Release: the copied words are visible to a reader that loads the new pointer.
+        let old = self.arena.swap(Box::into_raw(bigger), Ordering::Release);
+        // SAFETY: `old` came from `Box::into_raw` and is no longer reachable through
+        // `arena`; it is owned here exactly once.
+        let old = unsafe { Box::from_raw(old) };
+        if !alone {
+            self.retired
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(old);
+        }
+    }
+
+    /// Bytes held by the current and the retired arenas.
+    pub(crate) fn bytes(&self) -> usize {
+        let retired: usize = self
+            .retired
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|a| a.bytes())
+            .sum();
+        self.arena().bytes() + retired + std::mem::size_of::<Self>()
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let p = self.arena.load(Ordering::Relaxed);
+        // SAFETY: `p` came from `Box::into_raw`, and `&mut self` means no reader is left.
+        drop(unsafe { Box::from_raw(p) });
+    }
+}

@@ -1,0 +1,185 @@
+//! The follower: keeps a [`Fib`] in step with a [`RouteTable`]'s best routes by applying
+//! the table's best-route feed.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use super::{Fib, FibWriter};
+use crate::{Change, Criteria, Error, Feed, Prefix, Route, RouteTable};
+
+/// The single writer of a [`Fib`] made by [`Fib::follow`]: applies the table's best-route
+/// changes, in version order, and publishes them.
+///
+/// ```
+/// use rtm::{Fib, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+///
+/// let table = RouteTable::<Ipv4Net, u32>::new();
+/// let (fib, mut follower) = Fib::follow(&table, |r: &Route<Ipv4Net, u32>| r.value).unwrap();
+/// let key = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(2), InterfaceId(1),
+///                         "192.0.2.1".parse().unwrap());
+/// table.add_route(Route::new(key, 42)).unwrap();
+/// assert_eq!(fib.lookup("10.1.1.1".parse().unwrap()), None); // not synced yet
+/// assert_eq!(follower.sync(), Ok(1));
+/// assert_eq!(fib.lookup("10.1.1.1".parse().unwrap()), Some(42));
+/// assert_eq!(fib.version(), table.version());
+/// ```
+pub struct FibFollower<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
+    table: &'t RouteTable<P, V>,
+    next_hop: Box<dyn Fn(&Route<P, V>) -> u32 + Send + 't>,
+    /// `None` only between dropping a lagged feed and subscribing again.
+    feed: Option<Feed<'t, P, V>>,
+    writer: FibWriter<P>,
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> std::fmt::Debug for FibFollower<'_, P, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FibFollower")
+            .field("writer", &self.writer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Prefix> Fib<P> {
+    /// A Fib of `table`'s current best routes, and the follower that keeps it in step.
+    /// `next_hop` maps a network's best route to the id lookups return.
+    ///
+    /// Holds one enumeration slot of the table (its feed) and needs one more while it
+    /// builds: [`Error::NoSystemResources`] when they are not free. The directory size is
+    /// chosen from the table's size ([`FibWriter::for_prefixes`]).
+    ///
+    /// ```
+    /// use rtm::{Fib, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let table = RouteTable::<Ipv4Net, u32>::new();
+    /// let key = RouteKey::new("192.0.2.0/24".parse().unwrap(), ProtocolId(2), InterfaceId(3),
+    ///                         "198.51.100.1".parse().unwrap());
+    /// table.add_route(Route::new(key, 0)).unwrap();
+    /// let (fib, _follower) = Fib::follow(&table, |r| r.key.interface.0).unwrap();
+    /// assert_eq!(fib.lookup("192.0.2.77".parse().unwrap()), Some(3));
+    /// assert_eq!(fib.len(), 1);
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn follow<'t, V: Clone + Send + Sync + 'static>(
+        table: &'t RouteTable<P, V>,
+        next_hop: impl Fn(&Route<P, V>) -> u32 + Send + 't,
+    ) -> Result<(Fib<P>, FibFollower<'t, P, V>), Error> {
+        let mut follower = FibFollower {
+            table,
+            next_hop: Box::new(next_hop),
+            feed: None,
+            writer: FibWriter::for_prefixes(table.network_count()),
+        };
+        follower.rebuild()?;
+        // Built before any reader handle exists: trim the arena to what is used, leaving
+        // room for churn to grow into.
+        let used = follower.writer.used_words();
+        follower.writer.shrink_to_fit(used / 8 + (1 << 12));
+        Ok((follower.writer.fib(), follower))
+    }
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
+    /// Applies every change committed so far; returns how many. On [`Error::Lagged`] it
+    /// rebuilds the Fib from a fresh snapshot and goes on (readers keep reading the old
+    /// state meanwhile) and returns the number of networks in the rebuilt Fib.
+    ///
+    /// ```
+    /// use rtm::{Fib, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let table = RouteTable::<Ipv4Net, u32>::new();
+    /// let (fib, mut f) = Fib::follow(&table, |r| r.value).unwrap();
+    /// assert_eq!(f.sync(), Ok(0));
+    /// let key = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(2), InterfaceId(1),
+    ///                         "192.0.2.1".parse().unwrap());
+    /// table.add_route(Route::new(key, 5)).unwrap();
+    /// table.delete_route(&key).unwrap();
+    /// assert_eq!(f.sync(), Ok(2));
+    /// assert!(fib.is_empty());
+    /// ```
+    pub fn sync(&mut self) -> Result<usize, Error> {
+        self.drain(None)
+    }
+
+    /// As [`FibFollower::sync`], waiting up to `timeout` for the first change.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let table = rtm::RouteTable::<rtm::Ipv4Net, u32>::new();
+    /// let (_fib, mut f) = rtm::Fib::follow(&table, |r| r.value).unwrap();
+    /// assert_eq!(f.sync_timeout(Duration::from_millis(1)), Ok(0));
+    /// ```
+    pub fn sync_timeout(&mut self, timeout: Duration) -> Result<usize, Error> {
+        self.drain(Some(timeout))
+    }
+
+    /// The follower's writer, for statistics.
+    pub fn writer(&self) -> &FibWriter<P> {
+        &self.writer
+    }
+
+    fn drain(&mut self, mut wait: Option<Duration>) -> Result<usize, Error> {
+        let Some(feed) = self.feed.as_mut() else {
+            return self.rebuild();
+        };
+        let mut applied = 0;
+        loop {
+            let next = match wait.take() {
+                Some(t) => feed.next_timeout(t),
+                None => feed.try_next(),
+            };
+            match next {
+                Ok(Some(change)) => {
+                    apply(&mut self.writer, &*self.next_hop, &change);
+                    applied += 1;
+                }
+                Ok(None) => break,
+                Err(Error::Lagged) => return self.rebuild(),
+                Err(e) => return Err(e),
+            }
+        }
+        self.writer.publish(feed.version());
+        Ok(applied)
+    }
+
+    /// Subscribes afresh and makes the writer's prefixes those of the snapshot (only the
+    /// differences are written), publishing them at the snapshot's version. Returns the
+    /// number of networks.
+    fn rebuild(&mut self) -> Result<usize, Error> {
+        // The dead feed's slot is needed for the new subscription.
+        self.feed = None;
+        let (snapshot, feed) = self.table.subscribe(Criteria::all().best_only())?;
+        let version = snapshot.snapshot();
+        let mut seen = HashSet::new();
+        for route in snapshot {
+            let prefix = route.key.prefix;
+            // A table's prefixes are canonical, so insert cannot fail.
+            let _ = self.writer.insert(prefix, (self.next_hop)(&route));
+            seen.insert(prefix);
+        }
+        if seen.len() != self.writer.len() {
+            for prefix in self.writer.prefixes() {
+                if !seen.contains(&prefix) {
+                    let _ = self.writer.remove(prefix);
+                }
+            }
+        }
+        self.writer.publish(version);
+        self.feed = Some(feed);
+        Ok(self.writer.len())
+    }
+}
+
+/// Applies one best-route change: the network's next hop becomes `new`'s, or goes.
+fn apply<P: Prefix, V>(
+    writer: &mut FibWriter<P>,
+    next_hop: &dyn Fn(&Route<P, V>) -> u32,
+    change: &Change<P, V>,
+) {
+    match (&change.old, &change.new) {
+        (_, Some(new)) => {
+            let _ = writer.insert(new.key.prefix, next_hop(new));
+        }
+        (Some(old), None) => {
+            let _ = writer.remove(old.key.prefix);
+        }
+        (None, None) => {}
+    }
+}

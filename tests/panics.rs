@@ -1,0 +1,317 @@
+//! A panic in the embedder's `Clone` of a route value, on every read path: where it
+//! surfaces, and that the table stays fully usable afterwards.
+//!
+//! Where each panic surfaces (the panic always propagates to the caller of the read):
+//!
+//! * `get_route`, `best_route`, `lookup`: out of the call. They hold no slot, only an epoch
+//!   guard, which the unwinding drops; nothing else changes.
+//! * `enumerate_get_next_route`: out of the call. The handle's slot goes back to idle while
+//!   the panic unwinds (or is released, if a close arrived meanwhile), so the handle stays
+//!   open, usable and closable; its cursor is past the route whose clone panicked.
+//! * `Enumeration::next`: out of `next`. The enumeration stays open and usable, past the
+//!   route whose clone panicked; if the unwinding drops it, that closes it.
+//!
+//! The payload counts its copies, so every test also checks that no value is dropped twice
+//! or leaked.
+
+use std::net::Ipv4Addr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+
+use rtm::{Criteria, Error, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+
+/// What the payloads of one test share: the switches and the count of live copies.
+#[derive(Default)]
+struct Ctl {
+    /// `Clone` panics while this is set.
+    panic: AtomicBool,
+    /// `Clone` waits while this is set, after raising `entered`.
+    hold: AtomicBool,
+    entered: AtomicBool,
+    live: AtomicIsize,
+}
+
+/// A route value whose `Clone` panics (or waits) on demand, and whose copies are counted.
+struct Payload {
+    id: u32,
+    ctl: Arc<Ctl>,
+}
+
+impl Payload {
+    fn new(ctl: &Arc<Ctl>, id: u32) -> Payload {
+        ctl.live.fetch_add(1, Ordering::SeqCst);
+        Payload {
+            id,
+            ctl: Arc::clone(ctl),
+        }
+    }
+}
+
+impl Clone for Payload {
+    fn clone(&self) -> Self {
+        if self.ctl.hold.load(Ordering::SeqCst) {
+            self.ctl.entered.store(true, Ordering::SeqCst);
+            while self.ctl.hold.load(Ordering::SeqCst) {
+                thread::yield_now();
+            }
+        }
+        if self.ctl.panic.load(Ordering::SeqCst) {
+            panic!("clone of route value {} refused", self.id);
+        }
+        Payload::new(&self.ctl, self.id)
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Payload({})", self.id)
+    }
+}
+
+impl Drop for Payload {
+    fn drop(&mut self) {
+        let before = self.ctl.live.fetch_sub(1, Ordering::SeqCst);
+        assert!(
+            before > 0,
+            "value {} dropped more often than created",
+            self.id
+        );
+    }
+}
+
+type Table = RouteTable<Ipv4Net, Payload>;
+
+fn key(i: u32) -> RouteKey<Ipv4Net> {
+    RouteKey::new(
+        Ipv4Net::new(Ipv4Addr::new(10, i as u8, 0, 0), 16).unwrap(),
+        ProtocolId(1),
+        InterfaceId(1),
+        Ipv4Addr::new(192, 0, 2, 1),
+    )
+}
+
+/// A one-slot table (so a slot that is never freed blocks every later enumeration) with
+/// routes 1..=n, value i for key i.
+fn table(ctl: &Arc<Ctl>, n: u32) -> Table {
+    let t = Table::with_max_enumerations(1);
+    for i in 1..=n {
+        t.add_route(Route::new(key(i), Payload::new(ctl, i)))
+            .unwrap();
+    }
+    t
+}
+
+fn quiet<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    catch_unwind(AssertUnwindSafe(f))
+}
+
+/// The table still enumerates keys 1..=n, through both APIs, in its single slot.
+fn fully_usable(t: &Table, n: u32) {
+    assert_eq!(t.stats().open_enumerations, 0);
+    let keys: Vec<_> = t
+        .enumerate(Criteria::all())
+        .unwrap()
+        .map(|r| r.key)
+        .collect();
+    assert_eq!(keys, (1..=n).map(key).collect::<Vec<_>>());
+    let h = t.create_enumeration_handle(Criteria::all()).unwrap();
+    for i in 1..=n {
+        assert_eq!(t.enumerate_get_next_route(h).unwrap().key, key(i));
+    }
+    assert_eq!(t.enumerate_get_next_route(h), Err(Error::NoMoreRoutes));
+    t.close_enumeration_handle(h).unwrap();
+    assert_eq!(t.stats().open_enumerations, 0);
+}
+
+/// Drops the table and checks that every value was dropped exactly once. Values that
+/// `collect()` unlinked are freed by crossbeam-epoch's process-wide collector once no
+/// thread is pinned, hence the flushes (and the tests of this file run one at a time).
+fn all_freed(t: Table, ctl: &Ctl) {
+    drop(t);
+    for _ in 0..64 {
+        if ctl.live.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+        crossbeam_epoch::pin().flush();
+    }
+    assert_eq!(ctl.live.load(Ordering::SeqCst), 0, "leaked route values");
+}
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[test]
+fn a_panic_in_handle_next_leaves_the_handle_usable() {
+    let _s = serial();
+    let ctl = Arc::new(Ctl::default());
+    let t = table(&ctl, 3);
+    let h = t.create_enumeration_handle(Criteria::all()).unwrap();
+    assert_eq!(t.enumerate_get_next_route(h).unwrap().value.id, 1);
+
+    ctl.panic.store(true, Ordering::SeqCst);
+    assert!(quiet(|| t.enumerate_get_next_route(h)).is_err());
+    ctl.panic.store(false, Ordering::SeqCst);
+
+    // The handle is open and idle, not busy forever: it goes on past route 2 (whose clone
+    // panicked) and closes normally.
+    assert_eq!(t.stats().open_enumerations, 1);
+    assert_eq!(t.enumerate_get_next_route(h).unwrap().value.id, 3);
+    assert_eq!(t.enumerate_get_next_route(h), Err(Error::NoMoreRoutes));
+    assert_eq!(t.close_enumeration_handle(h), Ok(()));
+    assert_eq!(t.enumerate_get_next_route(h), Err(Error::InvalidHandle));
+    fully_usable(&t, 3);
+    all_freed(t, &ctl);
+}
+
+#[test]
+fn a_panicking_handle_call_unpins_its_snapshot_once_closed() {
+    let _s = serial();
+    let ctl = Arc::new(Ctl::default());
+    let t = table(&ctl, 2);
+    let h = t.create_enumeration_handle(Criteria::all()).unwrap();
+    // Replace route 1: the handle's snapshot still sees the old value.
+    t.add_route(Route::new(key(1), Payload::new(&ctl, 11)))
+        .unwrap();
+    t.collect();
+    assert_eq!(t.stats().dead_versions, 1);
+
+    ctl.panic.store(true, Ordering::SeqCst);
+    assert!(quiet(|| t.enumerate_get_next_route(h)).is_err());
+    ctl.panic.store(false, Ordering::SeqCst);
+
+    t.collect();
+    assert_eq!(t.stats().dead_versions, 1, "the snapshot is still open");
+    t.close_enumeration_handle(h).unwrap();
+    t.collect();
+    assert_eq!(t.stats().dead_versions, 0, "the snapshot stayed pinned");
+    assert_eq!(t.stats().open_enumerations, 0);
+    let h = t.create_enumeration_handle(Criteria::all()).unwrap();
+    assert_eq!(t.enumerate_get_next_route(h).unwrap().value.id, 11);
+    t.close_enumeration_handle(h).unwrap();
+    all_freed(t, &ctl);
+}
+
+/// A call held inside `Clone`: another call on the handle is `Busy` (the handle stays
+/// valid), a close succeeds, and the panicking call releases the slot as it unwinds.
+#[test]
+fn a_close_during_a_panicking_call_is_finished_by_the_unwinding() {
+    let _s = serial();
+    let ctl = Arc::new(Ctl::default());
+    let t = table(&ctl, 2);
+    let h = t.create_enumeration_handle(Criteria::all()).unwrap();
+    t.add_route(Route::new(key(2), Payload::new(&ctl, 22)))
+        .unwrap();
+
+    ctl.hold.store(true, Ordering::SeqCst);
+    ctl.panic.store(true, Ordering::SeqCst);
+    thread::scope(|s| {
+        let caller = s.spawn(|| quiet(|| t.enumerate_get_next_route(h)).is_err());
+        while !ctl.entered.load(Ordering::SeqCst) {
+            thread::yield_now();
+        }
+        // The call holds the cursor.
+        assert_eq!(t.enumerate_get_next_route(h), Err(Error::Busy));
+        assert_eq!(Error::Busy.code(), 170);
+        assert_eq!(t.close_enumeration_handle(h), Ok(()));
+        // Closed is closed, even while the call in flight still holds the slot.
+        assert_eq!(t.enumerate_get_next_route(h), Err(Error::InvalidHandle));
+        assert_eq!(t.close_enumeration_handle(h), Err(Error::InvalidHandle));
+        ctl.hold.store(false, Ordering::SeqCst);
+        assert!(caller.join().unwrap(), "the clone did not panic");
+    });
+    ctl.panic.store(false, Ordering::SeqCst);
+
+    // The unwinding released the slot and its snapshot.
+    assert_eq!(t.stats().open_enumerations, 0);
+    t.collect();
+    assert_eq!(t.stats().dead_versions, 0);
+    assert_eq!(t.enumerate_get_next_route(h), Err(Error::InvalidHandle));
+    let ids: Vec<u32> = t
+        .enumerate(Criteria::all())
+        .unwrap()
+        .map(|r| r.value.id)
+        .collect();
+    assert_eq!(ids, [1, 22]);
+    all_freed(t, &ctl);
+}
+
+#[test]
+fn a_busy_handle_stays_valid() {
+    let _s = serial();
+    let ctl = Arc::new(Ctl::default());
+    let t = table(&ctl, 3);
+    let h = t.create_enumeration_handle(Criteria::all()).unwrap();
+    ctl.hold.store(true, Ordering::SeqCst);
+    thread::scope(|s| {
+        let caller = s.spawn(|| t.enumerate_get_next_route(h).map(|r| r.value.id));
+        while !ctl.entered.load(Ordering::SeqCst) {
+            thread::yield_now();
+        }
+        assert_eq!(t.enumerate_get_next_route(h), Err(Error::Busy));
+        ctl.hold.store(false, Ordering::SeqCst);
+        assert_eq!(caller.join().unwrap(), Ok(1));
+    });
+    assert_eq!(t.enumerate_get_next_route(h).unwrap().value.id, 2);
+    assert_eq!(t.enumerate_get_next_route(h).unwrap().value.id, 3);
+    assert_eq!(t.close_enumeration_handle(h), Ok(()));
+    fully_usable(&t, 3);
+    all_freed(t, &ctl);
+}
+
+#[test]
+fn a_panic_in_enumeration_next_keeps_the_enumeration_or_closes_it() {
+    let _s = serial();
+    let ctl = Arc::new(Ctl::default());
+    let t = table(&ctl, 3);
+    let mut e = t.enumerate(Criteria::all()).unwrap();
+    ctl.panic.store(true, Ordering::SeqCst);
+    assert!(quiet(|| e.next()).is_err());
+    ctl.panic.store(false, Ordering::SeqCst);
+    // Still open, past route 1.
+    assert_eq!(t.stats().open_enumerations, 1);
+    assert_eq!(e.next().unwrap().value.id, 2);
+    drop(e);
+
+    // An enumeration dropped by the unwinding is closed.
+    ctl.panic.store(true, Ordering::SeqCst);
+    assert!(quiet(|| t.enumerate(Criteria::all()).unwrap().count()).is_err());
+    ctl.panic.store(false, Ordering::SeqCst);
+    fully_usable(&t, 3);
+    all_freed(t, &ctl);
+}
+
+#[test]
+fn panics_in_point_reads_leave_the_table_usable() {
+    let _s = serial();
+    let ctl = Arc::new(Ctl::default());
+    let t = table(&ctl, 3);
+    let net = key(2).prefix;
+    ctl.panic.store(true, Ordering::SeqCst);
+    assert!(quiet(|| t.get_route(&key(2))).is_err());
+    assert!(quiet(|| t.best_route(&net)).is_err());
+    assert!(quiet(|| t.lookup(Ipv4Addr::new(10, 2, 3, 4))).is_err());
+    ctl.panic.store(false, Ordering::SeqCst);
+
+    assert_eq!(t.get_route(&key(2)).unwrap().value.id, 2);
+    assert_eq!(t.best_route(&net).unwrap().value.id, 2);
+    assert_eq!(t.lookup(Ipv4Addr::new(10, 2, 3, 4)).unwrap().value.id, 2);
+    // Writes and reclamation go on.
+    assert_eq!(t.delete_route(&key(3)).unwrap().value.id, 3);
+    t.add_route(Route::new(key(2), Payload::new(&ctl, 20)))
+        .unwrap();
+    t.collect();
+    assert_eq!(t.stats().dead_versions, 0);
+    fully_usable(&t, 2);
+    all_freed(t, &ctl);
+}
