@@ -1,4 +1,4 @@
-//! `feed`: writes, feeds opened at arbitrary points (`subscribe` and `feed`) with arbitrary
+//! `feed`: writes (block deletes and enables included), feeds opened at arbitrary points (`subscribe` and `feed`) with arbitrary
 //! criteria, and reads interleaved, IPv4 or IPv6, with a journal of 64 commits in some
 //! inputs.
 //!
@@ -43,6 +43,8 @@ pub enum Op {
     Rewrite(u8),
     /// Deletes the nth route (or, with `None`, a key from the pool).
     Delete(Option<u8>, RouteIn),
+    /// `delete_routes` (`None`) or `set_routes_enabled` (`Some`).
+    Block(CritIn, Option<bool>),
     Subscribe(CritIn),
     Feed(CritIn),
     /// Reads up to `n` changes of one feed (`try_next`, or `next_timeout(0)`).
@@ -271,6 +273,45 @@ fn run_ops<P: Fam>(ops: &[Op], max: usize, journal: usize) {
                 } else {
                     assert_eq!(got, Err(Error::NoSuchRoute));
                 }
+            }
+            Op::Block(c, enable) => {
+                let (criteria, mut crit) = c.build(&model);
+                let got = match enable {
+                    None => table.delete_routes(criteria),
+                    Some(e) => table.set_routes_enabled(criteria, *e),
+                };
+                let in_use: usize = open.iter().map(Open::slots).sum();
+                if !crit.valid() {
+                    assert_eq!(got, Err(Error::InvalidParameter));
+                    continue;
+                }
+                if in_use == max {
+                    // the operation's snapshot needs a slot
+                    assert_eq!(got, Err(Error::NoSystemResources));
+                    continue;
+                }
+                if enable.is_some() {
+                    // disabled routes match whatever include_disabled says
+                    crit.include_disabled = true;
+                }
+                // what matched at the call, each changed by its own commit, in key order
+                let set: Vec<_> = model
+                    .matching(&crit)
+                    .into_iter()
+                    .filter(|r| enable.is_none_or(|e| r.enabled != e))
+                    .collect();
+                assert_eq!(got, Ok(set.len()));
+                let v0 = h.commits.last().map_or(0, |c| c.0);
+                assert_eq!(table.version(), Version(v0 + set.len() as u64));
+                for (i, r) in set.into_iter().enumerate() {
+                    let k = r.key;
+                    match enable {
+                        None => model.routes.remove(&k),
+                        Some(e) => model.routes.insert(k, Route { enabled: *e, ..r }),
+                    };
+                    ledger.commit(v0 + 1 + i as u64, &mut h, &model, k);
+                }
+                in_use_check(&table, &open);
             }
             Op::Subscribe(c) | Op::Feed(c) => {
                 let subscribe = matches!(op, Op::Subscribe(_));
