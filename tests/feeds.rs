@@ -964,19 +964,20 @@ fn churn_criteria() -> Vec<Crit> {
     ]
 }
 
+/// The journal of the churn tests that should rarely lag. (Not larger: a best_only feed far
+/// behind pays for the versions its floor keeps on every read, so a backlog of the whole
+/// scaled churn makes the test quadratic under a sanitizer.)
+const CHURN_JOURNAL: usize = 1 << 12;
+
 /// Three writers churn a shared pool of keys while subscribers with four criteria
 /// (everything, a filtered range, best routes, filtered best routes) keep copies; each copy
 /// equals a fresh enumeration once the writers stop and the feed is drained, every change's
-/// `old` is exactly what the copy held, and versions strictly increase.
+/// `old` is exactly what the copy held, and versions strictly increase. (A subscriber that
+/// falls a journal behind, which a starved thread may, subscribes again.)
 #[test]
 fn subscribers_keep_copies_current_under_concurrent_writers() {
     let _s = serial();
-    // more than every commit of the test
-    let journal = (8 * churn_ops() as usize).next_power_of_two();
-    let seen = converge_under_churn(journal, &churn_criteria());
-    for s in &seen {
-        assert_eq!(s.lags, 0, "a journal larger than every write never lags");
-    }
+    let seen = converge_under_churn(CHURN_JOURNAL, &churn_criteria());
     assert!(seen[0].changes > 0);
 }
 
@@ -985,22 +986,22 @@ fn subscribers_keep_copies_current_under_concurrent_writers() {
 #[test]
 fn subscribers_that_lag_subscribe_again_and_converge() {
     let _s = serial();
-    let seen = converge_under_churn(64, &churn_criteria());
+    converge_under_churn(64, &churn_criteria());
 }
 
 /// A FIB-like consumer of a best_only feed: network -> its best route. Each change's old
 /// is the entry it holds for that network; at the end the map equals `best_route` of every
-/// network, and the best_only enumeration.
+/// network, and the best_only enumeration. On Lagged it rebuilds from a new subscription.
 #[test]
 fn a_best_route_follower_matches_best_route_under_churn() {
     let _s = serial();
     let t = RouteTable::<Ipv4Net, u64>::builder()
-        .journal_capacity((8 * churn_ops() as usize).next_power_of_two())
+        .journal_capacity(CHURN_JOURNAL)
         .build();
     churn(&t, 7, 1_000);
     let done = AtomicBool::new(false);
     let fib = thread::scope(|s| {
-        let follower = s.spawn(|| {
+        let follower = s.spawn(|| 'subscribe: loop {
             let (dump, mut feed) = t.subscribe(Criteria::all().best_only()).unwrap();
             let mut fib: BTreeMap<Ipv4Net, R> = BTreeMap::new();
             for r in dump {
@@ -1011,7 +1012,11 @@ fn a_best_route_follower_matches_best_route_under_churn() {
             }
             loop {
                 let finished = done.load(Ordering::Acquire);
-                match feed.next_timeout(Duration::from_millis(5)).unwrap() {
+                let got = match feed.next_timeout(Duration::from_millis(5)) {
+                    Err(Error::Lagged) => continue 'subscribe,
+                    got => got.unwrap(),
+                };
+                match got {
                     Some(c) => {
                         let net = c.old.as_ref().or(c.new.as_ref()).unwrap().key.prefix;
                         assert_eq!(fib.remove(&net), c.old, "old is the network's entry");
