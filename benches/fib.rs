@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, Criterion, Throughput};
 use prefix_trie::PrefixMap;
-use rtm::{Fib, FibWriter, Ipv4Net, Ipv6Net, RouteTable, Version};
+use rtm::{FibWriter, Ipv4Net, Ipv6Net, RouteTable, Version};
 
 struct Counting;
 

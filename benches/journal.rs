@@ -6,14 +6,15 @@
 //! means). It prints one table per section; docs/BENCHMARKS.md has the results.
 //!
 //! ```text
-//! cargo bench --bench journal                       # every section, about a minute
+//! cargo bench --bench journal                       # every section, several minutes
 //! cargo bench --bench journal -- --quick            # shorter churn rounds, 300k updates
 //! cargo bench --bench journal -- latency close      # some sections
 //! ```
 //!
 //! Sections: `latency` (each write's time while a reader opens, reads and closes
 //! snapshots), `close` (each close of 32 snapshots 20k replaces apart), `churn`
-//! (insert+delete at 1M routes: rtm, SkipMap, rtm with a feed read by another thread),
+//! (insert+delete at 1M routes: rtm, SkipMap, rtm while another thread reads a feed,
+//! waiting with `next_timeout` or polling with `try_next`),
 //! `dump` (a full dump after the day, rtm and SkipMap), `memory` (dead versions kept by a
 //! snapshot and by a feed that stops reading).
 
@@ -400,7 +401,8 @@ fn churn(real: &Real, opts: &Opts) {
         ("rtm", vec![], vec![]),
         ("skipmap", vec![], vec![]),
         // feeds:begin
-        ("rtm + feed read", vec![], vec![]),
+        ("rtm + feed waited", vec![], vec![]),
+        ("rtm + feed polled", vec![], vec![]),
         // feeds:end
     ];
     let mut feed_note = String::new();
@@ -410,8 +412,8 @@ fn churn(real: &Real, opts: &Opts) {
                 "rtm" => churn_rate(&table, &keys, dur),
                 "skipmap" => churn_rate(&skip, &keys, dur),
                 // feeds:begin
-                _ => {
-                    let (r, note) = churn_with_feed(&table, &keys, dur);
+                name => {
+                    let (r, note) = churn_with_feed(&table, &keys, dur, name.ends_with("waited"));
                     feed_note = note;
                     r
                 }
@@ -449,8 +451,9 @@ fn churn(real: &Real, opts: &Opts) {
 
 // feeds:begin
 /// As `churn_rate` on rtm, while another thread reads a feed of every change (and
-/// subscribes again if it lags).
-fn churn_with_feed(table: &Rtm, keys: &[R], dur: Duration) -> ((f64, f64), String) {
+/// subscribes again if it lags): with `next_timeout` (it parks when caught up, and a
+/// commit wakes it) if `wait`, else with `try_next`, yielding when caught up.
+fn churn_with_feed(table: &Rtm, keys: &[R], dur: Duration, wait: bool) -> ((f64, f64), String) {
     let stop = AtomicBool::new(false);
     let read = AtomicU64::new(0);
     let lagged = AtomicU64::new(0);
@@ -458,12 +461,21 @@ fn churn_with_feed(table: &Rtm, keys: &[R], dur: Duration) -> ((f64, f64), Strin
         s.spawn(|| {
             let mut feed = table.feed(Criteria::all()).unwrap();
             while !stop.load(Ordering::Relaxed) {
-                match feed.next_timeout(Duration::from_millis(1)) {
+                let next = if wait {
+                    feed.next_timeout(Duration::from_millis(1))
+                } else {
+                    feed.try_next()
+                };
+                match next {
                     Ok(Some(c)) => {
                         black_box(c);
                         read.fetch_add(1, Ordering::Relaxed);
                     }
-                    Ok(None) => {}
+                    Ok(None) => {
+                        if !wait {
+                            std::thread::yield_now();
+                        }
+                    }
                     Err(_) => {
                         lagged.fetch_add(1, Ordering::Relaxed);
                         feed = table.feed(Criteria::all()).unwrap();
@@ -476,7 +488,8 @@ fn churn_with_feed(table: &Rtm, keys: &[R], dur: Duration) -> ((f64, f64), Strin
         r
     });
     let note = format!(
-        "feed reader (last round): {} changes read, lagged {}x",
+        "feed reader (last round, {}): {} changes read, lagged {}x",
+        if wait { "waited" } else { "polled" },
         read.load(Ordering::Relaxed),
         lagged.load(Ordering::Relaxed)
     );

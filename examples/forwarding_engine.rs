@@ -166,6 +166,9 @@ struct Dumper {
     dump_time: Duration,
     /// Changes committed while the dump ran, applied from the feed afterwards.
     during_dump: usize,
+    /// Changes applied until the feed first had nothing more (those of the dump, and
+    /// those committed while catching up), and how long that took.
+    caught_up: usize,
     catch_up: Duration,
     /// Changes followed after catching up, and their lag (versions, ns).
     live: usize,
@@ -234,7 +237,7 @@ fn main() {
     let hits = AtomicU64::new(0);
     let start = Instant::now();
 
-    let (replay, dumper) = thread::scope(|s| {
+    let (replay, looked, dumper) = thread::scope(|s| {
         for t in 0..args.lookup_threads {
             let (table, done, lookups, hits, addrs) =
                 (&table, &done, &lookups, &hits, &lookup_addrs);
@@ -255,8 +258,10 @@ fn main() {
         let dumper =
             s.spawn(|| dump_and_follow(&table, &w, v0, &committed_at, &progress, &done, start));
         let replay = replay(&table, &w, v0, &committed_at, &progress, start);
+        // The lookup threads ran from `start` to here.
+        let looked = start.elapsed();
         done.store(true, Ordering::Relaxed);
-        (replay, dumper.join().expect("dumper"))
+        (replay, looked, dumper.join().expect("dumper"))
     });
 
     // The figures.
@@ -279,19 +284,21 @@ fn main() {
     let lookups = lookups.load(Ordering::Relaxed);
     println!(
         "lookups: {:.2} M/s over {} thread(s), {:.1}% hits",
-        lookups as f64 / replay.elapsed.as_secs_f64() / 1e6,
+        lookups as f64 / looked.as_secs_f64() / 1e6,
         args.lookup_threads,
         100.0 * hits.load(Ordering::Relaxed) as f64 / lookups.max(1) as f64
     );
     let d = dumper;
     println!(
-        "dump: {} routes in {:.2?} = {:.2} M routes/s; {} changes committed meanwhile, \
-         applied from the feed in {:.2?}",
+        "dump: {} routes in {:.2?} = {:.2} M routes/s; {} changes committed meanwhile; \
+         the feed caught up in {:.2?} ({} changes applied: those and the ones committed \
+         while catching up)",
         d.dumped,
         d.dump_time,
         d.dumped as f64 / d.dump_time.as_secs_f64() / 1e6,
         d.during_dump,
-        d.catch_up
+        d.catch_up,
+        d.caught_up
     );
     let (mut lv, mut lt) = (d.lag_versions, d.lag_ns);
     lv.sort_unstable();
@@ -421,6 +428,7 @@ fn dump_and_follow(
         dumped: 0,
         dump_time: Duration::ZERO,
         during_dump: 0,
+        caught_up: 0,
         catch_up: Duration::ZERO,
         live: 0,
         lag_versions: Vec::new(),
@@ -442,10 +450,25 @@ fn dump_and_follow(
         drop(dump);
         let end_of_dump = table.version();
         let t1 = Instant::now();
-        let (mut during, mut live) = (0, 0);
+        d.during_dump = 0;
+        d.caught_up = 0;
+        d.lag_versions.clear();
+        d.lag_ns.clear();
+        let (mut caught_up, mut live) = (None, 0);
         loop {
-            let change = match feed.next_timeout(Duration::from_millis(20)) {
+            // Drain what is there; once caught up, wait for each change.
+            let next = if caught_up.is_none() {
+                feed.try_next()
+            } else {
+                feed.next_timeout(Duration::from_millis(20))
+            };
+            let change = match next {
                 Ok(Some(c)) => c,
+                Ok(None) if caught_up.is_none() => {
+                    d.catch_up = t1.elapsed();
+                    caught_up = Some(feed.version());
+                    continue;
+                }
                 Ok(None) if done.load(Ordering::Acquire) => match feed.try_next() {
                     Ok(Some(c)) => c,
                     Ok(None) => break,
@@ -468,10 +491,10 @@ fn dump_and_follow(
                 d.copy.insert(new.key, new);
             }
             if change.version <= end_of_dump {
-                during += 1;
-                if change.version == end_of_dump {
-                    d.catch_up = t1.elapsed();
-                }
+                d.during_dump += 1;
+            }
+            if caught_up.is_none() {
+                d.caught_up += 1;
             } else {
                 live += 1;
                 let now = start.elapsed().as_nanos() as u64;
@@ -485,7 +508,6 @@ fn dump_and_follow(
                     .push(if at == 0 { 0 } else { now.saturating_sub(at) });
             }
         }
-        d.during_dump = during;
         d.live = live;
         d.version = feed.version();
         return d;

@@ -24,7 +24,7 @@ use crate::criteria::Criteria;
 use crate::cursor::{best_of, route as route_of};
 use crate::enumeration::Enumeration;
 use crate::error::Error;
-use crate::journal::{Read, Record};
+use crate::journal::Read;
 use crate::prefix::Prefix;
 use crate::route::{Route, RouteKey, Version};
 use crate::skiplist::Node;
@@ -242,8 +242,8 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
                     continue;
                 }
                 Read::Gap => None,
-                Read::Commit(rec) => {
-                    let sides = self.sides(rec, t, &guard);
+                Read::Commit(version) => {
+                    let sides = self.sides(version, t, &guard);
                     if !self.still_covered(t, cap) {
                         continue;
                     }
@@ -318,23 +318,23 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
     /// `None` when the commit does not change the result.
     fn sides<'g>(
         &self,
-        rec: &'g Record,
+        version: *const (),
         t: u64,
         guard: &'g Guard,
     ) -> Option<(Side<'g, P, V>, Side<'g, P, V>)> {
         let table = self.table;
-        // SAFETY: the reclaimer keeps (linked, so alive) every node and version that a
-        // commit after this feed's floor names: the floor is below `t`, and
+        // SAFETY: the reclaimer keeps (linked, so alive) every version that a commit after
+        // this feed's floor names, and that version's node: the floor is below `t`, and
         // `still_covered` checked that no reclaimer ignores it (module docs and
         // `reclaim`). `guard` pins the epoch besides.
-        let node = unsafe { &*rec.node.cast::<Node<RouteKey<P>, V>>() };
+        let version = unsafe { &*version.cast::<VersionNode<V>>() };
+        // SAFETY: as just argued; the writer set the node before naming the version.
+        let node = unsafe { &*version.node().cast::<Node<RouteKey<P>, V>>() };
         let c = &self.criteria;
         if !network_may_match(c, &node.key.prefix) {
             return None;
         }
         if !c.best_only {
-            // SAFETY: as for the node.
-            let version = unsafe { &*rec.version.cast::<VersionNode<V>>() };
             let key = node.key;
             // The version this commit shadowed is the next one down: nothing is linked
             // between them, and the reclaimer unlinks neither (it keeps everything newer

@@ -58,6 +58,14 @@
 //! [`Error::Lagged`] (as a `tokio::sync::broadcast` receiver does) and subscribes again,
 //! so a consumer that stops reading costs at most the journal, and writers never wait.
 //!
+//! # Forwarding lookups: the Fib
+//!
+//! A [`Fib`] holds only each network's best next hop, in a compressed trie under a
+//! direct-indexed directory, and answers a longest-prefix match in a few loads, with no
+//! lock, no store and no epoch pin. [`Fib::follow`] builds one from a table's best routes
+//! and returns the [`FibFollower`] that applies the table's best-route feed to it; each
+//! lookup sees one whole published version. `docs/FIB.md` has the design and its numbers.
+//!
 //! # The handle API
 //!
 //! Besides the RAII [`Enumeration`], the table offers the Windows Routing Table Manager's

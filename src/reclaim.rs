@@ -60,7 +60,7 @@ use crate::route::RouteKey;
 use crate::skiplist::{Node, NodeRef, SkipList};
 use crate::slots::{Scan, Slots};
 use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Epoch, Guard, Mutex, Ordering};
-use crate::version::Clock;
+use crate::version::{Clock, VersionNode};
 
 /// Chain visits per step of a write or a close.
 pub(crate) const STEP_BUDGET: usize = 8;
@@ -268,8 +268,11 @@ impl Reclaimer {
                     state.walk_needed = true;
                 }
                 Read::Gap => {}
-                Read::Commit(rec) => {
-                    let node = rec.node.cast::<Node<RouteKey<P>, V>>();
+                Read::Commit(version) => {
+                    // SAFETY: a version the journal names is alive while it is named (the
+                    // reclaimer, us, takes it out before freeing it), and `guard` pins.
+                    let version = unsafe { &*version.cast::<VersionNode<V>>() };
+                    let node = version.node().cast::<Node<RouteKey<P>, V>>();
                     // SAFETY: a node named by a commit at or after the cursor is linked:
                     // the reclaimer removes a node only while processing (or after) the
                     // commit of its chain's head, which is its newest commit, and the
@@ -326,11 +329,16 @@ impl Reclaimer {
         if node.chain.is_retired() {
             return;
         }
-        let p = node.chain.prune(pass.now, pass.pinned, guard, &pass.permit);
+        // Versions newer than `upto` stay: their commits may not be in the journal yet, and
+        // a writer must not name a version there after we freed it.
+        let now = pass.now.min(upto);
+        let p = node
+            .chain
+            .prune(now, pass.pinned, &parts.clock.journal, guard, &pass.permit);
         self.dead.fetch_sub(p.values, Ordering::Relaxed);
         let retained = node.chain.is_retained();
         if p.retirable && p.head_ts <= upto && !retained && SkipList::is_built(node) {
-            if node.chain.retire(guard, &pass.permit) {
+            if node.chain.retire(&parts.clock.journal, guard, &pass.permit) {
                 // SAFETY: we are the reclaimer (we hold the permit), we just retired the
                 // chain, the node is built, and a retired chain is skipped above, so the
                 // node is removed once.

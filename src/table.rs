@@ -658,9 +658,11 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         v: *const VersionNode<V>,
         guard: &crossbeam_epoch::Guard,
     ) {
-        self.clock
-            .journal
-            .commit(ts, node.as_ptr().cast::<()>(), v as *const (), guard);
+        // SAFETY: `v` is linked in `node`'s chain and freed only through the epoch, which
+        // `guard` pins.
+        let version = unsafe { &*v };
+        version.set_node(node.as_ptr().cast::<()>());
+        self.clock.journal.commit(ts, version.erased(), guard);
     }
 
     pub(crate) fn parts(&self) -> Parts<'_, P, V, Cursor<P>> {

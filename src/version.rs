@@ -61,9 +61,16 @@ pub(crate) struct Entry<V> {
 }
 
 /// One version of a key: a value or, when `entry` is `None`, a deletion marker.
+///
+/// `repr(C)` with the timestamp first: the journal, which holds versions type-erased,
+/// reads the timestamp through that layout.
+#[repr(C)]
 pub(crate) struct VersionNode<V> {
     ts: AtomicU64,
     next: AtomicPtr<VersionNode<V>>,
+    /// The skip-list node whose chain holds this version (type-erased), set by the writer
+    /// before the journal names the version; read by the journal's readers.
+    node: AtomicPtr<()>,
     pub(crate) entry: Option<Entry<V>>,
 }
 
@@ -73,6 +80,7 @@ impl<V> VersionNode<V> {
         Box::into_raw(Box::new(Self {
             ts: AtomicU64::new(PENDING),
             next: AtomicPtr::new(ptr::null_mut()),
+            node: AtomicPtr::new(ptr::null_mut()),
             entry,
         }))
     }
@@ -85,6 +93,27 @@ impl<V> VersionNode<V> {
         // SAFETY: the caller owns `p` exclusively (never linked, or unlinked and unreachable).
         let b = unsafe { Box::from_raw(p) };
         b.entry
+    }
+
+    /// Records the skip-list node whose chain holds this version, before the writer
+    /// names the version in the journal.
+    #[inline]
+    pub(crate) fn set_node(&self, node: *const ()) {
+        // Relaxed: the journal's Release CAS that names this version publishes it.
+        self.node.store(node.cast_mut(), Ordering::Relaxed);
+    }
+
+    /// The skip-list node whose chain holds this version (set before the journal named it).
+    #[inline]
+    pub(crate) fn node(&self) -> *const () {
+        // Relaxed: a reader found this version through the journal's Acquire load.
+        self.node.load(Ordering::Relaxed).cast_const()
+    }
+
+    /// This version's address, type-erased, as the journal holds it.
+    #[inline]
+    pub(crate) fn erased(&self) -> *const () {
+        (self as *const Self).cast()
     }
 
     /// Whether this version has no older version linked (true for an unpublished one).
@@ -311,6 +340,9 @@ impl<V: Send + 'static> Chain<V> {
     /// snapshot registered after the announcement may see it. An older version is kept iff
     /// it is the one some `s` in `pinned ∪ {now}` sees.
     ///
+    /// Each unlinked version is taken out of the journal (`Journal::forget`) before it
+    /// goes to the epoch, so the journal never names a freed version.
+    ///
     /// The `_permit` proves the caller is that reclaimer: the unlinking stores below are
     /// plain stores that would race with another pruner, and what they unlink is handed to
     /// the epoch once, which needs one owner.
@@ -318,6 +350,7 @@ impl<V: Send + 'static> Chain<V> {
         &self,
         now: u64,
         pinned: &[u64],
+        journal: &Journal,
         guard: &Guard,
         _permit: &SweepPermit,
     ) -> Pruned {
@@ -361,6 +394,10 @@ impl<V: Send + 'static> Chain<V> {
             kept.next.store(ptr::null_mut(), Ordering::Release);
         }
         for g in garbage {
+            // SAFETY: `g` was linked in this chain until just now; it is freed only through
+            // the epoch (below), which `guard` pins.
+            let ts = unsafe { &*g }.ts();
+            journal.forget(ts, g.cast_const().cast());
             destroy_later(g, guard);
         }
         let lowest = pinned.first().copied().unwrap_or(now).min(now);
@@ -373,7 +410,9 @@ impl<V: Send + 'static> Chain<V> {
 
     /// Retires the key if its chain is still the lone deletion marker `prune` saw.
     /// Only the reclaimer retires (`_permit`): it then removes the node, once.
-    pub(crate) fn retire(&self, guard: &Guard, _permit: &SweepPermit) -> bool {
+    /// On success the lone marker is taken out of the journal: the node (and with it the
+    /// marker) goes to the epoch next.
+    pub(crate) fn retire(&self, journal: &Journal, guard: &Guard, _permit: &SweepPermit) -> bool {
         let (h, dead) = self.head_ptr(guard);
         let Some(h) = h else { return false };
         if dead || h.entry.is_some() || h.older(guard).is_some() {
@@ -381,9 +420,14 @@ impl<V: Send + 'static> Chain<V> {
         }
         let w = h as *const _ as usize;
         // AcqRel: a writer that then fails its push sees the retirement.
-        self.head
+        let retired = self
+            .head
             .compare_exchange(w, w | DEAD, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+            .is_ok();
+        if retired {
+            journal.forget(h.ts(), h.erased());
+        }
+        retired
     }
 }
 

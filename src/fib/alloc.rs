@@ -127,7 +127,8 @@ impl Alloc {
     fn grow(&mut self, need: usize) {
         let old = self.arena();
         let capacity = (old.capacity() * 2).max(need + need / 4);
-        assert!(capacity <= u32::MAX as usize, "Fib arena beyond 2^32 words");
+        // Directory entries name nodes in 31 bits: 2^31 words (16 GiB) is the limit.
+        assert!(capacity <= 1 << 31, "Fib arena beyond 2^31 words");
         let bigger = Arena::new(capacity);
         for i in 0..self.top {
             bigger.set(i, old.get(i));

@@ -77,6 +77,23 @@ impl Arena {
         }
     }
 
+    /// Hints the CPU to bring word `i` into the cache (nothing if out of bounds).
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, i: usize) {
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse", not(loom)))]
+        if let Some(w) = self.words.get(i) {
+            // SAFETY: a prefetch is only a hint: it never faults and has no effect on
+            // memory; the pointer is in bounds anyway.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    w.as_ptr() as *const i8
+                )
+            }
+        }
+        #[cfg(not(all(target_arch = "x86_64", target_feature = "sse", not(loom))))]
+        let _ = i;
+    }
+
     /// Stores word `i` (writer only; `i` in bounds).
     ///
     /// `Relaxed`: no reader can reach the word until a later `Release` publish (fresh
@@ -115,6 +132,9 @@ pub(crate) struct Shared {
     arena: AtomicPtr<Arena>,
     /// Arenas replaced by a bigger one, kept until the last handle drops because a reader
     /// may still be walking them. Touched by the writer (and by `Drop`) only.
+    /// Boxed: readers hold pointers to the `Arena` itself (its `root`), which must not
+    /// move when the vector grows.
+    #[allow(clippy::vec_box)]
     retired: Mutex<Vec<Box<Arena>>>,
 }
 

@@ -7,6 +7,9 @@ use std::time::Duration;
 use super::{Fib, FibWriter};
 use crate::{Change, Criteria, Error, Feed, Prefix, Route, RouteTable};
 
+/// The embedder's map from a best route to a next-hop id.
+type NextHop<'t, P, V> = Box<dyn Fn(&Route<P, V>) -> u32 + Send + 't>;
+
 /// The single writer of a [`Fib`] made by [`Fib::follow`]: applies the table's best-route
 /// changes, in version order, and publishes them.
 ///
@@ -25,7 +28,7 @@ use crate::{Change, Criteria, Error, Feed, Prefix, Route, RouteTable};
 /// ```
 pub struct FibFollower<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
     table: &'t RouteTable<P, V>,
-    next_hop: Box<dyn Fn(&Route<P, V>) -> u32 + Send + 't>,
+    next_hop: NextHop<'t, P, V>,
     /// `None` only between dropping a lagged feed and subscribing again.
     feed: Option<Feed<'t, P, V>>,
     writer: FibWriter<P>,

@@ -3,7 +3,15 @@
 
 /// An address left-aligned in an unsigned integer (`u64` for IPv4, `u128` for IPv6).
 ///
-/// Sealed: implemented for the two key types of [`Prefix`](crate::Prefix)'s addresses.
+/// Implemented for the two key types of [`Prefix`](crate::Prefix)'s addresses; a
+/// [`Fib`](crate::Fib) uses it internally.
+///
+/// ```
+/// use rtm::FibKey;
+/// let key: u64 = 0x0a01_0203 << 32; // 10.1.2.3, left-aligned
+/// assert_eq!(key.slot(0, 8), 10);
+/// assert_eq!(key.slot(8, 8), 1);
+/// ```
 pub trait FibKey: Copy + Send + Sync + 'static {
     /// `width` bits of the key starting at bit `depth` (bit 0 is the most significant);
     /// bits past the end of the address read as zero. `depth < 64` for `u64`, `< 128` for

@@ -91,6 +91,11 @@ pub(crate) fn walk_many<K: FibKey, const N: usize>(
         node: 0,
         depth: 0,
     }; N];
+    // First touch every lane's directory word, so that their cache misses overlap.
+    for key in &keys[..n] {
+        let chunk = arena.get(root.wrapping_add(ROOT_CHUNKS + key.slot(0, g.root_bits))) as usize;
+        arena.prefetch(chunk.wrapping_add(key.slot(g.root_bits, g.chunk_bits) / 2));
+    }
     for i in 0..n {
         walks[i] = start(arena, g, root, keys[i]);
     }

@@ -40,7 +40,7 @@ use writer::Writer;
 /// [`Fib::lookup_batch`].
 const BATCH: usize = 32;
 /// Addresses walked side by side in [`Fib::lookup_batch`].
-const LANES: usize = 8;
+const LANES: usize = 32;
 
 /// A longest-prefix-match table from addresses to next-hop ids, read without locks.
 ///
