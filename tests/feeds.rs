@@ -1602,6 +1602,7 @@ fn a_panicking_drop_does_not_stop_reclamation() {
 #[cfg(feature = "serde")]
 #[test]
 fn changes_serialize_and_come_back_equal() {
+    let _s = serial();
     let t = RouteTable::<Ipv4Net, String>::new();
     let k = RouteKey::new(
         "10.1.0.0/16".parse::<Ipv4Net>().unwrap(),
