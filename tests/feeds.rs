@@ -289,6 +289,8 @@ enum Op {
     Modify(usize, u32, u32, bool),
     Delete(KeyIn),
     DeleteNth(usize),
+    /// `delete_routes` (None) or `set_routes_enabled` (Some): one commit per route changed.
+    Block(Vec<CritIn>, Option<bool>),
     Subscribe(Vec<CritIn>),
     Feed(Vec<CritIn>),
     /// A subscribe or feed with a prefix with host bits set.
@@ -326,6 +328,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
             .prop_map(|(i, p, m, e)| Op::Modify(i, p, m, e)),
         1 => key_strategy().prop_map(Op::Delete),
         3 => any::<usize>().prop_map(Op::DeleteNth),
+        1 => (prop::collection::vec(crit_strategy(), 0..3), prop::option::of(any::<bool>()))
+            .prop_map(|(c, e)| Op::Block(c, e)),
         2 => prop::collection::vec(crit_strategy(), 0..3).prop_map(Op::Subscribe),
         2 => prop::collection::vec(crit_strategy(), 0..3).prop_map(Op::Feed),
         1 => any::<bool>().prop_map(Op::BadCriteria),
@@ -406,13 +410,14 @@ fn run(ops: Vec<Op>, max_enums: usize, small_journal: bool) -> Result<(), TestCa
     let mut open: Vec<Open> = Vec::new();
     let mut next_value = 0u64;
 
-    let commit = |h: &mut History,
-                  model: &Routes,
-                  key: Key,
-                  versions: &mut Vec<(u64, Option<u64>)>,
-                  current: &mut BTreeMap<Key, usize>|
+    // The write of `key` committed at `v`, leaving `model`.
+    let commit_at = |v: u64,
+                     h: &mut History,
+                     model: &Routes,
+                     key: Key,
+                     versions: &mut Vec<(u64, Option<u64>)>,
+                     current: &mut BTreeMap<Key, usize>|
      -> Result<(), TestCaseError> {
-        let v = table.version().0;
         let last = h.commits.last().map_or(0, |c| c.0);
         prop_assert!(v > last, "a commit must advance the version");
         if let Some(i) = current.remove(&key) {
@@ -453,7 +458,14 @@ fn run(ops: Vec<Op>, max_enums: usize, small_journal: bool) -> Result<(), TestCa
                 let key = r.key;
                 let old = model.insert(key, r.clone());
                 prop_assert_eq!(table.add_route(r), Ok(old));
-                commit(&mut h, &model, key, &mut versions, &mut current)?;
+                commit_at(
+                    table.version().0,
+                    &mut h,
+                    &model,
+                    key,
+                    &mut versions,
+                    &mut current,
+                )?;
             }
             Op::Delete(_) | Op::DeleteNth(_) => {
                 let key = match op {
@@ -469,9 +481,66 @@ fn run(ops: Vec<Op>, max_enums: usize, small_journal: bool) -> Result<(), TestCa
                 match model.remove(&key) {
                     Some(old) => {
                         prop_assert_eq!(table.delete_route(&key), Ok(old));
-                        commit(&mut h, &model, key, &mut versions, &mut current)?;
+                        commit_at(
+                            table.version().0,
+                            &mut h,
+                            &model,
+                            key,
+                            &mut versions,
+                            &mut current,
+                        )?;
                     }
                     None => prop_assert_eq!(table.delete_route(&key), Err(Error::NoSuchRoute)),
+                }
+            }
+            Op::Block(ref crits, enable) => {
+                let mut crit = build(crits);
+                if enable.is_some() {
+                    // set_routes_enabled matches disabled routes whatever the criteria say
+                    crit.include_disabled = true;
+                }
+                let c = build(crits).criteria();
+                let got = match enable {
+                    None => table.delete_routes(c),
+                    Some(e) => table.set_routes_enabled(c, e),
+                };
+                if table.stats().open_enumerations == table.max_enumerations() {
+                    // the block operation's snapshot needs a slot
+                    prop_assert_eq!(got, Err(Error::NoSystemResources));
+                    continue;
+                }
+                // the routes matching at the call, each changed by its own commit, in key order
+                let v0 = h.commits.last().map_or(0, |c| c.0);
+                let set: Vec<R> = crit
+                    .result(&model)
+                    .into_values()
+                    .filter(|r| enable.is_none_or(|e| r.enabled != e))
+                    .collect();
+                prop_assert_eq!(got, Ok(set.len()));
+                prop_assert_eq!(table.version(), Version(v0 + set.len() as u64));
+                for (i, r) in set.into_iter().enumerate() {
+                    match enable {
+                        None => {
+                            model.remove(&r.key);
+                        }
+                        Some(e) => {
+                            model.insert(
+                                r.key,
+                                Route {
+                                    enabled: e,
+                                    ..r.clone()
+                                },
+                            );
+                        }
+                    }
+                    commit_at(
+                        v0 + 1 + i as u64,
+                        &mut h,
+                        &model,
+                        r.key,
+                        &mut versions,
+                        &mut current,
+                    )?;
                 }
             }
             Op::Subscribe(ref crits) | Op::Feed(ref crits) => {
@@ -713,14 +782,14 @@ impl Rng {
 
 /// Writes per writer thread.
 fn churn_ops() -> u64 {
-    20_000 * u64::from(scale())
+    8_000 * u64::from(scale())
 }
 
 /// Adds (insert or replace, some disabled, several protocols per network) and deletes of
 /// a pool of keys that all writers share.
-fn churn(t: &RouteTable<Ipv4Net, u64>, id: u64) {
+fn churn(t: &RouteTable<Ipv4Net, u64>, id: u64, ops: u64) {
     let mut rng = Rng(0x5eed ^ id);
-    for i in 0..churn_ops() {
+    for i in 0..ops {
         if i % 16 == 15 {
             // let the subscribers run between bursts
             thread::yield_now();
@@ -842,7 +911,7 @@ fn converge_under_churn(journal: usize, crits: &[Crit]) -> Vec<Seen> {
     let t = RouteTable::<Ipv4Net, u64>::builder()
         .journal_capacity(journal)
         .build();
-    churn(&t, 99);
+    churn(&t, 99, 1_000);
     let done = AtomicBool::new(false);
     let barrier = Barrier::new(crits.len());
     let seen = thread::scope(|s| {
@@ -856,7 +925,7 @@ fn converge_under_churn(journal: usize, crits: &[Crit]) -> Vec<Seen> {
         let writers: Vec<_> = (0..3)
             .map(|id| {
                 let t = &t;
-                s.spawn(move || churn(t, id))
+                s.spawn(move || churn(t, id, churn_ops()))
             })
             .collect();
         for w in writers {
@@ -895,19 +964,20 @@ fn churn_criteria() -> Vec<Crit> {
     ]
 }
 
+/// The journal of the churn tests that should rarely lag. (Not larger: a best_only feed far
+/// behind pays for the versions its floor keeps on every read, so a backlog of the whole
+/// scaled churn makes the test quadratic under a sanitizer.)
+const CHURN_JOURNAL: usize = 1 << 12;
+
 /// Three writers churn a shared pool of keys while subscribers with four criteria
 /// (everything, a filtered range, best routes, filtered best routes) keep copies; each copy
 /// equals a fresh enumeration once the writers stop and the feed is drained, every change's
-/// `old` is exactly what the copy held, and versions strictly increase.
+/// `old` is exactly what the copy held, and versions strictly increase. (A subscriber that
+/// falls a journal behind, which a starved thread may, subscribes again.)
 #[test]
 fn subscribers_keep_copies_current_under_concurrent_writers() {
     let _s = serial();
-    // more than every commit of the test
-    let journal = (8 * churn_ops() as usize).next_power_of_two();
-    let seen = converge_under_churn(journal, &churn_criteria());
-    for s in &seen {
-        assert_eq!(s.lags, 0, "a journal larger than every write never lags");
-    }
+    let seen = converge_under_churn(CHURN_JOURNAL, &churn_criteria());
     assert!(seen[0].changes > 0);
 }
 
@@ -921,17 +991,17 @@ fn subscribers_that_lag_subscribe_again_and_converge() {
 
 /// A FIB-like consumer of a best_only feed: network -> its best route. Each change's old
 /// is the entry it holds for that network; at the end the map equals `best_route` of every
-/// network, and the best_only enumeration.
+/// network, and the best_only enumeration. On Lagged it rebuilds from a new subscription.
 #[test]
 fn a_best_route_follower_matches_best_route_under_churn() {
     let _s = serial();
     let t = RouteTable::<Ipv4Net, u64>::builder()
-        .journal_capacity((8 * churn_ops() as usize).next_power_of_two())
+        .journal_capacity(CHURN_JOURNAL)
         .build();
-    churn(&t, 7);
+    churn(&t, 7, 1_000);
     let done = AtomicBool::new(false);
     let fib = thread::scope(|s| {
-        let follower = s.spawn(|| {
+        let follower = s.spawn(|| 'subscribe: loop {
             let (dump, mut feed) = t.subscribe(Criteria::all().best_only()).unwrap();
             let mut fib: BTreeMap<Ipv4Net, R> = BTreeMap::new();
             for r in dump {
@@ -942,7 +1012,11 @@ fn a_best_route_follower_matches_best_route_under_churn() {
             }
             loop {
                 let finished = done.load(Ordering::Acquire);
-                match feed.next_timeout(Duration::from_millis(5)).unwrap() {
+                let got = match feed.next_timeout(Duration::from_millis(5)) {
+                    Err(Error::Lagged) => continue 'subscribe,
+                    got => got.unwrap(),
+                };
+                match got {
                     Some(c) => {
                         let net = c.old.as_ref().or(c.new.as_ref()).unwrap().key.prefix;
                         assert_eq!(fib.remove(&net), c.old, "old is the network's entry");
@@ -963,7 +1037,7 @@ fn a_best_route_follower_matches_best_route_under_churn() {
         let writers: Vec<_> = (0..3)
             .map(|id| {
                 let t = &t;
-                s.spawn(move || churn(t, id))
+                s.spawn(move || churn(t, id, churn_ops()))
             })
             .collect();
         for w in writers {
@@ -1528,6 +1602,7 @@ fn a_panicking_drop_does_not_stop_reclamation() {
 #[cfg(feature = "serde")]
 #[test]
 fn changes_serialize_and_come_back_equal() {
+    let _s = serial();
     let t = RouteTable::<Ipv4Net, String>::new();
     let k = RouteKey::new(
         "10.1.0.0/16".parse::<Ipv4Net>().unwrap(),

@@ -5,6 +5,7 @@
 //! corpus and on random inputs with plain `cargo test`.
 
 pub mod capi_misuse;
+pub mod feed;
 pub mod handle_misuse;
 pub mod input;
 pub mod model;
@@ -30,4 +31,10 @@ pub fn run_table_ops(data: &[u8]) {
 /// Snapshots across churn, `collect()`, `stats()` and payload drops.
 pub fn run_reclaimer(data: &[u8]) {
     reclaimer::run(data);
+}
+
+/// Feeds opened at arbitrary points with arbitrary criteria, reads interleaved with
+/// writes, against a model that keeps the whole history.
+pub fn run_feed(data: &[u8]) {
+    feed::run(data);
 }

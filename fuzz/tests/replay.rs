@@ -100,6 +100,11 @@ fn reclaimer() {
     check("reclaimer", 0x7265636c61696d, rtm_fuzz::run_reclaimer);
 }
 
+#[test]
+fn feed() {
+    check("feed", 0x66656564, rtm_fuzz::run_feed);
+}
+
 /// Inputs too short to hold a header or one operation still run (and check the empty
 /// tables' final state) without panicking.
 #[test]
@@ -109,6 +114,7 @@ fn empty_and_tiny_inputs_are_accepted() {
         rtm_fuzz::run_handle_misuse as fn(&[u8]),
         rtm_fuzz::run_table_ops,
         rtm_fuzz::run_reclaimer,
+        rtm_fuzz::run_feed,
         rtm_fuzz::run_capi_misuse,
     ] {
         run(&[]);
