@@ -165,7 +165,7 @@ impl Journal {
     pub(crate) fn read(&self, ts: u64, guard: &Guard) -> Read {
         let slot = &self.slots[(ts & self.mask) as usize];
         // SeqCst: see the waiting protocol; also an Acquire, pairing with `put`'s CAS, so
-        // the record's fields are visible.
+        // the version's node address is visible.
         let w = slot.load(Ordering::SeqCst);
         // SAFETY: loaded from the slot under `guard`.
         let st = unsafe { stamp(w, guard) };

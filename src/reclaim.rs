@@ -277,7 +277,7 @@ impl Reclaimer {
                     // SAFETY: a node named by a commit at or after the cursor is linked:
                     // the reclaimer removes a node only while processing (or after) the
                     // commit of its chain's head, which is its newest commit, and the
-                    // cursor only moves forward. Records hold the address of the whole
+                    // cursor only moves forward. The version holds the address of the whole
                     // allocation (from `NodeRef::as_ptr`).
                     let node = unsafe { NodeRef::from_ptr(node) }.expect("a commit names a node");
                     self.visit(state, parts, node, t, &pass, &guard);
