@@ -3,7 +3,9 @@
 //! Loads the full IPv4 table one RIPE RIS peer held on 2026-05-11 (1,042,325 prefixes) and
 //! replays every update that peer sent in the next 24 hours on a writer thread (`A prefix`
 //! adds or replaces the route, `W prefix` deletes it), flat out. Meanwhile lookup threads
-//! run longest-prefix matches, and a dumper does what a BGP speaker does for a peer that
+//! run longest-prefix matches in batches on a `Fib` (the forwarding table), which a
+//! follower thread keeps in step with the table's best routes, and a dumper does what a
+//! BGP speaker does for a peer that
 //! just came up: it subscribes (a snapshot enumeration and a feed of every change after
 //! it), reads the dump into its own copy, then keeps the copy current from the feed. When
 //! the day is over it checks that the copy equals a fresh enumeration at the feed's
@@ -27,7 +29,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use data::Update;
-use rtm::{Criteria, Error, Ipv4Net, Route, RouteKey, RouteTable, Version};
+use rtm::{Criteria, Error, Fib, Ipv4Net, Route, RouteKey, RouteTable, Version};
 
 type Table = RouteTable<Ipv4Net, u64>;
 type Key = RouteKey<Ipv4Net>;
@@ -226,6 +228,16 @@ fn main() {
     );
 
     let lookup_addrs = data::announced_v4(&w.prefixes, 1 << 20, 2);
+    // The forwarding table: each network's best route as a next-hop id (the interface).
+    let next_hop = |r: &Route<Ipv4Net, u64>| r.key.interface.0;
+    let t0 = Instant::now();
+    let (fib, mut follower) = Fib::follow(&table, next_hop).expect("two free slots");
+    println!(
+        "fib: {} networks, built in {:.2?}, {:.1} bytes per prefix",
+        fib.len(),
+        t0.elapsed(),
+        fib.memory_bytes() as f64 / fib.len().max(1) as f64
+    );
     let v0 = table.version().0;
     // When each commit of the replay happened (ns after the start), by version - v0.
     let committed_at: Vec<AtomicU64> = (0..=w.updates.len() + w.updates.len() / 8)
@@ -237,22 +249,57 @@ fn main() {
     let hits = AtomicU64::new(0);
     let start = Instant::now();
 
-    let (replay, looked, dumper) = thread::scope(|s| {
+    let (replay, looked, dumper, fib_lag) = thread::scope(|s| {
+        // Lookup threads; the first also samples how far the Fib is behind the table
+        // (versions, and time since the oldest commit it has not applied).
+        let mut samplers = Vec::new();
         for t in 0..args.lookup_threads {
-            let (table, done, lookups, hits, addrs) =
-                (&table, &done, &lookups, &hits, &lookup_addrs);
-            s.spawn(move || {
+            let (fib, table, done, lookups, hits, addrs, committed_at) = (
+                &fib,
+                &table,
+                &done,
+                &lookups,
+                &hits,
+                &lookup_addrs,
+                &committed_at,
+            );
+            samplers.push(s.spawn(move || {
                 let (mut n, mut h) = (0u64, 0u64);
-                let mut i = t * 7919;
+                let (mut versions, mut ns) = (Vec::new(), Vec::new());
+                let mut out = [None; 256];
+                let mut i = (t * 7919) & !255;
                 while !done.load(Ordering::Relaxed) {
-                    for _ in 0..1024 {
-                        i = (i + 1) & (addrs.len() - 1);
-                        h += table.lookup(addrs[i]).is_some() as u64;
+                    for _ in 0..16 {
+                        i = (i + 256) & (addrs.len() - 1);
+                        fib.lookup_batch(&addrs[i..i + 256], &mut out);
+                        h += out.iter().filter(|o| o.is_some()).count() as u64;
                     }
-                    n += 1024;
+                    n += 16 * 256;
+                    if t == 0 {
+                        let (fv, tv) = (fib.version().0, table.version().0);
+                        versions.push(tv.saturating_sub(fv));
+                        let oldest = (fv + 1).saturating_sub(v0) as usize;
+                        let at = committed_at
+                            .get(oldest)
+                            .map_or(0, |a| a.load(Ordering::Relaxed));
+                        let now = start.elapsed().as_nanos() as u64;
+                        ns.push(if tv > fv && at > 0 { now.saturating_sub(at) } else { 0 });
+                    }
                 }
                 lookups.fetch_add(n, Ordering::Relaxed);
                 hits.fetch_add(h, Ordering::Relaxed);
+                (versions, ns)
+            }));
+        }
+        // The follower applies the table's best-route changes to the Fib as they come.
+        {
+            let (done, follower) = (&done, &mut follower);
+            s.spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    follower
+                        .sync_timeout(Duration::from_millis(1))
+                        .expect("the follower keeps its slots");
+                }
             });
         }
         let dumper =
@@ -261,7 +308,14 @@ fn main() {
         // The lookup threads ran from `start` to here.
         let looked = start.elapsed();
         done.store(true, Ordering::Relaxed);
-        (replay, looked, dumper.join().expect("dumper"))
+        let mut lag = (Vec::new(), Vec::new());
+        for (t, h) in samplers.into_iter().enumerate() {
+            let sampled = h.join().expect("lookup thread");
+            if t == 0 {
+                lag = sampled;
+            }
+        }
+        (replay, looked, dumper.join().expect("dumper"), lag)
     });
 
     // The figures.
@@ -283,10 +337,37 @@ fn main() {
     );
     let lookups = lookups.load(Ordering::Relaxed);
     println!(
-        "lookups: {:.2} M/s over {} thread(s), {:.1}% hits",
-        lookups as f64 / looked.as_secs_f64() / 1e6,
+        "fib lookups: {:.2} M/s per thread over {} thread(s) (batches of 256), {:.1}% hits",
+        lookups as f64 / looked.as_secs_f64() / 1e6 / args.lookup_threads.max(1) as f64,
         args.lookup_threads,
         100.0 * hits.load(Ordering::Relaxed) as f64 / lookups.max(1) as f64
+    );
+    let (mut fv, mut fns) = fib_lag;
+    fv.sort_unstable();
+    fns.sort_unstable();
+    println!(
+        "fib lag behind the table p50 / p99 / max: {} / {} / {} versions, {} / {} / {} \
+         ({} samples by a lookup thread)",
+        pct(&fv, 0.5),
+        pct(&fv, 0.99),
+        fv.last().unwrap_or(&0),
+        us(pct(&fns, 0.5)),
+        us(pct(&fns, 0.99)),
+        us(*fns.last().unwrap_or(&0)),
+        fv.len()
+    );
+    // After a last sync the Fib must answer as the table's own longest-prefix match.
+    follower.sync().expect("the follower keeps its slots");
+    let fib_wrong = lookup_addrs
+        .iter()
+        .step_by(16)
+        .filter(|a| fib.lookup(**a) != table.lookup(**a).map(|r| next_hop(&r)))
+        .count();
+    println!(
+        "fib check: after a last sync, {} of {} sampled addresses answer differently from \
+         the table's lookup",
+        fib_wrong,
+        lookup_addrs.len() / 16
     );
     let d = dumper;
     println!(
@@ -351,6 +432,10 @@ fn main() {
         st.live_routes,
         rss_mib()
     );
+    if fib_wrong > 0 {
+        eprintln!("the Fib does not match the table after its last sync");
+        std::process::exit(1);
+    }
     if !consistent {
         eprintln!(
             "the copy does not match the table (feed at version {}, enumeration at {}, {} differences)",
