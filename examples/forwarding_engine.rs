@@ -283,7 +283,11 @@ fn main() {
                             .get(oldest)
                             .map_or(0, |a| a.load(Ordering::Relaxed));
                         let now = start.elapsed().as_nanos() as u64;
-                        ns.push(if tv > fv && at > 0 { now.saturating_sub(at) } else { 0 });
+                        ns.push(if tv > fv && at > 0 {
+                            now.saturating_sub(at)
+                        } else {
+                            0
+                        });
                     }
                 }
                 lookups.fetch_add(n, Ordering::Relaxed);

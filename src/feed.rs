@@ -17,7 +17,9 @@
 //! reclaimer overlapped (its unlinking stores follow its announcement; had we read one,
 //! the announcement would precede our second fence).
 
+use std::collections::HashMap;
 use std::fmt;
+use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use crate::criteria::Criteria;
@@ -100,7 +102,33 @@ pub struct Feed<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
     criteria: Criteria<P>,
     pos: u64,
     lagged: bool,
+    /// For `best_only` criteria: each network's best route (key and entry) as of `pos`,
+    /// for networks whose commits this feed has read. With it a commit that does not
+    /// dethrone its network's best costs no walk of the network's chains (which, behind a
+    /// floor, hold every version since it: a walk per commit would make catching up cost
+    /// the square of the backlog). Cleared when it outgrows [`BEST_CACHE`].
+    best: HashMap<P, Option<(RouteKey<P>, EntryRef<V>)>>,
 }
+
+/// Networks a `best_only` feed remembers the best route of, at most.
+const BEST_CACHE: usize = 1 << 16;
+
+/// The address of an entry in a version the feed's floor keeps alive.
+struct EntryRef<V>(NonNull<Entry<V>>);
+
+impl<V> Clone for EntryRef<V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<V> Copy for EntryRef<V> {}
+
+// SAFETY: an `EntryRef` is only dereferenced by its feed, under an epoch guard, while the
+// feed's floor keeps the version alive (see `Feed::sides`); the entry is shared data of a
+// `V: Send + Sync`.
+unsafe impl<V: Send + Sync> Send for EntryRef<V> {}
+// SAFETY: as above.
+unsafe impl<V: Send + Sync> Sync for EntryRef<V> {}
 
 impl<P: Prefix, V: Clone + Send + Sync + 'static> fmt::Debug for Feed<'_, P, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -194,6 +222,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
             criteria,
             pos,
             lagged: false,
+            best: HashMap::new(),
         }
     }
 
@@ -317,7 +346,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
     /// The two sides of the commit `rec` at `t`, as this feed's criteria see them, or
     /// `None` when the commit does not change the result.
     fn sides<'g>(
-        &self,
+        &mut self,
         version: *const (),
         t: u64,
         guard: &'g Guard,
@@ -347,6 +376,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
             return (old.is_some() || new.is_some()).then_some((old, new));
         }
         let prefix = node.key.prefix;
+        let k = node.key;
         let best_at = |s: u64| {
             best_of(&table.list, prefix, guard, |n: &'g Node<RouteKey<P>, V>| {
                 n.chain
@@ -354,7 +384,32 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
                     .and_then(|v| v.entry.as_ref())
             })
         };
-        let (before, after) = (best_at(t - 1), best_at(t));
+        let before: Side<'g, P, V> = match self.best.get(&prefix) {
+            // SAFETY: the cached entry belongs to the version the network's best had at
+            // `pos = t - 1`, which the floor keeps alive (as for `version` above); `guard`
+            // pins.
+            Some(b) => b.map(|(bk, e)| (bk, unsafe { e.0.as_ref() })),
+            None => best_at(t - 1),
+        };
+        // Only `k` changed at `t`; its route at `t` is this version's entry.
+        let mine = version.entry.as_ref().filter(|e| e.enabled);
+        let rank = |(key, e): (RouteKey<P>, &Entry<V>)| (e.priority, e.metric, key);
+        let after: Side<'g, P, V> = match (before, mine) {
+            (None, mine) => mine.map(|e| (k, e)),
+            (Some(b), Some(e)) if b.0 != k => Some(if rank((k, e)) < rank(b) { (k, e) } else { b }),
+            (Some(b), None) if b.0 != k => Some(b),
+            // The best route itself changed: still the best if it did not get worse, else
+            // read the network at `t`.
+            (Some(b), Some(e)) if rank((k, e)) <= rank(b) => Some((k, e)),
+            _ => best_at(t),
+        };
+        if self.best.len() >= BEST_CACHE {
+            self.best.clear();
+        }
+        self.best.insert(
+            prefix,
+            after.map(|(bk, e)| (bk, EntryRef(NonNull::from(e)))),
+        );
         let same = match (before, after) {
             (Some((_, a)), Some((_, b))) => std::ptr::eq(a, b),
             (None, None) => true,
