@@ -111,7 +111,7 @@ pub struct Feed<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
 }
 
 /// Networks a `best_only` feed remembers the best route of, at most.
-const BEST_CACHE: usize = 1 << 16;
+const BEST_CACHE: usize = 1 << 20;
 
 /// The address of an entry in a version the feed's floor keeps alive.
 struct EntryRef<V>(NonNull<Entry<V>>);
@@ -377,11 +377,18 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
         }
         let prefix = node.key.prefix;
         let k = node.key;
-        let best_at = |s: u64| {
+        // The network's best at `s` (`t - 1` or `t`), where `k`'s route at `s` is `mine_at`:
+        // it is known from the commit, so `k`'s own chain (which behind the floor holds
+        // every later version of a flapping route) is not walked.
+        let best_at = |s: u64, mine_at: Option<&'g Entry<V>>| {
             best_of(&table.list, prefix, guard, |n: &'g Node<RouteKey<P>, V>| {
-                n.chain
-                    .visible(s, &table.clock, guard)
-                    .and_then(|v| v.entry.as_ref())
+                if std::ptr::eq(n, node) {
+                    mine_at
+                } else {
+                    n.chain
+                        .visible(s, &table.clock, guard)
+                        .and_then(|v| v.entry.as_ref())
+                }
             })
         };
         let before: Side<'g, P, V> = match self.best.get(&prefix) {
@@ -389,7 +396,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
             // `pos = t - 1`, which the floor keeps alive (as for `version` above); `guard`
             // pins.
             Some(b) => b.map(|(bk, e)| (bk, unsafe { e.0.as_ref() })),
-            None => best_at(t - 1),
+            None => best_at(t - 1, version.older(guard).and_then(|o| o.entry.as_ref())),
         };
         // Only `k` changed at `t`; its route at `t` is this version's entry.
         let mine = version.entry.as_ref().filter(|e| e.enabled);
@@ -401,7 +408,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
             // The best route itself changed: still the best if it did not get worse, else
             // read the network at `t`.
             (Some(b), Some(e)) if rank((k, e)) <= rank(b) => Some((k, e)),
-            _ => best_at(t),
+            _ => best_at(t, version.entry.as_ref()),
         };
         if self.best.len() >= BEST_CACHE {
             self.best.clear();
