@@ -107,8 +107,11 @@ pub struct Feed<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
     /// dethrone its network's best costs no walk of the network's chains (which, behind a
     /// floor, hold every version since it: a walk per commit would make catching up cost
     /// the square of the backlog). Cleared when it outgrows [`BEST_CACHE`].
-    best: HashMap<P, Option<(RouteKey<P>, EntryRef<V>)>>,
+    best: BestCache<P, V>,
 }
+
+/// A `best_only` feed's memory of each network's best route: its key and entry.
+type BestCache<P, V> = HashMap<P, Option<(RouteKey<P>, EntryRef<V>)>>;
 
 /// Networks a `best_only` feed remembers the best route of, at most.
 const BEST_CACHE: usize = 1 << 20;
