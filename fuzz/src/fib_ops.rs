@@ -15,6 +15,8 @@
 //! - `lookup_batch` (through a cloned reader) writes exactly the single lookups' answers
 //!   into every slot of `out`.
 
+use std::collections::BTreeSet;
+
 use arbitrary::Arbitrary;
 use rtm::{Error, Fib, FibFollower, Ipv4Net, Ipv6Net, Route, RouteTable, Version};
 
@@ -77,8 +79,7 @@ struct Synced<P: Fam> {
 }
 
 fn best_count<P: Fam>(m: &M<P>) -> usize {
-    let mut nets: Vec<P> = m.routes.keys().map(|k| k.prefix).collect();
-    nets.dedup();
+    let nets: BTreeSet<P> = m.routes.keys().map(|k| k.prefix).collect();
     nets.iter().filter(|n| m.best(n).is_some()).count()
 }
 
