@@ -6,6 +6,7 @@
 
 pub mod capi_misuse;
 pub mod feed;
+pub mod fib_ops;
 pub mod handle_misuse;
 pub mod input;
 pub mod model;
@@ -37,4 +38,10 @@ pub fn run_reclaimer(data: &[u8]) {
 /// writes, against a model that keeps the whole history.
 pub fn run_feed(data: &[u8]) {
     feed::run(data);
+}
+
+/// A `Fib` and its follower across writes, block operations, syncs (lagging a small
+/// journal in some inputs) and lookups, one by one and in batches.
+pub fn run_fib_ops(data: &[u8]) {
+    fib_ops::run(data);
 }

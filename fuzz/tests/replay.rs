@@ -105,6 +105,11 @@ fn feed() {
     check("feed", 0x66656564, rtm_fuzz::run_feed);
 }
 
+#[test]
+fn fib_ops() {
+    check("fib_ops", 0x666962, rtm_fuzz::run_fib_ops);
+}
+
 /// Inputs too short to hold a header or one operation still run (and check the empty
 /// tables' final state) without panicking.
 #[test]
@@ -116,6 +121,7 @@ fn empty_and_tiny_inputs_are_accepted() {
         rtm_fuzz::run_reclaimer,
         rtm_fuzz::run_feed,
         rtm_fuzz::run_capi_misuse,
+        rtm_fuzz::run_fib_ops,
     ] {
         run(&[]);
         run(&[0]);
