@@ -104,32 +104,8 @@ fn apply(table: &Rtm, u: &Update<Ipv4Net>, value: u64) {
     }
 }
 
-/// The `q`-quantile of sorted samples.
-fn pct(sorted: &[u64], q: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((q * sorted.len() as f64) as usize).min(sorted.len() - 1)]
-}
-
 fn us(ns: u64) -> String {
     format!("{:.2}", ns as f64 / 1e3)
-}
-
-/// Involuntary context switches of this thread so far (Linux; 0 elsewhere): a write that
-/// took long because the scheduler took the core away shows up here.
-fn preempted() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("nonvoluntary_ctxt_switches:"))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
 }
 
 /// This thread's CPU time in ns (Linux; `None` elsewhere): the time a write costs itself,
@@ -224,7 +200,7 @@ fn latency(real: &Real, opts: &Opts, with_reader: bool, clock: Clock) {
         // Let the reader get going.
         std::thread::sleep(Duration::from_millis(20));
         let mut lat = Vec::with_capacity(updates.len());
-        let sw0 = preempted();
+        let sw0 = data::preempted();
         let t0 = Instant::now();
         if clock == Clock::Wall {
             // With RTM_BENCH_SLOW_LOG=path, the CLOCK_MONOTONIC interval of each write
@@ -252,7 +228,7 @@ fn latency(real: &Real, opts: &Opts, with_reader: bool, clock: Clock) {
             }
         }
         let elapsed = t0.elapsed();
-        let switches = preempted() - sw0;
+        let switches = data::preempted() - sw0;
         stop.store(true, Ordering::Relaxed);
         let reader = reader.map(|r| r.join().unwrap());
         (lat, switches, elapsed, reader)
@@ -269,10 +245,10 @@ fn latency(real: &Real, opts: &Opts, with_reader: bool, clock: Clock) {
         if clock == Clock::Wall { "wall" } else { "cpu " },
         with_reader,
         lat.len(),
-        us(pct(&lat, 0.5)),
-        us(pct(&lat, 0.99)),
-        us(pct(&lat, 0.999)),
-        us(pct(&lat, 0.9999)),
+        us(data::pct(&lat, 0.5)),
+        us(data::pct(&lat, 0.99)),
+        us(data::pct(&lat, 0.999)),
+        us(data::pct(&lat, 0.9999)),
         us(*lat.last().unwrap_or(&0)),
         elapsed.as_secs_f64(),
         lat.len() as f64 / elapsed.as_secs_f64() / 1e6,
@@ -326,13 +302,13 @@ fn close(real: &Real, newest_first: bool) {
     }
     let dead_open = table.stats().dead_versions;
     let mut times = Vec::with_capacity(SNAPS);
-    let sw0 = preempted();
+    let sw0 = data::preempted();
     for e in snaps {
         let t = Instant::now();
         e.close().unwrap();
         times.push(t.elapsed().as_nanos() as u64);
     }
-    let switches = preempted() - sw0;
+    let switches = data::preempted() - sw0;
     let t = Instant::now();
     table.collect();
     let collect = t.elapsed();
@@ -342,7 +318,7 @@ fn close(real: &Real, newest_first: bool) {
     println!(
         "close    {:<12} {SNAPS} closes: median {:>8} us  max {:>9} us  (over 1 ms: {})  dead before {dead_open}, after collect {dead} (collect {:.1?}); preempted {switches}x; load {}",
         if newest_first { "newest first" } else { "oldest first" },
-        us(pct(&sorted, 0.5)),
+        us(data::pct(&sorted, 0.5)),
         us(*sorted.last().unwrap()),
         times.iter().filter(|&&t| t > 1_000_000).count(),
         collect,

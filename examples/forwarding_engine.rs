@@ -123,29 +123,6 @@ fn rss_mib() -> f64 {
         .map_or(0.0, |kb| kb as f64 / 1024.0)
 }
 
-/// Involuntary context switches of this thread (Linux; 0 elsewhere).
-fn preempted() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("nonvoluntary_ctxt_switches:"))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
-}
-
-/// The `q`-quantile of sorted samples.
-fn pct(sorted: &[u64], q: f64) -> u64 {
-    sorted
-        .get(((q * sorted.len() as f64) as usize).min(sorted.len().saturating_sub(1)))
-        .copied()
-        .unwrap_or(0)
-}
-
 fn us(ns: u64) -> String {
     if ns >= 1_000_000 {
         format!("{:.1} ms", ns as f64 / 1e6)
@@ -334,8 +311,8 @@ fn main() {
     );
     println!(
         "  write latency: p50 {}, p99.9 {}, max {} (the writer thread was preempted {} times)",
-        us(pct(&lat, 0.5)),
-        us(pct(&lat, 0.999)),
+        us(data::pct(&lat, 0.5)),
+        us(data::pct(&lat, 0.999)),
         us(*lat.last().unwrap_or(&0)),
         replay.preempted
     );
@@ -352,11 +329,11 @@ fn main() {
     println!(
         "fib lag behind the table p50 / p99 / max: {} / {} / {} versions, {} / {} / {} \
          ({} samples by a lookup thread)",
-        pct(&fv, 0.5),
-        pct(&fv, 0.99),
+        data::pct(&fv, 0.5),
+        data::pct(&fv, 0.99),
         fv.last().unwrap_or(&0),
-        us(pct(&fns, 0.5)),
-        us(pct(&fns, 0.99)),
+        us(data::pct(&fns, 0.5)),
+        us(data::pct(&fns, 0.99)),
         us(*fns.last().unwrap_or(&0)),
         fv.len()
     );
@@ -392,11 +369,11 @@ fn main() {
         "feed: then {} changes followed live; lag behind the writer p50 / p99 / max: \
          {} / {} / {} versions, {} / {} / {}{}",
         d.live,
-        pct(&lv, 0.5),
-        pct(&lv, 0.99),
+        data::pct(&lv, 0.5),
+        data::pct(&lv, 0.99),
         lv.last().unwrap_or(&0),
-        us(pct(&lt, 0.5)),
-        us(pct(&lt, 0.99)),
+        us(data::pct(&lt, 0.5)),
+        us(data::pct(&lt, 0.99)),
         us(*lt.last().unwrap_or(&0)),
         if d.resubscribed > 0 {
             format!(" (lagged and subscribed again {} times)", d.resubscribed)
@@ -461,7 +438,7 @@ fn replay(
     let base = w.prefixes.len() as u64;
     let mut latencies = Vec::with_capacity(w.updates.len());
     let mut absent = 0;
-    let p0 = preempted();
+    let p0 = data::preempted();
     let t0 = Instant::now();
     for (i, u) in w.updates.iter().enumerate() {
         let t = Instant::now();
@@ -494,7 +471,7 @@ fn replay(
         latencies,
         elapsed: t0.elapsed(),
         absent_withdrawals: absent,
-        preempted: preempted() - p0,
+        preempted: data::preempted() - p0,
     }
 }
 

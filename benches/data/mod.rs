@@ -335,3 +335,27 @@ pub fn fresh_v4(table: &[Ipv4Net], n: usize, seed: u64) -> Vec<Ipv4Net> {
     }
     out
 }
+
+/// The `q`-quantile of sorted samples (0 for none).
+pub fn pct(sorted: &[u64], q: f64) -> u64 {
+    sorted
+        .get(((q * sorted.len() as f64) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(0)
+}
+
+/// Involuntary context switches of this thread so far (Linux; 0 elsewhere): a sample that
+/// took long because the scheduler took the core away shows up here.
+pub fn preempted() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("nonvoluntary_ctxt_switches:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
