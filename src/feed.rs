@@ -355,10 +355,10 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
         guard: &'g Guard,
     ) -> Option<(Side<'g, P, V>, Side<'g, P, V>)> {
         let table = self.table;
-        // SAFETY: the reclaimer keeps (linked, so alive) every version that a commit after
-        // this feed's floor names, and that version's node: the floor is below `t`, and
-        // `still_covered` checked that no reclaimer ignores it (module docs and
-        // `reclaim`). `guard` pins the epoch besides.
+        // The reclaimer keeps (linked, so alive) every version that a commit after this
+        // feed's floor names, and its node: the floor is below `t`, and `still_covered`
+        // checked that no reclaimer ignores it (module docs and `reclaim`).
+        // SAFETY: so `version` is alive; `guard` pins the epoch besides.
         let version = unsafe { &*version.cast::<VersionNode<V>>() };
         // SAFETY: as just argued; the writer set the node before naming the version.
         let node = unsafe { &*version.node().cast::<Node<RouteKey<P>, V>>() };

@@ -274,11 +274,11 @@ impl Reclaimer {
                     // reclaimer, us, takes it out before freeing it), and `guard` pins.
                     let version = unsafe { &*version.cast::<VersionNode<V>>() };
                     let node = version.node().cast::<Node<RouteKey<P>, V>>();
-                    // SAFETY: a node named by a commit at or after the cursor is linked:
-                    // the reclaimer removes a node only while processing (or after) the
-                    // commit of its chain's head, which is its newest commit, and the
-                    // cursor only moves forward. The version holds the address of the whole
-                    // allocation (from `NodeRef::as_ptr`).
+                    // The reclaimer removes a node only while processing (or after) the
+                    // commit of its chain's head, its newest commit, and the cursor only
+                    // moves forward; the version holds the whole allocation's address.
+                    // SAFETY: so a node named by a commit at or after the cursor is
+                    // linked, and `guard` pins.
                     let node = unsafe { NodeRef::from_ptr(node) }.expect("a commit names a node");
                     self.visit(state, parts, node, t, &pass, &guard);
                     budget -= 1;
