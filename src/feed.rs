@@ -108,7 +108,21 @@ pub struct Feed<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
     /// floor, hold every version since it: a walk per commit would make catching up cost
     /// the square of the backlog). Cleared when it outgrows [`BEST_CACHE`].
     best: BestCache<P, V>,
+    /// How long `next_timeout` spins when caught up before it sleeps, between
+    /// [`SPIN_MIN`] and [`SPIN_MAX`]: longer after a spin that caught a commit, or a
+    /// sleep that a longer spin would have avoided; shorter after a long sleep.
+    spin: Duration,
 }
+
+/// The longest a caught-up `next_timeout` spins before it sleeps. A consumer that keeps up
+/// with a busy writer is caught up after nearly every change; if it slept each time, the
+/// writer would pay a wake-up (a `futex` call, several microseconds) on nearly every
+/// commit. Spinning this long at most costs a feed of an idle table one bounded spin per
+/// call.
+const SPIN_MAX: Duration = Duration::from_micros(50);
+
+/// The shortest spin; see [`SPIN_MAX`].
+const SPIN_MIN: Duration = Duration::from_micros(1);
 
 /// A `best_only` feed's memory of each network's best route: its key and entry.
 type BestCache<P, V> = HashMap<P, Option<(RouteKey<P>, EntryRef<V>)>>;
@@ -226,6 +240,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
             pos,
             lagged: false,
             best: HashMap::new(),
+            spin: SPIN_MAX / 4,
         }
     }
 
@@ -294,8 +309,11 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
         }
     }
 
-    /// As [`Feed::try_next`], but waits up to `timeout` for a change, without spinning:
-    /// `Ok(None)` only when the timeout passed with nothing to return.
+    /// As [`Feed::try_next`], but waits up to `timeout` for a change: `Ok(None)` only when
+    /// the timeout passed with nothing to return. When caught up it spins briefly (at most
+    /// 50 µs, less when changes have been coming further apart than that) before it
+    /// sleeps, so that a writer committing a change every few microseconds need not wake
+    /// it each time.
     ///
     /// ```
     /// use std::time::Duration;
@@ -317,18 +335,30 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
             if let Some(c) = self.try_next()? {
                 return Ok(Some(c));
             }
-            let left = match deadline {
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => return Ok(None),
-                },
-                None => None,
-            };
+            let start = Instant::now();
+            if deadline.is_some_and(|d| d <= start) {
+                return Ok(None);
+            }
             let table = self.table;
-            table
-                .clock
-                .journal
-                .wait(self.pos + 1, left, || table.epoch.pin());
+            let journal = &table.clock.journal;
+            // Spin a little first (see `SPIN_MAX`): a writer that commits while we spin
+            // wakes nobody.
+            let spun = start + self.spin;
+            let until = deadline.map_or(spun, |d| d.min(spun));
+            if journal.spin(self.pos + 1, until, &table.epoch.pin()) {
+                self.spin = (self.spin * 2).min(SPIN_MAX);
+                continue;
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            journal.wait(self.pos + 1, left, || table.epoch.pin());
+            // Woken soon after we stopped spinning: a spin twice this long would have
+            // caught the commit. Else (a long sleep, or the timeout) spin less next time.
+            let waited = start.elapsed();
+            self.spin = if waited <= SPIN_MAX {
+                (waited * 2).clamp(SPIN_MIN, SPIN_MAX)
+            } else {
+                (self.spin / 2).max(SPIN_MIN)
+            };
         }
     }
 
