@@ -32,8 +32,8 @@
 //! versions are 8-aligned, so the bits are free.
 //!
 //! Waiting: a feed that wants to wait first polls for a while (`spin`: no cost to the
-//! writers beyond a reader's, see `Feed::next_timeout`); then it takes the mutex, arms the `armed` flag (SeqCst),
-//! re-checks its slot and sleeps on the condition variable. A writer, after its SeqCst
+//! writers beyond a reader's, see `Feed::next_timeout`); then it takes the mutex, arms
+//! the `armed` flag (SeqCst), re-checks its slot and sleeps on the condition variable. A writer, after its SeqCst
 //! CAS, loads `armed` (SeqCst): in the single total order either the writer sees the flag
 //! or the waiter's re-check sees the word. The first writer that sees it clears it (a
 //! swap) and notifies under the mutex, so a burst of commits wakes a sleeper once; when
