@@ -1361,6 +1361,38 @@ fn next_timeout_wakes_for_a_change_and_waits_out_the_rest() {
     assert_eq!(f.version(), t.version());
 }
 
+/// Commits that come while next_timeout polls, and others that come after it went to
+/// sleep (gaps from none to milliseconds, so that its spin both catches commits and runs
+/// out), each arrive once and in order.
+#[test]
+fn next_timeout_returns_every_change_whether_it_spun_or_slept() {
+    let _s = serial();
+    let t = RouteTable::<Ipv4Net, u64>::new();
+    let mut f = t.feed(Criteria::all()).unwrap();
+    let gaps_us = [0u64, 0, 5, 20, 0, 200, 3_000, 1, 60, 0, 10_000, 30, 0, 500];
+    let n = 400u64;
+    thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..n {
+                let gap = gaps_us[i as usize % gaps_us.len()];
+                if gap > 0 {
+                    thread::sleep(Duration::from_micros(gap));
+                }
+                t.add_route(Route::new(k(i as u32 % 7), i)).unwrap();
+            }
+        });
+        let mut last = 0;
+        for i in 0..n {
+            let c = f.next_timeout(Duration::from_secs(60)).unwrap().unwrap();
+            assert_eq!(c.new.unwrap().value, i);
+            assert!(c.version.0 > last);
+            last = c.version.0;
+        }
+    });
+    assert_eq!(f.try_next(), Ok(None));
+    assert_eq!(f.version(), t.version());
+}
+
 /// Every `Duration` is a timeout a caller may pass: one too large to add to an `Instant`
 /// (`Duration::MAX`) means "as long as it takes", not a panic.
 #[test]
