@@ -33,11 +33,15 @@
 //!
 //! Waiting: a feed that wants to wait first polls for a while (`spin`: no cost to the
 //! writers beyond a reader's, see `Feed::next_timeout`); then it takes the mutex, arms
-//! the `armed` flag (SeqCst), re-checks its slot and sleeps on the condition variable. A writer, after its SeqCst
-//! CAS, loads `armed` (SeqCst): in the single total order either the writer sees the flag
-//! or the waiter's re-check sees the word. The first writer that sees it clears it (a
-//! swap) and notifies under the mutex, so a burst of commits wakes a sleeper once; when
-//! nobody waits, a writer pays that one load.
+//! the `armed` flag (SeqCst), re-checks its slot and sleeps on the condition variable. A
+//! writer, after its SeqCst CAS, loads `armed` (SeqCst): in the single total order either
+//! the writer sees the flag or the waiter's re-check sees the word. The first writer that
+//! sees it clears it (a swap) and notifies under the mutex, so a burst of commits wakes a
+//! sleeper once; when nobody waits, a writer pays that one load.
+//!
+//! Layout: the flag, and the mutex with the condition variable, each have their own cache
+//! line. Waiting and waking write them; every commit reads the ring's address and mask,
+//! which must not share a line with them.
 
 use std::ptr;
 use std::time::{Duration, Instant};
@@ -62,7 +66,12 @@ pub(crate) struct Journal {
     slots: Box<[AtomicPtr<()>]>,
     mask: u64,
     armed: CachePadded<AtomicBool>,
-    sleep: Mutex<()>,
+    sleep: CachePadded<Sleep>,
+}
+
+/// Where waiting feeds sleep.
+struct Sleep {
+    lock: Mutex<()>,
     wake: Condvar,
 }
 
@@ -108,8 +117,10 @@ impl Journal {
                 .collect(),
             mask: capacity as u64 - 1,
             armed: CachePadded::new(AtomicBool::new(false)),
-            sleep: Mutex::new(()),
-            wake: Condvar::new(),
+            sleep: CachePadded::new(Sleep {
+                lock: Mutex::new(()),
+                wake: Condvar::new(),
+            }),
         }
     }
 
@@ -162,8 +173,8 @@ impl Journal {
             }
         }
         if self.armed.load(Ordering::SeqCst) && self.armed.swap(false, Ordering::SeqCst) {
-            let _held = self.sleep.lock().unwrap_or_else(|e| e.into_inner());
-            self.wake.notify_all();
+            let _held = self.sleep.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.sleep.wake.notify_all();
         }
     }
 
@@ -220,7 +231,7 @@ impl Journal {
     /// again afterwards.
     pub(crate) fn wait(&self, ts: u64, timeout: Option<Duration>, pin: impl Fn() -> Guard) {
         let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
-        let mut held = self.sleep.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.sleep.lock.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             // SeqCst: see the waiting protocol in the module docs.
             self.armed.store(true, Ordering::SeqCst);
@@ -237,13 +248,13 @@ impl Journal {
                     if now >= d {
                         break;
                     }
-                    match self.wake.wait_timeout(held, d - now) {
+                    match self.sleep.wake.wait_timeout(held, d - now) {
                         Ok((h, _)) => h,
                         Err(e) => e.into_inner().0,
                     }
                 }
                 // A timeout too long for an `Instant`: wait without a deadline.
-                None => match self.wake.wait(held) {
+                None => match self.sleep.wake.wait(held) {
                     Ok(h) => h,
                     Err(e) => e.into_inner(),
                 },
