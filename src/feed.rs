@@ -345,7 +345,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
             // wakes nobody.
             let spun = start + self.spin;
             let until = deadline.map_or(spun, |d| d.min(spun));
-            if journal.spin(self.pos + 1, until, &table.epoch.pin()) {
+            if journal.spin(self.pos + 1, until, || table.epoch.pin()) {
                 self.spin = (self.spin * 2).min(SPIN_MAX);
                 continue;
             }

@@ -203,13 +203,15 @@ impl Journal {
 
     /// Polls position `ts` until it is written or `until` passes; whether it was written.
     /// Between reads it spins (a few short runs of spin-loop hints), then yields the CPU:
-    /// on a busy machine the writer we wait for may be waiting for our core. Touches
-    /// nothing a writer writes: a writer that commits meanwhile pays what it pays for a
-    /// feed that polls (the slot's cache line), where a sleeper costs it a wake-up.
-    pub(crate) fn spin(&self, ts: u64, until: Instant, guard: &Guard) -> bool {
+    /// on a busy machine the writer we wait for may be waiting for our core. Each read
+    /// pins on its own, so that a poller the scheduler puts aside does not hold the epoch
+    /// back. Touches nothing a writer writes: a writer that commits meanwhile pays what it
+    /// pays for a feed that polls (the slot's cache line), where a sleeper costs it a
+    /// wake-up.
+    pub(crate) fn spin(&self, ts: u64, until: Instant, pin: impl Fn() -> Guard) -> bool {
         let mut round = 0;
         loop {
-            if !matches!(self.read(ts, guard), Read::NotYet) {
+            if !matches!(self.read(ts, &pin()), Read::NotYet) {
                 return true;
             }
             if Instant::now() >= until {
