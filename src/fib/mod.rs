@@ -109,9 +109,15 @@ impl<P: Prefix> Fib<P> {
         let key = addr.fib_key();
         let width = P::MAX_LEN as u32;
         let g = self.geometry;
-        // The full IPv4 table's shape, with constant shifts; others as they come.
-        if g == layout::Geometry::new(24) {
+        // The shape `FibWriter::for_prefixes` picks for a full table of this family, with
+        // constant shifts; other shapes as they come. (`P::MAX_LEN` is a constant: one
+        // test per lookup.)
+        if P::MAX_LEN == 32 && g == layout::Geometry::new(24) {
             let g = lookup::Fixed::<12, 12>;
+            self.shared
+                .read(|arena, root| lookup::find(arena, g, root, key, width))
+        } else if P::MAX_LEN == 128 && g == layout::Geometry::new(20) {
+            let g = lookup::Fixed::<10, 10>;
             self.shared
                 .read(|arena, root| lookup::find(arena, g, root, key, width))
         } else {
