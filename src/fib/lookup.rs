@@ -108,9 +108,12 @@ pub(crate) fn step<K: FibKey>(arena: &Arena, w: &mut Walk, key: K, width: u32) {
     let vector = arena.get(node);
     let leafvec = arena.get(node.wrapping_add(1));
     let s = key.slot(w.depth, STRIDE);
+    // The child indices come first, right after the header: the next step's address is
+    // on the line just read whenever the node has few children.
+    let pairs = (vector.count_ones() as usize).div_ceil(2);
     // Leaf runs up to and including slot s; the last of them is s's.
     let run = (leafvec & (u64::MAX >> (63 - s))).count_ones() as usize;
-    let word = arena.get(node.wrapping_add(NODE_HEADER - 1).wrapping_add(run));
+    let word = arena.get(node.wrapping_add(NODE_HEADER - 1 + pairs).wrapping_add(run));
     if word != 0 {
         w.best = word;
     }
@@ -120,9 +123,7 @@ pub(crate) fn step<K: FibKey>(arena: &Arena, w: &mut Walk, key: K, width: u32) {
         return;
     }
     let rank = (vector & ((1u64 << s) - 1)).count_ones() as usize;
-    let at = node
-        .wrapping_add(NODE_HEADER + leafvec.count_ones() as usize)
-        .wrapping_add(rank / 2);
+    let at = node.wrapping_add(NODE_HEADER).wrapping_add(rank / 2);
     w.node = (arena.get(at) >> (32 * (rank & 1))) as u32 as usize;
 }
 
