@@ -121,6 +121,63 @@ impl Dir24 {
 
 const N: usize = 16_384;
 
+/// One contender of an interleaved comparison: a name and a pass over the addresses that
+/// returns a checksum of its answers.
+type Pass<'a> = (&'static str, Box<dyn FnMut() -> u64 + 'a>);
+
+/// Runs every contender's pass in turn, `rounds` times (each time the best of 3 passes, so
+/// that a preempted pass does not count), and prints each one's median time per address
+/// and the median over rounds of its ratio to the first contender. Interleaving puts every
+/// contender under the same load, round by round; the ratios are the figures to read.
+fn interleaved(title: &str, rounds: usize, passes: &mut [Pass<'_>]) {
+    let mut times = vec![Vec::with_capacity(rounds); passes.len()];
+    let mut sums = vec![0u64; passes.len()];
+    for _ in 0..rounds {
+        for (i, (_, pass)) in passes.iter_mut().enumerate() {
+            let mut best = f64::MAX;
+            for _ in 0..3 {
+                let t = Instant::now();
+                sums[i] = black_box(pass());
+                best = best.min(t.elapsed().as_secs_f64() * 1e9 / N as f64);
+            }
+            times[i].push(best);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!("{title}: {rounds} interleaved rounds, best of 3 passes of {N} addresses each");
+    for (i, (name, _)) in passes.iter().enumerate() {
+        let mut ratios: Vec<f64> = times[i]
+            .iter()
+            .zip(&times[0])
+            .map(|(t, base)| t / base)
+            .collect();
+        let r = median(&mut ratios);
+        let t = median(&mut times[i].clone());
+        println!(
+            "  {name:<22} {t:>8.2} ns/address   {r:>6.3}x {}   (checksum {:x})",
+            passes[0].0, sums[i]
+        );
+    }
+}
+
+/// A checksum of lookup answers, so that no pass can be optimized away.
+#[inline(always)]
+fn sum(acc: u64, answer: Option<u32>) -> u64 {
+    acc.wrapping_mul(31)
+        .wrapping_add(answer.map_or(0, |v| v as u64 + 1))
+}
+
+/// Rounds of the interleaved comparisons (`FIB_ROUNDS`, default 15; 0 skips them).
+fn rounds() -> usize {
+    std::env::var("FIB_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15)
+}
+
 /// The next-hop id of the `i`th prefix, whose route leaves by `interface`: by default a
 /// distinct id per prefix (the hardest case: no two prefixes share a leaf); with
 /// `FIB_IDS=interface`, the interface (16 values), as a router with 16 adjacencies has.
@@ -197,6 +254,36 @@ fn v4(c: &mut Criterion) {
     }
 
     for (name, addrs) in [("v4_uniform", &uniform), ("v4_announced", &announced)] {
+        let mut out = vec![None; N];
+        let mut passes: Vec<Pass<'_>> = vec![
+            (
+                "DIR-24-8 array",
+                Box::new(|| addrs.iter().fold(0, |s, a| sum(s, dir.lookup(*a)))),
+            ),
+            (
+                "Fib::lookup",
+                Box::new(|| addrs.iter().fold(0, |s, a| sum(s, fib.lookup(*a)))),
+            ),
+            (
+                "Fib::lookup_batch",
+                Box::new(|| {
+                    fib.lookup_batch(addrs, &mut out);
+                    out.iter().fold(0, |s, a| sum(s, *a))
+                }),
+            ),
+            (
+                "prefix-trie get_lpm",
+                Box::new(|| {
+                    addrs.iter().fold(0, |s, a| {
+                        sum(s, trie.get_lpm(&Ipv4Net::from(*a)).map(|(_, v)| *v))
+                    })
+                }),
+            ),
+        ];
+        if rounds() > 0 {
+            interleaved(&format!("fib_{name}"), rounds(), &mut passes);
+        }
+        drop(passes);
         let mut g = group(c, &format!("fib_{name}"));
         g.bench_function("fib_lookup", |b| {
             b.iter(|| {
@@ -291,6 +378,32 @@ fn v6(c: &mut Criterion) {
     let addr_sets: [(&str, &Vec<Ipv6Addr>); 2] =
         [("v6_uniform", &uniform), ("v6_announced", &announced)];
     for (name, addrs) in addr_sets {
+        let mut out = vec![None; N];
+        let mut passes: Vec<Pass<'_>> = vec![
+            (
+                "prefix-trie get_lpm",
+                Box::new(|| {
+                    addrs.iter().fold(0, |s, a| {
+                        sum(s, trie.get_lpm(&Ipv6Net::from(*a)).map(|(_, v)| *v))
+                    })
+                }),
+            ),
+            (
+                "Fib::lookup",
+                Box::new(|| addrs.iter().fold(0, |s, a| sum(s, fib.lookup(*a)))),
+            ),
+            (
+                "Fib::lookup_batch",
+                Box::new(|| {
+                    fib.lookup_batch(addrs, &mut out);
+                    out.iter().fold(0, |s, a| sum(s, *a))
+                }),
+            ),
+        ];
+        if rounds() > 0 {
+            interleaved(&format!("fib_{name}"), rounds(), &mut passes);
+        }
+        drop(passes);
         let mut g = group(c, &format!("fib_{name}"));
         g.bench_function("fib_lookup", |b| {
             b.iter(|| {

@@ -77,23 +77,6 @@ impl Arena {
         }
     }
 
-    /// Hints the CPU to bring word `i` into the cache (nothing if out of bounds).
-    #[inline(always)]
-    pub(crate) fn prefetch(&self, i: usize) {
-        #[cfg(all(target_arch = "x86_64", target_feature = "sse", not(loom)))]
-        if let Some(w) = self.words.get(i) {
-            // SAFETY: a prefetch is only a hint: it never faults and has no effect on
-            // memory; the pointer is in bounds anyway.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    w.as_ptr() as *const i8
-                )
-            }
-        }
-        #[cfg(not(all(target_arch = "x86_64", target_feature = "sse", not(loom))))]
-        let _ = i;
-    }
-
     /// Stores word `i` (writer only; `i` in bounds).
     ///
     /// `Relaxed`: no reader can reach the word until a later `Release` publish (fresh

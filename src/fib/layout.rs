@@ -13,9 +13,10 @@
 //!   holds the longer prefixes below it, and its `fallback` word the entry's own leaf).
 //! * **Node block**: a popcount-compressed level of `STRIDE` bits, in one block so that a
 //!   step of a lookup touches one or two adjacent cache lines:
-//!   `[vector, leafvec, fallback, leaf runs.., child indices..]`. Bit `s` of `vector` says
-//!   slot `s` has a child; the children's indices follow the leaf runs, in slot order, as
-//!   `u32`s packed two per word (low half first). Every slot has a leaf word: the longest
+//!   `[vector, leafvec, fallback, child indices.., leaf runs..]`. Bit `s` of `vector` says
+//!   slot `s` has a child; the children's indices follow the header, in slot order, as
+//!   `u32`s packed two per word (low half first), so that the index the next step needs
+//!   is near the words just read. Every slot has a leaf word: the longest
 //!   prefix stored in this node (lengths `depth + 1 ..= depth + STRIDE`) that covers the
 //!   slot, or 0. Equal neighbours share one word: bit `s` of `leafvec` starts a new run
 //!   (bit 0 is always set).
@@ -73,7 +74,7 @@ pub(crate) const ROOT_CHUNKS: usize = 2;
 /// Set in a directory entry that points to a node.
 pub(crate) const NODE: u32 = 1 << 31;
 
-/// Words of a node block before its leaf runs: vector, leafvec, fallback.
+/// Words of a node block before its child indices: vector, leafvec, fallback.
 pub(crate) const NODE_HEADER: usize = 3;
 /// Node word holding the fallback leaf.
 pub(crate) const NODE_FALLBACK: usize = 2;

@@ -6,6 +6,70 @@ use super::layout::{
     leaf_id, leaf_of_entry, Geometry, NODE, NODE_FALLBACK, NODE_HEADER, ROOT_CHUNKS, STRIDE,
 };
 
+/// A directory shape, known at run time ([`Geometry`]) or at compile time ([`Fixed`]), so
+/// that the shapes [`FibWriter::for_prefixes`](crate::FibWriter::for_prefixes) picks
+/// compile to constant shifts.
+pub(crate) trait Shape: Copy {
+    /// Bits the root block indexes.
+    fn root_bits(self) -> u32;
+    /// Bits each chunk indexes.
+    fn chunk_bits(self) -> u32;
+}
+
+impl Shape for Geometry {
+    #[inline(always)]
+    fn root_bits(self) -> u32 {
+        self.root_bits
+    }
+    #[inline(always)]
+    fn chunk_bits(self) -> u32 {
+        self.chunk_bits
+    }
+}
+
+/// A directory of `R` root bits and `C` chunk bits.
+#[derive(Clone, Copy)]
+pub(crate) struct Fixed<const R: u32, const C: u32>;
+
+impl<const R: u32, const C: u32> Shape for Fixed<R, C> {
+    #[inline(always)]
+    fn root_bits(self) -> u32 {
+        R
+    }
+    #[inline(always)]
+    fn chunk_bits(self) -> u32 {
+        C
+    }
+}
+
+/// Evaluates `$body` with `$s` bound to a [`Shape`] equal to the geometry `$g`: a
+/// [`Fixed`] one for the 24-, 20- and 16-bit directories, else `$g` itself. Meant for
+/// code that runs a loop under one dispatch (the match is not free per address).
+macro_rules! with_shape {
+    ($g:expr, |$s:ident| $body:expr) => {{
+        let g: $crate::fib::layout::Geometry = $g;
+        match (g.root_bits, g.chunk_bits) {
+            (12, 12) => {
+                let $s = $crate::fib::lookup::Fixed::<12, 12>;
+                $body
+            }
+            (10, 10) => {
+                let $s = $crate::fib::lookup::Fixed::<10, 10>;
+                $body
+            }
+            (8, 8) => {
+                let $s = $crate::fib::lookup::Fixed::<8, 8>;
+                $body
+            }
+            _ => {
+                let $s = g;
+                $body
+            }
+        }
+    }};
+}
+pub(crate) use with_shape;
+
 /// Where a walk stands: the best leaf word so far, the node to visit next (0: done), and
 /// the depth of that node.
 #[derive(Clone, Copy)]
@@ -17,10 +81,8 @@ pub(crate) struct Walk {
 
 /// The directory step: the walk for `key` after the first `dir_bits` bits.
 #[inline(always)]
-pub(crate) fn start<K: FibKey>(arena: &Arena, g: Geometry, root: usize, key: K) -> Walk {
-    let chunk = arena.get(root.wrapping_add(ROOT_CHUNKS + key.slot(0, g.root_bits))) as usize;
-    let i = key.slot(g.root_bits, g.chunk_bits);
-    let entry = (arena.get(chunk.wrapping_add(i / 2)) >> (32 * (i & 1))) as u32;
+pub(crate) fn start<K: FibKey, G: Shape>(arena: &Arena, g: G, root: usize, key: K) -> Walk {
+    let entry = entry(arena, g, root, key);
     if entry & NODE == 0 {
         Walk {
             best: leaf_of_entry(entry),
@@ -32,7 +94,7 @@ pub(crate) fn start<K: FibKey>(arena: &Arena, g: Geometry, root: usize, key: K) 
         Walk {
             best: arena.get(node.wrapping_add(NODE_FALLBACK)),
             node,
-            depth: g.dir_bits(),
+            depth: g.root_bits() + g.chunk_bits(),
         }
     }
 }
@@ -46,9 +108,12 @@ pub(crate) fn step<K: FibKey>(arena: &Arena, w: &mut Walk, key: K, width: u32) {
     let vector = arena.get(node);
     let leafvec = arena.get(node.wrapping_add(1));
     let s = key.slot(w.depth, STRIDE);
+    // The child indices come first, right after the header: the next step's address is
+    // on the line just read whenever the node has few children.
+    let pairs = (vector.count_ones() as usize).div_ceil(2);
     // Leaf runs up to and including slot s; the last of them is s's.
     let run = (leafvec & (u64::MAX >> (63 - s))).count_ones() as usize;
-    let word = arena.get(node.wrapping_add(NODE_HEADER - 1).wrapping_add(run));
+    let word = arena.get(node.wrapping_add(NODE_HEADER - 1 + pairs).wrapping_add(run));
     if word != 0 {
         w.best = word;
     }
@@ -58,61 +123,183 @@ pub(crate) fn step<K: FibKey>(arena: &Arena, w: &mut Walk, key: K, width: u32) {
         return;
     }
     let rank = (vector & ((1u64 << s) - 1)).count_ones() as usize;
-    let at = node
-        .wrapping_add(NODE_HEADER + leafvec.count_ones() as usize)
-        .wrapping_add(rank / 2);
+    let at = node.wrapping_add(NODE_HEADER).wrapping_add(rank / 2);
     w.node = (arena.get(at) >> (32 * (rank & 1))) as u32 as usize;
 }
 
-/// The leaf word of the longest prefix covering `key` in the tree at `root`, or 0.
+/// The directory entry for `key`: two loads, the root's chunk index and the entry.
 #[inline(always)]
-pub(crate) fn walk<K: FibKey>(arena: &Arena, g: Geometry, root: usize, key: K, width: u32) -> u64 {
-    let mut w = start(arena, g, root, key);
+pub(crate) fn entry<K: FibKey, G: Shape>(arena: &Arena, g: G, root: usize, key: K) -> u32 {
+    let chunk = arena.get(root.wrapping_add(ROOT_CHUNKS + key.slot(0, g.root_bits()))) as usize;
+    let i = key.slot(g.root_bits(), g.chunk_bits());
+    (arena.get(chunk.wrapping_add(i / 2)) >> (32 * (i & 1))) as u32
+}
+
+/// The answer of a directory entry that is not a node (`id + 1`, or 0 for none).
+#[inline(always)]
+pub(crate) fn entry_answer(entry: u32) -> Option<u32> {
+    entry.checked_sub(1)
+}
+
+/// Runs `$call` compiled for a CPU with `popcnt` when this one has it (a node step counts
+/// bits twice; without the instruction each count is a dozen), else as compiled.
+macro_rules! with_popcnt {
+    ($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {
+        {
+            #[cfg(all(target_arch = "x86_64", not(loom)))]
+            {
+                #[target_feature(enable = "popcnt")]
+                #[inline]
+                unsafe fn $name<K: FibKey, G: Shape>($($arg: $ty),*) -> $ret $body
+                if std::is_x86_feature_detected!("popcnt") {
+                    // SAFETY: `$name` only needs `popcnt`, which this CPU was just found
+                    // to have.
+                    return unsafe { $name($($arg),*) };
+                }
+            }
+            $body
+        }
+    };
+}
+
+/// The answer for `key` whose directory entry `entry` is a node: the walk below the
+/// directory. Out of line, so that the directory path, which most IPv4 addresses take,
+/// stays a handful of instructions.
+#[inline(never)]
+pub(crate) fn below<K: FibKey, G: Shape>(
+    arena: &Arena,
+    g: G,
+    key: K,
+    entry: u32,
+    width: u32,
+) -> Option<u32> {
+    with_popcnt!(below_popcnt(arena: &Arena, g: G, key: K, entry: u32, width: u32) -> Option<u32> {
+        below_in(arena, g, key, entry, width)
+    })
+}
+
+/// The body of [`below`].
+#[inline(always)]
+fn below_in<K: FibKey, G: Shape>(
+    arena: &Arena,
+    g: G,
+    key: K,
+    entry: u32,
+    width: u32,
+) -> Option<u32> {
+    let node = (entry & !NODE) as usize;
+    let mut w = Walk {
+        best: arena.get(node.wrapping_add(NODE_FALLBACK)),
+        node,
+        depth: g.root_bits() + g.chunk_bits(),
+    };
     while w.node != 0 {
         step(arena, &mut w, key, width);
     }
-    w.best
+    answer(w.best)
 }
 
-/// Walks up to `N` keys side by side, one level at a time, so that their memory accesses
-/// overlap; writes each answer to `out`.
+/// The answer for `key` in the tree at `root`: the directory inline, the nodes out of
+/// line.
 #[inline(always)]
-pub(crate) fn walk_many<K: FibKey, const N: usize>(
+pub(crate) fn find<K: FibKey, G: Shape>(
     arena: &Arena,
-    g: Geometry,
+    g: G,
+    root: usize,
+    key: K,
+    width: u32,
+) -> Option<u32> {
+    let e = entry(arena, g, root, key);
+    if e & NODE == 0 {
+        entry_answer(e)
+    } else {
+        below(arena, g, key, e, width)
+    }
+}
+
+/// Answers `keys` into `out` (as long as `keys`, at most 64): the directory for every key
+/// first, in a tight loop whose cache misses overlap, then the keys whose entry is a node,
+/// walked side by side.
+#[inline(always)]
+pub(crate) fn find_many<K: FibKey, G: Shape>(
+    arena: &Arena,
+    g: G,
     root: usize,
     keys: &[K],
     width: u32,
     out: &mut [Option<u32>],
 ) {
-    let n = keys.len().min(N).min(out.len());
+    debug_assert!(keys.len() == out.len() && keys.len() <= 64);
+    let mut deep = 0u64;
+    for (i, (key, out)) in keys.iter().zip(out.iter_mut()).enumerate() {
+        let e = entry(arena, g, root, *key);
+        *out = entry_answer(e);
+        deep |= ((e >> 31) as u64) << i;
+    }
+    if deep != 0 {
+        walk_deep(arena, g, root, keys, width, out, deep);
+    }
+}
+
+/// The keys of `deep` (a bit per position) walked below the directory, `LANES` at a time
+/// side by side so that their node misses overlap.
+#[inline(never)]
+fn walk_deep<K: FibKey, G: Shape>(
+    arena: &Arena,
+    g: G,
+    root: usize,
+    keys: &[K],
+    width: u32,
+    out: &mut [Option<u32>],
+    deep: u64,
+) {
+    with_popcnt!(walk_deep_popcnt(arena: &Arena, g: G, root: usize, keys: &[K], width: u32, out: &mut [Option<u32>], deep: u64) -> () {
+        walk_deep_in(arena, g, root, keys, width, out, deep)
+    })
+}
+
+/// The body of [`walk_deep`].
+#[inline(always)]
+fn walk_deep_in<K: FibKey, G: Shape>(
+    arena: &Arena,
+    g: G,
+    root: usize,
+    keys: &[K],
+    width: u32,
+    out: &mut [Option<u32>],
+    mut deep: u64,
+) {
+    const LANES: usize = 16;
     let mut walks = [Walk {
         best: 0,
         node: 0,
         depth: 0,
-    }; N];
-    // First touch every lane's directory word, so that their cache misses overlap.
-    for key in &keys[..n] {
-        let chunk = arena.get(root.wrapping_add(ROOT_CHUNKS + key.slot(0, g.root_bits))) as usize;
-        arena.prefetch(chunk.wrapping_add(key.slot(g.root_bits, g.chunk_bits) / 2));
-    }
-    for i in 0..n {
-        walks[i] = start(arena, g, root, keys[i]);
-    }
-    loop {
-        let mut active = false;
-        for i in 0..n {
-            if walks[i].node != 0 {
-                step(arena, &mut walks[i], keys[i], width);
-                active = true;
+    }; LANES];
+    let mut at = [0usize; LANES];
+    while deep != 0 {
+        let mut n = 0;
+        while deep != 0 && n < LANES {
+            let i = deep.trailing_zeros() as usize;
+            deep &= deep - 1;
+            at[n] = i;
+            walks[n] = start(arena, g, root, keys[i]);
+            n += 1;
+        }
+        loop {
+            let mut active = false;
+            for l in 0..n {
+                if walks[l].node != 0 {
+                    step(arena, &mut walks[l], keys[at[l]], width);
+                    active = true;
+                }
+            }
+            if !active {
+                break;
             }
         }
-        if !active {
-            break;
+        for l in 0..n {
+            out[at[l]] = answer(walks[l].best);
         }
-    }
-    for i in 0..n {
-        out[i] = answer(walks[i].best);
     }
 }
 

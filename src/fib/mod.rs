@@ -39,8 +39,6 @@ use writer::Writer;
 /// Addresses answered under one check of the recycling counter in
 /// [`Fib::lookup_batch`].
 const BATCH: usize = 32;
-/// Addresses walked side by side in [`Fib::lookup_batch`].
-const LANES: usize = 32;
 
 /// A longest-prefix-match table from addresses to next-hop ids, read without locks.
 ///
@@ -111,10 +109,21 @@ impl<P: Prefix> Fib<P> {
         let key = addr.fib_key();
         let width = P::MAX_LEN as u32;
         let g = self.geometry;
-        lookup::answer(
+        // The shape `FibWriter::for_prefixes` picks for a full table of this family, with
+        // constant shifts; other shapes as they come. (`P::MAX_LEN` is a constant: one
+        // test per lookup.)
+        if P::MAX_LEN == 32 && g == layout::Geometry::new(24) {
+            let g = lookup::Fixed::<12, 12>;
             self.shared
-                .read(|arena, root| lookup::walk(arena, g, root, key, width)),
-        )
+                .read(|arena, root| lookup::find(arena, g, root, key, width))
+        } else if P::MAX_LEN == 128 && g == layout::Geometry::new(20) {
+            let g = lookup::Fixed::<10, 10>;
+            self.shared
+                .read(|arena, root| lookup::find(arena, g, root, key, width))
+        } else {
+            self.shared
+                .read(|arena, root| lookup::find(arena, g, root, key, width))
+        }
     }
 
     /// Looks up every address of `addrs` into the same position of `out`. Each address's
@@ -132,21 +141,24 @@ impl<P: Prefix> Fib<P> {
     /// ```
     pub fn lookup_batch(&self, addrs: &[P::Addr], out: &mut [Option<u32>]) {
         let n = addrs.len().min(out.len());
-        let width = P::MAX_LEN as u32;
-        let g = self.geometry;
         let (out, rest) = out.split_at_mut(n);
         rest.fill(None);
-        for (addrs, out) in addrs[..n].chunks(BATCH).zip(out.chunks_mut(BATCH)) {
+        lookup::with_shape!(self.geometry, |g| self.batch(g, &addrs[..n], out));
+    }
+
+    /// [`Fib::lookup_batch`] for one directory shape: `BATCH` addresses per check of the
+    /// recycling counter.
+    #[inline(always)]
+    fn batch<G: lookup::Shape>(&self, g: G, addrs: &[P::Addr], out: &mut [Option<u32>]) {
+        let width = P::MAX_LEN as u32;
+        for (addrs, out) in addrs.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
             let mut keys = [addrs[0].fib_key(); BATCH];
             for (k, a) in keys.iter_mut().zip(addrs) {
                 *k = a.fib_key();
             }
             let keys = &keys[..addrs.len()];
-            self.shared.read(|arena, root| {
-                for (keys, out) in keys.chunks(LANES).zip(out.chunks_mut(LANES)) {
-                    lookup::walk_many::<_, LANES>(arena, g, root, keys, width, out);
-                }
-            });
+            self.shared
+                .read(|arena, root| lookup::find_many(arena, g, root, keys, width, out));
         }
     }
 

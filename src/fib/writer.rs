@@ -328,8 +328,8 @@ impl Writer {
         let arena = self.alloc.arena();
         let (vector, leafvec) = (arena.get(node), arena.get(node + 1));
         image.fallback = arena.get(node + NODE_FALLBACK);
-        let mut run = node + NODE_HEADER;
-        let first_child = run + leafvec.count_ones() as usize;
+        let first_child = node + NODE_HEADER;
+        let mut run = first_child + (vector.count_ones() as usize).div_ceil(2);
         let mut child = 0;
         for s in 0..SLOTS {
             if s > 0 && leafvec >> s & 1 == 1 {
@@ -367,12 +367,6 @@ impl Writer {
         arena.set(node + 1, leafvec);
         arena.set(node + NODE_FALLBACK, image.fallback);
         let mut at = node + NODE_HEADER;
-        for s in 0..SLOTS {
-            if leafvec >> s & 1 == 1 {
-                arena.set(at, image.leaves[s]);
-                at += 1;
-            }
-        }
         let mut pair = 0u64;
         let mut j = 0;
         for s in 0..SLOTS {
@@ -388,6 +382,13 @@ impl Writer {
         }
         if j & 1 == 1 {
             arena.set(at, pair);
+            at += 1;
+        }
+        for s in 0..SLOTS {
+            if leafvec >> s & 1 == 1 {
+                arena.set(at, image.leaves[s]);
+                at += 1;
+            }
         }
         node
     }
