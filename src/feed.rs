@@ -108,21 +108,18 @@ pub struct Feed<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
     /// floor, hold every version since it: a walk per commit would make catching up cost
     /// the square of the backlog). Cleared when it outgrows [`BEST_CACHE`].
     best: BestCache<P, V>,
-    /// How long `next_timeout` spins when caught up before it sleeps, between
-    /// [`SPIN_MIN`] and [`SPIN_MAX`]: longer after a spin that caught a commit, or a
-    /// sleep that a longer spin would have avoided; shorter after a long sleep.
-    spin: Duration,
+    /// Whether a caught-up `next_timeout` naps ([`NAP`]) and reads again rather than asks
+    /// to be woken: set when a wake-up came within a nap's length, cleared by a nap that
+    /// found nothing.
+    nap: bool,
 }
 
-/// The longest a caught-up `next_timeout` spins before it sleeps. A consumer that keeps up
-/// with a busy writer is caught up after nearly every change; if it slept each time, the
-/// writer would pay a wake-up (a `futex` call, several microseconds) on nearly every
-/// commit. Spinning this long at most costs a feed of an idle table one bounded spin per
-/// call.
-const SPIN_MAX: Duration = Duration::from_micros(50);
-
-/// The shortest spin; see [`SPIN_MAX`].
-const SPIN_MIN: Duration = Duration::from_micros(1);
+/// How long a caught-up `next_timeout` sleeps before it reads again while changes come
+/// faster than this. A consumer that keeps up with a busy writer is caught up after nearly
+/// every change; if it asked to be woken each time, the writer would pay a wake-up (a
+/// `futex` call, several microseconds) on nearly every commit. A nap is a sleep, not a
+/// spin: it costs the writer nothing and the machine no CPU.
+const NAP: Duration = Duration::from_micros(50);
 
 /// A `best_only` feed's memory of each network's best route: its key and entry.
 type BestCache<P, V> = HashMap<P, Option<(RouteKey<P>, EntryRef<V>)>>;
@@ -240,7 +237,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
             pos,
             lagged: false,
             best: HashMap::new(),
-            spin: SPIN_MAX / 4,
+            nap: false,
         }
     }
 
@@ -309,11 +306,11 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
         }
     }
 
-    /// As [`Feed::try_next`], but waits up to `timeout` for a change: `Ok(None)` only when
-    /// the timeout passed with nothing to return. When caught up it spins briefly (at most
-    /// 50 µs, less when changes have been coming further apart than that) before it
-    /// sleeps, so that a writer committing a change every few microseconds need not wake
-    /// it each time.
+    /// As [`Feed::try_next`], but waits up to `timeout` for a change, without spinning:
+    /// `Ok(None)` only when the timeout passed with nothing to return. While changes come
+    /// faster than every 50 µs, a caught-up feed sleeps 50 µs and reads again instead of
+    /// asking the next writer to wake it, so that a busy writer pays no wake-up per commit
+    /// (a change may then be returned up to a nap later than it was committed).
     ///
     /// ```
     /// use std::time::Duration;
@@ -336,29 +333,31 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
                 return Ok(Some(c));
             }
             let start = Instant::now();
-            if deadline.is_some_and(|d| d <= start) {
-                return Ok(None);
-            }
-            let table = self.table;
-            let journal = &table.clock.journal;
-            // Spin a little first (see `SPIN_MAX`): a writer that commits while we spin
-            // wakes nobody.
-            let spun = start + self.spin;
-            let until = deadline.map_or(spun, |d| d.min(spun));
-            if journal.spin(self.pos + 1, until, || table.epoch.pin()) {
-                self.spin = (self.spin * 2).min(SPIN_MAX);
+            let left = match deadline {
+                Some(d) => match d.checked_duration_since(start) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return Ok(None),
+                },
+                None => None,
+            };
+            if self.nap {
+                // Changes have been coming fast: sleep a moment, then read what came.
+                std::thread::sleep(left.map_or(NAP, |l| l.min(NAP)));
+                self.nap = false;
+                if let Some(c) = self.try_next()? {
+                    self.nap = true;
+                    return Ok(Some(c));
+                }
+                // The nap found nothing: wait to be woken from now on.
                 continue;
             }
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            journal.wait(self.pos + 1, left, || table.epoch.pin());
-            // Woken soon after we stopped spinning: a spin twice this long would have
-            // caught the commit. Else (a long sleep, or the timeout) spin less next time.
-            let waited = start.elapsed();
-            self.spin = if waited <= SPIN_MAX {
-                (waited * 2).clamp(SPIN_MIN, SPIN_MAX)
-            } else {
-                (self.spin / 2).max(SPIN_MIN)
-            };
+            let table = self.table;
+            table
+                .clock
+                .journal
+                .wait(self.pos + 1, left, || table.epoch.pin());
+            // Woken within a nap's length: changes come fast, nap next time.
+            self.nap = start.elapsed() <= NAP;
         }
     }
 

@@ -31,20 +31,20 @@
 //! the version shifted left by two with the low bits `01` (gap) or `11` (reclaimed);
 //! versions are 8-aligned, so the bits are free.
 //!
-//! Waiting: a feed that wants to wait first polls for a while (`spin`: no cost to the
-//! writers beyond a reader's, see `Feed::next_timeout`); then it takes the mutex, arms
-//! the `armed` flag (SeqCst), re-checks its slot and sleeps on the condition variable. A
-//! writer, after its SeqCst CAS, loads `armed` (SeqCst): in the single total order either
-//! the writer sees the flag or the waiter's re-check sees the word. The first writer that
-//! sees it clears it (a swap) and notifies under the mutex, so a burst of commits wakes a
-//! sleeper once; when nobody waits, a writer pays that one load.
+//! Waiting: a feed that wants to wait (after a short nap while changes come fast, see
+//! `Feed::next_timeout`) takes the mutex, arms the `armed` flag (SeqCst), re-checks its
+//! slot and sleeps on the condition variable. A writer, after its SeqCst CAS, loads
+//! `armed` (SeqCst): in the single total order either the writer sees the flag or the
+//! waiter's re-check sees the word. The first writer that sees it clears it (a swap) and
+//! notifies under the mutex, so a burst of commits wakes a sleeper once; when nobody
+//! waits, a writer pays that one load.
 //!
 //! Layout: the flag, and the mutex with the condition variable, each have their own cache
 //! line. Waiting and waking write them; every commit reads the ring's address and mask,
 //! which must not share a line with them.
 
 use std::ptr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, CachePadded, Condvar, Guard, Mutex, Ordering};
 
@@ -74,12 +74,6 @@ struct Sleep {
     lock: Mutex<()>,
     wake: Condvar,
 }
-
-/// Spin-loop hints between two reads of the slot in [`Journal::spin`].
-const SPIN_BATCH: u32 = 32;
-
-/// Reads of the slot that [`Journal::spin`] separates by spinning; it yields after that.
-const SPIN_ROUNDS: u32 = 4;
 
 const GAP: usize = 0b01;
 const RECLAIMED: usize = 0b11;
@@ -198,33 +192,6 @@ impl Journal {
             Read::Gap
         } else {
             Read::Commit(w.cast_const())
-        }
-    }
-
-    /// Polls position `ts` until it is written or `until` passes; whether it was written.
-    /// Between reads it spins (a few short runs of spin-loop hints), then yields the CPU:
-    /// on a busy machine the writer we wait for may be waiting for our core. Each read
-    /// pins on its own, so that a poller the scheduler puts aside does not hold the epoch
-    /// back. Touches nothing a writer writes: a writer that commits meanwhile pays what it
-    /// pays for a feed that polls (the slot's cache line), where a sleeper costs it a
-    /// wake-up.
-    pub(crate) fn spin(&self, ts: u64, until: Instant, pin: impl Fn() -> Guard) -> bool {
-        let mut round = 0;
-        loop {
-            if !matches!(self.read(ts, &pin()), Read::NotYet) {
-                return true;
-            }
-            if Instant::now() >= until {
-                return false;
-            }
-            if round < SPIN_ROUNDS {
-                round += 1;
-                for _ in 0..SPIN_BATCH {
-                    std::hint::spin_loop();
-                }
-            } else {
-                std::thread::yield_now();
-            }
         }
     }
 

@@ -1361,11 +1361,11 @@ fn next_timeout_wakes_for_a_change_and_waits_out_the_rest() {
     assert_eq!(f.version(), t.version());
 }
 
-/// Commits that come while next_timeout polls, and others that come after it went to
-/// sleep (gaps from none to milliseconds, so that its spin both catches commits and runs
-/// out), each arrive once and in order.
+/// Commits that come while next_timeout naps, and others that come after it went to
+/// sleep on the journal (gaps from none to milliseconds, so that its naps both find
+/// commits and come back empty), each arrive once and in order.
 #[test]
-fn next_timeout_returns_every_change_whether_it_spun_or_slept() {
+fn next_timeout_returns_every_change_whether_it_napped_or_slept() {
     let _s = serial();
     let t = RouteTable::<Ipv4Net, u64>::new();
     let mut f = t.feed(Criteria::all()).unwrap();
