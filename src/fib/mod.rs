@@ -9,8 +9,9 @@
 //! new root, so each lookup sees one whole published version.
 //!
 //! The structure (`docs/FIB.md` has the measurements behind it): a direct-indexed
-//! directory of the first 16 address bits (a root of 256 chunk indices, each chunk 256
-//! entries), then popcount-compressed nodes of 6 bits as in Poptrie, with each prefix
+//! directory of the first 16, 20 or 24 address bits (a root of chunk indices, each chunk a
+//! run of entries; [`FibWriter::for_prefixes`] picks the size), then popcount-compressed
+//! nodes of 6 bits as in Poptrie, with each prefix
 //! stored in the one node whose 6 bits end at or after its length. The memory is one arena
 //! owned by the Fib's handles; see `arena` for how reused memory is made safe to read with
 //! loads only.
