@@ -126,6 +126,17 @@ impl<P: Prefix> Cursor<P> {
                 }
                 Step::End => break,
             }
+            // Look ahead: start loading the node after the next one, and the next one's
+            // newest version (a separate allocation), so that those misses overlap this
+            // node's instead of following them. The next node itself was asked for one
+            // step ago, so reading its links here rarely waits.
+            let next = n.next(guard);
+            if let Some(m) = next {
+                if let Some(mm) = m.next(guard) {
+                    mm.prefetch();
+                }
+                m.chain.prefetch_head();
+            }
             if let Some(v) = n.chain.visible(self.snapshot, clock, guard) {
                 if let Some(e) = v.entry.as_ref() {
                     if self.criteria.admits(&n.key, e.enabled)
@@ -140,7 +151,7 @@ impl<P: Prefix> Cursor<P> {
                     }
                 }
             }
-            node = n.next(guard);
+            node = next;
         }
         self.pos = Pos::Done;
         None

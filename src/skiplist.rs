@@ -236,6 +236,12 @@ impl<'g, K, V> NodeRef<'g, K, V> {
         unsafe { &*Node::tower(self.as_ptr()).add(l) }
     }
 
+    /// Hints the CPU to start loading the node's first cache line.
+    #[inline(always)]
+    pub(crate) fn prefetch(self) {
+        crate::sync::prefetch(self.as_ptr());
+    }
+
     /// The next node at level 0, whether or not either is being removed.
     #[inline]
     pub(crate) fn next(self, _guard: &'g Guard) -> Option<NodeRef<'g, K, V>> {

@@ -159,3 +159,18 @@ impl Epoch {
         }
     }
 }
+
+/// Hints the CPU to start loading the cache line at `p`, so that a walk overlaps that miss
+/// with other work. Nothing under loom (it models no caches) or off x86-64.
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse", not(loom)))]
+    // SAFETY: a prefetch is only a hint: it cannot fault, whatever `p` is, reads nothing
+    // into the program and writes nothing.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>());
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse", not(loom))))]
+    let _ = p;
+}

@@ -220,6 +220,14 @@ impl<V: Send + 'static> Chain<V> {
         (unsafe { p.as_ref() }, w & DEAD != 0)
     }
 
+    /// Hints the CPU to start loading the newest version.
+    #[inline(always)]
+    pub(crate) fn prefetch_head(&self) {
+        // Relaxed: the word is only an address for a hint; nothing is read through it.
+        let w = self.head.load(Ordering::Relaxed) & !DEAD;
+        crate::sync::prefetch(w as *const VersionNode<V>);
+    }
+
     /// Whether the reclaimer has this chain on its list to visit again.
     #[inline]
     pub(crate) fn is_retained(&self) -> bool {
