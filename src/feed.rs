@@ -17,7 +17,8 @@
 //! reclaimer overlapped (its unlinking stores follow its announcement; had we read one,
 //! the announcement would precede our second fence).
 
-use std::collections::HashMap;
+use std::cell::Cell;
+use std::collections::hash_map;
 use std::fmt;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
@@ -26,6 +27,7 @@ use crate::criteria::Criteria;
 use crate::cursor::{best_of, route as route_of};
 use crate::enumeration::Enumeration;
 use crate::error::Error;
+use crate::hash::FastMap;
 use crate::journal::Read;
 use crate::prefix::Prefix;
 use crate::route::{Route, RouteKey, Version};
@@ -102,16 +104,25 @@ pub struct Feed<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
     criteria: Criteria<P>,
     pos: u64,
     lagged: bool,
-    /// For `best_only` criteria: each network's best route (key and entry) as of `pos`,
-    /// for networks whose commits this feed has read. With it a commit that does not
-    /// dethrone its network's best costs no walk of the network's chains (which, behind a
-    /// floor, hold every version since it: a walk per commit would make catching up cost
-    /// the square of the backlog). Cleared when it outgrows [`BEST_CACHE`].
+    /// For `best_only` criteria: each network's best route (key and entry) and number of
+    /// enabled routes as of `pos`, for networks whose commits this feed has read. With it
+    /// a commit that does not dethrone its network's best, or changes a network's only
+    /// route, costs no walk of the network's chains (which, behind a floor, hold every
+    /// version since it: a walk per commit would make catching up cost the square of the
+    /// backlog). Cleared when it outgrows [`BEST_CACHE`].
     best: BestCache<P, V>,
 }
 
-/// A `best_only` feed's memory of each network's best route: its key and entry.
-type BestCache<P, V> = HashMap<P, Option<(RouteKey<P>, EntryRef<V>)>>;
+/// A `best_only` feed's memory of each network's best route.
+type BestCache<P, V> = FastMap<P, Best<P, V>>;
+
+/// What a `best_only` feed remembers of a network as of its position.
+struct Best<P: Prefix, V> {
+    /// The best route's key and entry.
+    best: Option<(RouteKey<P>, EntryRef<V>)>,
+    /// How many of the network's routes are enabled.
+    enabled: u32,
+}
 
 /// Networks a `best_only` feed remembers the best route of, at most.
 const BEST_CACHE: usize = 1 << 20;
@@ -225,7 +236,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
             criteria,
             pos,
             lagged: false,
-            best: HashMap::new(),
+            best: FastMap::default(),
         }
     }
 
@@ -380,46 +391,69 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
         }
         let prefix = node.key.prefix;
         let k = node.key;
-        // The network's best at `s` (`t - 1` or `t`), where `k`'s route at `s` is `mine_at`:
-        // it is known from the commit, so `k`'s own chain (which behind the floor holds
-        // every later version of a flapping route) is not walked.
-        let best_at = |s: u64, mine_at: Option<&'g Entry<V>>| {
-            best_of(&table.list, prefix, guard, |n: &'g Node<RouteKey<P>, V>| {
-                if std::ptr::eq(n, node) {
+        // `k`'s route before and after the commit: the version it shadowed (the next one
+        // down, as above) and its own.
+        let mine_before = version.older(guard).and_then(|o| o.entry.as_ref());
+        let mine_after = version.entry.as_ref();
+        // The network's best at `s` (`t - 1` or `t`), where `k`'s route at `s` is `mine_at`
+        // (known from the commit, so `k`'s own chain, which behind the floor holds every
+        // later version of a flapping route, is not walked), and how many of its routes are
+        // enabled then.
+        let walk = |s: u64, mine_at: Option<&'g Entry<V>>| {
+            let enabled = Cell::new(0u32);
+            let best = best_of(&table.list, prefix, guard, |n: &'g Node<RouteKey<P>, V>| {
+                let e = if std::ptr::eq(n, node) {
                     mine_at
                 } else {
                     n.chain
                         .visible(s, &table.clock, guard)
                         .and_then(|v| v.entry.as_ref())
-                }
-            })
-        };
-        let before: Side<'g, P, V> = match self.best.get(&prefix) {
-            // SAFETY: the cached entry belongs to the version the network's best had at
-            // `pos = t - 1`, which the floor keeps alive (as for `version` above); `guard`
-            // pins.
-            Some(b) => b.map(|(bk, e)| (bk, unsafe { e.0.as_ref() })),
-            None => best_at(t - 1, version.older(guard).and_then(|o| o.entry.as_ref())),
-        };
-        // Only `k` changed at `t`; its route at `t` is this version's entry.
-        let mine = version.entry.as_ref().filter(|e| e.enabled);
-        let rank = |(key, e): (RouteKey<P>, &Entry<V>)| (e.priority, e.metric, key);
-        let after: Side<'g, P, V> = match (before, mine) {
-            (None, mine) => mine.map(|e| (k, e)),
-            (Some(b), Some(e)) if b.0 != k => Some(if rank((k, e)) < rank(b) { (k, e) } else { b }),
-            (Some(b), None) if b.0 != k => Some(b),
-            // The best route itself changed: still the best if it did not get worse, else
-            // read the network at `t`.
-            (Some(b), Some(e)) if rank((k, e)) <= rank(b) => Some((k, e)),
-            _ => best_at(t, version.entry.as_ref()),
+                };
+                enabled.set(enabled.get() + e.is_some_and(|e| e.enabled) as u32);
+                e
+            });
+            (best, enabled.get())
         };
         if self.best.len() >= BEST_CACHE {
             self.best.clear();
         }
-        self.best.insert(
-            prefix,
-            after.map(|(bk, e)| (bk, EntryRef(NonNull::from(e)))),
-        );
+        let slot = match self.best.entry(prefix) {
+            hash_map::Entry::Occupied(o) => o.into_mut(),
+            hash_map::Entry::Vacant(v) => {
+                let (best, enabled) = walk(t - 1, mine_before);
+                v.insert(Best {
+                    best: best.map(|(bk, e)| (bk, EntryRef(NonNull::from(e)))),
+                    enabled,
+                })
+            }
+        };
+        // SAFETY: the remembered entry belongs to the version the network's best had at
+        // `pos = t - 1`, which the floor keeps alive (as for `version` above); `guard`
+        // pins.
+        let before: Side<'g, P, V> = slot.best.map(|(bk, e)| (bk, unsafe { e.0.as_ref() }));
+        // Only `k` changed at `t`: the network's enabled routes change by `k`'s.
+        let on = |e: Option<&Entry<V>>| e.is_some_and(|e| e.enabled) as u32;
+        let enabled = (slot.enabled + on(mine_after)).checked_sub(on(mine_before));
+        let mine = mine_after.filter(|e| e.enabled);
+        let rank = |(key, e): (RouteKey<P>, &Entry<V>)| (e.priority, e.metric, key);
+        let (after, enabled): (Side<'g, P, V>, u32) = match (before, mine, enabled) {
+            (_, _, None) => walk(t, mine_after), // a miscount: read the network
+            (None, mine, Some(n)) => (mine.map(|e| (k, e)), n),
+            (Some(b), Some(e), Some(n)) if b.0 != k => {
+                (Some(if rank((k, e)) < rank(b) { (k, e) } else { b }), n)
+            }
+            (Some(b), None, Some(n)) if b.0 != k => (Some(b), n),
+            // The best route itself changed: still the best if it did not get worse or
+            // if it is the network's only route...
+            (Some(b), Some(e), Some(n)) if n == 1 || rank((k, e)) <= rank(b) => (Some((k, e)), n),
+            // ...and none if it went and was the only one; else read the network at `t`.
+            (Some(_), None, Some(0)) => (None, 0),
+            _ => walk(t, mine_after),
+        };
+        *slot = Best {
+            best: after.map(|(bk, e)| (bk, EntryRef(NonNull::from(e)))),
+            enabled,
+        };
         let same = match (before, after) {
             (Some((_, a)), Some((_, b))) => std::ptr::eq(a, b),
             (None, None) => true,
