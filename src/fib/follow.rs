@@ -2,7 +2,7 @@
 //! the table's best-route feed.
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{Fib, FibWriter};
 use crate::{Change, Criteria, Error, Feed, Prefix, Route, RouteTable};
@@ -81,7 +81,8 @@ impl<P: Prefix> Fib<P> {
 }
 
 impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
-    /// Applies every change committed so far; returns how many. On [`Error::Lagged`] it
+    /// Applies every change committed so far (those committed while it runs are left for
+    /// the next call), publishes them as one version, and returns how many. On [`Error::Lagged`] it
     /// rebuilds the Fib from a fresh snapshot and goes on (readers keep reading the old
     /// state meanwhile) and returns the number of networks in the rebuilt Fib.
     ///
@@ -101,10 +102,13 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
         self.drain(None)
     }
 
-    /// As [`FibFollower::sync`], waiting up to `timeout` for the first change.
+    /// As [`FibFollower::sync`], waiting up to `timeout` for the first change. When there
+    /// is none yet it sleeps up to 100 us first, and only then asks the table to wake it
+    /// at the next commit: a follower that keeps up with a busy writer thus takes the
+    /// changes of about 100 us at a time, and the writer does not pay a wakeup per commit.
     ///
     /// ```
-    /// use std::time::Duration;
+    /// use std::time::{Duration, Instant};
     /// let table = rtm::RouteTable::<rtm::Ipv4Net, u32>::new();
     /// let (_fib, mut f) = rtm::Fib::follow(&table, |r| r.value).unwrap();
     /// assert_eq!(f.sync_timeout(Duration::from_millis(1)), Ok(0));
@@ -118,16 +122,19 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
         &self.writer
     }
 
-    fn drain(&mut self, mut wait: Option<Duration>) -> Result<usize, Error> {
+    fn drain(&mut self, wait: Option<Duration>) -> Result<usize, Error> {
         let Some(feed) = self.feed.as_mut() else {
             return self.rebuild();
         };
+        let mut next = match wait {
+            Some(t) => first_change(feed, t),
+            None => feed.try_next(),
+        };
+        // The changes committed by now, and no more: a writer that commits faster than
+        // they are applied must not keep a sync from publishing.
+        let target = self.table.version();
         let mut applied = 0;
         loop {
-            let next = match wait.take() {
-                Some(t) => feed.next_timeout(t),
-                None => feed.try_next(),
-            };
             match next {
                 Ok(Some(change)) => {
                     apply(&mut self.writer, &*self.next_hop, &change);
@@ -137,6 +144,10 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
                 Err(Error::Lagged) => return self.rebuild(),
                 Err(e) => return Err(e),
             }
+            if feed.version() >= target {
+                break;
+            }
+            next = feed.try_next();
         }
         self.writer.publish(feed.version());
         Ok(applied)
@@ -168,6 +179,33 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
         self.feed = Some(feed);
         Ok(self.writer.len())
     }
+}
+
+/// How long [`FibFollower::sync_timeout`] sleeps, when it finds nothing to apply, before it
+/// asks the journal to wake it at the next commit.
+const NAP: Duration = Duration::from_micros(100);
+
+/// The feed's next change, waiting up to `timeout` for it. A follower that keeps up with
+/// a busy writer finds nothing most times it looks; were it then to wait on the journal,
+/// each commit would wake it, and the writer would pay for each wakeup (a lock and a
+/// system call, microseconds). So it first sleeps a little, and waits on the journal only
+/// if that brought nothing (the writer has gone quiet).
+fn first_change<P: Prefix, V: Clone + Send + Sync + 'static>(
+    feed: &mut Feed<'_, P, V>,
+    timeout: Duration,
+) -> Result<Option<Change<P, V>>, Error> {
+    if let Some(c) = feed.try_next()? {
+        return Ok(Some(c));
+    }
+    let start = Instant::now();
+    let nap = NAP.min(timeout);
+    if !nap.is_zero() {
+        std::thread::sleep(nap);
+        if let Some(c) = feed.try_next()? {
+            return Ok(Some(c));
+        }
+    }
+    feed.next_timeout(timeout.saturating_sub(start.elapsed()))
 }
 
 /// Applies one best-route change: the network's next hop becomes `new`'s, or goes.
