@@ -562,18 +562,39 @@ impl Writer {
 }
 
 /// Every prefix and its next hop, one map per length from the left-aligned network to the
-/// id. Networks of up to 64 bits key on their top 64 bits (an IPv4 entry is 16 bytes).
+/// id. A network of up to 32 bits keys on its top 32 bits (an IPv4 entry is 8 bytes, so
+/// a full table's maps stay small enough to be mostly cached), up to 64 on its top 64.
 struct Routes {
-    short: Vec<FastMap<u64, u32>>,
+    short: Vec<FastMap<u32, u32>>,
+    medium: Vec<FastMap<u64, u32>>,
     long: Vec<FastMap<u128, u32>>,
     len: usize,
+}
+
+/// Applies `$f` to the map for `$len` and the key `$key` (a left-aligned `u128`) as that
+/// map keys it.
+macro_rules! with_map {
+    ($routes:expr, $key:expr, $len:expr, |$m:ident, $k:ident| $f:expr) => {{
+        let (key, len) = ($key, $len as usize);
+        if len <= 32 {
+            let ($m, $k) = (&mut $routes.short[len], (key >> 96) as u32);
+            $f
+        } else if len <= 64 {
+            let ($m, $k) = (&mut $routes.medium[len - 33], (key >> 64) as u64);
+            $f
+        } else {
+            let ($m, $k) = (&mut $routes.long[len - 65], key);
+            $f
+        }
+    }};
 }
 
 impl Routes {
     fn new(width: u32) -> Self {
         let lengths = width as usize + 1;
         Self {
-            short: (0..lengths.min(65)).map(|_| FastMap::default()).collect(),
+            short: (0..lengths.min(33)).map(|_| FastMap::default()).collect(),
+            medium: (33..lengths.min(65)).map(|_| FastMap::default()).collect(),
             long: (65..lengths).map(|_| FastMap::default()).collect(),
             len: 0,
         }
@@ -583,41 +604,32 @@ impl Routes {
         self.len
     }
 
+    /// The id of `key/len`. (Most lengths hold nothing: those cost no hashing.)
     #[inline]
     fn get(&self, key: u128, len: u8) -> Option<u32> {
-        if len <= 64 {
-            let m = &self.short[len as usize];
-            if m.is_empty() {
-                return None;
-            }
-            m.get(&((key >> 64) as u64)).copied()
+        let len = len as usize;
+        if len <= 32 {
+            let m = &self.short[len];
+            (!m.is_empty()).then(|| m.get(&((key >> 96) as u32)).copied())?
+        } else if len <= 64 {
+            let m = &self.medium[len - 33];
+            (!m.is_empty()).then(|| m.get(&((key >> 64) as u64)).copied())?
         } else {
-            let m = &self.long[len as usize - 65];
-            if m.is_empty() {
-                return None;
-            }
-            m.get(&key).copied()
+            let m = &self.long[len - 65];
+            (!m.is_empty()).then(|| m.get(&key).copied())?
         }
     }
 
     #[inline]
     fn insert(&mut self, key: u128, len: u8, id: u32) -> Option<u32> {
-        let old = if len <= 64 {
-            self.short[len as usize].insert((key >> 64) as u64, id)
-        } else {
-            self.long[len as usize - 65].insert(key, id)
-        };
+        let old = with_map!(self, key, len, |m, k| m.insert(k, id));
         self.len += old.is_none() as usize;
         old
     }
 
     #[inline]
     fn remove(&mut self, key: u128, len: u8) -> Option<u32> {
-        let old = if len <= 64 {
-            self.short[len as usize].remove(&((key >> 64) as u64))
-        } else {
-            self.long[len as usize - 65].remove(&key)
-        };
+        let old = with_map!(self, key, len, |m, k| m.remove(&k));
         self.len -= old.is_some() as usize;
         old
     }
@@ -627,13 +639,18 @@ impl Routes {
             .short
             .iter()
             .enumerate()
-            .flat_map(|(l, m)| m.keys().map(move |&k| ((k as u128) << 64, l as u8)));
+            .flat_map(|(l, m)| m.keys().map(move |&k| ((k as u128) << 96, l as u8)));
+        let medium = self
+            .medium
+            .iter()
+            .enumerate()
+            .flat_map(|(l, m)| m.keys().map(move |&k| ((k as u128) << 64, (l + 33) as u8)));
         let long = self
             .long
             .iter()
             .enumerate()
             .flat_map(|(l, m)| m.keys().map(move |&k| (k, (l + 65) as u8)));
-        short.chain(long)
+        short.chain(medium).chain(long)
     }
 }
 
