@@ -392,9 +392,19 @@ struct Replayed {
     lag_ns: Vec<u64>,
     /// The Fib's arena bytes after the replay (`Fib::memory_bytes`).
     fib_bytes: usize,
+    /// Follower thread: how many times the scheduler took its core away.
+    follower_preempted: u64,
 }
 
 type Table = RouteTable<Ipv4Net, u64>;
+
+/// The 1-minute load average (Linux; "?" elsewhere): how busy the machine was.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
 
 /// CPU time of the calling thread, in seconds (Linux; 0 elsewhere).
 fn thread_cpu_secs() -> f64 {
@@ -450,6 +460,7 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
     };
     let t0 = Instant::now();
     let (mut follow_secs, mut changes, mut lag_ns) = (0.0, 0, Vec::new());
+    let mut follower_preempted = 0;
     let mut write_secs = 0.0;
     match (mode, fib_and_follower.as_mut()) {
         (Mode::TableOnly, _) => {
@@ -483,7 +494,7 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
             std::thread::scope(|s| {
                 let (fib, stamps, done) = (&*fib, &stamps, &done);
                 let follower = s.spawn(move || {
-                    let cpu = thread_cpu_secs();
+                    let (cpu, p0) = (thread_cpu_secs(), data::preempted());
                     let (mut n, mut lags, mut seen) = (0, Vec::with_capacity(stamps.len()), v0);
                     loop {
                         // Read `done` first: a sync that starts after the writer finished
@@ -506,7 +517,7 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
                             break;
                         }
                     }
-                    (n, thread_cpu_secs() - cpu, lags)
+                    (n, thread_cpu_secs() - cpu, lags, data::preempted() - p0)
                 });
                 for (i, u) in updates.iter().enumerate() {
                     if apply_update(&table, u, base + i as u64) {
@@ -518,7 +529,9 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
                 }
                 write_secs = t0.elapsed().as_secs_f64();
                 done.store(true, Ordering::Release);
-                (changes, follow_secs, lag_ns) = follower.join().unwrap();
+                let preempted;
+                (changes, follow_secs, lag_ns, preempted) = follower.join().unwrap();
+                follower_preempted = preempted;
             });
         }
         _ => unreachable!(),
@@ -540,6 +553,7 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
         changes,
         lag_ns,
         fib_bytes,
+        follower_preempted,
     }
 }
 
@@ -616,15 +630,19 @@ fn update_throughput(quick: bool) {
             // The round with the median total.
             let mut by_total: Vec<&Replayed> = r.iter().collect();
             by_total.sort_by(|a, b| a.secs.total_cmp(&b.secs));
-            let mut lag = by_total[by_total.len() / 2].lag_ns.clone();
+            let mid = by_total[by_total.len() / 2];
+            let mut lag = mid.lag_ns.clone();
             lag.sort_unstable();
             println!(
-                "  {:<38} commit to Fib p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us",
+                "  {:<38} commit to Fib p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us \
+                 (follower preempted {} times; load {})",
                 "",
                 data::pct(&lag, 0.5) as f64 / 1e3,
                 data::pct(&lag, 0.99) as f64 / 1e3,
                 data::pct(&lag, 0.999) as f64 / 1e3,
                 lag.last().copied().unwrap_or(0) as f64 / 1e3,
+                mid.follower_preempted,
+                loadavg()
             );
         }
     }

@@ -44,7 +44,9 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> std::fmt::Debug for FibFollowe
 
 impl<P: Prefix> Fib<P> {
     /// A Fib of `table`'s current best routes, and the follower that keeps it in step.
-    /// `next_hop` maps a network's best route to the id lookups return.
+    /// `next_hop` maps a network's best route to the id lookups return. It should depend
+    /// on the route alone: a change whose old and new best routes map to the same id
+    /// writes nothing to the Fib.
     ///
     /// Holds one enumeration slot of the table (its feed) and needs one more while it
     /// builds: [`Error::NoSystemResources`] when they are not free. The directory size is
@@ -215,8 +217,14 @@ fn apply<P: Prefix, V>(
     change: &Change<P, V>,
 ) {
     match (&change.old, &change.new) {
-        (_, Some(new)) => {
-            let _ = writer.insert(new.key.prefix, next_hop(new));
+        (old, Some(new)) => {
+            let id = next_hop(new);
+            // The Fib holds `old`'s next hop for the network: if the new best route has
+            // the same, there is nothing to write (most BGP updates change attributes,
+            // not where the traffic goes).
+            if old.as_ref().is_none_or(|old| next_hop(old) != id) {
+                let _ = writer.insert(new.key.prefix, id);
+            }
         }
         (Some(old), None) => {
             let _ = writer.remove(old.key.prefix);
