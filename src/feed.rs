@@ -17,14 +17,13 @@
 //! reclaimer overlapped (its unlinking stores follow its announcement; had we read one,
 //! the announcement would precede our second fence).
 
-use std::cell::Cell;
 use std::collections::hash_map;
 use std::fmt;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use crate::criteria::Criteria;
-use crate::cursor::{best_of, route as route_of};
+use crate::cursor::route as route_of;
 use crate::enumeration::Enumeration;
 use crate::error::Error;
 use crate::hash::FastMap;
@@ -104,7 +103,7 @@ pub struct Feed<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
     criteria: Criteria<P>,
     pos: u64,
     lagged: bool,
-    /// For `best_only` criteria: each network's best route (key and entry) and number of
+    /// For `best_only` criteria: each network's best route (node and entry) and number of
     /// enabled routes as of `pos`, for networks whose commits this feed has read. With it
     /// a commit that does not dethrone its network's best, or changes a network's only
     /// route, costs no walk of the network's chains (which, behind a floor, hold every
@@ -116,33 +115,59 @@ pub struct Feed<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
 /// A `best_only` feed's memory of each network's best route.
 type BestCache<P, V> = FastMap<P, Best<P, V>>;
 
+/// Networks a `best_only` feed remembers the best route of, at most.
+const BEST_CACHE: usize = 1 << 20;
+
 /// What a `best_only` feed remembers of a network as of its position.
 struct Best<P: Prefix, V> {
-    /// The best route's key and entry.
-    best: Option<(RouteKey<P>, EntryRef<V>)>,
+    /// The best route.
+    best: Option<BestRef<P, V>>,
     /// How many of the network's routes are enabled.
     enabled: u32,
 }
 
-/// Networks a `best_only` feed remembers the best route of, at most.
-const BEST_CACHE: usize = 1 << 20;
+/// Where a network's best route was at the feed's position: its key's node and the entry
+/// of its version then. That version is one the floor sees, so the reclaimer keeps it,
+/// and its chain then has a version someone sees, so the node is not retired either,
+/// until a commit after the floor changes it (which the feed reads, and then forgets
+/// this). 16 bytes, so that the cache of a busy day's networks stays small.
+struct BestRef<P: Prefix, V> {
+    node: NonNull<Node<RouteKey<P>, V>>,
+    entry: NonNull<Entry<V>>,
+}
 
-/// The address of an entry in a version the feed's floor keeps alive.
-struct EntryRef<V>(NonNull<Entry<V>>);
-
-impl<V> Clone for EntryRef<V> {
+impl<P: Prefix, V> Clone for BestRef<P, V> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<V> Copy for EntryRef<V> {}
+impl<P: Prefix, V> Copy for BestRef<P, V> {}
 
-// SAFETY: an `EntryRef` is only dereferenced by its feed, under an epoch guard, while the
-// feed's floor keeps the version alive (see `Feed::sides`); the entry is shared data of a
-// `V: Send + Sync`.
-unsafe impl<V: Send + Sync> Send for EntryRef<V> {}
+impl<P: Prefix, V> BestRef<P, V> {
+    fn new((node, entry): (&Node<RouteKey<P>, V>, &Entry<V>)) -> Self {
+        Self {
+            node: NonNull::from(node),
+            entry: NonNull::from(entry),
+        }
+    }
+
+    /// The node and the entry.
+    ///
+    /// # Safety
+    /// The feed has not moved past a commit of the route's key since this was made (so
+    /// both are still alive, see the type's docs), and `_guard` pins the epoch.
+    unsafe fn get<'g>(self, _guard: &'g Guard) -> (&'g Node<RouteKey<P>, V>, &'g Entry<V>) {
+        // SAFETY: alive for as long as the caller's contract holds, which covers 'g.
+        unsafe { (self.node.as_ref(), self.entry.as_ref()) }
+    }
+}
+
+// SAFETY: a `BestRef` is only dereferenced by its feed, under an epoch guard, while the
+// feed's floor keeps the node and version alive (see the type's docs); both are shared
+// data of a `V: Send + Sync` (and a `Prefix`, which is `Send + Sync`).
+unsafe impl<P: Prefix, V: Send + Sync> Send for BestRef<P, V> {}
 // SAFETY: as above.
-unsafe impl<V: Send + Sync> Sync for EntryRef<V> {}
+unsafe impl<P: Prefix, V: Send + Sync> Sync for BestRef<P, V> {}
 
 impl<P: Prefix, V: Clone + Send + Sync + 'static> fmt::Debug for Feed<'_, P, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -218,8 +243,8 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     }
 }
 
-/// Either side of a change, before it is cloned: the key and the version's entry.
-type Side<'g, P, V> = Option<(RouteKey<P>, &'g Entry<V>)>;
+/// Either side of a change, before it is cloned: the key's node and the version's entry.
+type Side<'g, P, V> = Option<(&'g Node<RouteKey<P>, V>, &'g Entry<V>)>;
 
 impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
     fn new(
@@ -292,8 +317,8 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
                     }
                     sides.map(|(old, new)| Change {
                         version: Version(t),
-                        old: old.map(|(k, e)| route_of(k, e)),
-                        new: new.map(|(k, e)| route_of(k, e)),
+                        old: old.map(|(n, e)| route_of(n.key, e)),
+                        new: new.map(|(n, e)| route_of(n.key, e)),
                     })
                 }
             };
@@ -384,8 +409,10 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
             // than the floor and what the floor sees).
             let before = version.older(guard).and_then(|o| o.entry.as_ref());
             let after = version.entry.as_ref();
-            let pass =
-                |e: Option<&'g Entry<V>>| e.filter(|e| c.admits(&key, e.enabled)).map(|e| (key, e));
+            let pass = |e: Option<&'g Entry<V>>| {
+                e.filter(|e| c.admits(&key, e.enabled))
+                    .map(|e| (node, e))
+            };
             let (old, new) = (pass(before), pass(after));
             return (old.is_some() || new.is_some()).then_some((old, new));
         }
@@ -395,13 +422,19 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
         // down, as above) and its own.
         let mine_before = version.older(guard).and_then(|o| o.entry.as_ref());
         let mine_after = version.entry.as_ref();
+        let rank = |(n, e): (&Node<RouteKey<P>, V>, &Entry<V>)| (e.priority, e.metric, n.key);
         // The network's best at `s` (`t - 1` or `t`), where `k`'s route at `s` is `mine_at`
         // (known from the commit, so `k`'s own chain, which behind the floor holds every
         // later version of a flapping route, is not walked), and how many of its routes are
         // enabled then.
         let walk = |s: u64, mine_at: Option<&'g Entry<V>>| {
-            let enabled = Cell::new(0u32);
-            let best = best_of(&table.list, prefix, guard, |n: &'g Node<RouteKey<P>, V>| {
+            let (mut best, mut enabled): (Side<'g, P, V>, u32) = (None, 0);
+            let mut cur = table.list.lower_bound(&RouteKey::first_of(prefix), guard);
+            while let Some(r) = cur {
+                let n = r.get();
+                if n.key.prefix != prefix {
+                    break;
+                }
                 let e = if std::ptr::eq(n, node) {
                     mine_at
                 } else {
@@ -409,10 +442,15 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
                         .visible(s, &table.clock, guard)
                         .and_then(|v| v.entry.as_ref())
                 };
-                enabled.set(enabled.get() + e.is_some_and(|e| e.enabled) as u32);
-                e
-            });
-            (best, enabled.get())
+                if let Some(e) = e.filter(|e| e.enabled) {
+                    enabled += 1;
+                    if best.is_none_or(|b| rank((n, e)) < rank(b)) {
+                        best = Some((n, e));
+                    }
+                }
+                cur = r.next(guard);
+            }
+            (best, enabled)
         };
         if self.best.len() >= BEST_CACHE {
             self.best.clear();
@@ -422,36 +460,34 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
             hash_map::Entry::Vacant(v) => {
                 let (best, enabled) = walk(t - 1, mine_before);
                 v.insert(Best {
-                    best: best.map(|(bk, e)| (bk, EntryRef(NonNull::from(e)))),
+                    best: best.map(BestRef::new),
                     enabled,
                 })
             }
         };
-        // SAFETY: the remembered entry belongs to the version the network's best had at
-        // `pos = t - 1`, which the floor keeps alive (as for `version` above); `guard`
-        // pins.
-        let before: Side<'g, P, V> = slot.best.map(|(bk, e)| (bk, unsafe { e.0.as_ref() }));
+        // SAFETY: the remembered route was the network's best at `pos = t - 1`; the floor
+        // keeps its version and node alive (`BestRef`); `guard` pins.
+        let before: Side<'g, P, V> = slot.best.map(|b| unsafe { b.get(guard) });
         // Only `k` changed at `t`: the network's enabled routes change by `k`'s.
         let on = |e: Option<&Entry<V>>| e.is_some_and(|e| e.enabled) as u32;
         let enabled = (slot.enabled + on(mine_after)).checked_sub(on(mine_before));
-        let mine = mine_after.filter(|e| e.enabled);
-        let rank = |(key, e): (RouteKey<P>, &Entry<V>)| (e.priority, e.metric, key);
+        let mine = mine_after.filter(|e| e.enabled).map(|e| (node, e));
         let (after, enabled): (Side<'g, P, V>, u32) = match (before, mine, enabled) {
             (_, _, None) => walk(t, mine_after), // a miscount: read the network
-            (None, mine, Some(n)) => (mine.map(|e| (k, e)), n),
-            (Some(b), Some(e), Some(n)) if b.0 != k => {
-                (Some(if rank((k, e)) < rank(b) { (k, e) } else { b }), n)
+            (None, mine, Some(n)) => (mine, n),
+            (Some(b), Some(m), Some(n)) if b.0.key != k => {
+                (Some(if rank(m) < rank(b) { m } else { b }), n)
             }
-            (Some(b), None, Some(n)) if b.0 != k => (Some(b), n),
+            (Some(b), None, Some(n)) if b.0.key != k => (Some(b), n),
             // The best route itself changed: still the best if it did not get worse or
             // if it is the network's only route...
-            (Some(b), Some(e), Some(n)) if n == 1 || rank((k, e)) <= rank(b) => (Some((k, e)), n),
+            (Some(b), Some(m), Some(n)) if n == 1 || rank(m) <= rank(b) => (Some(m), n),
             // ...and none if it went and was the only one; else read the network at `t`.
             (Some(_), None, Some(0)) => (None, 0),
             _ => walk(t, mine_after),
         };
         *slot = Best {
-            best: after.map(|(bk, e)| (bk, EntryRef(NonNull::from(e)))),
+            best: after.map(BestRef::new),
             enabled,
         };
         let same = match (before, after) {
@@ -462,7 +498,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
         if same {
             return None;
         }
-        let pass = |side: Side<'g, P, V>| side.filter(|(k, e)| c.admits(k, e.enabled));
+        let pass = |side: Side<'g, P, V>| side.filter(|(n, e)| c.admits(&n.key, e.enabled));
         let (old, new) = (pass(before), pass(after));
         (old.is_some() || new.is_some()).then_some((old, new))
     }
