@@ -410,8 +410,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
             let before = version.older(guard).and_then(|o| o.entry.as_ref());
             let after = version.entry.as_ref();
             let pass = |e: Option<&'g Entry<V>>| {
-                e.filter(|e| c.admits(&key, e.enabled))
-                    .map(|e| (node, e))
+                e.filter(|e| c.admits(&key, e.enabled)).map(|e| (node, e))
             };
             let (old, new) = (pass(before), pass(after));
             return (old.is_some() || new.is_some()).then_some((old, new));
