@@ -19,7 +19,8 @@
 //! `sync_timeout`, in rounds that alternate the modes. It prints each mode's median time,
 //! its ratio to the table alone, and the follower's cost per best-route change.
 //! `-- --quick` replays the first 300,000 updates, one round; `FIB_UPDATE_MODES=table,64`
-//! runs some modes only (`table`, `thread`, or K).
+//! runs some modes only (`table`, `thread`, K, or `Knew`: sync every K writes with next
+//! hops that change on nearly every update).
 //!
 //! ```text
 //! cargo bench --bench fib -- update_throughput            # the replay section only
@@ -365,6 +366,11 @@ enum Mode {
     /// A follower thread calling `sync_timeout(1 ms)` until the writer is done and the
     /// Fib is at the table's last version.
     Thread,
+    /// As `SyncEvery`, with next hops that change on almost every update (the id is the
+    /// route's value mod 16, and each announcement has a new value), so that nearly every
+    /// change writes to the Fib. (Elsewhere a prefix's next hop is its interface, which
+    /// `data::key_v4` derives from the prefix: a re-announcement keeps it.)
+    NewHopEvery(usize),
 }
 
 impl Mode {
@@ -373,6 +379,7 @@ impl Mode {
             Mode::TableOnly => "table only".into(),
             Mode::SyncEvery(k) => format!("+ follower, sync every {k} writes"),
             Mode::Thread => "+ follower thread, sync_timeout".into(),
+            Mode::NewHopEvery(k) => format!("  same, next hop changes, every {k}"),
         }
     }
 }
@@ -453,7 +460,14 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
             .unwrap();
     }
     let base = prefixes.len() as u64;
-    let next_hop = |r: &Route<Ipv4Net, u64>| r.key.interface.0;
+    let new_hops = matches!(mode, Mode::NewHopEvery(_));
+    let next_hop = move |r: &Route<Ipv4Net, u64>| {
+        if new_hops {
+            (r.value % 16) as u32
+        } else {
+            r.key.interface.0
+        }
+    };
     let mut fib_and_follower = match mode {
         Mode::TableOnly => None,
         _ => Some(Fib::follow(&table, next_hop).unwrap()),
@@ -469,7 +483,7 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
             }
             write_secs = t0.elapsed().as_secs_f64();
         }
-        (Mode::SyncEvery(k), Some((_, follower))) => {
+        (Mode::SyncEvery(k) | Mode::NewHopEvery(k), Some((_, follower))) => {
             for (i, u) in updates.iter().enumerate() {
                 apply_update(&table, u, base + i as u64);
                 if (i + 1) % k == 0 {
@@ -569,12 +583,15 @@ fn update_throughput(quick: bool) {
     // FIB_UPDATE_MODES=table,64,thread (say) runs some modes only, e.g. to profile one;
     // the ratios need `table`.
     let modes: Vec<Mode> = std::env::var("FIB_UPDATE_MODES")
-        .unwrap_or_else(|_| "table,1,64,4096,thread".into())
+        .unwrap_or_else(|_| "table,1,64,4096,thread,64new".into())
         .split(',')
         .map(|m| match m {
             "table" => Mode::TableOnly,
             "thread" => Mode::Thread,
-            k => Mode::SyncEvery(k.parse().expect("table, thread or a number of writes")),
+            k => match k.strip_suffix("new") {
+                Some(k) => Mode::NewHopEvery(k.parse().expect("Knew: a number of writes")),
+                None => Mode::SyncEvery(k.parse().expect("table, thread, K or Knew")),
+            },
         })
         .collect();
     println!(
