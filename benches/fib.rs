@@ -401,6 +401,8 @@ struct Replayed {
     fib_bytes: usize,
     /// Follower thread: how many times the scheduler took its core away.
     follower_preempted: u64,
+    /// Follower thread: the writer's CPU time and how many times it was preempted.
+    writer_cpu: (f64, u64),
 }
 
 type Table = RouteTable<Ipv4Net, u64>;
@@ -475,6 +477,7 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
     let t0 = Instant::now();
     let (mut follow_secs, mut changes, mut lag_ns) = (0.0, 0, Vec::new());
     let mut follower_preempted = 0;
+    let mut writer_cpu = (0.0, 0);
     let mut write_secs = 0.0;
     match (mode, fib_and_follower.as_mut()) {
         (Mode::TableOnly, _) => {
@@ -533,6 +536,7 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
                     }
                     (n, thread_cpu_secs() - cpu, lags, data::preempted() - p0)
                 });
+                let (cpu, p0) = (thread_cpu_secs(), data::preempted());
                 for (i, u) in updates.iter().enumerate() {
                     if apply_update(&table, u, base + i as u64) {
                         // The only writer: the table's version is this commit's.
@@ -542,6 +546,7 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
                     }
                 }
                 write_secs = t0.elapsed().as_secs_f64();
+                writer_cpu = (thread_cpu_secs() - cpu, data::preempted() - p0);
                 done.store(true, Ordering::Release);
                 let preempted;
                 (changes, follow_secs, lag_ns, preempted) = follower.join().unwrap();
@@ -568,6 +573,7 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
         lag_ns,
         fib_bytes,
         follower_preempted,
+        writer_cpu,
     }
 }
 
@@ -652,13 +658,15 @@ fn update_throughput(quick: bool) {
             lag.sort_unstable();
             println!(
                 "  {:<38} commit to Fib p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us \
-                 (follower preempted {} times; load {})",
+                 (preempted: follower {} times, writer {} times; writer CPU {:.3} s; load {})",
                 "",
                 data::pct(&lag, 0.5) as f64 / 1e3,
                 data::pct(&lag, 0.99) as f64 / 1e3,
                 data::pct(&lag, 0.999) as f64 / 1e3,
                 lag.last().copied().unwrap_or(0) as f64 / 1e3,
                 mid.follower_preempted,
+                mid.writer_cpu.1,
+                mid.writer_cpu.0,
                 loadavg()
             );
         }

@@ -156,8 +156,9 @@ impl<P: Prefix, V> BestRef<P, V> {
     /// # Safety
     /// The feed has not moved past a commit of the route's key since this was made (so
     /// both are still alive, see the type's docs), and `_guard` pins the epoch.
-    unsafe fn get<'g>(self, _guard: &'g Guard) -> (&'g Node<RouteKey<P>, V>, &'g Entry<V>) {
-        // SAFETY: alive for as long as the caller's contract holds, which covers 'g.
+    unsafe fn get(self, _guard: &Guard) -> (&Node<RouteKey<P>, V>, &Entry<V>) {
+        // SAFETY: alive for as long as the caller's contract holds, which covers the
+        // guard's borrow.
         unsafe { (self.node.as_ref(), self.entry.as_ref()) }
     }
 }
