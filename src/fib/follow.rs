@@ -84,7 +84,8 @@ impl<P: Prefix> Fib<P> {
 
 impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
     /// Applies every change committed so far (those committed while it runs are left for
-    /// the next call), publishes them as one version, and returns how many. On [`Error::Lagged`] it
+    /// the next call), publishes them (as one version, or one per 1,024 changes of a long
+    /// backlog), and returns how many. On [`Error::Lagged`] it
     /// rebuilds the Fib from a fresh snapshot and goes on (readers keep reading the old
     /// state meanwhile) and returns the number of networks in the rebuilt Fib.
     ///
@@ -141,6 +142,11 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
                 Ok(Some(change)) => {
                     apply(&mut self.writer, &*self.next_hop, &change);
                     applied += 1;
+                    if applied % PUBLISH_EVERY == 0 {
+                        // A long backlog (after the follower was descheduled, say) shows
+                        // up in steps rather than all at its end.
+                        self.writer.publish(feed.version());
+                    }
                 }
                 Ok(None) => break,
                 Err(Error::Lagged) => return self.rebuild(),
@@ -182,6 +188,9 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
         Ok(self.writer.len())
     }
 }
+
+/// A sync publishes at least once per this many changes.
+const PUBLISH_EVERY: usize = 1024;
 
 /// How long [`FibFollower::sync_timeout`] sleeps, when it finds nothing to apply, before it
 /// asks the journal to wake it at the next commit.
