@@ -266,6 +266,16 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
         }
     }
 
+    /// Makes room in a `best_only` feed's memory of networks for `networks` of them, so
+    /// that it does not grow (and rehash, a pause of milliseconds at 100,000 networks)
+    /// while a busy writer waits to be followed.
+    pub(crate) fn reserve_networks(&mut self, networks: usize) {
+        if self.criteria.best_only {
+            self.best
+                .reserve(networks.min(BEST_CACHE).saturating_sub(self.best.len()));
+        }
+    }
+
     /// Every change with a version at or below this one has been returned.
     ///
     /// ```

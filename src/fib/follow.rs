@@ -184,6 +184,10 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
             }
         }
         self.writer.publish(version);
+        let mut feed = feed;
+        // Room for the networks a day's churn touches, about an eighth of a full table's
+        // (RIPE RIS, 2026-05-11: 134,867 of 1,042,325).
+        feed.reserve_networks(self.writer.len() / 8);
         self.feed = Some(feed);
         Ok(self.writer.len())
     }

@@ -6,12 +6,11 @@ use std::collections::VecDeque;
 use super::alloc::Alloc;
 use super::arena::Arena;
 use super::key::FibKey;
-use crate::hash::FastMap;
-
 use super::layout::{
     entry_of_leaf, leaf, leaf_len, leaf_of_entry, node_words, Geometry, NODE, NODE_FALLBACK,
     NODE_HEADER, ROOT_CHUNKS, ROOT_LEN, ROOT_VERSION, STRIDE,
 };
+use crate::hash::FastMap;
 
 /// Slots of a node.
 const SLOTS: usize = 1 << STRIDE;
