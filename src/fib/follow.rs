@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use super::{Fib, FibWriter};
-use crate::{Change, Criteria, Error, Feed, Prefix, Route, RouteTable};
+use crate::{Change, Criteria, Error, Feed, Prefix, Route, RouteTable, Version};
 
 /// The embedder's map from a best route to a next-hop id.
 type NextHop<'t, P, V> = Box<dyn Fn(&Route<P, V>) -> u32 + Send + 't>;
@@ -32,6 +32,8 @@ pub struct FibFollower<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
     /// `None` only between dropping a lagged feed and subscribing again.
     feed: Option<Feed<'t, P, V>>,
     writer: FibWriter<P>,
+    /// The version last published.
+    published: Version,
 }
 
 impl<P: Prefix, V: Clone + Send + Sync + 'static> std::fmt::Debug for FibFollower<'_, P, V> {
@@ -72,6 +74,7 @@ impl<P: Prefix> Fib<P> {
             next_hop: Box::new(next_hop),
             feed: None,
             writer: FibWriter::for_prefixes(table.network_count()),
+            published: Version(0),
         };
         follower.rebuild()?;
         // Built before any reader handle exists: trim the arena to what is used, leaving
@@ -145,7 +148,8 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
                     if applied % PUBLISH_EVERY == 0 {
                         // A long backlog (after the follower was descheduled, say) shows
                         // up in steps rather than all at its end.
-                        self.writer.publish(feed.version());
+                        self.published = feed.version();
+                        self.writer.publish(self.published);
                     }
                 }
                 Ok(None) => break,
@@ -157,7 +161,12 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
             }
             next = feed.try_next();
         }
-        self.writer.publish(feed.version());
+        // Nothing new (an idle table): no publish, which would bump the recycling counter
+        // and make readers inside a lookup walk again.
+        if feed.version() != self.published {
+            self.published = feed.version();
+            self.writer.publish(self.published);
+        }
         Ok(applied)
     }
 
@@ -184,6 +193,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
             }
         }
         self.writer.publish(version);
+        self.published = version;
         let mut feed = feed;
         // Room for the networks a day's churn touches, about an eighth of a full table's
         // (RIPE RIS, 2026-05-11: 134,867 of 1,042,325).
