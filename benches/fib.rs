@@ -10,18 +10,35 @@
 //! ```
 //!
 //! Each benchmark looks up the same 16,384 addresses per iteration (throughput: addresses).
+//!
+//! Before the lookups, the section `fib_update_throughput` (a plain timing harness, run
+//! unless a filter that does not match its name is given) replays the real BGP day (the
+//! 1,393,421 updates the same peer sent in the next 24 hours) onto the real IPv4 table:
+//! the table alone, then the table with a `Fib::follow` follower synced on the writer's
+//! thread every K writes, then with the follower on its own thread calling
+//! `sync_timeout`, in rounds that alternate the modes. It prints each mode's median time,
+//! its ratio to the table alone, and the follower's cost per best-route change.
+//! `-- --quick` replays the first 300,000 updates, one round; `FIB_UPDATE_MODES=table,64`
+//! runs some modes only (`table`, `thread`, K, or `Knew`: sync every K writes with next
+//! hops that change on nearly every update).
+//!
+//! ```text
+//! cargo bench --bench fib -- update_throughput            # the replay section only
+//! cargo bench --bench fib -- update_throughput --quick
+//! ```
 
 mod data;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, Criterion, Throughput};
+use data::Update;
 use prefix_trie::PrefixMap;
-use rtm::{FibWriter, Ipv4Net, Ipv6Net, RouteTable, Version};
+use rtm::{Error, Fib, FibWriter, Ipv4Net, Ipv6Net, Route, RouteTable, Version};
 
 struct Counting;
 
@@ -452,7 +469,341 @@ fn pin(c: &mut Criterion) {
     g.finish();
 }
 
+/// How the update-throughput section keeps a Fib in step with the table.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// No Fib: the table alone.
+    TableOnly,
+    /// `sync()` on the writer's thread after every K writes (and once at the end).
+    SyncEvery(usize),
+    /// A follower thread calling `sync_timeout(1 ms)` until the writer is done and the
+    /// Fib is at the table's last version.
+    Thread,
+    /// As `SyncEvery`, with next hops that change on almost every update (the id is the
+    /// route's value mod 16, and each announcement has a new value), so that nearly every
+    /// change writes to the Fib. (Elsewhere a prefix's next hop is its interface, which
+    /// `data::key_v4` derives from the prefix: a re-announcement keeps it.)
+    NewHopEvery(usize),
+}
+
+impl Mode {
+    fn name(self) -> String {
+        match self {
+            Mode::TableOnly => "table only".into(),
+            Mode::SyncEvery(k) => format!("+ follower, sync every {k} writes"),
+            Mode::Thread => "+ follower thread, sync_timeout".into(),
+            Mode::NewHopEvery(k) => format!("  same, next hop changes, every {k}"),
+        }
+    }
+}
+
+/// What one replay of the day measured.
+struct Replayed {
+    /// From the first write to the Fib at the table's last version (the table alone: to
+    /// the last write).
+    secs: f64,
+    /// The writes alone: the replay loop without the time inside `sync`.
+    write_secs: f64,
+    /// Time inside `sync` (writer-thread modes), or the follower thread's CPU time.
+    follow_secs: f64,
+    /// Best-route changes the follower applied.
+    changes: usize,
+    /// Follower thread: each change's time from its commit to its publish in the Fib, ns.
+    lag_ns: Vec<u64>,
+    /// The Fib's arena bytes after the replay (`Fib::memory_bytes`).
+    fib_bytes: usize,
+    /// Follower thread: how many times the scheduler took its core away.
+    follower_preempted: u64,
+    /// Follower thread: the writer's CPU time and how many times it was preempted.
+    writer_cpu: (f64, u64),
+}
+
+type Table = RouteTable<Ipv4Net, u64>;
+
+/// The 1-minute load average (Linux; "?" elsewhere): how busy the machine was.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// CPU time of the calling thread, in seconds (Linux; 0 elsewhere).
+fn thread_cpu_secs() -> f64 {
+    #[cfg(target_os = "linux")]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec for the call to fill.
+        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0 {
+            return ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9;
+        }
+    }
+    0.0
+}
+
+/// Applies one update of the day (an announcement's value is `value`); true if it
+/// committed (a withdrawal of an absent route does not).
+#[inline]
+fn apply_update(table: &Table, u: &Update<Ipv4Net>, value: u64) -> bool {
+    match u {
+        Update::Announce(p) => {
+            table
+                .add_route(data::route(data::key_v4(*p), value))
+                .unwrap();
+            true
+        }
+        Update::Withdraw(p) => match table.delete_route(&data::key_v4(*p)) {
+            Ok(_) => true,
+            Err(Error::NoSuchRoute) => false,
+            Err(e) => panic!("{e}"),
+        },
+    }
+}
+
+/// Loads the table, makes the mode's follower, replays `updates` and checks the Fib
+/// against the table afterwards.
+fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> Replayed {
+    // A journal that holds a second or two of this writer, as a router's would, so that
+    // a follower thread a little behind does not lag and rebuild.
+    let table: Table = RouteTable::builder().journal_capacity(1 << 20).build();
+    for (i, p) in prefixes.iter().enumerate() {
+        table
+            .add_route(data::route(data::key_v4(*p), i as u64))
+            .unwrap();
+    }
+    let base = prefixes.len() as u64;
+    let new_hops = matches!(mode, Mode::NewHopEvery(_));
+    let next_hop = move |r: &Route<Ipv4Net, u64>| {
+        if new_hops {
+            (r.value % 16) as u32
+        } else {
+            r.key.interface.0
+        }
+    };
+    let mut fib_and_follower = match mode {
+        Mode::TableOnly => None,
+        _ => Some(Fib::follow(&table, next_hop).unwrap()),
+    };
+    let t0 = Instant::now();
+    let (mut follow_secs, mut changes, mut lag_ns) = (0.0, 0, Vec::new());
+    let mut follower_preempted = 0;
+    let mut writer_cpu = (0.0, 0);
+    let mut write_secs = 0.0;
+    match (mode, fib_and_follower.as_mut()) {
+        (Mode::TableOnly, _) => {
+            for (i, u) in updates.iter().enumerate() {
+                apply_update(&table, u, base + i as u64);
+            }
+            write_secs = t0.elapsed().as_secs_f64();
+        }
+        (Mode::SyncEvery(k) | Mode::NewHopEvery(k), Some((_, follower))) => {
+            for (i, u) in updates.iter().enumerate() {
+                apply_update(&table, u, base + i as u64);
+                if (i + 1) % k == 0 {
+                    let t = Instant::now();
+                    changes += follower.sync().unwrap();
+                    follow_secs += t.elapsed().as_secs_f64();
+                }
+            }
+            let t = Instant::now();
+            changes += follower.sync().unwrap();
+            follow_secs += t.elapsed().as_secs_f64();
+            write_secs = t0.elapsed().as_secs_f64() - follow_secs;
+        }
+        (Mode::Thread, Some((fib, follower))) => {
+            // When each commit happened (ns after t0), by version - v0; the writer has
+            // room to spare for versions it does not use.
+            let v0 = table.version().0;
+            let stamps: Vec<AtomicU64> =
+                (0..updates.len() + 1).map(|_| AtomicU64::new(0)).collect();
+            let done = AtomicBool::new(false);
+            let ns = || t0.elapsed().as_nanos() as u64;
+            std::thread::scope(|s| {
+                let (fib, stamps, done) = (&*fib, &stamps, &done);
+                let follower = s.spawn(move || {
+                    let (cpu, p0) = (thread_cpu_secs(), data::preempted());
+                    let (mut n, mut lags, mut seen) = (0, Vec::with_capacity(stamps.len()), v0);
+                    loop {
+                        // Read `done` first: a sync that starts after the writer finished
+                        // and finds nothing more has applied its last change.
+                        let last = done.load(Ordering::Acquire);
+                        let got = follower.sync_timeout(Duration::from_millis(1)).unwrap();
+                        n += got;
+                        // Every commit up to the Fib's version is published now.
+                        let (v, now) = (fib.version().0, ns());
+                        for at in stamps
+                            .get((seen - v0) as usize + 1..=(v - v0) as usize)
+                            .unwrap_or(&[])
+                        {
+                            let at = at.load(Ordering::Relaxed);
+                            // 0: the writer has not stamped it yet, so it is that fresh.
+                            lags.push(if at == 0 { 0 } else { now.saturating_sub(at) });
+                        }
+                        seen = seen.max(v);
+                        if last && got == 0 {
+                            break;
+                        }
+                    }
+                    (n, thread_cpu_secs() - cpu, lags, data::preempted() - p0)
+                });
+                let (cpu, p0) = (thread_cpu_secs(), data::preempted());
+                for (i, u) in updates.iter().enumerate() {
+                    if apply_update(&table, u, base + i as u64) {
+                        // The only writer: the table's version is this commit's.
+                        if let Some(at) = stamps.get((table.version().0 - v0) as usize) {
+                            at.store(ns(), Ordering::Relaxed);
+                        }
+                    }
+                }
+                write_secs = t0.elapsed().as_secs_f64();
+                writer_cpu = (thread_cpu_secs() - cpu, data::preempted() - p0);
+                done.store(true, Ordering::Release);
+                let preempted;
+                (changes, follow_secs, lag_ns, preempted) = follower.join().unwrap();
+                follower_preempted = preempted;
+            });
+        }
+        _ => unreachable!(),
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let fib_bytes = fib_and_follower
+        .as_ref()
+        .map_or(0, |(f, _)| f.memory_bytes());
+    if let Some((fib, _)) = &fib_and_follower {
+        assert_eq!(fib.version(), table.version());
+        for a in data::announced_v4(prefixes, 4096, 5) {
+            assert_eq!(fib.lookup(a), table.lookup(a).map(|r| next_hop(&r)), "{a}");
+        }
+    }
+    Replayed {
+        secs,
+        write_secs,
+        follow_secs,
+        changes,
+        lag_ns,
+        fib_bytes,
+        follower_preempted,
+        writer_cpu,
+    }
+}
+
+/// The update-throughput section: the real day through the table alone and through the
+/// table and a follower, in alternating rounds; prints medians and ratios.
+fn update_throughput(quick: bool) {
+    let prefixes = data::ris_v4();
+    let mut updates = data::ris_v4_updates();
+    if quick {
+        updates.truncate(300_000);
+    }
+    let rounds = if quick { 1 } else { 3 };
+    // FIB_UPDATE_MODES=table,64,thread (say) runs some modes only, e.g. to profile one;
+    // the ratios need `table`.
+    let modes: Vec<Mode> = std::env::var("FIB_UPDATE_MODES")
+        .unwrap_or_else(|_| "table,1,64,4096,thread,64new".into())
+        .split(',')
+        .map(|m| match m {
+            "table" => Mode::TableOnly,
+            "thread" => Mode::Thread,
+            k => match k.strip_suffix("new") {
+                Some(k) => Mode::NewHopEvery(k.parse().expect("Knew: a number of writes")),
+                None => Mode::SyncEvery(k.parse().expect("table, thread, K or Knew")),
+            },
+        })
+        .collect();
+    println!(
+        "fib_update_throughput: the real day ({} updates) onto the real IPv4 table ({} prefixes), \
+         {rounds} round(s). Source: RIPE NCC RIS",
+        updates.len(),
+        prefixes.len()
+    );
+    let mut runs: Vec<Vec<Replayed>> = modes.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds {
+        for (m, mode) in modes.iter().enumerate() {
+            runs[m].push(replay_day(&prefixes, &updates, *mode));
+        }
+    }
+    let median = |v: Vec<f64>| {
+        let mut v = v;
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let table_secs = modes
+        .iter()
+        .position(|m| *m == Mode::TableOnly)
+        .map_or(f64::NAN, |t| {
+            median(runs[t].iter().map(|r| r.secs).collect())
+        });
+    println!(
+        "  {:<38} {:>8} {:>7} {:>8} {:>9} {:>9} {:>13} {:>9}",
+        "mode", "total", "ratio", "writes", "follower", "changes", "follower/chg", "Fib MB"
+    );
+    for (m, mode) in modes.iter().enumerate() {
+        let r = &runs[m];
+        let secs = median(r.iter().map(|r| r.secs).collect());
+        let writes = median(r.iter().map(|r| r.write_secs).collect());
+        let follow = median(r.iter().map(|r| r.follow_secs).collect());
+        let changes = r[0].changes;
+        let per_change = if *mode == Mode::TableOnly {
+            String::new()
+        } else {
+            format!("{:.2} us", follow / changes.max(1) as f64 * 1e6)
+        };
+        println!(
+            "  {:<38} {:>6.3} s {:>6.2}x {:>6.3} s {:>7.3} s {:>9} {:>13} {:>9.1}",
+            mode.name(),
+            secs,
+            secs / table_secs,
+            writes,
+            follow,
+            changes,
+            per_change,
+            r[0].fib_bytes as f64 / (1 << 20) as f64
+        );
+        if *mode == Mode::Thread {
+            // The round with the median total.
+            let mut by_total: Vec<&Replayed> = r.iter().collect();
+            by_total.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+            let mid = by_total[by_total.len() / 2];
+            let mut lag = mid.lag_ns.clone();
+            lag.sort_unstable();
+            println!(
+                "  {:<38} commit to Fib p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us \
+                 (preempted: follower {} times, writer {} times; writer CPU {:.3} s; load {})",
+                "",
+                data::pct(&lag, 0.5) as f64 / 1e3,
+                data::pct(&lag, 0.99) as f64 / 1e3,
+                data::pct(&lag, 0.999) as f64 / 1e3,
+                lag.last().copied().unwrap_or(0) as f64 / 1e3,
+                mid.follower_preempted,
+                mid.writer_cpu.1,
+                mid.writer_cpu.0,
+                loadavg()
+            );
+        }
+    }
+    println!(
+        "  total: first write to the Fib at the table's last version; ratio: to the table \
+         alone; writes: the replay without sync; follower: time in sync (thread: its CPU time); Fib MB: \
+         the arena after the replay"
+    );
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // Criterion's filter: the first argument that is neither a flag nor a flag's number.
+    let filter = args
+        .iter()
+        .find(|a| !a.starts_with('-') && a.parse::<f64>().is_err());
+    if filter.is_none_or(|f| "fib_update_throughput".contains(f.as_str())) {
+        update_throughput(quick);
+    }
+    if filter.is_some_and(|f| f.contains("update")) {
+        return; // no lookup benchmark matches: skip building their tables
+    }
     let mut c = Criterion::default()
         .sample_size(20)
         .warm_up_time(Duration::from_millis(500))

@@ -273,16 +273,19 @@ fn main() {
             }));
         }
         // The follower applies the table's best-route changes to the Fib as they come.
-        {
+        let follower_thread = {
             let (done, follower) = (&done, &mut follower);
             s.spawn(move || {
+                let (p0, mut syncs, mut changes) = (data::preempted(), 0u64, 0usize);
                 while !done.load(Ordering::Relaxed) {
-                    follower
+                    changes += follower
                         .sync_timeout(Duration::from_millis(1))
                         .expect("the follower keeps its slots");
+                    syncs += 1;
                 }
-            });
-        }
+                (syncs, changes, data::preempted() - p0)
+            })
+        };
         let dumper =
             s.spawn(|| dump_and_follow(&table, &w, v0, &committed_at, &progress, &done, start));
         let replay = replay(&table, &w, v0, &committed_at, &progress, start);
@@ -296,8 +299,15 @@ fn main() {
                 lag = sampled;
             }
         }
-        (replay, looked, dumper.join().expect("dumper"), lag)
+        let followed = follower_thread.join().expect("follower");
+        (
+            replay,
+            looked,
+            dumper.join().expect("dumper"),
+            (lag, followed),
+        )
     });
+    let (fib_lag, (syncs, followed, follower_preempted)) = fib_lag;
 
     // The figures.
     let mut lat = replay.latencies;
@@ -328,14 +338,18 @@ fn main() {
     fns.sort_unstable();
     println!(
         "fib lag behind the table p50 / p99 / max: {} / {} / {} versions, {} / {} / {} \
-         ({} samples by a lookup thread)",
+         ({} samples by a lookup thread; the follower applied {} changes in {} syncs and was \
+         preempted {} times)",
         data::pct(&fv, 0.5),
         data::pct(&fv, 0.99),
         fv.last().unwrap_or(&0),
         us(data::pct(&fns, 0.5)),
         us(data::pct(&fns, 0.99)),
         us(*fns.last().unwrap_or(&0)),
-        fv.len()
+        fv.len(),
+        followed,
+        syncs,
+        follower_preempted
     );
     // After a last sync the Fib must answer as the table's own longest-prefix match.
     follower.sync().expect("the follower keeps its slots");
@@ -522,11 +536,16 @@ fn dump_and_follow(
         d.lag_ns.clear();
         let (mut caught_up, mut live) = (None, 0);
         loop {
-            // Drain what is there; once caught up, wait for each change.
-            let next = if caught_up.is_none() {
-                feed.try_next()
-            } else {
-                feed.next_timeout(Duration::from_millis(20))
+            // Drain what is there; once caught up, take each change as it comes, napping
+            // 100 us when there is none yet rather than waiting on the journal: a waiting
+            // feed is woken by the next commit, and a writer committing flat out would pay
+            // that wakeup (a lock and a system call) at nearly every commit.
+            let next = match feed.try_next() {
+                Ok(None) if caught_up.is_some() => {
+                    thread::sleep(Duration::from_micros(100));
+                    feed.try_next()
+                }
+                next => next,
             };
             let change = match next {
                 Ok(Some(c)) => c,

@@ -17,15 +17,16 @@
 //! reclaimer overlapped (its unlinking stores follow its announcement; had we read one,
 //! the announcement would precede our second fence).
 
-use std::collections::HashMap;
+use std::collections::hash_map;
 use std::fmt;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use crate::criteria::Criteria;
-use crate::cursor::{best_of, route as route_of};
+use crate::cursor::route as route_of;
 use crate::enumeration::Enumeration;
 use crate::error::Error;
+use crate::hash::FastMap;
 use crate::journal::Read;
 use crate::prefix::Prefix;
 use crate::route::{Route, RouteKey, Version};
@@ -102,11 +103,12 @@ pub struct Feed<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
     criteria: Criteria<P>,
     pos: u64,
     lagged: bool,
-    /// For `best_only` criteria: each network's best route (key and entry) as of `pos`,
-    /// for networks whose commits this feed has read. With it a commit that does not
-    /// dethrone its network's best costs no walk of the network's chains (which, behind a
-    /// floor, hold every version since it: a walk per commit would make catching up cost
-    /// the square of the backlog). Cleared when it outgrows [`BEST_CACHE`].
+    /// For `best_only` criteria: each network's best route (node and entry) and number of
+    /// enabled routes as of `pos`, for networks whose commits this feed has read. With it
+    /// a commit that does not dethrone its network's best, or changes a network's only
+    /// route, costs no walk of the network's chains (which, behind a floor, hold every
+    /// version since it: a walk per commit would make catching up cost the square of the
+    /// backlog). Cleared when it outgrows [`BEST_CACHE`].
     best: BestCache<P, V>,
     /// Whether a caught-up `next_timeout` naps ([`NAP`]) and reads again rather than asks
     /// to be woken: set when a wake-up came within a nap's length, cleared by a nap that
@@ -121,28 +123,63 @@ pub struct Feed<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
 /// spin: it costs the writer nothing and the machine no CPU.
 const NAP: Duration = Duration::from_micros(50);
 
-/// A `best_only` feed's memory of each network's best route: its key and entry.
-type BestCache<P, V> = HashMap<P, Option<(RouteKey<P>, EntryRef<V>)>>;
+/// A `best_only` feed's memory of each network's best route.
+type BestCache<P, V> = FastMap<P, Best<P, V>>;
 
 /// Networks a `best_only` feed remembers the best route of, at most.
 const BEST_CACHE: usize = 1 << 20;
 
-/// The address of an entry in a version the feed's floor keeps alive.
-struct EntryRef<V>(NonNull<Entry<V>>);
+/// What a `best_only` feed remembers of a network as of its position.
+struct Best<P: Prefix, V> {
+    /// The best route.
+    best: Option<BestRef<P, V>>,
+    /// How many of the network's routes are enabled.
+    enabled: u32,
+}
 
-impl<V> Clone for EntryRef<V> {
+/// Where a network's best route was at the feed's position: its key's node and the entry
+/// of its version then. That version is one the floor sees, so the reclaimer keeps it,
+/// and its chain then has a version someone sees, so the node is not retired either,
+/// until a commit after the floor changes it (which the feed reads, and then forgets
+/// this). 16 bytes, so that the cache of a busy day's networks stays small.
+struct BestRef<P: Prefix, V> {
+    node: NonNull<Node<RouteKey<P>, V>>,
+    entry: NonNull<Entry<V>>,
+}
+
+impl<P: Prefix, V> Clone for BestRef<P, V> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<V> Copy for EntryRef<V> {}
+impl<P: Prefix, V> Copy for BestRef<P, V> {}
 
-// SAFETY: an `EntryRef` is only dereferenced by its feed, under an epoch guard, while the
-// feed's floor keeps the version alive (see `Feed::sides`); the entry is shared data of a
-// `V: Send + Sync`.
-unsafe impl<V: Send + Sync> Send for EntryRef<V> {}
+impl<P: Prefix, V> BestRef<P, V> {
+    fn new((node, entry): (&Node<RouteKey<P>, V>, &Entry<V>)) -> Self {
+        Self {
+            node: NonNull::from(node),
+            entry: NonNull::from(entry),
+        }
+    }
+
+    /// The node and the entry.
+    ///
+    /// # Safety
+    /// The feed has not moved past a commit of the route's key since this was made (so
+    /// both are still alive, see the type's docs), and `_guard` pins the epoch.
+    unsafe fn get(self, _guard: &Guard) -> (&Node<RouteKey<P>, V>, &Entry<V>) {
+        // SAFETY: alive for as long as the caller's contract holds, which covers the
+        // guard's borrow.
+        unsafe { (self.node.as_ref(), self.entry.as_ref()) }
+    }
+}
+
+// SAFETY: a `BestRef` is only dereferenced by its feed, under an epoch guard, while the
+// feed's floor keeps the node and version alive (see the type's docs); both are shared
+// data of a `V: Send + Sync` (and a `Prefix`, which is `Send + Sync`).
+unsafe impl<P: Prefix, V: Send + Sync> Send for BestRef<P, V> {}
 // SAFETY: as above.
-unsafe impl<V: Send + Sync> Sync for EntryRef<V> {}
+unsafe impl<P: Prefix, V: Send + Sync> Sync for BestRef<P, V> {}
 
 impl<P: Prefix, V: Clone + Send + Sync + 'static> fmt::Debug for Feed<'_, P, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -218,8 +255,8 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     }
 }
 
-/// Either side of a change, before it is cloned: the key and the version's entry.
-type Side<'g, P, V> = Option<(RouteKey<P>, &'g Entry<V>)>;
+/// Either side of a change, before it is cloned: the key's node and the version's entry.
+type Side<'g, P, V> = Option<(&'g Node<RouteKey<P>, V>, &'g Entry<V>)>;
 
 impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
     fn new(
@@ -236,8 +273,18 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
             criteria,
             pos,
             lagged: false,
-            best: HashMap::new(),
+            best: FastMap::default(),
             nap: false,
+        }
+    }
+
+    /// Makes room in a `best_only` feed's memory of networks for `networks` of them, so
+    /// that it does not grow (and rehash, a pause of milliseconds at 100,000 networks)
+    /// while a busy writer waits to be followed.
+    pub(crate) fn reserve_networks(&mut self, networks: usize) {
+        if self.criteria.best_only {
+            self.best
+                .reserve(networks.min(BEST_CACHE).saturating_sub(self.best.len()));
         }
     }
 
@@ -293,8 +340,8 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
                     }
                     sides.map(|(old, new)| Change {
                         version: Version(t),
-                        old: old.map(|(k, e)| route_of(k, e)),
-                        new: new.map(|(k, e)| route_of(k, e)),
+                        old: old.map(|(n, e)| route_of(n.key, e)),
+                        new: new.map(|(n, e)| route_of(n.key, e)),
                     })
                 }
             };
@@ -402,53 +449,86 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
             // than the floor and what the floor sees).
             let before = version.older(guard).and_then(|o| o.entry.as_ref());
             let after = version.entry.as_ref();
-            let pass =
-                |e: Option<&'g Entry<V>>| e.filter(|e| c.admits(&key, e.enabled)).map(|e| (key, e));
+            let pass = |e: Option<&'g Entry<V>>| {
+                e.filter(|e| c.admits(&key, e.enabled)).map(|e| (node, e))
+            };
             let (old, new) = (pass(before), pass(after));
             return (old.is_some() || new.is_some()).then_some((old, new));
         }
         let prefix = node.key.prefix;
         let k = node.key;
-        // The network's best at `s` (`t - 1` or `t`), where `k`'s route at `s` is `mine_at`:
-        // it is known from the commit, so `k`'s own chain (which behind the floor holds
-        // every later version of a flapping route) is not walked.
-        let best_at = |s: u64, mine_at: Option<&'g Entry<V>>| {
-            best_of(&table.list, prefix, guard, |n: &'g Node<RouteKey<P>, V>| {
-                if std::ptr::eq(n, node) {
+        // `k`'s route before and after the commit: the version it shadowed (the next one
+        // down, as above) and its own.
+        let mine_before = version.older(guard).and_then(|o| o.entry.as_ref());
+        let mine_after = version.entry.as_ref();
+        let rank = |(n, e): (&Node<RouteKey<P>, V>, &Entry<V>)| (e.priority, e.metric, n.key);
+        // The network's best at `s` (`t - 1` or `t`), where `k`'s route at `s` is `mine_at`
+        // (known from the commit, so `k`'s own chain, which behind the floor holds every
+        // later version of a flapping route, is not walked), and how many of its routes are
+        // enabled then.
+        let walk = |s: u64, mine_at: Option<&'g Entry<V>>| {
+            let (mut best, mut enabled): (Side<'g, P, V>, u32) = (None, 0);
+            let mut cur = table.list.lower_bound(&RouteKey::first_of(prefix), guard);
+            while let Some(r) = cur {
+                let n = r.get();
+                if n.key.prefix != prefix {
+                    break;
+                }
+                let e = if std::ptr::eq(n, node) {
                     mine_at
                 } else {
                     n.chain
                         .visible(s, &table.clock, guard)
                         .and_then(|v| v.entry.as_ref())
+                };
+                if let Some(e) = e.filter(|e| e.enabled) {
+                    enabled += 1;
+                    if best.is_none_or(|b| rank((n, e)) < rank(b)) {
+                        best = Some((n, e));
+                    }
                 }
-            })
-        };
-        let before: Side<'g, P, V> = match self.best.get(&prefix) {
-            // SAFETY: the cached entry belongs to the version the network's best had at
-            // `pos = t - 1`, which the floor keeps alive (as for `version` above); `guard`
-            // pins.
-            Some(b) => b.map(|(bk, e)| (bk, unsafe { e.0.as_ref() })),
-            None => best_at(t - 1, version.older(guard).and_then(|o| o.entry.as_ref())),
-        };
-        // Only `k` changed at `t`; its route at `t` is this version's entry.
-        let mine = version.entry.as_ref().filter(|e| e.enabled);
-        let rank = |(key, e): (RouteKey<P>, &Entry<V>)| (e.priority, e.metric, key);
-        let after: Side<'g, P, V> = match (before, mine) {
-            (None, mine) => mine.map(|e| (k, e)),
-            (Some(b), Some(e)) if b.0 != k => Some(if rank((k, e)) < rank(b) { (k, e) } else { b }),
-            (Some(b), None) if b.0 != k => Some(b),
-            // The best route itself changed: still the best if it did not get worse, else
-            // read the network at `t`.
-            (Some(b), Some(e)) if rank((k, e)) <= rank(b) => Some((k, e)),
-            _ => best_at(t, version.entry.as_ref()),
+                cur = r.next(guard);
+            }
+            (best, enabled)
         };
         if self.best.len() >= BEST_CACHE {
             self.best.clear();
         }
-        self.best.insert(
-            prefix,
-            after.map(|(bk, e)| (bk, EntryRef(NonNull::from(e)))),
-        );
+        let slot = match self.best.entry(prefix) {
+            hash_map::Entry::Occupied(o) => o.into_mut(),
+            hash_map::Entry::Vacant(v) => {
+                let (best, enabled) = walk(t - 1, mine_before);
+                v.insert(Best {
+                    best: best.map(BestRef::new),
+                    enabled,
+                })
+            }
+        };
+        // SAFETY: the remembered route was the network's best at `pos = t - 1`; the floor
+        // keeps its version and node alive (`BestRef`); `guard` pins.
+        let before: Side<'g, P, V> = slot.best.map(|b| unsafe { b.get(guard) });
+        // Only `k` changed at `t`: the network's enabled routes change by `k`'s.
+        let on = |e: Option<&Entry<V>>| e.is_some_and(|e| e.enabled) as u32;
+        let enabled = (slot.enabled + on(mine_after)).checked_sub(on(mine_before));
+        let mine = mine_after.filter(|e| e.enabled).map(|e| (node, e));
+        let (after, enabled): (Side<'g, P, V>, u32) = match (before, mine, enabled) {
+            (_, _, None) => walk(t, mine_after), // a miscount: read the network
+            (None, mine, Some(n)) => (mine, n),
+            (Some(b), Some(m), Some(n)) if b.0.key != k => {
+                (Some(if rank(m) < rank(b) { m } else { b }), n)
+            }
+            (Some(b), None, Some(n)) if b.0.key != k => (Some(b), n),
+            // The best route itself changed: still the best if it did not get worse or
+            // if it is the network's only route...
+            (Some(b), Some(m), Some(n)) if n == 1 || rank(m) <= rank(b) => (Some(m), n),
+            // ...and none if it went and was the only one; else read the network at `t`.
+            (Some(_), None, Some(0)) => (None, 0),
+            _ => walk(t, mine_after),
+        };
+        *slot = Best {
+            best: after.map(BestRef::new),
+            enabled,
+        };
         let same = match (before, after) {
             (Some((_, a)), Some((_, b))) => std::ptr::eq(a, b),
             (None, None) => true,
@@ -457,7 +537,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
         if same {
             return None;
         }
-        let pass = |side: Side<'g, P, V>| side.filter(|(k, e)| c.admits(k, e.enabled));
+        let pass = |side: Side<'g, P, V>| side.filter(|(n, e)| c.admits(&n.key, e.enabled));
         let (old, new) = (pass(before), pass(after));
         (old.is_some() || new.is_some()).then_some((old, new))
     }

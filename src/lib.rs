@@ -118,6 +118,7 @@ mod error;
 mod feed;
 mod fib;
 mod handle;
+mod hash;
 mod journal;
 mod prefix;
 mod reclaim;

@@ -515,6 +515,65 @@ mod follow {
         assert_eq!(follower.sync(), Ok(0));
     }
 
+    /// Networks whose only route changes (its rank gets worse or better, it stays the
+    /// best), routes disabled and enabled again, a second route that comes and goes, next
+    /// hops that change and ones that stay; the follower syncs after 1 to 16 commits and
+    /// then answers as the table does for every network touched. The prefixes spread
+    /// over the whole space, so more chunks change than keep a spare block, and the
+    /// arena (trimmed after the build) fills up.
+    #[test]
+    fn follows_sole_and_disabled_routes_through_short_syncs() {
+        let prefixes = data::ipv4_prefixes(4_000, 42);
+        let table = RouteTable::<Ipv4Net, u32>::new();
+        for (i, p) in prefixes.iter().enumerate() {
+            table.add_route(route(*p, 1, 10, i as u32 % 64)).unwrap();
+        }
+        // Four values share a next hop: many changes keep it, some do not.
+        let next_hop = |r: &Route<Ipv4Net, u32>| r.value / 4;
+        let (fib, mut follower) = Fib::follow(&table, next_hop).unwrap();
+        let agrees = |p: &Ipv4Net| {
+            for a in [p.network(), p.broadcast()] {
+                assert_eq!(fib.lookup(a), table.lookup(a).map(|r| next_hop(&r)), "{a}");
+            }
+        };
+        let mut rng = Rng::new(41);
+        let (mut touched, mut until) = (Vec::new(), 1);
+        for _ in 0..20_000 {
+            let p = prefixes[rng.below(prefixes.len() as u64) as usize];
+            let v = rng.below(64) as u32;
+            match rng.below(8) {
+                // the network's own route again, its metric up or down
+                0..=3 => {
+                    let mut r = route(p, 1, 10, v);
+                    r.metric = v;
+                    table.add_route(r).unwrap();
+                }
+                4 => {
+                    let mut r = route(p, 1, 10, v);
+                    r.enabled = false;
+                    table.add_route(r).unwrap();
+                }
+                // a second route, better or worse than the first
+                5 => {
+                    let r = route(p, 2, 5 + rng.below(10) as u32, v);
+                    table.add_route(r).unwrap();
+                }
+                6 => drop(table.delete_route(&key(p, 2))),
+                _ => drop(table.delete_route(&key(p, 1))),
+            }
+            touched.push(p);
+            if touched.len() == until {
+                follower.sync().unwrap();
+                assert_eq!(fib.version(), table.version());
+                touched.iter().for_each(agrees);
+                touched.clear();
+                until = 1 + rng.below(16) as usize;
+            }
+        }
+        follower.sync().unwrap();
+        prefixes.iter().for_each(agrees);
+    }
+
     #[test]
     fn a_lagged_follower_rebuilds() {
         let table = RouteTable::<Ipv4Net, u32>::builder()

@@ -1,10 +1,10 @@
 //! The writer's side of the arena: allocation, release, and when released blocks may be
 //! reused (see [`super::arena`] for why that needs a counter bump).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::arena::{Arena, Shared};
+use crate::hash::FastSet;
 
 /// Blocks of the arena, handed out and taken back by the single writer.
 pub(crate) struct Alloc {
@@ -20,9 +20,11 @@ pub(crate) struct Alloc {
     detached: Vec<(u32, u32)>,
     /// Blocks handed out since the last publish: no published root reaches them, so the
     /// writer may change them in place and free them at once.
-    fresh: HashSet<u32>,
+    fresh: FastSet<u32>,
     /// Words in blocks that are handed out (for statistics).
     used: usize,
+    /// Whether the recycling counter was bumped since the last publish.
+    bumped: bool,
 }
 
 impl Alloc {
@@ -34,8 +36,9 @@ impl Alloc {
             free: Vec::new(),
             pending: Vec::new(),
             detached: Vec::new(),
-            fresh: HashSet::new(),
+            fresh: FastSet::default(),
             used: 0,
+            bumped: false,
         }
     }
 
@@ -50,33 +53,53 @@ impl Alloc {
         self.shared.arena()
     }
 
-    /// True if the block at `start` was handed out since the last publish.
-    #[inline]
-    pub(crate) fn is_fresh(&self, start: usize) -> bool {
-        self.fresh.contains(&(start as u32))
-    }
-
     /// A block of `size` words. Its contents are arbitrary: the caller writes every word.
     pub(crate) fn alloc(&mut self, size: usize) -> usize {
-        let start = match self.take_free(size) {
-            Some(s) => s,
-            None if !self.detached.is_empty() => {
-                // Readers on older roots may still walk these blocks: bump before any
-                // of them is written again.
-                self.shared.bump_recycled();
-                for (s, z) in std::mem::take(&mut self.detached) {
-                    self.put_free(s as usize, z as usize);
-                }
-                match self.take_free(size) {
-                    Some(s) => s,
-                    None => self.carve(size),
-                }
+        match self.try_alloc(size) {
+            Some(start) => start,
+            None => {
+                let start = self.carve(size);
+                self.hand_out(start, size)
             }
-            None => self.carve(size),
-        };
+        }
+    }
+
+    /// As [`Alloc::alloc`], but `None` rather than grow the arena.
+    pub(crate) fn try_alloc(&mut self, size: usize) -> Option<usize> {
+        if let Some(s) = self.take_free(size) {
+            return Some(self.hand_out(s, size));
+        }
+        if !self.detached.is_empty() {
+            // Readers on older roots may still walk these blocks: bump before any of them
+            // is written again.
+            self.reuse_detached();
+            for (s, z) in std::mem::take(&mut self.detached) {
+                self.put_free(s as usize, z as usize);
+            }
+            if let Some(s) = self.take_free(size) {
+                return Some(self.hand_out(s, size));
+            }
+        }
+        if self.top + size <= self.arena().capacity() {
+            let s = self.carve(size);
+            return Some(self.hand_out(s, size));
+        }
+        None
+    }
+
+    fn hand_out(&mut self, start: usize, size: usize) -> usize {
         self.fresh.insert(start as u32);
         self.used += size;
         start
+    }
+
+    /// Gives back a block that no published root reaches any more (one the writer kept
+    /// since an earlier publish): reusable after a counter bump, without waiting for the
+    /// next publish.
+    pub(crate) fn release_detached(&mut self, start: usize, size: usize) {
+        debug_assert!(!self.fresh.contains(&(start as u32)));
+        self.used -= size;
+        self.detached.push((start as u32, size as u32));
     }
 
     /// Gives back a block. A fresh one is reusable at once; one that a published root may
@@ -95,6 +118,18 @@ impl Alloc {
     pub(crate) fn published(&mut self) {
         self.detached.append(&mut self.pending);
         self.fresh.clear();
+        self.bumped = false;
+    }
+
+    /// Makes blocks that the last publish (or an earlier one) detached safe to write:
+    /// bumps the recycling counter unless it was bumped since that publish. The writer
+    /// calls it before writing into a block it kept itself (a spare), as `alloc` does
+    /// before handing out a detached one.
+    pub(crate) fn reuse_detached(&mut self) {
+        if !self.bumped {
+            self.shared.bump_recycled();
+            self.bumped = true;
+        }
     }
 
     /// Words in blocks handed out.

@@ -87,6 +87,15 @@ impl Arena {
         self.words[i].store(v, Ordering::Relaxed);
     }
 
+    /// Copies `n` words from `from` to `to` (writer only; both in bounds, not
+    /// overlapping). `Relaxed`, as [`Arena::set`].
+    pub(crate) fn copy(&self, from: usize, to: usize, n: usize) {
+        let (src, dst) = (&self.words[from..from + n], &self.words[to..to + n]);
+        for (d, s) in dst.iter().zip(src) {
+            d.store(s.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
     /// The published root index, loaded with `Acquire` so that the blocks it names are
     /// visible.
     #[inline(always)]

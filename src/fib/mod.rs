@@ -387,7 +387,7 @@ impl<P: Prefix> FibWriter<P> {
         }
     }
 
-    /// Every prefix in the working state, in (address, length) order.
+    /// Every prefix in the working state, in no particular order.
     pub(crate) fn prefixes(&self) -> Vec<P> {
         let shift = 128 - P::MAX_LEN as u32;
         self.writer

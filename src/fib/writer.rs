@@ -1,14 +1,16 @@
 //! The single writer: applies prefix changes to a private working tree, copying every
 //! published block it changes, and publishes the tree as one version.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
 use super::alloc::Alloc;
+use super::arena::Arena;
 use super::key::FibKey;
 use super::layout::{
     entry_of_leaf, leaf, leaf_len, leaf_of_entry, node_words, Geometry, NODE, NODE_FALLBACK,
     NODE_HEADER, ROOT_CHUNKS, ROOT_LEN, ROOT_VERSION, STRIDE,
 };
+use crate::hash::FastMap;
 
 /// Slots of a node.
 const SLOTS: usize = 1 << STRIDE;
@@ -38,11 +40,94 @@ pub(crate) struct Writer {
     root: usize,
     /// The one all-empty chunk, shared by every root slot that holds nothing.
     empty_chunk: usize,
-    /// Every prefix and its next hop, in (network, length) order: (left-aligned network,
-    /// length) -> id.
-    routes: BTreeMap<(u128, u8), u32>,
+    /// Every prefix and its next hop.
+    routes: Routes,
+    /// For each directory entry, 1 + the length of the prefix that owns it (the longest of
+    /// length `<= dir_bits` that covers it), or 0: what a change of a short prefix may
+    /// overwrite, as DIR-24-8 keeps a depth per entry.
+    owner: Vec<u8>,
     /// The chunk last made writable: (chunk number, block).
     writable: (usize, usize),
+    /// Publishes so far: the batch of changes being built is number `batch`.
+    batch: u64,
+    /// The batch in which the working root became writable (it is while this is `batch`).
+    root_written: u64,
+    /// The root before the working one, kept to become the next working root (see
+    /// [`Spare`]); 0 before the first publish.
+    root_spare: Spare,
+    /// Each directory chunk's bookkeeping, by chunk number.
+    chunks: Vec<ChunkSlot>,
+    /// Chunks that have a spare block, oldest first (the hand of a clock that gives
+    /// recently used spares a second chance before evicting one).
+    spares: VecDeque<u32>,
+    /// At most this many chunks keep a spare block.
+    max_spares: usize,
+}
+
+/// A published block's previous version, kept to be reused as its next one: bringing it up
+/// to date copies only the words the last batch changed, not the whole block (a 24-bit
+/// directory has roots of 4,098 words and chunks of 2,048). It is written only after a
+/// later publish detached it and a bump of the recycling counter (see
+/// [`super::arena`]), as any reused block.
+struct Spare {
+    /// The block (0: none).
+    block: usize,
+    /// Word offsets at which `block` differs from the current block; `all`: too many to
+    /// list, copy the whole block.
+    delta: Vec<u32>,
+    all: bool,
+}
+
+impl Spare {
+    const NONE: Spare = Spare {
+        block: 0,
+        delta: Vec::new(),
+        all: false,
+    };
+
+    /// Notes that the current block's word `w` is written. `cap`: offsets listed at most.
+    #[inline]
+    fn note(&mut self, w: usize, cap: usize) {
+        if self.block == 0 || self.all || self.delta.last() == Some(&(w as u32)) {
+            return;
+        }
+        if self.delta.len() >= cap {
+            self.all = true;
+            self.delta.clear();
+        } else {
+            self.delta.push(w as u32);
+        }
+    }
+
+    /// Brings the spare up to date with `current` (`words` long) and returns it; the
+    /// caller has bumped the recycling counter since the publish that detached it.
+    fn catch_up(&mut self, arena: &Arena, current: usize, words: usize) -> usize {
+        if self.all {
+            arena.copy(current, self.block, words);
+        } else {
+            for &w in &self.delta {
+                arena.set(self.block + w as usize, arena.get(current + w as usize));
+            }
+        }
+        self.block
+    }
+
+    /// Makes `block` the spare, equal to the current block so far.
+    fn reset(&mut self, block: usize) {
+        self.block = block;
+        self.delta.clear();
+        self.all = false;
+    }
+}
+
+/// A directory chunk's bookkeeping.
+struct ChunkSlot {
+    /// The batch in which the chunk's current block became writable (`u64::MAX`: never).
+    written: u64,
+    /// The chunk's previous block.
+    spare: Spare,
+    /// Whether the spare was used since the clock hand last passed.
+    referenced: bool,
 }
 
 impl Writer {
@@ -69,8 +154,23 @@ impl Writer {
             width,
             root,
             empty_chunk,
-            routes: BTreeMap::new(),
+            routes: Routes::new(width),
+            owner: vec![0; 1 << geometry.dir_bits()],
             writable: (usize::MAX, 0),
+            batch: 0,
+            root_written: 0,
+            root_spare: Spare::NONE,
+            chunks: (0..1usize << geometry.root_bits)
+                .map(|_| ChunkSlot {
+                    written: u64::MAX,
+                    spare: Spare::NONE,
+                    referenced: false,
+                })
+                .collect(),
+            spares: VecDeque::new(),
+            // An eighth of the directory: the chunks a real day's churn touches most
+            // (docs/FIB.md), at an eighth more directory memory at most.
+            max_spares: (1usize << geometry.root_bits).div_ceil(8),
         };
         w.publish(0);
         w
@@ -96,14 +196,14 @@ impl Writer {
         self.routes.len()
     }
 
-    /// Every prefix held, in (network, length) order.
+    /// Every prefix held, in no particular order.
     pub(crate) fn keys(&self) -> impl Iterator<Item = (u128, u8)> + '_ {
-        self.routes.keys().copied()
+        self.routes.keys()
     }
 
     /// The next hop of exactly this prefix.
     pub(crate) fn get(&self, key: u128, len: u8) -> Option<u32> {
-        self.routes.get(&(key, len)).copied()
+        self.routes.get(key, len)
     }
 
     /// Sets (`Some`) or removes (`None`) the next hop of the prefix `key/len` (`key`
@@ -111,23 +211,26 @@ impl Writer {
     pub(crate) fn apply(&mut self, key: u128, len: u8, id: Option<u32>) -> Option<u32> {
         debug_assert!(key & !mask(len) == 0 && len as u32 <= self.width);
         let old = match id {
-            Some(id) => self.routes.insert((key, len), id),
-            None => self.routes.remove(&(key, len)),
+            Some(id) => self.routes.insert(key, len, id),
+            None => self.routes.remove(key, len),
         };
         if old == id {
             return old;
         }
         let dir = self.geometry.dir_bits();
         if len as u32 <= dir {
-            let word = match id {
-                Some(id) => leaf(len, id),
-                None => self.cover(key, len, 0),
+            let (word, owner) = match id {
+                Some(id) => (leaf(len, id), len + 1),
+                None => match self.cover(key, len, 0) {
+                    Some((l, id)) => (leaf(l, id), l + 1),
+                    None => (0, 0),
+                },
             };
-            self.paint(key, len, word);
+            self.paint(key, len, word, owner);
         } else {
             let op = |this: &Self, min: u8| match id {
                 Some(id) => Op::Set(leaf(len, id)),
-                None => Op::Remove(this.cover(key, len, min)),
+                None => Op::Remove(this.cover(key, len, min).map_or(0, |(l, id)| leaf(l, id))),
             };
             let t = key.slot(0, dir);
             let (chunk, i) = self.entry_for_write(t);
@@ -155,44 +258,27 @@ impl Writer {
         arena.publish_root(self.root);
         self.alloc.published();
         self.writable = (usize::MAX, 0);
+        self.batch += 1;
     }
 
-    /// The longest prefix of `key` with a length in `min..len`, as a leaf word (or 0).
-    fn cover(&self, key: u128, len: u8, min: u8) -> u64 {
+    /// The longest prefix of `key` with a length in `min..len`: its length and next hop.
+    fn cover(&self, key: u128, len: u8, min: u8) -> Option<(u8, u32)> {
         (min..len)
             .rev()
-            .find_map(|l| self.routes.get(&(key & mask(l), l)).map(|&id| leaf(l, id)))
-            .unwrap_or(0)
+            .find_map(|l| self.routes.get(key & mask(l), l).map(|id| (l, id)))
     }
 
     /// Gives every directory entry that `key/len` covers, and that no longer prefix of
-    /// length `<= dir_bits` owns, the leaf `word`.
-    fn paint(&mut self, key: u128, len: u8, word: u64) {
+    /// length `<= dir_bits` owns, the leaf `word` and the owner `owner` (1 + the length of
+    /// the prefix `word` is for, or 0). Such entries are owned by `key/len` or by a shorter
+    /// prefix (or none): those whose owner is at most `len + 1`.
+    fn paint(&mut self, key: u128, len: u8, word: u64, owner: u8) {
         let dir = self.geometry.dir_bits();
         let first = key.slot(0, dir);
         let end = first + (1usize << (dir - len as u32));
-        let last = key | !mask(len) & mask(self.width as u8);
-        let mut owned = Vec::new();
-        let mut cursor = first;
-        // More-specifics in (network, length) order: a cover comes before what it covers.
-        for &(k, l) in self
-            .routes
-            .range((key, len + 1)..=(last, dir as u8))
-            .map(|(k, _)| k)
-        {
-            if l as u32 > dir || l <= len {
-                continue;
-            }
-            let s = k.slot(0, dir);
-            if s < cursor {
-                continue; // inside a more-specific already skipped
-            }
-            owned.push((cursor, s));
-            cursor = s + (1usize << (dir - l as u32));
-        }
-        owned.push((cursor, end));
-        for (from, to) in owned {
-            for t in from..to {
+        for t in first..end {
+            if self.owner[t] <= len + 1 {
+                self.owner[t] = owner;
                 self.set_leaf(t, word);
             }
         }
@@ -248,42 +334,112 @@ impl Writer {
         );
     }
 
-    /// The working root, copied first if it is published.
+    /// The working root: the published one is copied first, into the spare root when
+    /// there is one (only the chunk indices the last batch changed are copied).
     fn root_for_write(&mut self) -> usize {
-        if !self.alloc.is_fresh(self.root) {
+        if self.root_written != self.batch {
             let words = self.geometry.root_words();
-            let copy = self.alloc.alloc(words);
-            copy_block(&self.alloc, self.root, copy, words);
-            self.alloc.release(self.root, words);
-            self.root = copy;
+            let block = if self.root_spare.block != 0 {
+                self.alloc.reuse_detached();
+                self.root_spare
+                    .catch_up(self.alloc.arena(), self.root, words)
+            } else {
+                let copy = self.alloc.alloc(words);
+                self.alloc.arena().copy(self.root, copy, words);
+                copy
+            };
+            self.root_spare.reset(self.root);
+            self.root = block;
+            self.root_written = self.batch;
         }
         self.root
     }
 
-    /// The writable chunk holding directory entry `t`, and `t`'s index in it. The chunk is
-    /// copied first if it is published or the shared empty one.
+    /// The writable chunk holding directory entry `t`, and `t`'s index in it; the entry's
+    /// word is noted as written. A published chunk is copied first, into its spare block
+    /// when it has one; the shared empty chunk into a new block.
     fn entry_for_write(&mut self, t: usize) -> (usize, usize) {
         let g = self.geometry;
         let c = t >> g.chunk_bits;
         let i = t & ((1 << g.chunk_bits) - 1);
+        let cap = g.chunk_words() / 8;
         if self.writable.0 == c {
+            self.chunks[c].spare.note(i / 2, cap);
             return (self.writable.1, i);
         }
         let root = self.root_for_write();
-        let chunk = self.alloc.arena().get(root + ROOT_CHUNKS + c) as usize;
-        let chunk = if chunk != self.empty_chunk && self.alloc.is_fresh(chunk) {
-            chunk
+        let current = self.alloc.arena().get(root + ROOT_CHUNKS + c) as usize;
+        let chunk = if self.chunks[c].written == self.batch {
+            current
         } else {
-            let copy = self.alloc.alloc(g.chunk_words());
-            copy_block(&self.alloc, chunk, copy, g.chunk_words());
-            if chunk != self.empty_chunk {
-                self.alloc.release(chunk, g.chunk_words());
+            let words = g.chunk_words();
+            let slot = &mut self.chunks[c];
+            let block = if slot.spare.block != 0 {
+                slot.referenced = true;
+                self.alloc.reuse_detached();
+                slot.spare.catch_up(self.alloc.arena(), current, words)
+            } else {
+                let copy = match self.alloc.try_alloc(words) {
+                    Some(b) => b,
+                    None => {
+                        // Spares give way to the Fib itself: free some rather than grow
+                        // the arena.
+                        self.evict_spares(c, 16);
+                        self.alloc.alloc(words)
+                    }
+                };
+                self.alloc.arena().copy(current, copy, words);
+                copy
+            };
+            let slot = &mut self.chunks[c];
+            slot.written = self.batch;
+            if current != self.empty_chunk {
+                if slot.spare.block == 0 {
+                    self.spares.push_back(c as u32);
+                }
+                slot.spare.reset(current);
             }
-            self.alloc.arena().set(root + ROOT_CHUNKS + c, copy as u64);
-            copy
+            self.alloc.arena().set(root + ROOT_CHUNKS + c, block as u64);
+            self.root_spare.note(ROOT_CHUNKS + c, g.root_words() / 8);
+            self.evict_spares(c, 0);
+            block
         };
+        self.chunks[c].spare.note(i / 2, cap);
         self.writable = (c, chunk);
         (chunk, i)
+    }
+
+    /// Gives spare blocks back to the allocator while more than `max_spares` chunks keep
+    /// one, and until `want` spares that are reusable in this batch (detached by an
+    /// earlier publish) were given back. Passes over chunk `keep` and, once, over spares
+    /// used since the hand last passed.
+    fn evict_spares(&mut self, keep: usize, mut want: usize) {
+        // Each chunk is passed over at most twice (its second chance, then for good).
+        let mut steps = 2 * self.spares.len();
+        while (self.spares.len() > self.max_spares || want > 0) && steps > 0 {
+            steps -= 1;
+            let Some(c) = self.spares.pop_front() else {
+                return;
+            };
+            let slot = &mut self.chunks[c as usize];
+            // Set in this batch: the published root still reaches it.
+            let reachable = slot.written == self.batch;
+            let over = self.spares.len() >= self.max_spares;
+            if c as usize == keep || slot.referenced || (reachable && !over) {
+                slot.referenced = false;
+                self.spares.push_back(c);
+                continue;
+            }
+            let block = slot.spare.block;
+            slot.spare.reset(0);
+            let words = self.geometry.chunk_words();
+            if reachable {
+                self.alloc.release(block, words);
+            } else {
+                self.alloc.release_detached(block, words);
+                want = want.saturating_sub(1);
+            }
+        }
     }
 
     /// The node `old` (0: none) at `depth` with the change applied to `key/len` (in it or
@@ -405,6 +561,99 @@ impl Writer {
     }
 }
 
+/// Every prefix and its next hop, one map per length from the left-aligned network to the
+/// id. A network of up to 32 bits keys on its top 32 bits (an IPv4 entry is 8 bytes, so
+/// a full table's maps stay small enough to be mostly cached), up to 64 on its top 64.
+struct Routes {
+    short: Vec<FastMap<u32, u32>>,
+    medium: Vec<FastMap<u64, u32>>,
+    long: Vec<FastMap<u128, u32>>,
+    len: usize,
+}
+
+/// Applies `$f` to the map for `$len` and the key `$key` (a left-aligned `u128`) as that
+/// map keys it.
+macro_rules! with_map {
+    ($routes:expr, $key:expr, $len:expr, |$m:ident, $k:ident| $f:expr) => {{
+        let (key, len) = ($key, $len as usize);
+        if len <= 32 {
+            let ($m, $k) = (&mut $routes.short[len], (key >> 96) as u32);
+            $f
+        } else if len <= 64 {
+            let ($m, $k) = (&mut $routes.medium[len - 33], (key >> 64) as u64);
+            $f
+        } else {
+            let ($m, $k) = (&mut $routes.long[len - 65], key);
+            $f
+        }
+    }};
+}
+
+impl Routes {
+    fn new(width: u32) -> Self {
+        let lengths = width as usize + 1;
+        Self {
+            short: (0..lengths.min(33)).map(|_| FastMap::default()).collect(),
+            medium: (33..lengths.min(65)).map(|_| FastMap::default()).collect(),
+            long: (65..lengths).map(|_| FastMap::default()).collect(),
+            len: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The id of `key/len`. (Most lengths hold nothing: those cost no hashing.)
+    #[inline]
+    fn get(&self, key: u128, len: u8) -> Option<u32> {
+        let len = len as usize;
+        if len <= 32 {
+            let m = &self.short[len];
+            (!m.is_empty()).then(|| m.get(&((key >> 96) as u32)).copied())?
+        } else if len <= 64 {
+            let m = &self.medium[len - 33];
+            (!m.is_empty()).then(|| m.get(&((key >> 64) as u64)).copied())?
+        } else {
+            let m = &self.long[len - 65];
+            (!m.is_empty()).then(|| m.get(&key).copied())?
+        }
+    }
+
+    #[inline]
+    fn insert(&mut self, key: u128, len: u8, id: u32) -> Option<u32> {
+        let old = with_map!(self, key, len, |m, k| m.insert(k, id));
+        self.len += old.is_none() as usize;
+        old
+    }
+
+    #[inline]
+    fn remove(&mut self, key: u128, len: u8) -> Option<u32> {
+        let old = with_map!(self, key, len, |m, k| m.remove(&k));
+        self.len -= old.is_some() as usize;
+        old
+    }
+
+    fn keys(&self) -> impl Iterator<Item = (u128, u8)> + '_ {
+        let short = self
+            .short
+            .iter()
+            .enumerate()
+            .flat_map(|(l, m)| m.keys().map(move |&k| ((k as u128) << 96, l as u8)));
+        let medium = self
+            .medium
+            .iter()
+            .enumerate()
+            .flat_map(|(l, m)| m.keys().map(move |&k| ((k as u128) << 64, (l + 33) as u8)));
+        let long = self
+            .long
+            .iter()
+            .enumerate()
+            .flat_map(|(l, m)| m.keys().map(move |&k| (k, (l + 65) as u8)));
+        short.chain(medium).chain(long)
+    }
+}
+
 /// What a change does to the leaf words of a node in its range.
 enum Op {
     /// Store this leaf where no longer prefix wins.
@@ -422,12 +671,5 @@ impl Op {
             Op::Remove(cover) if word != 0 && leaf_len(word) == len => cover,
             _ => word,
         }
-    }
-}
-
-fn copy_block(alloc: &Alloc, from: usize, to: usize, words: usize) {
-    let arena = alloc.arena();
-    for i in 0..words {
-        arena.set(to + i, arena.get(from + i));
     }
 }
