@@ -180,6 +180,27 @@ fn interleaved(title: &str, rounds: usize, passes: &mut [Pass<'_>]) {
     }
 }
 
+/// The Fib's contenders over `addrs`: single lookups, and batches written to `out`.
+fn fib_passes<'a, P: rtm::Prefix>(
+    fib: &'a rtm::Fib<P>,
+    addrs: &'a [P::Addr],
+    out: &'a mut [Option<u32>],
+) -> [Pass<'a>; 2] {
+    [
+        (
+            "Fib::lookup",
+            Box::new(move || addrs.iter().fold(0, |s, a| sum(s, fib.lookup(*a)))),
+        ),
+        (
+            "Fib::lookup_batch",
+            Box::new(move || {
+                fib.lookup_batch(addrs, out);
+                out.iter().fold(0, |s, a| sum(s, *a))
+            }),
+        ),
+    ]
+}
+
 /// A checksum of lookup answers, so that no pass can be optimized away.
 #[inline(always)]
 fn sum(acc: u64, answer: Option<u32>) -> u64 {
@@ -272,22 +293,14 @@ fn v4(c: &mut Criterion) {
 
     for (name, addrs) in [("v4_uniform", &uniform), ("v4_announced", &announced)] {
         let mut out = vec![None; N];
+        let [single, batch] = fib_passes(&fib, addrs, &mut out);
         let mut passes: Vec<Pass<'_>> = vec![
             (
                 "DIR-24-8 array",
                 Box::new(|| addrs.iter().fold(0, |s, a| sum(s, dir.lookup(*a)))),
             ),
-            (
-                "Fib::lookup",
-                Box::new(|| addrs.iter().fold(0, |s, a| sum(s, fib.lookup(*a)))),
-            ),
-            (
-                "Fib::lookup_batch",
-                Box::new(|| {
-                    fib.lookup_batch(addrs, &mut out);
-                    out.iter().fold(0, |s, a| sum(s, *a))
-                }),
-            ),
+            single,
+            batch,
             (
                 "prefix-trie get_lpm",
                 Box::new(|| {
@@ -396,6 +409,7 @@ fn v6(c: &mut Criterion) {
         [("v6_uniform", &uniform), ("v6_announced", &announced)];
     for (name, addrs) in addr_sets {
         let mut out = vec![None; N];
+        let [single, batch] = fib_passes(&fib, addrs, &mut out);
         let mut passes: Vec<Pass<'_>> = vec![
             (
                 "prefix-trie get_lpm",
@@ -405,17 +419,8 @@ fn v6(c: &mut Criterion) {
                     })
                 }),
             ),
-            (
-                "Fib::lookup",
-                Box::new(|| addrs.iter().fold(0, |s, a| sum(s, fib.lookup(*a)))),
-            ),
-            (
-                "Fib::lookup_batch",
-                Box::new(|| {
-                    fib.lookup_batch(addrs, &mut out);
-                    out.iter().fold(0, |s, a| sum(s, *a))
-                }),
-            ),
+            single,
+            batch,
         ];
         if rounds() > 0 {
             interleaved(&format!("fib_{name}"), rounds(), &mut passes);

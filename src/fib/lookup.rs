@@ -141,20 +141,26 @@ pub(crate) fn entry_answer(entry: u32) -> Option<u32> {
     entry.checked_sub(1)
 }
 
-/// Runs `$call` compiled for a CPU with `popcnt` when this one has it (a node step counts
-/// bits twice; without the instruction each count is a dozen), else as compiled.
-macro_rules! with_popcnt {
-    ($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {
-        {
+/// Defines a function over a node walk twice: compiled as the crate is, and compiled for a
+/// CPU with `popcnt` (a node step counts bits twice; without the instruction each count is
+/// a dozen), and calls the second when this CPU has the instruction. Parameters are plain
+/// names (rebind them `mut` inside).
+macro_rules! popcnt_fn {
+    (
+        $(#[$meta:meta])*
+        $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block
+    ) => {
+        $(#[$meta])*
+        #[inline(never)]
+        $vis fn $name<K: FibKey, G: Shape>($($arg: $ty),*) -> $ret {
             #[cfg(all(target_arch = "x86_64", not(loom)))]
             {
                 #[target_feature(enable = "popcnt")]
-                #[inline]
-                unsafe fn $name<K: FibKey, G: Shape>($($arg: $ty),*) -> $ret $body
+                unsafe fn with_popcnt<K: FibKey, G: Shape>($($arg: $ty),*) -> $ret $body
                 if std::is_x86_feature_detected!("popcnt") {
-                    // SAFETY: `$name` only needs `popcnt`, which this CPU was just found
-                    // to have.
-                    return unsafe { $name($($arg),*) };
+                    // SAFETY: `with_popcnt` only needs `popcnt`, which this CPU was just
+                    // found to have.
+                    return unsafe { with_popcnt($($arg),*) };
                 }
             }
             $body
@@ -162,41 +168,22 @@ macro_rules! with_popcnt {
     };
 }
 
-/// The answer for `key` whose directory entry `entry` is a node: the walk below the
-/// directory. Out of line, so that the directory path, which most IPv4 addresses take,
-/// stays a handful of instructions.
-#[inline(never)]
-pub(crate) fn below<K: FibKey, G: Shape>(
-    arena: &Arena,
-    g: G,
-    key: K,
-    entry: u32,
-    width: u32,
-) -> Option<u32> {
-    with_popcnt!(below_popcnt(arena: &Arena, g: G, key: K, entry: u32, width: u32) -> Option<u32> {
-        below_in(arena, g, key, entry, width)
-    })
-}
-
-/// The body of [`below`].
-#[inline(always)]
-fn below_in<K: FibKey, G: Shape>(
-    arena: &Arena,
-    g: G,
-    key: K,
-    entry: u32,
-    width: u32,
-) -> Option<u32> {
-    let node = (entry & !NODE) as usize;
-    let mut w = Walk {
-        best: arena.get(node.wrapping_add(NODE_FALLBACK)),
-        node,
-        depth: g.root_bits() + g.chunk_bits(),
-    };
-    while w.node != 0 {
-        step(arena, &mut w, key, width);
+popcnt_fn! {
+    /// The answer for `key` whose directory entry `entry` is a node: the walk below the
+    /// directory. Out of line, so that the directory path, which most IPv4 addresses
+    /// take, stays a handful of instructions.
+    pub(crate) fn below(arena: &Arena, g: G, key: K, entry: u32, width: u32) -> Option<u32> {
+        let node = (entry & !NODE) as usize;
+        let mut w = Walk {
+            best: arena.get(node.wrapping_add(NODE_FALLBACK)),
+            node,
+            depth: g.root_bits() + g.chunk_bits(),
+        };
+        while w.node != 0 {
+            step(arena, &mut w, key, width);
+        }
+        answer(w.best)
     }
-    answer(w.best)
 }
 
 /// The answer for `key` in the tree at `root`: the directory inline, the nodes out of
@@ -241,64 +228,50 @@ pub(crate) fn find_many<K: FibKey, G: Shape>(
     }
 }
 
-/// The keys of `deep` (a bit per position) walked below the directory, `LANES` at a time
-/// side by side so that their node misses overlap.
-#[inline(never)]
-fn walk_deep<K: FibKey, G: Shape>(
-    arena: &Arena,
-    g: G,
-    root: usize,
-    keys: &[K],
-    width: u32,
-    out: &mut [Option<u32>],
-    deep: u64,
-) {
-    with_popcnt!(walk_deep_popcnt(arena: &Arena, g: G, root: usize, keys: &[K], width: u32, out: &mut [Option<u32>], deep: u64) -> () {
-        walk_deep_in(arena, g, root, keys, width, out, deep)
-    })
-}
-
-/// The body of [`walk_deep`].
-#[inline(always)]
-fn walk_deep_in<K: FibKey, G: Shape>(
-    arena: &Arena,
-    g: G,
-    root: usize,
-    keys: &[K],
-    width: u32,
-    out: &mut [Option<u32>],
-    mut deep: u64,
-) {
-    const LANES: usize = 16;
-    let mut walks = [Walk {
-        best: 0,
-        node: 0,
-        depth: 0,
-    }; LANES];
-    let mut at = [0usize; LANES];
-    while deep != 0 {
-        let mut n = 0;
-        while deep != 0 && n < LANES {
-            let i = deep.trailing_zeros() as usize;
-            deep &= deep - 1;
-            at[n] = i;
-            walks[n] = start(arena, g, root, keys[i]);
-            n += 1;
-        }
-        loop {
-            let mut active = false;
-            for l in 0..n {
-                if walks[l].node != 0 {
-                    step(arena, &mut walks[l], keys[at[l]], width);
-                    active = true;
+popcnt_fn! {
+    /// The keys of `deep` (a bit per position) walked below the directory, `LANES` at a
+    /// time side by side so that their node misses overlap.
+    fn walk_deep(
+        arena: &Arena,
+        g: G,
+        root: usize,
+        keys: &[K],
+        width: u32,
+        out: &mut [Option<u32>],
+        deep: u64,
+    ) -> () {
+        let mut deep = deep;
+        const LANES: usize = 16;
+        let mut walks = [Walk {
+            best: 0,
+            node: 0,
+            depth: 0,
+        }; LANES];
+        let mut at = [0usize; LANES];
+        while deep != 0 {
+            let mut n = 0;
+            while deep != 0 && n < LANES {
+                let i = deep.trailing_zeros() as usize;
+                deep &= deep - 1;
+                at[n] = i;
+                walks[n] = start(arena, g, root, keys[i]);
+                n += 1;
+            }
+            loop {
+                let mut active = false;
+                for l in 0..n {
+                    if walks[l].node != 0 {
+                        step(arena, &mut walks[l], keys[at[l]], width);
+                        active = true;
+                    }
+                }
+                if !active {
+                    break;
                 }
             }
-            if !active {
-                break;
+            for l in 0..n {
+                out[at[l]] = answer(walks[l].best);
             }
-        }
-        for l in 0..n {
-            out[at[l]] = answer(walks[l].best);
         }
     }
 }
