@@ -79,10 +79,10 @@ pub(crate) struct Walk {
     depth: u32,
 }
 
-/// The directory step: the walk for `key` after the first `dir_bits` bits.
+/// The walk that follows directory entry `entry`: done if it is a leaf, else at its node
+/// with the entry's own leaf (the node's fallback) as the best so far.
 #[inline(always)]
-pub(crate) fn start<K: FibKey, G: Shape>(arena: &Arena, g: G, root: usize, key: K) -> Walk {
-    let entry = entry(arena, g, root, key);
+fn from_entry<G: Shape>(arena: &Arena, g: G, entry: u32) -> Walk {
     if entry & NODE == 0 {
         Walk {
             best: leaf_of_entry(entry),
@@ -148,15 +148,15 @@ pub(crate) fn entry_answer(entry: u32) -> Option<u32> {
 macro_rules! popcnt_fn {
     (
         $(#[$meta:meta])*
-        $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block
+        $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block
     ) => {
         $(#[$meta])*
         #[inline(never)]
-        $vis fn $name<K: FibKey, G: Shape>($($arg: $ty),*) -> $ret {
+        $vis fn $name<K: FibKey, G: Shape>($($arg: $ty),*) $(-> $ret)? {
             #[cfg(all(target_arch = "x86_64", not(loom)))]
             {
                 #[target_feature(enable = "popcnt")]
-                unsafe fn with_popcnt<K: FibKey, G: Shape>($($arg: $ty),*) -> $ret $body
+                unsafe fn with_popcnt<K: FibKey, G: Shape>($($arg: $ty),*) $(-> $ret)? $body
                 if std::is_x86_feature_detected!("popcnt") {
                     // SAFETY: `with_popcnt` only needs `popcnt`, which this CPU was just
                     // found to have.
@@ -173,12 +173,7 @@ popcnt_fn! {
     /// directory. Out of line, so that the directory path, which most IPv4 addresses
     /// take, stays a handful of instructions.
     pub(crate) fn below(arena: &Arena, g: G, key: K, entry: u32, width: u32) -> Option<u32> {
-        let node = (entry & !NODE) as usize;
-        let mut w = Walk {
-            best: arena.get(node.wrapping_add(NODE_FALLBACK)),
-            node,
-            depth: g.root_bits() + g.chunk_bits(),
-        };
+        let mut w = from_entry(arena, g, entry);
         while w.node != 0 {
             step(arena, &mut w, key, width);
         }
@@ -217,29 +212,32 @@ pub(crate) fn find_many<K: FibKey, G: Shape>(
     out: &mut [Option<u32>],
 ) {
     debug_assert!(keys.len() == out.len() && keys.len() <= 64);
+    let mut entries = [0u32; 64];
     let mut deep = 0u64;
     for (i, (key, out)) in keys.iter().zip(out.iter_mut()).enumerate() {
         let e = entry(arena, g, root, *key);
+        entries[i] = e;
         *out = entry_answer(e);
         deep |= ((e >> 31) as u64) << i;
     }
     if deep != 0 {
-        walk_deep(arena, g, root, keys, width, out, deep);
+        walk_deep(arena, g, keys, &entries, width, out, deep);
     }
 }
 
 popcnt_fn! {
-    /// The keys of `deep` (a bit per position) walked below the directory, `LANES` at a
-    /// time side by side so that their node misses overlap.
+    /// The keys of `deep` (a bit per position; their directory entries in `entries`)
+    /// walked below the directory, `LANES` at a time side by side so that their node
+    /// misses overlap.
     fn walk_deep(
         arena: &Arena,
         g: G,
-        root: usize,
         keys: &[K],
+        entries: &[u32; 64],
         width: u32,
         out: &mut [Option<u32>],
         deep: u64,
-    ) -> () {
+    ) {
         let mut deep = deep;
         const LANES: usize = 16;
         let mut walks = [Walk {
@@ -254,7 +252,7 @@ popcnt_fn! {
                 let i = deep.trailing_zeros() as usize;
                 deep &= deep - 1;
                 at[n] = i;
-                walks[n] = start(arena, g, root, keys[i]);
+                walks[n] = from_entry(arena, g, entries[i]);
                 n += 1;
             }
             loop {

@@ -108,23 +108,25 @@ impl<P: Prefix> Fib<P> {
     #[inline]
     pub fn lookup(&self, addr: P::Addr) -> Option<u32> {
         let key = addr.fib_key();
-        let width = P::MAX_LEN as u32;
         let g = self.geometry;
         // The shape `FibWriter::for_prefixes` picks for a full table of this family, with
         // constant shifts; other shapes as they come. (`P::MAX_LEN` is a constant: one
         // test per lookup.)
         if P::MAX_LEN == 32 && g == layout::Geometry::new(24) {
-            let g = lookup::Fixed::<12, 12>;
-            self.shared
-                .read(|arena, root| lookup::find(arena, g, root, key, width))
+            self.find(lookup::Fixed::<12, 12>, key)
         } else if P::MAX_LEN == 128 && g == layout::Geometry::new(20) {
-            let g = lookup::Fixed::<10, 10>;
-            self.shared
-                .read(|arena, root| lookup::find(arena, g, root, key, width))
+            self.find(lookup::Fixed::<10, 10>, key)
         } else {
-            self.shared
-                .read(|arena, root| lookup::find(arena, g, root, key, width))
+            self.find(g, key)
         }
+    }
+
+    /// [`Fib::lookup`] for one directory shape.
+    #[inline(always)]
+    fn find<G: lookup::Shape>(&self, g: G, key: <P::Addr as AddrBits>::FibKey) -> Option<u32> {
+        let width = P::MAX_LEN as u32;
+        self.shared
+            .read(|arena, root| lookup::find(arena, g, root, key, width))
     }
 
     /// Looks up every address of `addrs` into the same position of `out`. Each address's
