@@ -201,6 +201,28 @@ fn fib_passes<'a, P: rtm::Prefix>(
     ]
 }
 
+/// Criterion benchmarks of the Fib over `addrs`: single lookups and batches.
+fn fib_benches<P: rtm::Prefix>(
+    g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    fib: &rtm::Fib<P>,
+    addrs: &[P::Addr],
+) {
+    g.bench_function("fib_lookup", |b| {
+        b.iter(|| {
+            for a in addrs {
+                black_box(fib.lookup(*a));
+            }
+        })
+    });
+    let mut out = vec![None; addrs.len()];
+    g.bench_function("fib_lookup_batch", |b| {
+        b.iter(|| {
+            fib.lookup_batch(addrs, &mut out);
+            black_box(&out);
+        })
+    });
+}
+
 /// A checksum of lookup answers, so that no pass can be optimized away.
 #[inline(always)]
 fn sum(acc: u64, answer: Option<u32>) -> u64 {
@@ -315,20 +337,7 @@ fn v4(c: &mut Criterion) {
         }
         drop(passes);
         let mut g = group(c, &format!("fib_{name}"));
-        g.bench_function("fib_lookup", |b| {
-            b.iter(|| {
-                for a in addrs {
-                    black_box(fib.lookup(*a));
-                }
-            })
-        });
-        let mut out = vec![None; N];
-        g.bench_function("fib_lookup_batch", |b| {
-            b.iter(|| {
-                fib.lookup_batch(addrs, &mut out);
-                black_box(&out);
-            })
-        });
+        fib_benches(&mut g, &fib, addrs);
         g.bench_function("prefix_trie_get_lpm", |b| {
             b.iter(|| {
                 for a in addrs {
@@ -427,20 +436,7 @@ fn v6(c: &mut Criterion) {
         }
         drop(passes);
         let mut g = group(c, &format!("fib_{name}"));
-        g.bench_function("fib_lookup", |b| {
-            b.iter(|| {
-                for a in addrs {
-                    black_box(fib.lookup(*a));
-                }
-            })
-        });
-        let mut out = vec![None; N];
-        g.bench_function("fib_lookup_batch", |b| {
-            b.iter(|| {
-                fib.lookup_batch(addrs, &mut out);
-                black_box(&out);
-            })
-        });
+        fib_benches(&mut g, &fib, addrs);
         g.bench_function("prefix_trie_get_lpm", |b| {
             b.iter(|| {
                 for a in addrs {

@@ -536,16 +536,12 @@ fn dump_and_follow(
         d.lag_ns.clear();
         let (mut caught_up, mut live) = (None, 0);
         loop {
-            // Drain what is there; once caught up, take each change as it comes, napping
-            // 100 us when there is none yet rather than waiting on the journal: a waiting
-            // feed is woken by the next commit, and a writer committing flat out would pay
-            // that wakeup (a lock and a system call) at nearly every commit.
-            let next = match feed.try_next() {
-                Ok(None) if caught_up.is_some() => {
-                    thread::sleep(Duration::from_micros(100));
-                    feed.try_next()
-                }
-                next => next,
+            // Drain what is there; once caught up, wait for each change (a feed that keeps
+            // up with a busy writer naps rather than have each commit wake it).
+            let next = if caught_up.is_none() {
+                feed.try_next()
+            } else {
+                feed.next_timeout(Duration::from_millis(20))
             };
             let change = match next {
                 Ok(Some(c)) => c,

@@ -111,17 +111,23 @@ pub struct Feed<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
     /// backlog). Cleared when it outgrows [`BEST_CACHE`].
     best: BestCache<P, V>,
     /// Whether a caught-up `next_timeout` naps ([`NAP`]) and reads again rather than asks
-    /// to be woken: set when a wake-up came within a nap's length, cleared by a nap that
+    /// to be woken: set when a change ended a wait within [`BUSY`], cleared by a nap that
     /// found nothing.
     nap: bool,
 }
 
 /// How long a caught-up `next_timeout` sleeps before it reads again while changes come
-/// faster than this. A consumer that keeps up with a busy writer is caught up after nearly
+/// fast ([`BUSY`]). A consumer that keeps up with a busy writer is caught up after nearly
 /// every change; if it asked to be woken each time, the writer would pay a wake-up (a
 /// `futex` call, several microseconds) on nearly every commit. A nap is a sleep, not a
 /// spin: it costs the writer nothing and the machine no CPU.
 const NAP: Duration = Duration::from_micros(50);
+
+/// A wait that a change ended within this long says changes come fast: nap next time. Not
+/// tied to [`NAP`]: on a busy machine the woken thread may wait longer than a nap for a
+/// core, and a feed that took that for a quiet writer would go back to a wake-up per
+/// commit.
+const BUSY: Duration = Duration::from_millis(1);
 
 /// A `best_only` feed's memory of each network's best route.
 type BestCache<P, V> = FastMap<P, Best<P, V>>;
@@ -355,8 +361,8 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
 
     /// As [`Feed::try_next`], but waits up to `timeout` for a change, without spinning:
     /// `Ok(None)` only when the timeout passed with nothing to return. While changes come
-    /// faster than every 50 µs, a caught-up feed sleeps 50 µs and reads again instead of
-    /// asking the next writer to wake it, so that a busy writer pays no wake-up per commit
+    /// at least every millisecond, a caught-up feed sleeps 50 µs and reads again instead
+    /// of asking the next writer to wake it, so that a busy writer pays no wake-up per commit
     /// (a change may then be returned up to a nap later than it was committed).
     ///
     /// ```
@@ -403,8 +409,8 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
                 .clock
                 .journal
                 .wait(self.pos + 1, left, || table.epoch.pin());
-            // Woken within a nap's length: changes come fast, nap next time.
-            self.nap = start.elapsed() <= NAP;
+            // Woken soon by a change (not by the timeout): changes come fast, nap next time.
+            self.nap = start.elapsed() <= BUSY && deadline.is_none_or(|d| Instant::now() < d);
         }
     }
 

@@ -2,7 +2,7 @@
 //! the table's best-route feed.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Fib, FibWriter};
 use crate::{Change, Criteria, Error, Feed, Prefix, Route, RouteTable, Version};
@@ -108,10 +108,9 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
         self.drain(None)
     }
 
-    /// As [`FibFollower::sync`], waiting up to `timeout` for the first change. When there
-    /// is none yet it sleeps up to 100 us first, and only then asks the table to wake it
-    /// at the next commit: a follower that keeps up with a busy writer thus takes the
-    /// changes of about 100 us at a time, and the writer does not pay a wakeup per commit.
+    /// As [`FibFollower::sync`], waiting up to `timeout` for the first change (as
+    /// [`Feed::next_timeout`] does: a follower that keeps up with a busy writer naps
+    /// between syncs rather than have each commit wake it).
     ///
     /// ```
     /// use std::time::{Duration, Instant};
@@ -133,7 +132,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
             return self.rebuild();
         };
         let mut next = match wait {
-            Some(t) => first_change(feed, t),
+            Some(t) => feed.next_timeout(t),
             None => feed.try_next(),
         };
         // The changes committed by now, and no more: a writer that commits faster than
@@ -205,33 +204,6 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
 
 /// A sync publishes at least once per this many changes.
 const PUBLISH_EVERY: usize = 1024;
-
-/// How long [`FibFollower::sync_timeout`] sleeps, when it finds nothing to apply, before it
-/// asks the journal to wake it at the next commit.
-const NAP: Duration = Duration::from_micros(100);
-
-/// The feed's next change, waiting up to `timeout` for it. A follower that keeps up with
-/// a busy writer finds nothing most times it looks; were it then to wait on the journal,
-/// each commit would wake it, and the writer would pay for each wakeup (a lock and a
-/// system call, microseconds). So it first sleeps a little, and waits on the journal only
-/// if that brought nothing (the writer has gone quiet).
-fn first_change<P: Prefix, V: Clone + Send + Sync + 'static>(
-    feed: &mut Feed<'_, P, V>,
-    timeout: Duration,
-) -> Result<Option<Change<P, V>>, Error> {
-    if let Some(c) = feed.try_next()? {
-        return Ok(Some(c));
-    }
-    let start = Instant::now();
-    let nap = NAP.min(timeout);
-    if !nap.is_zero() {
-        std::thread::sleep(nap);
-        if let Some(c) = feed.try_next()? {
-            return Ok(Some(c));
-        }
-    }
-    feed.next_timeout(timeout.saturating_sub(start.elapsed()))
-}
 
 /// Applies one best-route change: the network's next hop becomes `new`'s, or goes.
 fn apply<P: Prefix, V>(
