@@ -105,7 +105,7 @@ impl<P: Prefix> Fib<P> {
     /// w.publish(rtm::Version(1));
     /// assert_eq!(fib.lookup("2001:db8::1".parse().unwrap()), Some(9));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&self, addr: P::Addr) -> Option<u32> {
         let key = addr.fib_key();
         let g = self.geometry;
