@@ -73,8 +73,20 @@ impl Arena {
     pub(crate) fn get(&self, i: usize) -> u64 {
         match self.words.get(i) {
             Some(w) => w.load(Ordering::Relaxed),
-            None => 0,
+            None => out_of_bounds(),
         }
+    }
+
+    /// Word `i`, without the bounds check of [`Arena::get`].
+    ///
+    /// # Safety
+    ///
+    /// `i < self.capacity()`.
+    #[inline(always)]
+    pub(crate) unsafe fn get_unchecked(&self, i: usize) -> u64 {
+        debug_assert!(i < self.capacity());
+        // SAFETY: the caller promises `i` is in bounds.
+        unsafe { self.words.get_unchecked(i) }.load(Ordering::Relaxed)
     }
 
     /// Stores word `i` (writer only; `i` in bounds).
@@ -113,6 +125,14 @@ impl Arena {
     pub(crate) fn bytes(&self) -> usize {
         self.words.len() * std::mem::size_of::<AtomicU64>() + std::mem::size_of::<Self>()
     }
+}
+
+/// The word an out-of-bounds read gives: out of line and cold, so that a lookup's
+/// in-bounds loads fall through.
+#[cold]
+#[inline(never)]
+fn out_of_bounds() -> u64 {
+    0
 }
 
 /// What every handle of one Fib shares: the current arena, the retired ones, and the
@@ -155,23 +175,48 @@ impl Shared {
 
     /// Runs `walk` on the published root until it ran without a recycling bump inside it,
     /// and returns its result.
+    ///
+    /// The first walk is inline and straight-line; the retries (rare: a bump must land
+    /// inside the walk) are out of line, so that a caller's loop around a lookup keeps
+    /// no backward edge of its own and its registers.
     #[inline(always)]
     pub(crate) fn read<R>(&self, mut walk: impl FnMut(&Arena, usize) -> R) -> R {
-        loop {
-            // Acquire: a reader that sees a bump sees the publish that preceded it.
-            let before = self.recycled.load(Ordering::Acquire);
-            let arena = self.arena();
-            let r = walk(arena, arena.root());
-            // Acquire fence: if the walk read a word written after a bump, the bump is
-            // visible to the load below.
-            fence(Ordering::Acquire);
-            #[cfg(not(rtm_negative = "fib-no-recheck"))]
-            if self.recycled.load(Ordering::Relaxed) != before {
-                continue;
-            }
-            #[cfg(rtm_negative = "fib-no-recheck")]
+        let (r, clean) = self.try_read(&mut walk);
+        if clean {
+            r
+        } else {
+            self.read_again(walk)
+        }
+    }
+
+    /// One walk, and whether no recycling bump can have landed inside it.
+    #[inline(always)]
+    fn try_read<R>(&self, walk: &mut impl FnMut(&Arena, usize) -> R) -> (R, bool) {
+        // Acquire: a reader that sees a bump sees the publish that preceded it.
+        let before = self.recycled.load(Ordering::Acquire);
+        let arena = self.arena();
+        let r = walk(arena, arena.root());
+        // Acquire fence: if the walk read a word written after a bump, the bump is
+        // visible to the load below.
+        fence(Ordering::Acquire);
+        #[cfg(not(rtm_negative = "fib-no-recheck"))]
+        let clean = self.recycled.load(Ordering::Relaxed) == before;
+        #[cfg(rtm_negative = "fib-no-recheck")]
+        let clean = {
             let _ = before;
-            return r;
+            true
+        };
+        (r, clean)
+    }
+
+    /// [`Shared::read`]'s retries, after a walk that a bump may have spoiled.
+    #[cold]
+    #[inline(never)]
+    fn read_again<R>(&self, mut walk: impl FnMut(&Arena, usize) -> R) -> R {
+        loop {
+            if let (r, true) = self.try_read(&mut walk) {
+                return r;
+            }
         }
     }
 

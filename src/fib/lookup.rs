@@ -2,6 +2,7 @@
 
 use super::arena::Arena;
 use super::key::FibKey;
+use crate::prefix::sealed::AddrBits;
 use super::layout::{
     leaf_id, leaf_of_entry, Geometry, NODE, NODE_FALLBACK, NODE_HEADER, ROOT_CHUNKS, STRIDE,
 };
@@ -128,9 +129,16 @@ pub(crate) fn step<K: FibKey>(arena: &Arena, w: &mut Walk, key: K, width: u32) {
 }
 
 /// The directory entry for `key`: two loads, the root's chunk index and the entry.
+/// `root` is a root index loaded from `arena` ([`Arena::root`]) and `g` the Fib's shape.
 #[inline(always)]
 pub(crate) fn entry<K: FibKey, G: Shape>(arena: &Arena, g: G, root: usize, key: K) -> u32 {
-    let chunk = arena.get(root.wrapping_add(ROOT_CHUNKS + key.slot(0, g.root_bits()))) as usize;
+    let slot = key.slot(0, g.root_bits());
+    // SAFETY: every root index an arena holds names a whole root block of the Fib's
+    // shape inside that arena (`2 + 2^root_bits` words; the writer allocates it there
+    // before storing the index, and an arena's copy keeps every block it held), and a
+    // slot of `root_bits` bits is below `2^root_bits`. The block's words may be stale or
+    // reused: only the index must be in bounds, and the chunk index read is checked.
+    let chunk = unsafe { arena.get_unchecked(root + ROOT_CHUNKS + slot) } as usize;
     let i = key.slot(g.root_bits(), g.chunk_bits());
     (arena.get(chunk.wrapping_add(i / 2)) >> (32 * (i & 1))) as u32
 }
@@ -144,19 +152,21 @@ pub(crate) fn entry_answer(entry: u32) -> Option<u32> {
 /// Defines a function over a node walk twice: compiled as the crate is, and compiled for a
 /// CPU with `popcnt` (a node step counts bits twice; without the instruction each count is
 /// a dozen), and calls the second when this CPU has the instruction. Parameters are plain
-/// names (rebind them `mut` inside).
+/// names (rebind them `mut` inside); bounds on a generic are joined with `|`.
 macro_rules! popcnt_fn {
     (
         $(#[$meta:meta])*
-        $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block
+        $vis:vis fn $name:ident<$($gen:ident: $b0:path $(| $bn:path)*),*>(
+            $($arg:ident: $ty:ty),* $(,)?
+        ) $(-> $ret:ty)? $body:block
     ) => {
         $(#[$meta])*
         #[inline(never)]
-        $vis fn $name<K: FibKey, G: Shape>($($arg: $ty),*) $(-> $ret)? {
+        $vis fn $name<$($gen: $b0 $(+ $bn)*),*>($($arg: $ty),*) $(-> $ret)? {
             #[cfg(all(target_arch = "x86_64", not(loom)))]
             {
                 #[target_feature(enable = "popcnt")]
-                unsafe fn with_popcnt<K: FibKey, G: Shape>($($arg: $ty),*) $(-> $ret)? $body
+                unsafe fn with_popcnt<$($gen: $b0 $(+ $bn)*),*>($($arg: $ty),*) $(-> $ret)? $body
                 if std::is_x86_feature_detected!("popcnt") {
                     // SAFETY: `with_popcnt` only needs `popcnt`, which this CPU was just
                     // found to have.
@@ -172,7 +182,7 @@ popcnt_fn! {
     /// The answer for `key` whose directory entry `entry` is a node: the walk below the
     /// directory. Out of line, so that the directory path, which most IPv4 addresses
     /// take, stays a handful of instructions.
-    pub(crate) fn below(arena: &Arena, g: G, key: K, entry: u32, width: u32) -> Option<u32> {
+    pub(crate) fn below<K: FibKey, G: Shape>(arena: &Arena, g: G, key: K, entry: u32, width: u32) -> Option<u32> {
         let mut w = from_entry(arena, g, entry);
         while w.node != 0 {
             step(arena, &mut w, key, width);
@@ -199,67 +209,62 @@ pub(crate) fn find<K: FibKey, G: Shape>(
     }
 }
 
-/// Answers `keys` into `out` (as long as `keys`, at most 64): the directory for every key
-/// first, in a tight loop whose cache misses overlap, then the keys whose entry is a node,
-/// walked side by side.
+/// Answers `addrs` into `out` (as long as `addrs`, at most 64): the directory for every
+/// address first, in a tight loop whose cache misses overlap, then the addresses whose
+/// entry is a node, walked side by side.
 #[inline(always)]
-pub(crate) fn find_many<K: FibKey, G: Shape>(
+pub(crate) fn find_many<A: AddrBits + Copy, G: Shape>(
     arena: &Arena,
     g: G,
     root: usize,
-    keys: &[K],
+    addrs: &[A],
     width: u32,
     out: &mut [Option<u32>],
 ) {
-    debug_assert!(keys.len() == out.len() && keys.len() <= 64);
-    let mut entries = [0u32; 64];
-    let mut deep = 0u64;
-    for (i, (key, out)) in keys.iter().zip(out.iter_mut()).enumerate() {
-        let e = entry(arena, g, root, *key);
-        entries[i] = e;
+    debug_assert!(addrs.len() == out.len() && addrs.len() <= 64);
+    // The deep addresses' positions and entries, packed at the front (a store per
+    // address, counted only when deep: no branch).
+    let mut deep = [(0u32, 0u32); 64];
+    let mut n = 0;
+    for (i, (a, out)) in addrs.iter().zip(out.iter_mut()).enumerate() {
+        let e = entry(arena, g, root, a.fib_key());
         *out = entry_answer(e);
-        deep |= ((e >> 31) as u64) << i;
+        deep[n] = (i as u32, e);
+        n += (e >> 31) as usize;
     }
-    if deep != 0 {
-        walk_deep(arena, g, keys, &entries, width, out, deep);
+    if n != 0 {
+        walk_deep(arena, g, addrs, &deep[..n], width, out);
     }
 }
 
 popcnt_fn! {
-    /// The keys of `deep` (a bit per position; their directory entries in `entries`)
-    /// walked below the directory, `LANES` at a time side by side so that their node
-    /// misses overlap.
-    fn walk_deep(
+    /// The addresses at the positions of `deep` (with their directory entries, which are
+    /// nodes) walked below the directory, `LANES` at a time side by side so that their
+    /// node misses overlap.
+    fn walk_deep<A: AddrBits | Copy, G: Shape>(
         arena: &Arena,
         g: G,
-        keys: &[K],
-        entries: &[u32; 64],
+        addrs: &[A],
+        deep: &[(u32, u32)],
         width: u32,
         out: &mut [Option<u32>],
-        deep: u64,
     ) {
-        let mut deep = deep;
         const LANES: usize = 16;
         let mut walks = [Walk {
             best: 0,
             node: 0,
             depth: 0,
         }; LANES];
-        let mut at = [0usize; LANES];
-        while deep != 0 {
-            let mut n = 0;
-            while deep != 0 && n < LANES {
-                let i = deep.trailing_zeros() as usize;
-                deep &= deep - 1;
-                at[n] = i;
-                walks[n] = from_entry(arena, g, entries[i]);
-                n += 1;
+        for group in deep.chunks(LANES) {
+            for (w, &(_, e)) in walks.iter_mut().zip(group) {
+                *w = from_entry(arena, g, e);
             }
+            let walks = &mut walks[..group.len()];
             loop {
                 let mut active = false;
-                for l in 0..n {
-                    if walks[l].node != 0 {
-                        step(arena, &mut walks[l], keys[at[l]], width);
+                for (w, &(i, _)) in walks.iter_mut().zip(group) {
+                    if w.node != 0 {
+                        step(arena, w, addrs[i as usize].fib_key(), width);
                         active = true;
                     }
                 }
@@ -267,8 +272,8 @@ popcnt_fn! {
                     break;
                 }
             }
-            for l in 0..n {
-                out[at[l]] = answer(walks[l].best);
+            for (w, &(i, _)) in walks.iter().zip(group) {
+                out[i as usize] = answer(w.best);
             }
         }
     }

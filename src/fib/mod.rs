@@ -126,7 +126,7 @@ impl<P: Prefix> Fib<P> {
     fn find<G: lookup::Shape>(&self, g: G, key: <P::Addr as AddrBits>::FibKey) -> Option<u32> {
         let width = P::MAX_LEN as u32;
         self.shared
-            .read(|arena, root| lookup::find(arena, g, root, key, width))
+            .read(move |arena, root| lookup::find(arena, g, root, key, width))
     }
 
     /// Looks up every address of `addrs` into the same position of `out`. Each address's
@@ -155,13 +155,8 @@ impl<P: Prefix> Fib<P> {
     fn batch<G: lookup::Shape>(&self, g: G, addrs: &[P::Addr], out: &mut [Option<u32>]) {
         let width = P::MAX_LEN as u32;
         for (addrs, out) in addrs.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
-            let mut keys = [addrs[0].fib_key(); BATCH];
-            for (k, a) in keys.iter_mut().zip(addrs) {
-                *k = a.fib_key();
-            }
-            let keys = &keys[..addrs.len()];
             self.shared
-                .read(|arena, root| lookup::find_many(arena, g, root, keys, width, out));
+                .read(|arena, root| lookup::find_many(arena, g, root, addrs, width, out));
         }
     }
 
