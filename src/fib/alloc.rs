@@ -87,6 +87,24 @@ impl Alloc {
         None
     }
 
+    /// A block of `size` words from the end of the arena (never a reused one), so that
+    /// blocks taken one after another lie one after another.
+    pub(crate) fn alloc_at_end(&mut self, size: usize) -> usize {
+        let start = self.carve(size);
+        self.hand_out(start, size)
+    }
+
+    /// Whether `block` was handed out since the last publish (no published root reaches
+    /// it).
+    pub(crate) fn is_fresh(&self, block: usize) -> bool {
+        self.fresh.contains(&(block as u32))
+    }
+
+    /// Blocks handed out since the last publish.
+    pub(crate) fn fresh_blocks(&self) -> usize {
+        self.fresh.len()
+    }
+
     fn hand_out(&mut self, start: usize, size: usize) -> usize {
         self.fresh.insert(start as u32);
         self.used += size;

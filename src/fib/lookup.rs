@@ -2,10 +2,10 @@
 
 use super::arena::Arena;
 use super::key::FibKey;
-use crate::prefix::sealed::AddrBits;
 use super::layout::{
     leaf_id, leaf_of_entry, Geometry, NODE, NODE_FALLBACK, NODE_HEADER, ROOT_CHUNKS, STRIDE,
 };
+use crate::prefix::sealed::AddrBits;
 
 /// A directory shape, known at run time ([`Geometry`]) or at compile time ([`Fixed`]), so
 /// that the shapes [`FibWriter::for_prefixes`](crate::FibWriter::for_prefixes) picks
