@@ -89,6 +89,12 @@ impl Arena {
         unsafe { self.words.get_unchecked(i) }.load(Ordering::Relaxed)
     }
 
+    /// Hints the CPU to start loading word `i` (any `i`: nothing is read).
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, i: usize) {
+        crate::sync::prefetch(self.words.as_ptr().wrapping_add(i));
+    }
+
     /// Stores word `i` (writer only; `i` in bounds).
     ///
     /// `Relaxed`: no reader can reach the word until a later `Release` publish (fresh

@@ -128,10 +128,11 @@ pub(crate) fn step<K: FibKey>(arena: &Arena, w: &mut Walk, key: K, width: u32) {
     w.node = (arena.get(at) >> (32 * (rank & 1))) as u32 as usize;
 }
 
-/// The directory entry for `key`: two loads, the root's chunk index and the entry.
-/// `root` is a root index loaded from `arena` ([`Arena::root`]) and `g` the Fib's shape.
+/// Where the directory entry for `key` is: its word's index and the shift of its half.
+/// One load, the root's chunk index. `root` is a root index loaded from `arena`
+/// ([`Arena::root`]) and `g` the Fib's shape.
 #[inline(always)]
-pub(crate) fn entry<K: FibKey, G: Shape>(arena: &Arena, g: G, root: usize, key: K) -> u32 {
+fn entry_at<K: FibKey, G: Shape>(arena: &Arena, g: G, root: usize, key: K) -> (usize, u32) {
     let slot = key.slot(0, g.root_bits());
     // SAFETY: every root index an arena holds names a whole root block of the Fib's
     // shape inside that arena (`2 + 2^root_bits` words; the writer allocates it there
@@ -140,7 +141,14 @@ pub(crate) fn entry<K: FibKey, G: Shape>(arena: &Arena, g: G, root: usize, key: 
     // reused: only the index must be in bounds, and the chunk index read is checked.
     let chunk = unsafe { arena.get_unchecked(root + ROOT_CHUNKS + slot) } as usize;
     let i = key.slot(g.root_bits(), g.chunk_bits());
-    (arena.get(chunk.wrapping_add(i / 2)) >> (32 * (i & 1))) as u32
+    (chunk.wrapping_add(i / 2), 32 * (i as u32 & 1))
+}
+
+/// The directory entry for `key`: two loads, the root's chunk index and the entry.
+#[inline(always)]
+pub(crate) fn entry<K: FibKey, G: Shape>(arena: &Arena, g: G, root: usize, key: K) -> u32 {
+    let (word, shift) = entry_at(arena, g, root, key);
+    (arena.get(word) >> shift) as u32
 }
 
 /// The answer of a directory entry that is not a node (`id + 1`, or 0 for none).
@@ -225,6 +233,11 @@ pub(crate) fn find_many<A: AddrBits + Copy, G: Shape>(
     // The deep addresses' positions and entries, packed at the front (a store per
     // address, counted only when deep: no branch).
     let mut deep = [(0u32, 0u32); 64];
+    // The entries' lines first, as hints: the loads below then find them on their way,
+    // more of them at once than the CPU would have started by itself.
+    for a in addrs {
+        arena.prefetch(entry_at(arena, g, root, a.fib_key()).0);
+    }
     let mut n = 0;
     for (i, (a, out)) in addrs.iter().zip(out.iter_mut()).enumerate() {
         let e = entry(arena, g, root, a.fib_key());
