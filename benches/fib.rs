@@ -615,18 +615,33 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
             write_secs = t0.elapsed().as_secs_f64() - follow_secs;
         }
         (Mode::Thread, Some((fib, follower))) => {
-            // When each commit happened (ns after t0), by version - v0; the writer has
-            // room to spare for versions it does not use.
+            // When each commit happened and when a reader first saw it in the Fib (ns
+            // after t0), by version - v0. Both threads look at `fib.version()`: the writer
+            // after each commit (one read of the Fib's root, some nanoseconds), the
+            // follower after each sync; the first to see a version stamps it. So a change
+            // published in the middle of a long sync (the follower publishes every 1,024
+            // changes) counts from that publish, not from the sync's end.
             let v0 = table.version().0;
             let stamps: Vec<AtomicU64> =
                 (0..updates.len() + 1).map(|_| AtomicU64::new(0)).collect();
+            let seen_at: Vec<AtomicU64> =
+                (0..updates.len() + 1).map(|_| AtomicU64::new(0)).collect();
             let done = AtomicBool::new(false);
             let ns = || t0.elapsed().as_nanos() as u64;
+            // Stamps every version in (from, to] not stamped yet with `now`.
+            let saw = |from: u64, to: u64, now: u64| {
+                for at in seen_at
+                    .get((from - v0) as usize + 1..=(to - v0) as usize)
+                    .unwrap_or(&[])
+                {
+                    let _ = at.compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+                }
+            };
             std::thread::scope(|s| {
-                let (fib, stamps, done) = (&*fib, &stamps, &done);
+                let (fib, stamps, done, saw) = (&*fib, &stamps, &done, &saw);
                 let follower = s.spawn(move || {
                     let (cpu, p0) = (thread_cpu_secs(), data::preempted());
-                    let (mut n, mut lags, mut seen) = (0, Vec::with_capacity(stamps.len()), v0);
+                    let (mut n, mut seen) = (0, v0);
                     loop {
                         // Read `done` first: a sync that starts after the writer finished
                         // and finds nothing more has applied its last change.
@@ -634,23 +649,19 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
                         let got = follower.sync_timeout(Duration::from_millis(1)).unwrap();
                         n += got;
                         // Every commit up to the Fib's version is published now.
-                        let (v, now) = (fib.version().0, ns());
-                        for at in stamps
-                            .get((seen - v0) as usize + 1..=(v - v0) as usize)
-                            .unwrap_or(&[])
-                        {
-                            let at = at.load(Ordering::Relaxed);
-                            // 0: the writer has not stamped it yet, so it is that fresh.
-                            lags.push(if at == 0 { 0 } else { now.saturating_sub(at) });
+                        let v = fib.version().0;
+                        if v > seen {
+                            saw(seen, v, ns());
+                            seen = v;
                         }
-                        seen = seen.max(v);
                         if last && got == 0 {
                             break;
                         }
                     }
-                    (n, thread_cpu_secs() - cpu, lags, data::preempted() - p0)
+                    (n, thread_cpu_secs() - cpu, data::preempted() - p0)
                 });
                 let (cpu, p0) = (thread_cpu_secs(), data::preempted());
+                let mut seen = v0;
                 for (i, u) in updates.iter().enumerate() {
                     if apply_update(&table, u, base + i as u64) {
                         // The only writer: the table's version is this commit's.
@@ -658,14 +669,30 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
                             at.store(ns(), Ordering::Relaxed);
                         }
                     }
+                    let v = fib.version().0;
+                    if v > seen {
+                        saw(seen, v, ns());
+                        seen = v;
+                    }
                 }
                 write_secs = t0.elapsed().as_secs_f64();
                 writer_cpu = (thread_cpu_secs() - cpu, data::preempted() - p0);
                 done.store(true, Ordering::Release);
                 let preempted;
-                (changes, follow_secs, lag_ns, preempted) = follower.join().unwrap();
+                (changes, follow_secs, preempted) = follower.join().unwrap();
                 follower_preempted = preempted;
             });
+            lag_ns = stamps
+                .iter()
+                .zip(&seen_at)
+                .skip(1)
+                .filter_map(|(c, s)| {
+                    let (c, s) = (c.load(Ordering::Relaxed), s.load(Ordering::Relaxed));
+                    // 0: a version this replay did not commit (a withdrawal of an absent
+                    // prefix commits nothing).
+                    (c != 0).then(|| s.saturating_sub(c))
+                })
+                .collect();
         }
         _ => unreachable!(),
     }
