@@ -100,6 +100,26 @@ impl Alloc {
         self.fresh.contains(&(block as u32))
     }
 
+    /// Whether the writer's handle is the only one (no reader can be walking the arena).
+    pub(crate) fn alone(&self) -> bool {
+        Arc::strong_count(&self.shared) == 1
+    }
+
+    /// Makes `arena`, whose words `1..top` are all in use, the arena (no reader may
+    /// exist: the current one is freed at once). Every block in it counts as fresh until
+    /// the next publish; nothing is free or waiting.
+    pub(crate) fn install(&mut self, arena: Box<Arena>, top: usize) {
+        assert!(self.alone(), "installing an arena under readers");
+        self.shared.replace_arena(arena, true);
+        self.top = top;
+        self.used = top - 1;
+        self.free.clear();
+        self.pending.clear();
+        self.detached.clear();
+        self.fresh.clear();
+        self.bumped = false;
+    }
+
     /// Blocks handed out since the last publish.
     pub(crate) fn fresh_blocks(&self) -> usize {
         self.fresh.len()

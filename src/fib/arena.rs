@@ -114,6 +114,17 @@ impl Arena {
         }
     }
 
+    /// Copies `n` words from `from` in `src` to `to` in this arena (writer only; both in
+    /// bounds). `Relaxed`, as [`Arena::set`].
+    pub(crate) fn copy_from(&self, src: &Arena, from: usize, to: usize, n: usize) {
+        for (d, s) in self.words[to..to + n]
+            .iter()
+            .zip(&src.words[from..from + n])
+        {
+            d.store(s.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
     /// The published root index, loaded with `Acquire` so that the blocks it names are
     /// visible.
     #[inline(always)]
