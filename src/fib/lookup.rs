@@ -252,8 +252,9 @@ pub(crate) fn find_many<A: AddrBits + Copy, G: Shape>(
 
 popcnt_fn! {
     /// The addresses at the positions of `deep` (with their directory entries, which are
-    /// nodes) walked below the directory, `LANES` at a time side by side so that their
-    /// node misses overlap.
+    /// nodes) walked below the directory, one after another: a walk's loads depend on
+    /// each other, but the next address's walk does not wait for this one's, so the CPU
+    /// overlaps their misses by itself.
     fn walk_deep<A: AddrBits | Copy, G: Shape>(
         arena: &Arena,
         g: G,
@@ -262,32 +263,13 @@ popcnt_fn! {
         width: u32,
         out: &mut [Option<u32>],
     ) {
-        const LANES: usize = 16;
-        let mut walks = [Walk {
-            best: 0,
-            node: 0,
-            depth: 0,
-        }; LANES];
-        for group in deep.chunks(LANES) {
-            for (w, &(_, e)) in walks.iter_mut().zip(group) {
-                *w = from_entry(arena, g, e);
+        for &(i, e) in deep {
+            let key = addrs[i as usize].fib_key();
+            let mut w = from_entry(arena, g, e);
+            while w.node != 0 {
+                step(arena, &mut w, key, width);
             }
-            let walks = &mut walks[..group.len()];
-            loop {
-                let mut active = false;
-                for (w, &(i, _)) in walks.iter_mut().zip(group) {
-                    if w.node != 0 {
-                        step(arena, w, addrs[i as usize].fib_key(), width);
-                        active = true;
-                    }
-                }
-                if !active {
-                    break;
-                }
-            }
-            for (w, &(i, _)) in walks.iter().zip(group) {
-                out[i as usize] = answer(w.best);
-            }
+            out[i as usize] = answer(w.best);
         }
     }
 }
