@@ -44,7 +44,7 @@ impl<const R: u32, const C: u32> Shape for Fixed<R, C> {
 }
 
 /// Evaluates `$body` with `$s` bound to a [`Shape`] equal to the geometry `$g`: a
-/// [`Fixed`] one for the 24-, 20- and 16-bit directories, else `$g` itself. Meant for
+/// [`Fixed`] one for the 24- and 16-bit directories, else `$g` itself. Meant for
 /// code that runs a loop under one dispatch (the match is not free per address).
 macro_rules! with_shape {
     ($g:expr, |$s:ident| $body:expr) => {{
@@ -52,10 +52,6 @@ macro_rules! with_shape {
         match (g.root_bits, g.chunk_bits) {
             (12, 12) => {
                 let $s = $crate::fib::lookup::Fixed::<12, 12>;
-                $body
-            }
-            (10, 10) => {
-                let $s = $crate::fib::lookup::Fixed::<10, 10>;
                 $body
             }
             (8, 8) => {

@@ -109,13 +109,10 @@ impl<P: Prefix> Fib<P> {
     pub fn lookup(&self, addr: P::Addr) -> Option<u32> {
         let key = addr.fib_key();
         let g = self.geometry;
-        // The shape `FibWriter::for_prefixes` picks for a full table of this family, with
-        // constant shifts; other shapes as they come. (`P::MAX_LEN` is a constant: one
-        // test per lookup.)
-        if P::MAX_LEN == 32 && g == layout::Geometry::new(24) {
+        // The shape `FibWriter::for_prefixes` picks for a full table (24 bits for either
+        // family), with constant shifts; other shapes as they come.
+        if g == layout::Geometry::new(24) {
             self.find(lookup::Fixed::<12, 12>, key)
-        } else if P::MAX_LEN == 128 && g == layout::Geometry::new(20) {
-            self.find(lookup::Fixed::<10, 10>, key)
         } else {
             self.find(g, key)
         }
@@ -282,8 +279,10 @@ impl<P: Prefix> FibWriter<P> {
     }
 
     /// A writer with the directory size suited to about `prefixes` prefixes: 24 bits for
-    /// IPv4 tables of 2^19 prefixes or more (a full table), 20 bits for IPv6 tables of 2^16
-    /// or more, else 16.
+    /// IPv4 tables of 2^19 prefixes or more (a full table) and for IPv6 tables of 2^16 or
+    /// more, else 16. (An IPv6 table fills few of a 24-bit directory's chunks: the others
+    /// share one empty chunk, and the writer keeps owner bytes only for chunks that a
+    /// prefix of 24 bits or less paints.)
     ///
     /// ```
     /// let w = rtm::FibWriter::<rtm::Ipv6Net>::for_prefixes(1_000);
@@ -292,7 +291,7 @@ impl<P: Prefix> FibWriter<P> {
     pub fn for_prefixes(prefixes: usize) -> Self {
         let bits = match P::MAX_LEN {
             32 if prefixes >= 1 << 19 => 24,
-            128 if prefixes >= 1 << 16 => 20,
+            128 if prefixes >= 1 << 16 => 24,
             _ => 16,
         };
         Self::with_direct_bits(bits)

@@ -72,8 +72,10 @@ pub(crate) struct Writer {
     routes: Routes,
     /// For each directory entry, 1 + the length of the prefix that owns it (the longest of
     /// length `<= dir_bits` that covers it), or 0: what a change of a short prefix may
-    /// overwrite, as DIR-24-8 keeps a depth per entry.
-    owner: Vec<u8>,
+    /// overwrite, as DIR-24-8 keeps a depth per entry. One array per chunk, made when a
+    /// prefix first paints into the chunk (none: every entry 0), so that a wide directory
+    /// whose chunks hold only long prefixes (IPv6) costs no owner bytes.
+    owner: Vec<Box<[u8]>>,
     /// The chunk last made writable: (chunk number, block).
     writable: (usize, usize),
     /// Publishes so far: the batch of changes being built is number `batch`.
@@ -183,7 +185,9 @@ impl Writer {
             root,
             empty_chunk,
             routes: Routes::new(width),
-            owner: vec![0; 1 << geometry.dir_bits()],
+            owner: (0..1usize << geometry.root_bits)
+                .map(|_| Box::default())
+                .collect(),
             writable: (usize::MAX, 0),
             batch: 0,
             root_written: 0,
@@ -414,14 +418,24 @@ impl Writer {
     /// the prefix `word` is for, or 0). Such entries are owned by `key/len` or by a shorter
     /// prefix (or none): those whose owner is at most `len + 1`.
     fn paint(&mut self, key: u128, len: u8, word: u64, owner: u8) {
-        let dir = self.geometry.dir_bits();
-        let first = key.slot(0, dir);
-        let end = first + (1usize << (dir - len as u32));
-        for t in first..end {
-            if self.owner[t] <= len + 1 {
-                self.owner[t] = owner;
-                self.set_leaf(t, word);
+        let g = self.geometry;
+        let first = key.slot(0, g.dir_bits());
+        let end = first + (1usize << (g.dir_bits() - len as u32));
+        let mask = (1usize << g.chunk_bits) - 1;
+        let mut t = first;
+        while t < end {
+            let c = t >> g.chunk_bits;
+            let stop = end.min((c + 1) << g.chunk_bits);
+            if self.owner[c].is_empty() {
+                self.owner[c] = vec![0; mask + 1].into_boxed_slice();
             }
+            for u in t..stop {
+                if self.owner[c][u & mask] <= len + 1 {
+                    self.owner[c][u & mask] = owner;
+                    self.set_leaf(u, word);
+                }
+            }
+            t = stop;
         }
     }
 
