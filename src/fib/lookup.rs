@@ -213,7 +213,7 @@ pub(crate) fn find<K: FibKey, G: Shape>(
     }
 }
 
-/// Answers `addrs` into `out` (as long as `addrs`, at most 64): the directory for every
+/// Answers `addrs` into `out` (as long as `addrs`, at most `deep.len()`): the directory for every
 /// address first, in a tight loop whose cache misses overlap, then the addresses whose
 /// entry is a node, walked side by side.
 #[inline(always)]
@@ -224,11 +224,12 @@ pub(crate) fn find_many<A: AddrBits + Copy, G: Shape>(
     addrs: &[A],
     width: u32,
     out: &mut [Option<u32>],
+    deep: &mut [(u32, u32)],
 ) {
-    debug_assert!(addrs.len() == out.len() && addrs.len() <= 64);
-    // The deep addresses' positions and entries, packed at the front (a store per
-    // address, counted only when deep: no branch).
-    let mut deep = [(0u32, 0u32); 64];
+    debug_assert!(addrs.len() == out.len() && addrs.len() <= deep.len());
+    // `deep`: the deep addresses' positions and entries, packed at the front (a store per
+    // address, counted only when deep: no branch). The caller's, so that it is not
+    // zeroed again for every batch.
     // The entries' lines first, as hints: the loads below then find them on their way,
     // more of them at once than the CPU would have started by itself.
     for a in addrs {

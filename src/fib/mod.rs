@@ -151,9 +151,11 @@ impl<P: Prefix> Fib<P> {
     #[inline(always)]
     fn batch<G: lookup::Shape>(&self, g: G, addrs: &[P::Addr], out: &mut [Option<u32>]) {
         let width = P::MAX_LEN as u32;
+        let mut deep = [(0u32, 0u32); BATCH];
         for (addrs, out) in addrs.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
-            self.shared
-                .read(|arena, root| lookup::find_many(arena, g, root, addrs, width, out));
+            self.shared.read(|arena, root| {
+                lookup::find_many(arena, g, root, addrs, width, out, &mut deep)
+            });
         }
     }
 
