@@ -87,7 +87,7 @@ impl<P: Prefix> Fib<P> {
 
 impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
     /// Applies every change committed so far (those committed while it runs are left for
-    /// the next call), publishes them (as one version, or one per 1,024 changes of a long
+    /// the next call), publishes them (as one version, or one per 256 changes of a long
     /// backlog), and returns how many. On [`Error::Lagged`] it
     /// rebuilds the Fib from a fresh snapshot and goes on (readers keep reading the old
     /// state meanwhile) and returns the number of networks in the rebuilt Fib.
@@ -203,7 +203,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
 }
 
 /// A sync publishes at least once per this many changes.
-const PUBLISH_EVERY: usize = 1024;
+const PUBLISH_EVERY: usize = 256;
 
 /// Applies one best-route change: the network's next hop becomes `new`'s, or goes.
 fn apply<P: Prefix, V>(
