@@ -133,7 +133,9 @@ impl Arena {
     }
 
     /// Publishes a root: every block written before this store is visible to a reader
-    /// that loads it.
+    /// that loads it. `root` must name a whole root block inside this arena: readers
+    /// index it without a bounds check (`lookup::entry_at`). So must the 0 an arena starts
+    /// with: the writer makes every arena at least a root block long.
     pub(crate) fn publish_root(&self, root: usize) {
         self.root.store(root as u64, Ordering::Release);
     }
