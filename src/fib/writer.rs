@@ -342,17 +342,18 @@ impl Writer {
                 to
             };
             new.set(root + ROOT_CHUNKS + c, moved as u64);
+            // The copied chunks are this batch's (fresh); the shared empty chunk is never
+            // written.
+            let slot = &mut self.chunks[c];
+            slot.written = if moved == empty { u64::MAX } else { self.batch };
+            slot.spare = Spare::NONE;
+            slot.referenced = false;
         }
         self.alloc.install(new, top);
         self.root = root;
         self.empty_chunk = empty;
         self.root_written = self.batch;
         self.root_spare = Spare::NONE;
-        for slot in &mut self.chunks {
-            slot.written = self.batch;
-            slot.spare = Spare::NONE;
-            slot.referenced = false;
-        }
         self.spares.clear();
         self.writable = (usize::MAX, 0);
     }
