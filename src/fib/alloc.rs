@@ -57,10 +57,7 @@ impl Alloc {
     pub(crate) fn alloc(&mut self, size: usize) -> usize {
         match self.try_alloc(size) {
             Some(start) => start,
-            None => {
-                let start = self.carve(size);
-                self.hand_out(start, size)
-            }
+            None => self.alloc_at_end(size),
         }
     }
 
@@ -80,11 +77,7 @@ impl Alloc {
                 return Some(self.hand_out(s, size));
             }
         }
-        if self.top + size <= self.arena().capacity() {
-            let s = self.carve(size);
-            return Some(self.hand_out(s, size));
-        }
-        None
+        (self.top + size <= self.arena().capacity()).then(|| self.alloc_at_end(size))
     }
 
     /// A block of `size` words from the end of the arena (never a reused one), so that

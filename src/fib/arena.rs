@@ -105,6 +105,22 @@ impl Arena {
         self.words[i].store(v, Ordering::Relaxed);
     }
 
+    /// The `j`th of the `u32`s packed two per word from word `base` on, low half first
+    /// (directory entries, child indices); 0 out of bounds, as [`Arena::get`].
+    #[inline]
+    pub(crate) fn get_u32(&self, base: usize, j: usize) -> u32 {
+        (self.get(base + j / 2) >> (32 * (j & 1))) as u32
+    }
+
+    /// Sets the `j`th `u32` from word `base` on (writer only; in bounds), as
+    /// [`Arena::set`].
+    #[inline]
+    pub(crate) fn set_u32(&self, base: usize, j: usize, v: u32) {
+        let shift = 32 * (j & 1);
+        let word = self.get(base + j / 2) & !(0xffff_ffffu64 << shift);
+        self.set(base + j / 2, word | (v as u64) << shift);
+    }
+
     /// Copies `n` words from `from` to `to` (writer only; both in bounds, not
     /// overlapping). `Relaxed`, as [`Arena::set`].
     pub(crate) fn copy(&self, from: usize, to: usize, n: usize) {

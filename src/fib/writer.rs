@@ -42,12 +42,9 @@ fn move_tree(
     let to = carve(words);
     new.copy_from(old, node, to, words);
     for j in 0..vector.count_ones() as usize {
-        let at = to + NODE_HEADER + j / 2;
-        let shift = 32 * (j & 1);
-        let child = (new.get(at) >> shift) as u32 as usize;
+        let child = new.get_u32(to + NODE_HEADER, j) as usize;
         let moved = move_tree(old, new, carve, child);
-        let word = new.get(at) & !(0xffff_ffffu64 << shift) | (moved as u64) << shift;
-        new.set(at, word);
+        new.set_u32(to + NODE_HEADER, j, moved as u32);
     }
     to
 }
@@ -327,17 +324,12 @@ impl Writer {
             } else {
                 let to = carve(g.chunk_words());
                 new.copy_from(old, chunk, to, g.chunk_words());
-                for w in 0..g.chunk_words() {
-                    let mut word = new.get(to + w);
-                    for half in 0..2 {
-                        let entry = (word >> (32 * half)) as u32;
-                        if entry & NODE != 0 {
-                            let node = move_tree(old, &new, &mut carve, (entry & !NODE) as usize);
-                            word = word & !(0xffff_ffffu64 << (32 * half))
-                                | ((NODE | node as u32) as u64) << (32 * half);
-                        }
+                for i in 0..1usize << g.chunk_bits {
+                    let entry = new.get_u32(to, i);
+                    if entry & NODE != 0 {
+                        let node = move_tree(old, &new, &mut carve, (entry & !NODE) as usize);
+                        new.set_u32(to, i, NODE | node as u32);
                     }
-                    new.set(to + w, word);
                 }
                 to
             };
@@ -394,14 +386,12 @@ impl Writer {
         self.alloc.arena().copy(node, new, words);
         self.alloc.release(node, words);
         for j in 0..vector.count_ones() as usize {
-            let at = new + NODE_HEADER + j / 2;
-            let shift = 32 * (j & 1);
-            let child = (self.alloc.arena().get(at) >> shift) as u32 as usize;
+            let child = self.alloc.arena().get_u32(new + NODE_HEADER, j) as usize;
             if self.alloc.is_fresh(child) {
                 let moved = self.relocate(child);
-                let word = self.alloc.arena().get(at);
-                let word = word & !(0xffff_ffffu64 << shift) | (moved as u64) << shift;
-                self.alloc.arena().set(at, word);
+                self.alloc
+                    .arena()
+                    .set_u32(new + NODE_HEADER, j, moved as u32);
             }
         }
         new
@@ -477,17 +467,11 @@ impl Writer {
     }
 
     fn entry(&self, chunk: usize, i: usize) -> u32 {
-        (self.alloc.arena().get(chunk + i / 2) >> (32 * (i & 1))) as u32
+        self.alloc.arena().get_u32(chunk, i)
     }
 
     fn set_entry(&mut self, chunk: usize, i: usize, entry: u32) {
-        let arena = self.alloc.arena();
-        let word = arena.get(chunk + i / 2);
-        let shift = 32 * (i & 1);
-        arena.set(
-            chunk + i / 2,
-            word & !(0xffff_ffffu64 << shift) | (entry as u64) << shift,
-        );
+        self.alloc.arena().set_u32(chunk, i, entry);
     }
 
     /// The working root: the published one is copied first, into the spare root when
@@ -649,8 +633,7 @@ impl Writer {
             }
             image.leaves[s] = arena.get(run);
             if vector >> s & 1 == 1 {
-                let word = arena.get(first_child + child / 2);
-                image.children[s] = (word >> (32 * (child & 1))) as u32;
+                image.children[s] = arena.get_u32(first_child, child);
                 child += 1;
             }
         }
@@ -840,7 +823,7 @@ mod tests {
         let (vector, leafvec) = (arena.get(node), arena.get(node + 1));
         let children = vector.count_ones() as usize;
         let kids = (0..children)
-            .map(|j| (arena.get(node + NODE_HEADER + j / 2) >> (32 * (j & 1))) as u32 as usize)
+            .map(|j| arena.get_u32(node + NODE_HEADER, j) as usize)
             .collect();
         (node_words(leafvec.count_ones() as usize, children), kids)
     }
@@ -899,7 +882,7 @@ mod tests {
         for t in 0..1usize << g.dir_bits() {
             let chunk = arena.get(w.root + ROOT_CHUNKS + (t >> g.chunk_bits)) as usize;
             let i = t & ((1 << g.chunk_bits) - 1);
-            let e = (arena.get(chunk + i / 2) >> (32 * (i & 1))) as u32;
+            let e = arena.get_u32(chunk, i);
             if e & NODE != 0 {
                 nodes += check_depth_first(arena, (e & !NODE) as usize);
             }
