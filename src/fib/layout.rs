@@ -8,9 +8,13 @@
 //! * **Chunk block** (`2^chunk_bits / 2` words): `2^chunk_bits` directory entries, `u32`s
 //!   packed two per word (low half first). Root and chunks together index the first
 //!   `dir_bits = root_bits + chunk_bits` bits of the address directly, as DIR-24-8's
-//!   first table does. An entry is 0 (no prefix), `id + 1` (the longest prefix of length
-//!   `<= dir_bits` covering it has next hop `id`; leaf-pushed), or `NODE | index` (a node
-//!   holds the longer prefixes below it, and its `fallback` word the entry's own leaf).
+//!   first table does. An entry is 0 (no prefix), `len << 26 | id + 1` (the longest
+//!   prefix of length `<= dir_bits` covering it is `len` bits long and has next hop `id`;
+//!   leaf-pushed), or `NODE | index` (a node holds the longer prefixes below it, and its
+//!   `fallback` word the entry's own leaf, length included). The length is the writer's:
+//!   it tells which entries a change of a short prefix may overwrite (DIR-24-8 keeps a
+//!   depth per entry for the same purpose). An id of [`ENTRY_ID`] or more does not fit
+//!   beside it and takes a leaf-only node.
 //! * **Node block**: a popcount-compressed level of `STRIDE` bits, in one block so that a
 //!   step of a lookup touches one or two adjacent cache lines:
 //!   `[vector, leafvec, fallback, child indices.., leaf runs..]`. Bit `s` of `vector` says
@@ -107,23 +111,31 @@ pub(crate) fn leaf_id(word: u64) -> Option<u32> {
     (word & LEAF_PRESENT != 0).then_some(word as u32)
 }
 
-/// The directory entry of a leaf word, if it fits in one (ids below `NODE - 1`).
+/// Bits of a leaf directory entry holding `id + 1`; the bits above them (below `NODE`)
+/// hold the length of the prefix the entry is for.
+pub(crate) const ENTRY_ID: u32 = (1 << ENTRY_LEN_SHIFT) - 1;
+
+/// Where a leaf directory entry's prefix length starts.
+pub(crate) const ENTRY_LEN_SHIFT: u32 = 26;
+
+/// The directory entry of a leaf word, if it fits in one (ids below `ENTRY_ID`; a
+/// directory of at most 24 bits holds prefixes of at most 24 bits, whose lengths fit the
+/// five bits between the id and `NODE`).
 #[inline]
 pub(crate) fn entry_of_leaf(word: u64) -> Option<u32> {
     match leaf_id(word) {
         None => Some(0),
-        Some(id) if id < NODE - 1 => Some(id + 1),
+        Some(id) if id < ENTRY_ID => Some((leaf_len(word) as u32) << ENTRY_LEN_SHIFT | (id + 1)),
         Some(_) => None,
     }
 }
 
-/// The leaf word of a directory entry that is not a node (length 0: the reader does not
-/// use it).
+/// The leaf word of a directory entry that is not a node, length included.
 #[inline(always)]
 pub(crate) fn leaf_of_entry(entry: u32) -> u64 {
     if entry == 0 {
         0
     } else {
-        LEAF_PRESENT | (entry - 1) as u64
+        leaf((entry >> ENTRY_LEN_SHIFT) as u8, (entry & ENTRY_ID) - 1)
     }
 }

@@ -3,7 +3,8 @@
 use super::arena::Arena;
 use super::key::FibKey;
 use super::layout::{
-    leaf_id, leaf_of_entry, Geometry, NODE, NODE_FALLBACK, NODE_HEADER, ROOT_CHUNKS, STRIDE,
+    leaf_id, leaf_of_entry, Geometry, ENTRY_ID, NODE, NODE_FALLBACK, NODE_HEADER, ROOT_CHUNKS,
+    STRIDE,
 };
 use crate::prefix::sealed::AddrBits;
 
@@ -148,10 +149,11 @@ pub(crate) fn entry<K: FibKey, G: Shape>(arena: &Arena, g: G, root: usize, key: 
     (arena.get(word) >> shift) as u32
 }
 
-/// The answer of a directory entry that is not a node (`id + 1`, or 0 for none).
+/// The answer of a directory entry that is not a node (`len << 26 | id + 1`, or 0 for
+/// none).
 #[inline(always)]
 pub(crate) fn entry_answer(entry: u32) -> Option<u32> {
-    entry.checked_sub(1)
+    (entry & ENTRY_ID).checked_sub(1)
 }
 
 /// Defines a function over a node walk twice: compiled as the crate is, and compiled for a

@@ -283,8 +283,7 @@ impl<P: Prefix> FibWriter<P> {
     /// A writer with the directory size suited to about `prefixes` prefixes: 24 bits for
     /// IPv4 tables of 2^19 prefixes or more (a full table) and for IPv6 tables of 2^16 or
     /// more, else 16. (An IPv6 table fills few of a 24-bit directory's chunks: the others
-    /// share one empty chunk, and the writer keeps owner bytes only for chunks that a
-    /// prefix of 24 bits or less paints.)
+    /// share one empty chunk.)
     ///
     /// ```
     /// let w = rtm::FibWriter::<rtm::Ipv6Net>::for_prefixes(1_000);

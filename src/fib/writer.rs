@@ -49,6 +49,12 @@ fn move_tree(
     to
 }
 
+/// Whether `node` is a shared leaf-only node ([`Writer::hops`]): no children, one leaf run,
+/// empty.
+fn is_hop(arena: &Arena, node: usize) -> bool {
+    arena.get(node) == 0 && arena.get(node + 1) == 1 && arena.get(node + NODE_HEADER) == 0
+}
+
 /// The mask of the first `len` bits of a left-aligned 128-bit key.
 #[inline]
 fn mask(len: u8) -> u128 {
@@ -67,12 +73,12 @@ pub(crate) struct Writer {
     empty_chunk: usize,
     /// Every prefix and its next hop.
     routes: Routes,
-    /// For each directory entry, 1 + the length of the prefix that owns it (the longest of
-    /// length `<= dir_bits` that covers it), or 0: what a change of a short prefix may
-    /// overwrite, as DIR-24-8 keeps a depth per entry. One array per chunk, made when a
-    /// prefix first paints into the chunk (none: every entry 0), so that a wide directory
-    /// whose chunks hold only long prefixes (IPv6) costs no owner bytes.
-    owner: Vec<Box<[u8]>>,
+    /// The leaf-only nodes that stand for a leaf too large for a directory entry (an id
+    /// of [`ENTRY_ID`](super::layout::ENTRY_ID) or more), one per leaf word, shared by
+    /// every entry that holds it: the node and how many entries point to it. A node
+    /// without children whose leaves are all empty is always one of these (`encode` makes
+    /// none otherwise), see [`is_hop`].
+    hops: FastMap<u64, (u32, u32)>,
     /// The chunk last made writable: (chunk number, block).
     writable: (usize, usize),
     /// Publishes so far: the batch of changes being built is number `batch`.
@@ -182,9 +188,6 @@ impl Writer {
             root,
             empty_chunk,
             routes: Routes::new(width),
-            owner: (0..1usize << geometry.root_bits)
-                .map(|_| Box::default())
-                .collect(),
             writable: (usize::MAX, 0),
             batch: 0,
             root_written: 0,
@@ -197,6 +200,7 @@ impl Writer {
                 })
                 .collect(),
             spares: VecDeque::new(),
+            hops: FastMap::default(),
             // An eighth of the directory: the chunks a real day's churn touches most
             // (docs/FIB.md), at an eighth more directory memory at most.
             max_spares: (1usize << geometry.root_bits).div_ceil(8),
@@ -248,14 +252,11 @@ impl Writer {
         }
         let dir = self.geometry.dir_bits();
         if len as u32 <= dir {
-            let (word, owner) = match id {
-                Some(id) => (leaf(len, id), len + 1),
-                None => match self.cover(key, len, 0) {
-                    Some((l, id)) => (leaf(l, id), l + 1),
-                    None => (0, 0),
-                },
+            let word = match id {
+                Some(id) => leaf(len, id),
+                None => self.cover(key, len, 0).map_or(0, |(l, id)| leaf(l, id)),
             };
-            self.paint(key, len, word, owner);
+            self.paint(key, len, word);
         } else {
             let op = |this: &Self, min: u8| match id {
                 Some(id) => Op::Set(leaf(len, id)),
@@ -313,6 +314,7 @@ impl Writer {
             top += words;
             at
         };
+        let mut hops_moved = FastMap::<usize, usize>::default();
         let empty = carve(g.chunk_words());
         new.copy_from(old, self.empty_chunk, empty, g.chunk_words());
         let root = carve(g.root_words());
@@ -326,10 +328,19 @@ impl Writer {
                 new.copy_from(old, chunk, to, g.chunk_words());
                 for i in 0..1usize << g.chunk_bits {
                     let entry = new.get_u32(to, i);
-                    if entry & NODE != 0 {
-                        let node = move_tree(old, &new, &mut carve, (entry & !NODE) as usize);
-                        new.set_u32(to, i, NODE | node as u32);
+                    if entry & NODE == 0 {
+                        continue;
                     }
+                    let node = (entry & !NODE) as usize;
+                    let moved = if is_hop(old, node) {
+                        // Shared: moved once, beside the first entry that holds it.
+                        *hops_moved
+                            .entry(node)
+                            .or_insert_with(|| move_tree(old, &new, &mut carve, node))
+                    } else {
+                        move_tree(old, &new, &mut carve, node)
+                    };
+                    new.set_u32(to, i, NODE | moved as u32);
                 }
                 to
             };
@@ -340,6 +351,9 @@ impl Writer {
             slot.written = if moved == empty { u64::MAX } else { self.batch };
             slot.spare = Spare::NONE;
             slot.referenced = false;
+        }
+        for (node, _) in self.hops.values_mut() {
+            *node = hops_moved[&(*node as usize)] as u32;
         }
         self.alloc.install(new, top);
         self.root = root;
@@ -367,8 +381,11 @@ impl Writer {
             let chunk = self.alloc.arena().get(self.root + ROOT_CHUNKS + c) as usize;
             for i in 0..1usize << g.chunk_bits {
                 let e = self.entry(chunk, i);
-                if e & NODE != 0 && self.alloc.is_fresh((e & !NODE) as usize) {
-                    let moved = self.relocate((e & !NODE) as usize);
+                // Shared leaf-only nodes stay: several entries point to each, and a
+                // lookup that reaches one reads only it.
+                let node = (e & !NODE) as usize;
+                if e & NODE != 0 && self.alloc.is_fresh(node) && !is_hop(self.alloc.arena(), node) {
+                    let moved = self.relocate(node);
                     let (chunk, i) = self.entry_for_write(c << g.chunk_bits | i);
                     self.set_entry(chunk, i, NODE | moved as u32);
                 }
@@ -405,10 +422,10 @@ impl Writer {
     }
 
     /// Gives every directory entry that `key/len` covers, and that no longer prefix of
-    /// length `<= dir_bits` owns, the leaf `word` and the owner `owner` (1 + the length of
-    /// the prefix `word` is for, or 0). Such entries are owned by `key/len` or by a shorter
-    /// prefix (or none): those whose owner is at most `len + 1`.
-    fn paint(&mut self, key: u128, len: u8, word: u64, owner: u8) {
+    /// length `<= dir_bits` owns, the leaf `word`. Such entries are owned by `key/len` or
+    /// by a shorter prefix, or by none: those whose leaf (in the entry, or in its node's
+    /// fallback) is empty or for a length of at most `len`.
+    fn paint(&mut self, key: u128, len: u8, word: u64) {
         let g = self.geometry;
         let first = key.slot(0, g.dir_bits());
         let end = first + (1usize << (g.dir_bits() - len as u32));
@@ -417,21 +434,33 @@ impl Writer {
         while t < end {
             let c = t >> g.chunk_bits;
             let stop = end.min((c + 1) << g.chunk_bits);
-            if self.owner[c].is_empty() {
-                self.owner[c] = vec![0; mask + 1].into_boxed_slice();
-            }
+            // The chunk as it stands (the working copy once one was made): only entries
+            // that change are made writable.
+            let mut chunk = self.alloc.arena().get(self.root + ROOT_CHUNKS + c) as usize;
             for u in t..stop {
-                if self.owner[c][u & mask] <= len + 1 {
-                    self.owner[c][u & mask] = owner;
-                    self.set_leaf(u, word);
+                let owner = self.entry_leaf(self.entry(chunk, u & mask));
+                if owner == 0 || leaf_len(owner) <= len {
+                    chunk = self.set_leaf(u, word);
                 }
             }
             t = stop;
         }
     }
 
-    /// Sets the leaf of directory entry `t` (in the entry, or in the fallback of its node).
-    fn set_leaf(&mut self, t: usize, word: u64) {
+    /// The leaf word of a directory entry: in the entry, or in its node's fallback.
+    fn entry_leaf(&self, entry: u32) -> u64 {
+        if entry & NODE != 0 {
+            self.alloc
+                .arena()
+                .get((entry & !NODE) as usize + NODE_FALLBACK)
+        } else {
+            leaf_of_entry(entry)
+        }
+    }
+
+    /// Sets the leaf of directory entry `t` (in the entry, or in the fallback of its node);
+    /// returns the writable chunk that holds the entry.
+    fn set_leaf(&mut self, t: usize, word: u64) -> usize {
         let (chunk, i) = self.entry_for_write(t);
         let entry = self.entry(chunk, i);
         let new = if entry & NODE != 0 {
@@ -445,6 +474,7 @@ impl Writer {
             self.entry_of(0, word)
         };
         self.set_entry(chunk, i, new);
+        chunk
     }
 
     /// The entry for `node` (0: none) under a leaf `fallback`: a plain leaf if it fits,
@@ -453,17 +483,21 @@ impl Writer {
         if node != 0 {
             return NODE | node as u32;
         }
-        match entry_of_leaf(fallback) {
-            Some(e) => e,
-            None => {
-                let image = Image {
-                    leaves: [0; SLOTS],
-                    children: [0; SLOTS],
-                    fallback,
-                };
-                NODE | self.encode(&image, true) as u32
-            }
+        if let Some(e) = entry_of_leaf(fallback) {
+            return e;
         }
+        if let Some((node, refs)) = self.hops.get_mut(&fallback) {
+            *refs += 1;
+            return NODE | *node;
+        }
+        let image = Image {
+            leaves: [0; SLOTS],
+            children: [0; SLOTS],
+            fallback,
+        };
+        let node = self.encode(&image, true) as u32;
+        self.hops.insert(fallback, (node, 1));
+        NODE | node
     }
 
     fn entry(&self, chunk: usize, i: usize) -> u32 {
@@ -688,12 +722,24 @@ impl Writer {
         node
     }
 
-    /// Releases a node's block (not its children's).
+    /// Releases a node's block (not its children's); for a shared leaf-only node, one
+    /// entry's reference to it.
     fn release_node(&mut self, node: usize) {
         if node == 0 {
             return;
         }
         let arena = self.alloc.arena();
+        if is_hop(arena, node) {
+            let word = arena.get(node + NODE_FALLBACK);
+            let Some((_, refs)) = self.hops.get_mut(&word) else {
+                unreachable!("a leaf-only node is in the map of its leaf");
+            };
+            *refs -= 1;
+            if *refs > 0 {
+                return;
+            }
+            self.hops.remove(&word);
+        }
         let (vector, leafvec) = (arena.get(node), arena.get(node + 1));
         let words = node_words(leafvec.count_ones() as usize, vector.count_ones() as usize);
         self.alloc.release(node, words);
@@ -816,6 +862,7 @@ impl Op {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fib::layout::ENTRY_ID;
     use std::sync::Arc;
 
     /// The words of the node at `node` and its child indices.
@@ -897,6 +944,127 @@ mod tests {
         // The compacted arena holds the tree and some room, not the load's leftovers.
         if !reader {
             assert!(arena.capacity() < w.alloc.used_words() * 5 / 4 + (1 << 13));
+        }
+    }
+
+    /// Checks that every directory entry pointing to a shared leaf-only node points to
+    /// the one [`Writer::hops`] maps its leaf to, and that each is counted once per entry.
+    fn check_hops(w: &Writer) {
+        let (g, arena) = (w.geometry, w.alloc.arena());
+        let mut seen = FastMap::<u64, u32>::default();
+        for t in 0..1usize << g.dir_bits() {
+            let chunk = arena.get(w.root + ROOT_CHUNKS + (t >> g.chunk_bits)) as usize;
+            let e = arena.get_u32(chunk, t & ((1 << g.chunk_bits) - 1));
+            let node = (e & !NODE) as usize;
+            if e & NODE != 0 && is_hop(arena, node) {
+                let word = arena.get(node + NODE_FALLBACK);
+                assert_eq!(w.hops.get(&word).map(|h| h.0 as usize), Some(node));
+                *seen.entry(word).or_default() += 1;
+            }
+        }
+        let refs: FastMap<u64, u32> = w.hops.iter().map(|(&k, &(_, r))| (k, r)).collect();
+        assert_eq!(seen, refs);
+    }
+
+    /// The longest match for `addr` among the writer's prefixes (IPv4, left-aligned).
+    fn brute_v4(w: &Writer, addr: u32) -> Option<u32> {
+        let key = (addr as u128) << 96;
+        (0..=32u8).rev().find_map(|l| w.get(key & mask(l), l))
+    }
+
+    fn v4(s: &str) -> (u128, u8) {
+        let net: ipnet::Ipv4Net = s.parse().unwrap();
+        ((u32::from(net.network()) as u128) << 96, net.prefix_len())
+    }
+
+    #[test]
+    fn ids_too_large_for_an_entry_share_one_node_per_leaf() {
+        let mut w = Writer::new(32, 16, 0);
+        let fib = crate::Fib::<crate::Ipv4Net> {
+            shared: Arc::clone(w.alloc.shared()),
+            geometry: w.geometry,
+            _prefix: std::marker::PhantomData,
+        };
+        let big = u32::MAX - 5;
+        let (wide, _) = v4("10.0.0.0/8");
+        w.apply(wide, 8, Some(big));
+        w.publish(1);
+        check_hops(&w);
+        assert_eq!(w.hops.len(), 1);
+        assert_eq!(w.hops.values().next().unwrap().1, 256);
+        let (mid, _) = v4("10.1.0.0/16");
+        w.apply(mid, 16, Some(3));
+        let (long, _) = v4("10.2.3.0/24");
+        w.apply(long, 24, Some(9));
+        // One more big id, on a /12 inside the /8: its own node for its 16 entries.
+        let (twelve, _) = v4("10.16.0.0/12");
+        w.apply(twelve, 12, Some(ENTRY_ID));
+        w.publish(2);
+        check_hops(&w);
+        assert_eq!(w.hops[&leaf(8, big)].1, 256 - 1 - 1 - 16);
+        assert_eq!(w.hops[&leaf(12, ENTRY_ID)].1, 16);
+        for (addr, want) in [
+            ("10.0.0.1", Some(big)),
+            ("10.1.2.3", Some(3)),
+            ("10.2.3.4", Some(9)),
+            ("10.2.4.4", Some(big)),
+            ("10.17.0.1", Some(ENTRY_ID)),
+            ("10.255.0.1", Some(big)),
+            ("11.0.0.1", None),
+        ] {
+            let a: std::net::Ipv4Addr = addr.parse().unwrap();
+            assert_eq!(fib.lookup(a), want, "{addr}");
+            assert_eq!(brute_v4(&w, a.into()), want, "{addr}");
+        }
+        // Once no entry holds them, the shared nodes go.
+        w.apply(wide, 8, None);
+        w.apply(twelve, 12, None);
+        w.publish(3);
+        check_hops(&w);
+        assert!(w.hops.is_empty());
+        assert_eq!(fib.lookup("10.2.4.4".parse().unwrap()), None);
+        assert_eq!(fib.lookup("10.2.3.4".parse().unwrap()), Some(9));
+    }
+
+    #[test]
+    fn a_compaction_moves_each_shared_node_once() {
+        let mut w = Writer::new(32, 16, 0);
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        // Long prefixes (nodes below the directory), and short ones with large ids over
+        // them.
+        for i in 0..40_000u32 {
+            let r = next();
+            let len = 17 + (r % 16) as u8;
+            w.apply((r as u32 as u128) << 96 & mask(len), len, Some(i));
+        }
+        for i in 0..64u32 {
+            let r = next();
+            let len = 6 + (r % 10) as u8;
+            w.apply(
+                (r as u32 as u128) << 96 & mask(len),
+                len,
+                Some(u32::MAX - i % 8),
+            );
+        }
+        assert!(w.alloc.fresh_blocks() >= RELAYOUT_BLOCKS);
+        assert!(w.alloc.alone());
+        w.publish(1);
+        check_hops(&w);
+        assert!(!w.hops.is_empty());
+        let fib = crate::Fib::<crate::Ipv4Net> {
+            shared: Arc::clone(w.alloc.shared()),
+            geometry: w.geometry,
+            _prefix: std::marker::PhantomData,
+        };
+        for _ in 0..20_000 {
+            let a = next() as u32;
+            assert_eq!(fib.lookup(a.into()), brute_v4(&w, a), "{a:#x}");
         }
     }
 
