@@ -16,11 +16,14 @@
 //! 1,393,421 updates the same peer sent in the next 24 hours) onto the real IPv4 table:
 //! the table alone, then the table with a `Fib::follow` follower synced on the writer's
 //! thread every K writes, then with the follower on its own thread calling
-//! `sync_timeout`, in rounds that alternate the modes. It prints each mode's median time,
-//! its ratio to the table alone, and the follower's cost per best-route change.
+//! `sync_timeout` (the writer at full speed, some 1.4 million updates a second, and paced
+//! at 100,000 a second: a full table in ten seconds, the day's average rate times 6,000),
+//! in rounds that alternate the modes. It prints each mode's median time, its ratio to
+//! the table alone, the follower's cost per best-route change and, with the follower on
+//! its own thread, the time from each commit to a reader's first sight of it in the Fib.
 //! `-- --quick` replays the first 300,000 updates, one round; `FIB_UPDATE_MODES=table,64`
-//! runs some modes only (`table`, `thread`, K, or `Knew`: sync every K writes with next
-//! hops that change on nearly every update).
+//! runs some modes only (`table`, `thread`, `thread@R`: paced at R updates a second, K,
+//! or `Knew`: sync every K writes with next hops that change on nearly every update).
 //!
 //! ```text
 //! cargo bench --bench fib -- update_throughput            # the replay section only
@@ -480,6 +483,10 @@ enum Mode {
     /// A follower thread calling `sync_timeout(1 ms)` until the writer is done and the
     /// Fib is at the table's last version.
     Thread,
+    /// As `Thread`, with the writer paced at this many updates a second (update `i` is
+    /// applied no earlier than `i / rate` seconds after the start; a writer that fell
+    /// behind catches up at full speed, as a daemon draining its sockets would).
+    Paced(u64),
     /// As `SyncEvery`, with next hops that change on almost every update (the id is the
     /// route's value mod 16, and each announcement has a new value), so that nearly every
     /// change writes to the Fib. (Elsewhere a prefix's next hop is its interface, which
@@ -493,6 +500,7 @@ impl Mode {
             Mode::TableOnly => "table only".into(),
             Mode::SyncEvery(k) => format!("+ follower, sync every {k} writes"),
             Mode::Thread => "+ follower thread, sync_timeout".into(),
+            Mode::Paced(r) => format!("  same, writer paced at {r}/s"),
             Mode::NewHopEvery(k) => format!("  same, next hop changes, every {k}"),
         }
     }
@@ -614,7 +622,11 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
             follow_secs += t.elapsed().as_secs_f64();
             write_secs = t0.elapsed().as_secs_f64() - follow_secs;
         }
-        (Mode::Thread, Some((fib, follower))) => {
+        (Mode::Thread | Mode::Paced(_), Some((fib, follower))) => {
+            let pace = match mode {
+                Mode::Paced(rate) => Some(rate),
+                _ => None,
+            };
             // When each commit happened and when a reader first saw it in the Fib (ns
             // after t0), by version - v0. Both threads look at `fib.version()`: the writer
             // after each commit (one read of the Fib's root, some nanoseconds), the
@@ -663,6 +675,12 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
                 let (cpu, p0) = (thread_cpu_secs(), data::preempted());
                 let mut seen = v0;
                 for (i, u) in updates.iter().enumerate() {
+                    if let Some(rate) = pace {
+                        let due = i as u64 * 1_000_000_000 / rate;
+                        while ns() < due {
+                            std::hint::spin_loop();
+                        }
+                    }
                     if apply_update(&table, u, base + i as u64) {
                         // The only writer: the table's version is this commit's.
                         if let Some(at) = stamps.get((table.version().0 - v0) as usize) {
@@ -730,11 +748,16 @@ fn update_throughput(quick: bool) {
     // FIB_UPDATE_MODES=table,64,thread (say) runs some modes only, e.g. to profile one;
     // the ratios need `table`.
     let modes: Vec<Mode> = std::env::var("FIB_UPDATE_MODES")
-        .unwrap_or_else(|_| "table,1,64,4096,thread,64new".into())
+        .unwrap_or_else(|_| "table,1,64,4096,thread,thread@100000,64new".into())
         .split(',')
         .map(|m| match m {
             "table" => Mode::TableOnly,
             "thread" => Mode::Thread,
+            m if m.starts_with("thread@") => Mode::Paced(
+                m["thread@".len()..]
+                    .parse()
+                    .expect("thread@R: updates a second"),
+            ),
             k => match k.strip_suffix("new") {
                 Some(k) => Mode::NewHopEvery(k.parse().expect("Knew: a number of writes")),
                 None => Mode::SyncEvery(k.parse().expect("table, thread, K or Knew")),
@@ -790,7 +813,7 @@ fn update_throughput(quick: bool) {
             per_change,
             r[0].fib_bytes as f64 / (1 << 20) as f64
         );
-        if *mode == Mode::Thread {
+        if matches!(mode, Mode::Thread | Mode::Paced(_)) {
             // The round with the median total.
             let mut by_total: Vec<&Replayed> = r.iter().collect();
             by_total.sort_by(|a, b| a.secs.total_cmp(&b.secs));
