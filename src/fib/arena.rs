@@ -124,10 +124,7 @@ impl Arena {
     /// Copies `n` words from `from` to `to` (writer only; both in bounds, not
     /// overlapping). `Relaxed`, as [`Arena::set`].
     pub(crate) fn copy(&self, from: usize, to: usize, n: usize) {
-        let (src, dst) = (&self.words[from..from + n], &self.words[to..to + n]);
-        for (d, s) in dst.iter().zip(src) {
-            d.store(s.load(Ordering::Relaxed), Ordering::Relaxed);
-        }
+        self.copy_from(self, from, to, n);
     }
 
     /// Copies `n` words from `from` in `src` to `to` in this arena (writer only; both in

@@ -130,9 +130,9 @@ pub(crate) fn step<K: FibKey>(arena: &Arena, w: &mut Walk, key: K, width: u32) {
 /// ([`Arena::root`]) and `g` the Fib's shape.
 #[inline(always)]
 fn entry_at<K: FibKey, G: Shape>(arena: &Arena, g: G, root: usize, key: K) -> (usize, u32) {
+    // The root block's words may be stale or reused: only the index must be in bounds,
+    // and the chunk index read here is bounds-checked where it is used.
     let slot = key.slot(0, g.root_bits());
-    // The block's words may be stale or reused: only the index must be in bounds, and
-    // the chunk index read here is bounds-checked where it is used.
     // SAFETY: every root index an arena holds names a whole root block of the Fib's shape
     // inside that arena (`2 + 2^root_bits` words; the writer allocates it there before
     // storing the index, `Arena::publish_root`, and an arena's copy keeps every block it

@@ -265,12 +265,12 @@ impl Writer {
             let t = key.slot(0, dir);
             let (chunk, i) = self.entry_for_write(t);
             let entry = self.entry(chunk, i);
-            let (node, fallback) = if entry & NODE != 0 {
-                let node = (entry & !NODE) as usize;
-                (node, self.alloc.arena().get(node + NODE_FALLBACK))
+            let node = if entry & NODE != 0 {
+                (entry & !NODE) as usize
             } else {
-                (0, leaf_of_entry(entry))
+                0
             };
+            let fallback = self.entry_leaf(entry);
             let new = self.update(node, dir, key, len, &op, fallback);
             let entry = self.entry_of(new, fallback);
             self.set_entry(chunk, i, entry);
