@@ -85,6 +85,15 @@ impl<P: Prefix> std::fmt::Debug for Fib<P> {
 }
 
 impl<P: Prefix> Fib<P> {
+    /// A reader handle on the Fib that `writer` writes.
+    pub(crate) fn of(writer: &Writer) -> Self {
+        Fib {
+            shared: Arc::clone(writer.alloc().shared()),
+            geometry: writer.geometry(),
+            _prefix: PhantomData,
+        }
+    }
+
     /// An empty Fib (at version 0) and the writer that changes it.
     ///
     /// ```
@@ -377,11 +386,7 @@ impl<P: Prefix> FibWriter<P> {
     /// assert!(w.fib().is_empty());
     /// ```
     pub fn fib(&self) -> Fib<P> {
-        Fib {
-            shared: Arc::clone(self.writer.alloc().shared()),
-            geometry: self.writer.geometry(),
-            _prefix: PhantomData,
-        }
+        Fib::of(&self.writer)
     }
 
     /// Every prefix in the working state, in no particular order.

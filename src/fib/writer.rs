@@ -863,7 +863,6 @@ impl Op {
 mod tests {
     use super::*;
     use crate::fib::layout::ENTRY_ID;
-    use std::sync::Arc;
 
     /// The words of the node at `node` and its child indices.
     fn node_at(arena: &Arena, node: usize) -> (usize, Vec<usize>) {
@@ -900,12 +899,7 @@ mod tests {
     fn bulk_load(reader: bool) {
         let mut w = Writer::new(128, 16, 0);
         let g = w.geometry;
-        let fib = |w: &Writer| crate::Fib::<crate::Ipv6Net> {
-            shared: Arc::clone(w.alloc.shared()),
-            geometry: g,
-            _prefix: std::marker::PhantomData,
-        };
-        let early = reader.then(|| fib(&w));
+        let early = reader.then(|| crate::Fib::<crate::Ipv6Net>::of(&w));
         let mut rng = 0x9e37_79b9_7f4a_7c15u64;
         let mut prefixes = Vec::new();
         for i in 0..12_000u32 {
@@ -935,7 +929,7 @@ mod tests {
             }
         }
         assert!(nodes > 1_000, "only {nodes} nodes");
-        let fib = early.unwrap_or_else(|| fib(&w));
+        let fib = early.unwrap_or_else(|| crate::Fib::of(&w));
         for &(key, _) in &prefixes {
             let addr = key | 1;
             let want = (0..=128u8).rev().find_map(|l| w.get(addr & mask(l), l));
@@ -980,11 +974,7 @@ mod tests {
     #[test]
     fn ids_too_large_for_an_entry_share_one_node_per_leaf() {
         let mut w = Writer::new(32, 16, 0);
-        let fib = crate::Fib::<crate::Ipv4Net> {
-            shared: Arc::clone(w.alloc.shared()),
-            geometry: w.geometry,
-            _prefix: std::marker::PhantomData,
-        };
+        let fib = crate::Fib::<crate::Ipv4Net>::of(&w);
         let big = u32::MAX - 5;
         let (wide, _) = v4("10.0.0.0/8");
         w.apply(wide, 8, Some(big));
@@ -1057,11 +1047,7 @@ mod tests {
         w.publish(1);
         check_hops(&w);
         assert!(!w.hops.is_empty());
-        let fib = crate::Fib::<crate::Ipv4Net> {
-            shared: Arc::clone(w.alloc.shared()),
-            geometry: w.geometry,
-            _prefix: std::marker::PhantomData,
-        };
+        let fib = crate::Fib::<crate::Ipv4Net>::of(&w);
         for _ in 0..20_000 {
             let a = next() as u32;
             assert_eq!(fib.lookup(a.into()), brute_v4(&w, a), "{a:#x}");
