@@ -525,6 +525,11 @@ struct Replayed {
     follower_preempted: u64,
     /// Follower thread: the writer's CPU time and how many times it was preempted.
     writer_cpu: (f64, u64),
+    /// Follower thread: how long it waited for a core while runnable (the guest's
+    /// scheduler), ms.
+    follower_wait_ms: f64,
+    /// The machine's steal time during the replay (the hypervisor's), ms.
+    steal_ms: u64,
 }
 
 type Table = RouteTable<Ipv4Net, u64>;
@@ -599,6 +604,8 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
     let t0 = Instant::now();
     let (mut follow_secs, mut changes, mut lag_ns) = (0.0, 0, Vec::new());
     let mut follower_preempted = 0;
+    let mut follower_wait_ms = 0.0;
+    let steal0 = data::steal_ms();
     let mut writer_cpu = (0.0, 0);
     let mut write_secs = 0.0;
     match (mode, fib_and_follower.as_mut()) {
@@ -653,6 +660,7 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
                 let (fib, stamps, done, saw) = (&*fib, &stamps, &done, &saw);
                 let follower = s.spawn(move || {
                     let (cpu, p0) = (thread_cpu_secs(), data::preempted());
+                    let w0 = data::runqueue_wait_ns();
                     let (mut n, mut seen) = (0, v0);
                     loop {
                         // Read `done` first: a sync that starts after the writer finished
@@ -670,7 +678,8 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
                             break;
                         }
                     }
-                    (n, thread_cpu_secs() - cpu, data::preempted() - p0)
+                    let wait = (data::runqueue_wait_ns() - w0) as f64 / 1e6;
+                    (n, thread_cpu_secs() - cpu, (data::preempted() - p0, wait))
                 });
                 let (cpu, p0) = (thread_cpu_secs(), data::preempted());
                 let mut seen = v0;
@@ -698,7 +707,7 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
                 done.store(true, Ordering::Release);
                 let preempted;
                 (changes, follow_secs, preempted) = follower.join().unwrap();
-                follower_preempted = preempted;
+                (follower_preempted, follower_wait_ms) = preempted;
             });
             lag_ns = stamps
                 .iter()
@@ -715,6 +724,7 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
         _ => unreachable!(),
     }
     let secs = t0.elapsed().as_secs_f64();
+    let steal_ms = data::steal_ms() - steal0;
     let fib_bytes = fib_and_follower
         .as_ref()
         .map_or(0, |(f, _)| f.memory_bytes());
@@ -733,6 +743,8 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
         fib_bytes,
         follower_preempted,
         writer_cpu,
+        follower_wait_ms,
+        steal_ms,
     }
 }
 
@@ -814,7 +826,22 @@ fn update_throughput(quick: bool) {
             r[0].fib_bytes as f64 / (1 << 20) as f64
         );
         if matches!(mode, Mode::Thread | Mode::Paced(_)) {
-            // The round with the median total.
+            // Each round's lag beside what took the follower's core away in it, then the
+            // round with the median total in full.
+            for (i, round) in r.iter().enumerate() {
+                let mut lag = round.lag_ns.clone();
+                lag.sort_unstable();
+                println!(
+                    "  {:<38} round {}: lag p99 {:.1} us; follower preempted {} times, waited \
+                     {:.2} ms for a core; steal {} ms",
+                    "",
+                    i + 1,
+                    data::pct(&lag, 0.99) as f64 / 1e3,
+                    round.follower_preempted,
+                    round.follower_wait_ms,
+                    round.steal_ms
+                );
+            }
             let mut by_total: Vec<&Replayed> = r.iter().collect();
             by_total.sort_by(|a, b| a.secs.total_cmp(&b.secs));
             let mid = by_total[by_total.len() / 2];
@@ -822,7 +849,8 @@ fn update_throughput(quick: bool) {
             lag.sort_unstable();
             println!(
                 "  {:<38} commit to Fib p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us \
-                 (preempted: follower {} times, writer {} times; writer CPU {:.3} s; load {})",
+                 (preempted: follower {} times, writer {} times; follower waited {:.2} ms for a core; \
+                 steal {} ms; writer CPU {:.3} s; load {})",
                 "",
                 data::pct(&lag, 0.5) as f64 / 1e3,
                 data::pct(&lag, 0.99) as f64 / 1e3,
@@ -830,6 +858,8 @@ fn update_throughput(quick: bool) {
                 lag.last().copied().unwrap_or(0) as f64 / 1e3,
                 mid.follower_preempted,
                 mid.writer_cpu.1,
+                mid.follower_wait_ms,
+                mid.steal_ms,
                 mid.writer_cpu.0,
                 loadavg()
             );

@@ -359,3 +359,36 @@ pub fn preempted() -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// Nanoseconds this thread has spent runnable but waiting for a core (Linux's
+/// `schedstat`; 0 elsewhere): the guest's own scheduler delays.
+pub fn runqueue_wait_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Milliseconds of CPU time the hypervisor gave to others while this machine's cores had
+/// work (steal time summed over the cores, from `/proc/stat`; 0 elsewhere or where the
+/// hypervisor does not report it). Counted in scheduler ticks: 10 ms at a time.
+pub fn steal_ms() -> u64 {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: `sysconf` reads a configuration value; no memory is passed.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        let ticks = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+            // cpu user nice system idle iowait irq softirq steal ...
+            s.lines()
+                .next()?
+                .split_whitespace()
+                .nth(8)?
+                .parse::<u64>()
+                .ok()
+        });
+        if let (Some(ticks), true) = (ticks, hz > 0) {
+            return ticks * 1000 / hz as u64;
+        }
+    }
+    0
+}
