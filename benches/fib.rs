@@ -517,7 +517,8 @@ struct Replayed {
     follow_secs: f64,
     /// Best-route changes the follower applied.
     changes: usize,
-    /// Follower thread: each change's time from its commit to its publish in the Fib, ns.
+    /// Follower thread: each change's time from its commit to its publish in the Fib, ns,
+    /// sorted.
     lag_ns: Vec<u64>,
     /// The Fib's arena bytes after the replay (`Fib::memory_bytes`).
     fib_bytes: usize,
@@ -705,9 +706,8 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
                 write_secs = t0.elapsed().as_secs_f64();
                 writer_cpu = (thread_cpu_secs() - cpu, data::preempted() - p0);
                 done.store(true, Ordering::Release);
-                let preempted;
-                (changes, follow_secs, preempted) = follower.join().unwrap();
-                (follower_preempted, follower_wait_ms) = preempted;
+                (changes, follow_secs, (follower_preempted, follower_wait_ms)) =
+                    follower.join().unwrap();
             });
             lag_ns = stamps
                 .iter()
@@ -720,6 +720,7 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
                     (c != 0).then(|| s.saturating_sub(c))
                 })
                 .collect();
+            lag_ns.sort_unstable();
         }
         _ => unreachable!(),
     }
@@ -829,14 +830,12 @@ fn update_throughput(quick: bool) {
             // Each round's lag beside what took the follower's core away in it, then the
             // round with the median total in full.
             for (i, round) in r.iter().enumerate() {
-                let mut lag = round.lag_ns.clone();
-                lag.sort_unstable();
                 println!(
                     "  {:<38} round {}: lag p99 {:.1} us; follower preempted {} times, waited \
                      {:.2} ms for a core; steal {} ms",
                     "",
                     i + 1,
-                    data::pct(&lag, 0.99) as f64 / 1e3,
+                    data::pct(&round.lag_ns, 0.99) as f64 / 1e3,
                     round.follower_preempted,
                     round.follower_wait_ms,
                     round.steal_ms
@@ -845,21 +844,16 @@ fn update_throughput(quick: bool) {
             let mut by_total: Vec<&Replayed> = r.iter().collect();
             by_total.sort_by(|a, b| a.secs.total_cmp(&b.secs));
             let mid = by_total[by_total.len() / 2];
-            let mut lag = mid.lag_ns.clone();
-            lag.sort_unstable();
+            let lag = &mid.lag_ns;
             println!(
-                "  {:<38} commit to Fib p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us \
-                 (preempted: follower {} times, writer {} times; follower waited {:.2} ms for a core; \
-                 steal {} ms; writer CPU {:.3} s; load {})",
+                "  {:<38} median round: commit to Fib p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, \
+                 max {:.1} us (writer preempted {} times, its CPU {:.3} s; load {})",
                 "",
-                data::pct(&lag, 0.5) as f64 / 1e3,
-                data::pct(&lag, 0.99) as f64 / 1e3,
-                data::pct(&lag, 0.999) as f64 / 1e3,
+                data::pct(lag, 0.5) as f64 / 1e3,
+                data::pct(lag, 0.99) as f64 / 1e3,
+                data::pct(lag, 0.999) as f64 / 1e3,
                 lag.last().copied().unwrap_or(0) as f64 / 1e3,
-                mid.follower_preempted,
                 mid.writer_cpu.1,
-                mid.follower_wait_ms,
-                mid.steal_ms,
                 mid.writer_cpu.0,
                 loadavg()
             );
