@@ -40,20 +40,22 @@
 
 use std::sync::Mutex;
 
+use super::pages::Words;
 use crate::sync::{fence, AtomicPtr, AtomicU64, Ordering};
 
 /// A fixed-size array of atomic words. Reads out of bounds give 0 ("none").
 pub(crate) struct Arena {
-    words: Box<[AtomicU64]>,
+    words: Words,
     /// The index of the published root block.
     root: AtomicU64,
 }
 
 impl Arena {
-    /// An arena of `capacity` zeroed words.
+    /// An arena of at least `capacity` zeroed words (a large one rounds up to whole huge
+    /// pages, see `pages`).
     pub(crate) fn new(capacity: usize) -> Box<Self> {
         Box::new(Self {
-            words: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
+            words: Words::zeroed(capacity),
             root: AtomicU64::new(0),
         })
     }
@@ -61,7 +63,7 @@ impl Arena {
     /// The number of words.
     #[inline]
     pub(crate) fn capacity(&self) -> usize {
-        self.words.len()
+        self.words.as_slice().len()
     }
 
     /// Word `i`, or 0 when `i` is out of bounds.
@@ -71,7 +73,7 @@ impl Arena {
     /// stores.
     #[inline(always)]
     pub(crate) fn get(&self, i: usize) -> u64 {
-        match self.words.get(i) {
+        match self.words.as_slice().get(i) {
             Some(w) => w.load(Ordering::Relaxed),
             None => out_of_bounds(),
         }
@@ -86,13 +88,13 @@ impl Arena {
     pub(crate) unsafe fn get_unchecked(&self, i: usize) -> u64 {
         debug_assert!(i < self.capacity());
         // SAFETY: the caller promises `i` is in bounds.
-        unsafe { self.words.get_unchecked(i) }.load(Ordering::Relaxed)
+        unsafe { self.words.as_slice().get_unchecked(i) }.load(Ordering::Relaxed)
     }
 
     /// Hints the CPU to start loading word `i` (any `i`: nothing is read).
     #[inline(always)]
     pub(crate) fn prefetch(&self, i: usize) {
-        crate::sync::prefetch(self.words.as_ptr().wrapping_add(i));
+        crate::sync::prefetch(self.words.as_slice().as_ptr().wrapping_add(i));
     }
 
     /// Stores word `i` (writer only; `i` in bounds).
@@ -102,7 +104,7 @@ impl Arena {
     /// `Release` fence).
     #[inline]
     pub(crate) fn set(&self, i: usize, v: u64) {
-        self.words[i].store(v, Ordering::Relaxed);
+        self.words.as_slice()[i].store(v, Ordering::Relaxed);
     }
 
     /// The `j`th of the `u32`s packed two per word from word `base` on, low half first
@@ -130,9 +132,9 @@ impl Arena {
     /// Copies `n` words from `from` in `src` to `to` in this arena (writer only; both in
     /// bounds). `Relaxed`, as [`Arena::set`].
     pub(crate) fn copy_from(&self, src: &Arena, from: usize, to: usize, n: usize) {
-        for (d, s) in self.words[to..to + n]
+        for (d, s) in self.words.as_slice()[to..to + n]
             .iter()
-            .zip(&src.words[from..from + n])
+            .zip(&src.words.as_slice()[from..from + n])
         {
             d.store(s.load(Ordering::Relaxed), Ordering::Relaxed);
         }
@@ -155,7 +157,7 @@ impl Arena {
 
     /// Bytes of memory this arena holds.
     pub(crate) fn bytes(&self) -> usize {
-        self.words.len() * std::mem::size_of::<AtomicU64>() + std::mem::size_of::<Self>()
+        self.words.bytes() + std::mem::size_of::<Self>()
     }
 }
 

@@ -22,6 +22,7 @@ mod follow;
 mod key;
 mod layout;
 mod lookup;
+mod pages;
 mod writer;
 
 use std::marker::PhantomData;
