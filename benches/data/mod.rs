@@ -392,3 +392,19 @@ pub fn steal_ms() -> u64 {
     }
     0
 }
+
+/// KiB of this process's anonymous memory backed by transparent huge pages
+/// (`AnonHugePages` in `/proc/self/smaps_rollup`; 0 elsewhere).
+pub fn anon_huge_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/smaps_rollup")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("AnonHugePages:"))?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}

@@ -7,7 +7,9 @@
 //! needs more room it copies the arena into a bigger one, publishes that, and keeps the old
 //! one (never written again) in `retired` until the last handle drops. So a reader's
 //! pointer into an arena is always valid, and an index read from it is bounds-checked,
-//! never trusted.
+//! never trusted. The words of an arena of 2 MiB or more are mapped on huge pages where
+//! the system gives them (`pages`), so that a lookup's one random line rarely costs a page
+//! walk as well.
 //!
 //! # Publishing
 //!

@@ -126,9 +126,10 @@ mod mapped {
             }
             let head = (HUGE - base as usize % HUGE) % HUGE;
             let tail = total - head - bytes;
-            // SAFETY: `base..base + total` is the mapping just made and nothing else refers
-            // to it; the head before the aligned run and the tail after it are handed back,
-            // and `head <= HUGE` and `tail >= 0` keep both inside it.
+            // SAFETY: `base..base + total` is the mapping just made, readable and writable,
+            // and nothing else refers to it; `head < HUGE` and `head + bytes + tail ==
+            // total` keep the head and tail that are handed back, and the aligned run
+            // `start..start + bytes` that is advised and written, inside it.
             let start = unsafe {
                 let start = base.cast::<u8>().add(head);
                 if head > 0 {
@@ -140,6 +141,12 @@ mod mapped {
                 // Only advice: if the kernel has no huge pages to give, the mapping stays
                 // on small ones, so the result is not checked.
                 libc::madvise(start.cast(), bytes, libc::MADV_HUGEPAGE);
+                // Fault every page in now, on the thread that makes the array (as a zeroed
+                // allocation would), not later under a writer that first touches one: a
+                // huge page's fault zeroes 2 MiB and may compact memory to find one.
+                for page in (0..bytes).step_by(4096) {
+                    start.add(page).write_volatile(0);
+                }
                 start
             };
             Some(Self {
