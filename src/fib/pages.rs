@@ -29,7 +29,9 @@ pub(crate) struct Words {
 
 /// Who holds a [`Words`]'s memory.
 enum Owner {
-    Boxed(#[allow(dead_code)] Box<[AtomicU64]>),
+    /// A boxed slice turned raw (`Box::into_raw`), freed by [`Words`]'s `Drop`.
+    Boxed,
+    /// A mapping, unmapped by its own `Drop`.
     #[cfg(all(target_os = "linux", not(loom)))]
     Mapped(mapped::Mapping),
 }
@@ -57,11 +59,14 @@ impl Words {
             }
         }
         let boxed: Box<[AtomicU64]> = (0..len).map(|_| AtomicU64::new(0)).collect();
+        // Raw from here on, so that no `Box` is moved (and asserted unique) while `ptr`
+        // points into it; `Drop` turns it back into the box.
+        let raw = Box::into_raw(boxed);
         Self {
-            // A box's pointer is never null; it stays where it is when the box moves.
-            ptr: NonNull::from(&*boxed).cast(),
+            // `Box::into_raw` never gives null.
+            ptr: NonNull::new(raw.cast()).expect("Box::into_raw is not null"),
             len,
-            owner: Owner::Boxed(boxed),
+            owner: Owner::Boxed,
         }
     }
 
@@ -77,7 +82,7 @@ impl Words {
     /// Bytes of memory the array holds (a mapping's whole length, rounding included).
     pub(crate) fn bytes(&self) -> usize {
         match &self.owner {
-            Owner::Boxed(_) => self.len * std::mem::size_of::<AtomicU64>(),
+            Owner::Boxed => self.len * std::mem::size_of::<AtomicU64>(),
             #[cfg(all(target_os = "linux", not(loom)))]
             Owner::Mapped(m) => m.bytes,
         }
@@ -86,7 +91,19 @@ impl Words {
     /// Whether the array was mapped and asked for huge pages.
     #[cfg(test)]
     pub(crate) fn is_mapped(&self) -> bool {
-        !matches!(self.owner, Owner::Boxed(_))
+        !matches!(self.owner, Owner::Boxed)
+    }
+}
+
+impl Drop for Words {
+    fn drop(&mut self) {
+        if let Owner::Boxed = self.owner {
+            let raw = std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len);
+            // SAFETY: `ptr` and `len` are the boxed slice `zeroed` turned raw, owned by this
+            // value alone and given back exactly once, here; no reference into it outlives
+            // `&self`.
+            drop(unsafe { Box::from_raw(raw) });
+        }
     }
 }
 
