@@ -150,45 +150,42 @@ impl<T: AsRef<[u32]>> Dir24<T> {
     }
 }
 
-/// An array of `u32`s in an anonymous mapping aligned to 2 MiB and advised
-/// `MADV_HUGEPAGE` (transparent huge pages where the kernel allows them).
+/// An array of `u32`s in an anonymous mapping, starting on a 2 MiB boundary inside it and
+/// advised `MADV_HUGEPAGE` (transparent huge pages where the kernel allows them).
 struct HugeU32 {
+    map: *mut libc::c_void,
+    map_len: usize,
     ptr: *mut u32,
     len: usize,
-    bytes: usize,
 }
 
 impl HugeU32 {
     fn copy_of(v: &[u32]) -> Self {
         const HUGE: usize = 2 << 20;
         let bytes = (v.len() * 4).next_multiple_of(HUGE);
-        // SAFETY: a fresh anonymous mapping, trimmed to an aligned run of `bytes` that only
-        // this value refers to; the copy writes `v.len() * 4 <= bytes` bytes into it.
+        let map_len = bytes + HUGE;
+        // SAFETY: a fresh anonymous mapping of `map_len` bytes, which only this value
+        // refers to; the aligned run of `bytes` starting within its first `HUGE` bytes
+        // lies inside it, and the copy writes `v.len() * 4 <= bytes` bytes into that run.
         unsafe {
-            let base = libc::mmap(
+            let map = libc::mmap(
                 std::ptr::null_mut(),
-                bytes + HUGE,
+                map_len,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
                 -1,
                 0,
             );
-            assert!(base != libc::MAP_FAILED, "mmap failed");
-            let head = (HUGE - base as usize % HUGE) % HUGE;
-            let start = base.cast::<u8>().add(head);
-            if head > 0 {
-                libc::munmap(base, head);
-            }
-            if HUGE - head > 0 {
-                libc::munmap(start.add(bytes).cast(), HUGE - head);
-            }
+            assert!(map != libc::MAP_FAILED, "mmap failed");
+            let start = map.cast::<u8>().add((HUGE - map as usize % HUGE) % HUGE);
             libc::madvise(start.cast(), bytes, libc::MADV_HUGEPAGE);
             let ptr = start.cast::<u32>();
             std::ptr::copy_nonoverlapping(v.as_ptr(), ptr, v.len());
             HugeU32 {
+                map,
+                map_len,
                 ptr,
                 len: v.len(),
-                bytes,
             }
         }
     }
@@ -204,7 +201,7 @@ impl AsRef<[u32]> for HugeU32 {
 impl Drop for HugeU32 {
     fn drop(&mut self) {
         // SAFETY: the mapping `copy_of` made, owned by this value.
-        unsafe { libc::munmap(self.ptr.cast(), self.bytes) };
+        unsafe { libc::munmap(self.map, self.map_len) };
     }
 }
 
@@ -718,7 +715,7 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
             // after t0), by version - v0. Both threads look at `fib.version()`: the writer
             // after each commit (one read of the Fib's root, some nanoseconds), the
             // follower after each sync; the first to see a version stamps it. So a change
-            // published in the middle of a long sync (the follower publishes every 1,024
+            // published in the middle of a long sync (the follower publishes every 256
             // changes) counts from that publish, not from the sync's end.
             let v0 = table.version().0;
             let stamps: Vec<AtomicU64> =

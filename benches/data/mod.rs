@@ -347,13 +347,19 @@ pub fn pct(sorted: &[u64], q: f64) -> u64 {
 /// Involuntary context switches of this thread so far (Linux; 0 elsewhere): a sample that
 /// took long because the scheduler took the core away shows up here.
 pub fn preempted() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/status")
+    proc_field("/proc/thread-self/status", "nonvoluntary_ctxt_switches:")
+}
+
+/// The number after `key` on its line of the `/proc` file at `path` (0 if either is
+/// missing).
+fn proc_field(path: &str, key: &str) -> u64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("nonvoluntary_ctxt_switches:"))?
+                .find_map(|l| l.strip_prefix(key))?
                 .split_whitespace()
-                .nth(1)?
+                .next()?
                 .parse()
                 .ok()
         })
@@ -396,15 +402,5 @@ pub fn steal_ms() -> u64 {
 /// KiB of this process's anonymous memory backed by transparent huge pages
 /// (`AnonHugePages` in `/proc/self/smaps_rollup`; 0 elsewhere).
 pub fn anon_huge_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/smaps_rollup")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("AnonHugePages:"))?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
+    proc_field("/proc/self/smaps_rollup", "AnonHugePages:")
 }
