@@ -22,8 +22,10 @@
 //! the table alone, the follower's cost per best-route change and, with the follower on
 //! its own thread, the time from each commit to a reader's first sight of it in the Fib.
 //! `-- --quick` replays the first 300,000 updates, one round; `FIB_UPDATE_MODES=table,64`
-//! runs some modes only (`table`, `thread`, `thread@R`: paced at R updates a second, K,
-//! or `Knew`: sync every K writes with next hops that change on nearly every update).
+//! runs some modes only (`table`, `thread`, `thread-first`: the follower thread at
+//! `SCHED_FIFO`, ahead of the machine's other tasks, `thread@R`: paced at R updates a
+//! second, K, or `Knew`: sync every K writes with next hops that change on nearly every
+//! update).
 //!
 //! ```text
 //! cargo bench --bench fib -- update_throughput            # the replay section only
@@ -559,6 +561,11 @@ enum Mode {
     /// A follower thread calling `sync_timeout(1 ms)` until the writer is done and the
     /// Fib is at the table's last version.
     Thread,
+    /// As `Thread`, with the follower thread scheduled ahead of the machine's other tasks
+    /// (`SCHED_FIFO`, the lowest real-time priority), as a router runs the threads that
+    /// forwarding waits on: what is left of its lag is then the follower's own work and
+    /// the host's.
+    ThreadFirst,
     /// As `Thread`, with the writer paced at this many updates a second (update `i` is
     /// applied no earlier than `i / rate` seconds after the start; a writer that fell
     /// behind catches up at full speed, as a daemon draining its sockets would).
@@ -576,6 +583,7 @@ impl Mode {
             Mode::TableOnly => "table only".into(),
             Mode::SyncEvery(k) => format!("+ follower, sync every {k} writes"),
             Mode::Thread => "+ follower thread, sync_timeout".into(),
+            Mode::ThreadFirst => "  same, follower first (SCHED_FIFO)".into(),
             Mode::Paced(r) => format!("  same, writer paced at {r}/s"),
             Mode::NewHopEvery(k) => format!("  same, next hop changes, every {k}"),
         }
@@ -706,7 +714,7 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
             follow_secs += t.elapsed().as_secs_f64();
             write_secs = t0.elapsed().as_secs_f64() - follow_secs;
         }
-        (Mode::Thread | Mode::Paced(_), Some((fib, follower))) => {
+        (Mode::Thread | Mode::ThreadFirst | Mode::Paced(_), Some((fib, follower))) => {
             let pace = match mode {
                 Mode::Paced(rate) => Some(rate),
                 _ => None,
@@ -736,6 +744,9 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
             std::thread::scope(|s| {
                 let (fib, stamps, done, saw) = (&*fib, &stamps, &done, &saw);
                 let follower = s.spawn(move || {
+                    if mode == Mode::ThreadFirst {
+                        first_in_line();
+                    }
                     let (cpu, p0) = (thread_cpu_secs(), data::preempted());
                     let w0 = data::runqueue_wait_ns();
                     let (mut n, mut seen) = (0, v0);
@@ -837,11 +848,12 @@ fn update_throughput(quick: bool) {
     // FIB_UPDATE_MODES=table,64,thread (say) runs some modes only, e.g. to profile one;
     // the ratios need `table`.
     let modes: Vec<Mode> = std::env::var("FIB_UPDATE_MODES")
-        .unwrap_or_else(|_| "table,1,64,4096,thread,thread@100000,64new".into())
+        .unwrap_or_else(|_| "table,1,64,4096,thread,thread-first,thread@100000,64new".into())
         .split(',')
         .map(|m| match m {
             "table" => Mode::TableOnly,
             "thread" => Mode::Thread,
+            "thread-first" => Mode::ThreadFirst,
             m if m.starts_with("thread@") => Mode::Paced(
                 m["thread@".len()..]
                     .parse()
@@ -902,7 +914,7 @@ fn update_throughput(quick: bool) {
             per_change,
             r[0].fib_bytes as f64 / (1 << 20) as f64
         );
-        if matches!(mode, Mode::Thread | Mode::Paced(_)) {
+        if matches!(mode, Mode::Thread | Mode::ThreadFirst | Mode::Paced(_)) {
             // Each round's lag beside what took the follower's core away in it, then the
             // round with the median total in full.
             for (i, round) in r.iter().enumerate() {
@@ -940,6 +952,27 @@ fn update_throughput(quick: bool) {
          alone; writes: the replay without sync; follower: time in sync (thread: its CPU time); Fib MB: \
          the arena after the replay"
     );
+}
+
+/// Puts the calling thread ahead of every ordinary task (`SCHED_FIFO` at priority 1), or
+/// says why it stays where it is (the policy needs `CAP_SYS_NICE`; Linux only).
+fn first_in_line() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 1 };
+        // SAFETY: changes the calling thread's own scheduling policy; `param` is a valid
+        // `sched_param` that outlives the call.
+        let r =
+            unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+        if r != 0 {
+            println!(
+                "  (SCHED_FIFO refused: {}; the follower runs at its default priority)",
+                std::io::Error::from_raw_os_error(r)
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    println!("  (SCHED_FIFO is set on Linux only; the follower runs at its default priority)");
 }
 
 fn main() {
