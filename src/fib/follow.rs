@@ -13,6 +13,13 @@ type NextHop<'t, P, V> = Box<dyn Fn(&Route<P, V>) -> u32 + Send + 't>;
 /// The single writer of a [`Fib`] made by [`Fib::follow`]: applies the table's best-route
 /// changes, in version order, and publishes them.
 ///
+/// A follower that must keep the Fib within a millisecond of a table written flat out
+/// needs its core when changes come: on a loaded machine, run its thread ahead of
+/// ordinary tasks (a reserved core, or a real-time policy such as `SCHED_FIFO`). A
+/// follower thread waiting behind another task for a millisecond leaves every change of
+/// that millisecond, and of its catch-up after it, that much behind (docs/BENCHMARKS.md,
+/// the `thread-first` mode of `benches/fib.rs`).
+///
 /// ```
 /// use rtm::{Fib, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
 ///
