@@ -65,7 +65,7 @@ impl Arena {
     /// The number of words.
     #[inline]
     pub(crate) fn capacity(&self) -> usize {
-        self.words.as_slice().len()
+        self.words.len()
     }
 
     /// Word `i`, or 0 when `i` is out of bounds.
@@ -75,7 +75,7 @@ impl Arena {
     /// stores.
     #[inline(always)]
     pub(crate) fn get(&self, i: usize) -> u64 {
-        match self.words.as_slice().get(i) {
+        match self.words.get(i) {
             Some(w) => w.load(Ordering::Relaxed),
             None => out_of_bounds(),
         }
@@ -90,13 +90,13 @@ impl Arena {
     pub(crate) unsafe fn get_unchecked(&self, i: usize) -> u64 {
         debug_assert!(i < self.capacity());
         // SAFETY: the caller promises `i` is in bounds.
-        unsafe { self.words.as_slice().get_unchecked(i) }.load(Ordering::Relaxed)
+        unsafe { self.words.get_unchecked(i) }.load(Ordering::Relaxed)
     }
 
     /// Hints the CPU to start loading word `i` (any `i`: nothing is read).
     #[inline(always)]
     pub(crate) fn prefetch(&self, i: usize) {
-        crate::sync::prefetch(self.words.as_slice().as_ptr().wrapping_add(i));
+        crate::sync::prefetch(self.words.as_ptr().wrapping_add(i));
     }
 
     /// Stores word `i` (writer only; `i` in bounds).
@@ -106,7 +106,7 @@ impl Arena {
     /// `Release` fence).
     #[inline]
     pub(crate) fn set(&self, i: usize, v: u64) {
-        self.words.as_slice()[i].store(v, Ordering::Relaxed);
+        self.words[i].store(v, Ordering::Relaxed);
     }
 
     /// The `j`th of the `u32`s packed two per word from word `base` on, low half first
@@ -134,9 +134,9 @@ impl Arena {
     /// Copies `n` words from `from` in `src` to `to` in this arena (writer only; both in
     /// bounds). `Relaxed`, as [`Arena::set`].
     pub(crate) fn copy_from(&self, src: &Arena, from: usize, to: usize, n: usize) {
-        for (d, s) in self.words.as_slice()[to..to + n]
+        for (d, s) in self.words[to..to + n]
             .iter()
-            .zip(&src.words.as_slice()[from..from + n])
+            .zip(&src.words[from..from + n])
         {
             d.store(s.load(Ordering::Relaxed), Ordering::Relaxed);
         }

@@ -72,7 +72,7 @@ impl Words {
 
     /// The words.
     #[inline(always)]
-    pub(crate) fn as_slice(&self) -> &[AtomicU64] {
+    fn as_slice(&self) -> &[AtomicU64] {
         // SAFETY: `ptr` and `len` describe the words `owner` holds (a box's contents or a
         // mapping of at least `8 * len` bytes, zeroed when made, aligned for `AtomicU64`),
         // which live as long as `self` and are only ever written through the atomics.
@@ -92,6 +92,15 @@ impl Words {
     #[cfg(test)]
     pub(crate) fn is_mapped(&self) -> bool {
         !matches!(self.owner, Owner::Boxed)
+    }
+}
+
+impl std::ops::Deref for Words {
+    type Target = [AtomicU64];
+
+    #[inline(always)]
+    fn deref(&self) -> &[AtomicU64] {
+        self.as_slice()
     }
 }
 
