@@ -29,7 +29,7 @@ pub(crate) struct Words {
 
 /// Who holds a [`Words`]'s memory.
 enum Owner {
-    /// A boxed slice turned raw (`Box::into_raw`), freed by [`Words`]'s `Drop`.
+    /// A boxed slice, leaked, and given back by [`Words`]'s `Drop`.
     Boxed,
     /// A mapping, unmapped by its own `Drop`.
     #[cfg(all(target_os = "linux", not(loom)))]
@@ -59,12 +59,10 @@ impl Words {
             }
         }
         let boxed: Box<[AtomicU64]> = (0..len).map(|_| AtomicU64::new(0)).collect();
-        // Raw from here on, so that no `Box` is moved (and asserted unique) while `ptr`
-        // points into it; `Drop` turns it back into the box.
-        let raw = Box::into_raw(boxed);
+        // Leaked, so that no `Box` is moved (and asserted unique) while `ptr` points into
+        // it; `Drop` turns it back into the box.
         Self {
-            // `Box::into_raw` never gives null.
-            ptr: NonNull::new(raw.cast()).expect("Box::into_raw is not null"),
+            ptr: NonNull::from(Box::leak(boxed)).cast(),
             len,
             owner: Owner::Boxed,
         }
@@ -108,7 +106,7 @@ impl Drop for Words {
     fn drop(&mut self) {
         if let Owner::Boxed = self.owner {
             let raw = std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len);
-            // SAFETY: `ptr` and `len` are the boxed slice `zeroed` turned raw, owned by this
+            // SAFETY: `ptr` and `len` are the boxed slice `zeroed` leaked, owned by this
             // value alone and given back exactly once, here; no reference into it outlives
             // `&self`.
             drop(unsafe { Box::from_raw(raw) });
