@@ -104,12 +104,17 @@ impl std::ops::Deref for Words {
 
 impl Drop for Words {
     fn drop(&mut self) {
-        if let Owner::Boxed = self.owner {
-            let raw = std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len);
-            // SAFETY: `ptr` and `len` are the boxed slice `zeroed` leaked, owned by this
-            // value alone and given back exactly once, here; no reference into it outlives
-            // `&self`.
-            drop(unsafe { Box::from_raw(raw) });
+        match self.owner {
+            Owner::Boxed => {
+                let raw = std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len);
+                // SAFETY: `ptr` and `len` are the boxed slice `zeroed` leaked, owned by this
+                // value alone and given back exactly once, here; no reference into it
+                // outlives `&self`.
+                drop(unsafe { Box::from_raw(raw) });
+            }
+            // Unmapped by the mapping's own `Drop`, which runs after this one.
+            #[cfg(all(target_os = "linux", not(loom)))]
+            Owner::Mapped(_) => {}
         }
     }
 }
