@@ -480,6 +480,55 @@ mod follow {
         }
     }
 
+    /// A `next_hop` that panics inside a sync loses no change: the next sync answers as
+    /// the table does (the follower subscribes afresh rather than go on past a change it
+    /// did not apply).
+    #[test]
+    fn a_panic_in_next_hop_loses_no_change() {
+        let table = RouteTable::<Ipv4Net, u32>::new();
+        let boom = AtomicBool::new(false);
+        let (fib, mut follower) = Fib::follow(&table, |r: &Route<Ipv4Net, u32>| {
+            if r.value == 666 && boom.load(Ordering::Relaxed) {
+                panic!("the embedder's next_hop");
+            }
+            r.value
+        })
+        .unwrap();
+        let p = |s: &str| s.parse::<Ipv4Net>().unwrap();
+        table.add_route(route(p("10.0.0.0/8"), 1, 0, 1)).unwrap();
+        assert_eq!(follower.sync(), Ok(1));
+        boom.store(true, Ordering::Relaxed);
+        table.add_route(route(p("10.1.0.0/16"), 1, 0, 666)).unwrap();
+        table.add_route(route(p("10.2.0.0/16"), 1, 0, 2)).unwrap();
+        let unwound =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| follower.sync())).is_err();
+        assert!(unwound, "next_hop's panic comes out of sync");
+        // The next sync rebuilds from a snapshot, which holds the route again: it panics
+        // too, half way through the rebuild, and must leave no half-built Fib behind.
+        let unwound =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| follower.sync())).is_err();
+        assert!(unwound, "next_hop's panic comes out of the rebuild");
+        assert_eq!(
+            fib.lookup("10.2.3.4".parse().unwrap()),
+            Some(1),
+            "the last version published"
+        );
+        boom.store(false, Ordering::Relaxed);
+        assert!(follower.sync().is_ok());
+        let addrs: Vec<Ipv4Addr> = ["10.1.2.3", "10.2.3.4", "10.3.4.5", "11.0.0.1"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        same_as_table(&fib, &table, &addrs);
+        assert_eq!(fib.lookup(addrs[0]), Some(666));
+        assert_eq!(fib.version(), table.version());
+        // And it goes on following.
+        table.delete_route(&key(p("10.1.0.0/16"), 1)).unwrap();
+        assert_eq!(follower.sync(), Ok(1));
+        same_as_table(&fib, &table, &addrs);
+        assert_eq!(fib.lookup(addrs[0]), Some(1));
+    }
+
     #[test]
     fn follows_a_table_through_churn() {
         let prefixes = data::mae_west();

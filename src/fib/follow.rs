@@ -20,6 +20,11 @@ type NextHop<'t, P, V> = Box<dyn Fn(&Route<P, V>) -> u32 + Send + 't>;
 /// that millisecond, and of its catch-up after it, that much behind (docs/BENCHMARKS.md,
 /// the `thread-first` mode of `benches/fib.rs`).
 ///
+/// If the embedder's `next_hop` panics inside a sync, the panic comes out of that sync,
+/// and the next sync rebuilds the Fib from a fresh snapshot of the table (as after
+/// [`Error::Lagged`]): no change is lost, and until then readers see the last version
+/// published.
+///
 /// ```
 /// use rtm::{Fib, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
 ///
@@ -36,7 +41,8 @@ type NextHop<'t, P, V> = Box<dyn Fn(&Route<P, V>) -> u32 + Send + 't>;
 pub struct FibFollower<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
     table: &'t RouteTable<P, V>,
     next_hop: NextHop<'t, P, V>,
-    /// `None` only between dropping a lagged feed and subscribing again.
+    /// `None` while a sync applies changes (the sync holds it), and from a sync that
+    /// lagged or unwound until the next one subscribes again.
     feed: Option<Feed<'t, P, V>>,
     writer: FibWriter<P>,
     /// The version last published.
@@ -135,7 +141,10 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
     }
 
     fn drain(&mut self, wait: Option<Duration>) -> Result<usize, Error> {
-        let Some(feed) = self.feed.as_mut() else {
+        // Out of `self` while changes are applied: if the embedder's `next_hop` panics,
+        // the unwinding drops the feed, past a change the Fib never got, and the next
+        // sync subscribes afresh instead of going on without it.
+        let Some(mut feed) = self.feed.take() else {
             return self.rebuild();
         };
         let mut next = match wait {
@@ -159,8 +168,15 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
                     }
                 }
                 Ok(None) => break,
-                Err(Error::Lagged) => return self.rebuild(),
-                Err(e) => return Err(e),
+                Err(Error::Lagged) => {
+                    // The dead feed's slot is needed for the new subscription.
+                    drop(feed);
+                    return self.rebuild();
+                }
+                Err(e) => {
+                    self.feed = Some(feed);
+                    return Err(e);
+                }
             }
             if feed.version() >= target {
                 break;
@@ -173,6 +189,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
             self.published = feed.version();
             self.writer.publish(self.published);
         }
+        self.feed = Some(feed);
         Ok(applied)
     }
 
