@@ -150,34 +150,44 @@ mod mapped {
                     0,
                 )
             };
-            if base == libc::MAP_FAILED {
+            // (Never null without `MAP_FIXED`; checked so that no mapping is left behind
+            // by the `NonNull` below.)
+            if base == libc::MAP_FAILED || base.is_null() {
                 return None;
             }
             let head = (HUGE - base as usize % HUGE) % HUGE;
             let tail = total - head - bytes;
-            // SAFETY: `base..base + total` is the mapping just made, readable and writable,
-            // and nothing else refers to it; `head < HUGE` and `head + bytes + tail ==
-            // total` keep the head and tail that are handed back, and the aligned run
-            // `start..start + bytes` that is advised and written, inside it.
-            let start = unsafe {
-                let start = base.cast::<u8>().add(head);
-                if head > 0 {
-                    libc::munmap(base, head);
-                }
-                if tail > 0 {
-                    libc::munmap(start.add(bytes).cast(), tail);
-                }
-                // Only advice: if the kernel has no huge pages to give, the mapping stays
-                // on small ones, so the result is not checked.
-                libc::madvise(start.cast(), bytes, libc::MADV_HUGEPAGE);
-                // Fault every page in now, on the thread that makes the array (as a zeroed
-                // allocation would), not later under a writer that first touches one: a
-                // huge page's fault zeroes 2 MiB and may compact memory to find one.
-                for page in (0..bytes).step_by(4096) {
-                    start.add(page).write_volatile(0);
-                }
-                start
+            // `head < HUGE` and `head + bytes + tail == total`: the head handed back, the
+            // aligned run `start..start + bytes` kept, and the tail handed back all lie in
+            // the mapping `base..base + total` just made, readable and writable, which
+            // nothing else refers to.
+            // SAFETY: `base + head` and `base + head + bytes` are inside that mapping.
+            let (start, end) = unsafe {
+                (
+                    base.cast::<u8>().add(head),
+                    base.cast::<u8>().add(head + bytes),
+                )
             };
+            if head > 0 {
+                // SAFETY: `base..start` is the head of the new mapping; nothing refers to it.
+                unsafe { libc::munmap(base, head) };
+            }
+            if tail > 0 {
+                // SAFETY: `end..end + tail` is the tail of the new mapping; nothing refers to it.
+                unsafe { libc::munmap(end.cast(), tail) };
+            }
+            // Only advice: if the kernel has no huge pages to give, the run stays on small
+            // ones, so the result is not checked.
+            // SAFETY: `start..end` is the run this function keeps; advice changes no data.
+            unsafe { libc::madvise(start.cast(), bytes, libc::MADV_HUGEPAGE) };
+            // Fault every page in now, on the thread that makes the array (as a zeroed
+            // allocation would), not later under a writer that first touches one: a huge
+            // page's fault zeroes 2 MiB and may compact memory to find one.
+            for page in (0..bytes).step_by(4096) {
+                // SAFETY: `page < bytes`, so the byte is inside the writable run, which no
+                // one else can see yet; it was zero and stays zero.
+                unsafe { start.add(page).write_volatile(0) };
+            }
             Some(Self {
                 ptr: NonNull::new(start.cast())?,
                 bytes,
