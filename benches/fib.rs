@@ -745,7 +745,9 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
                 let (fib, stamps, done, saw) = (&*fib, &stamps, &done, &saw);
                 let follower = s.spawn(move || {
                     if mode == Mode::ThreadFirst {
-                        first_in_line();
+                        if let Err(why) = data::first_in_line() {
+                            println!("  ({why}; the follower runs at its default priority)");
+                        }
                     }
                     let (cpu, p0) = (thread_cpu_secs(), data::preempted());
                     let w0 = data::runqueue_wait_ns();
@@ -952,27 +954,6 @@ fn update_throughput(quick: bool) {
          alone; writes: the replay without sync; follower: time in sync (thread: its CPU time); Fib MB: \
          the arena after the replay"
     );
-}
-
-/// Puts the calling thread ahead of every ordinary task (`SCHED_FIFO` at priority 1), or
-/// says why it stays where it is (the policy needs `CAP_SYS_NICE`; Linux only).
-fn first_in_line() {
-    #[cfg(target_os = "linux")]
-    {
-        let param = libc::sched_param { sched_priority: 1 };
-        // SAFETY: changes the calling thread's own scheduling policy; `param` is a valid
-        // `sched_param` that outlives the call.
-        let r =
-            unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
-        if r != 0 {
-            println!(
-                "  (SCHED_FIFO refused: {}; the follower runs at its default priority)",
-                std::io::Error::from_raw_os_error(r)
-            );
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    println!("  (SCHED_FIFO is set on Linux only; the follower runs at its default priority)");
 }
 
 fn main() {

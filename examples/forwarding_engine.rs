@@ -15,6 +15,7 @@
 //! cargo run --release --example forwarding_engine                      # the real day
 //! cargo run --release --example forwarding_engine -- --updates 200000  # its first 200k updates
 //! cargo run --release --example forwarding_engine -- --routes 100000   # synthetic table + churn
+//! cargo run --release --example forwarding_engine -- --follower-first  # the follower at SCHED_FIFO
 //! ```
 //!
 //! The real data: RIPE NCC Routing Information Service (see benches/data/README.md).
@@ -34,16 +35,20 @@ use rtm::{Criteria, Error, Fib, Ipv4Net, Route, RouteKey, RouteTable, Version};
 type Table = RouteTable<Ipv4Net, u64>;
 type Key = RouteKey<Ipv4Net>;
 
-const USAGE: &str = "usage: forwarding_engine [--routes N] [--updates N] [--lookup-threads N]
+const USAGE: &str =
+    "usage: forwarding_engine [--routes N] [--updates N] [--lookup-threads N] [--follower-first]
   (no --routes)    the real RIPE RIS IPv4 table and its real BGP day
   --routes N       a synthetic BGP-like table of N routes and synthetic churn instead
   --updates N      replay at most N updates (default: the whole day; synthetic: 1,000,000)
-  --lookup-threads N   threads running longest-prefix matches (default 1)";
+  --lookup-threads N   threads running longest-prefix matches (default 1)
+  --follower-first the Fib's follower thread at SCHED_FIFO priority 1 (Linux, CAP_SYS_NICE):
+                   ahead of every ordinary thread when changes wake it";
 
 struct Args {
     routes: Option<usize>,
     updates: Option<usize>,
     lookup_threads: usize,
+    follower_first: bool,
 }
 
 /// Parses the command line; a bad one prints the usage and exits with status 2.
@@ -56,6 +61,7 @@ fn parse_args() -> Args {
         routes: None,
         updates: None,
         lookup_threads: 1,
+        follower_first: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -71,6 +77,7 @@ fn parse_args() -> Args {
             "--routes" => a.routes = Some(number().max(1)),
             "--updates" => a.updates = Some(number()),
             "--lookup-threads" => a.lookup_threads = number(),
+            "--follower-first" => a.follower_first = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -274,8 +281,14 @@ fn main() {
         }
         // The follower applies the table's best-route changes to the Fib as they come.
         let follower_thread = {
-            let (done, follower) = (&done, &mut follower);
+            let (done, follower, follower_first) = (&done, &mut follower, args.follower_first);
             s.spawn(move || {
+                // Asked for: put this thread first in line for a core when changes wake
+                // it (where the system allows; else it runs as any thread).
+                let first = match follower_first {
+                    true => data::first_in_line(),
+                    false => Err("not asked for".into()),
+                };
                 let (p0, mut syncs, mut changes) = (data::preempted(), 0u64, 0usize);
                 while !done.load(Ordering::Relaxed) {
                     changes += follower
@@ -283,7 +296,7 @@ fn main() {
                         .expect("the follower keeps its slots");
                     syncs += 1;
                 }
-                (syncs, changes, data::preempted() - p0)
+                (syncs, changes, data::preempted() - p0, first)
             })
         };
         let dumper =
@@ -307,7 +320,7 @@ fn main() {
             (lag, followed),
         )
     });
-    let (fib_lag, (syncs, followed, follower_preempted)) = fib_lag;
+    let (fib_lag, (syncs, followed, follower_preempted, follower_first)) = fib_lag;
 
     // The figures.
     let mut lat = replay.latencies;
@@ -339,7 +352,7 @@ fn main() {
     println!(
         "fib lag behind the table p50 / p99 / max: {} / {} / {} versions, {} / {} / {} \
          ({} samples by a lookup thread; the follower applied {} changes in {} syncs and was \
-         preempted {} times)",
+         preempted {} times; it ran {})",
         data::pct(&fv, 0.5),
         data::pct(&fv, 0.99),
         fv.last().unwrap_or(&0),
@@ -349,7 +362,11 @@ fn main() {
         fv.len(),
         followed,
         syncs,
-        follower_preempted
+        follower_preempted,
+        match &follower_first {
+            Ok(()) => "first in line (SCHED_FIFO 1)".to_string(),
+            Err(why) => format!("at the default priority ({why})"),
+        }
     );
     // After a last sync the Fib must answer as the table's own longest-prefix match.
     follower.sync().expect("the follower keeps its slots");

@@ -404,3 +404,28 @@ pub fn steal_ms() -> u64 {
 pub fn anon_huge_kib() -> u64 {
     proc_field("/proc/self/smaps_rollup", "AnonHugePages:")
 }
+
+/// Puts the calling thread ahead of every ordinary task (`SCHED_FIFO` at priority 1, the
+/// lowest real-time one), as a router runs the threads its forwarding waits on; or says
+/// why it stays where it is (the policy needs `CAP_SYS_NICE`; Linux only). The kernel
+/// still keeps 5% of each second for ordinary tasks (`sched_rt_runtime_us`), and a thread
+/// that waits without spinning, as a Fib follower does, takes only the time its work needs.
+pub fn first_in_line() -> Result<(), String> {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 1 };
+        // SAFETY: changes the calling thread's own scheduling policy; `param` is a valid
+        // `sched_param` that outlives the call.
+        let r =
+            unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+        if r != 0 {
+            return Err(format!(
+                "SCHED_FIFO refused: {}",
+                std::io::Error::from_raw_os_error(r)
+            ));
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    Err("SCHED_FIFO is set on Linux only".into())
+}

@@ -18,7 +18,10 @@ type NextHop<'t, P, V> = Box<dyn Fn(&Route<P, V>) -> u32 + Send + 't>;
 /// ordinary tasks (a reserved core, or a real-time policy such as `SCHED_FIFO`). A
 /// follower thread waiting behind another task for a millisecond leaves every change of
 /// that millisecond, and of its catch-up after it, that much behind (docs/BENCHMARKS.md,
-/// the `thread-first` mode of `benches/fib.rs`).
+/// the `thread-first` mode of `benches/fib.rs`). First in line, it takes its core from
+/// whatever runs there each time changes wake it: where it shares cores with busy
+/// threads, they pay for its millisecond (the example `forwarding_engine`, with
+/// `--follower-first`).
 ///
 /// If the embedder's `next_hop` panics inside a sync, the panic comes out of that sync,
 /// and the next sync rebuilds the Fib from a fresh snapshot of the table (as after
