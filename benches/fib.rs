@@ -627,22 +627,6 @@ fn loadavg() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-/// CPU time of the calling thread, in seconds (Linux; 0 elsewhere).
-fn thread_cpu_secs() -> f64 {
-    #[cfg(target_os = "linux")]
-    {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `ts` is a valid, writable timespec for the call to fill.
-        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0 {
-            return ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9;
-        }
-    }
-    0.0
-}
-
 /// Applies one update of the day (an announcement's value is `value`); true if it
 /// committed (a withdrawal of an absent route does not).
 #[inline]
@@ -749,7 +733,7 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
                             println!("  ({why}; the follower runs at its default priority)");
                         }
                     }
-                    let (cpu, p0) = (thread_cpu_secs(), data::preempted());
+                    let (cpu, p0) = (data::thread_cpu_secs(), data::preempted());
                     let w0 = data::runqueue_wait_ns();
                     let (mut n, mut seen) = (0, v0);
                     loop {
@@ -769,9 +753,13 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
                         }
                     }
                     let wait = (data::runqueue_wait_ns() - w0) as f64 / 1e6;
-                    (n, thread_cpu_secs() - cpu, (data::preempted() - p0, wait))
+                    (
+                        n,
+                        data::thread_cpu_secs() - cpu,
+                        (data::preempted() - p0, wait),
+                    )
                 });
-                let (cpu, p0) = (thread_cpu_secs(), data::preempted());
+                let (cpu, p0) = (data::thread_cpu_secs(), data::preempted());
                 let mut seen = v0;
                 for (i, u) in updates.iter().enumerate() {
                     if let Some(rate) = pace {
@@ -793,7 +781,7 @@ fn replay_day(prefixes: &[Ipv4Net], updates: &[Update<Ipv4Net>], mode: Mode) -> 
                     }
                 }
                 write_secs = t0.elapsed().as_secs_f64();
-                writer_cpu = (thread_cpu_secs() - cpu, data::preempted() - p0);
+                writer_cpu = (data::thread_cpu_secs() - cpu, data::preempted() - p0);
                 done.store(true, Ordering::Release);
                 (changes, follow_secs, (follower_preempted, follower_wait_ms)) =
                     follower.join().unwrap();

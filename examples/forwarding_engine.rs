@@ -144,6 +144,8 @@ struct Replay {
     elapsed: Duration,
     absent_withdrawals: usize,
     preempted: u64,
+    /// The writer thread's CPU time over the replay, in seconds.
+    cpu: f64,
 }
 
 /// What the dumper measured.
@@ -289,14 +291,16 @@ fn main() {
                     true => data::first_in_line(),
                     false => Err("not asked for".into()),
                 };
-                let (p0, mut syncs, mut changes) = (data::preempted(), 0u64, 0usize);
+                let (p0, cpu0) = (data::preempted(), data::thread_cpu_secs());
+                let (mut syncs, mut changes) = (0u64, 0usize);
                 while !done.load(Ordering::Relaxed) {
                     changes += follower
                         .sync_timeout(Duration::from_millis(1))
                         .expect("the follower keeps its slots");
                     syncs += 1;
                 }
-                (syncs, changes, data::preempted() - p0, first)
+                let cpu = data::thread_cpu_secs() - cpu0;
+                (syncs, changes, (data::preempted() - p0, cpu), first)
             })
         };
         let dumper =
@@ -320,7 +324,7 @@ fn main() {
             (lag, followed),
         )
     });
-    let (fib_lag, (syncs, followed, follower_preempted, follower_first)) = fib_lag;
+    let (fib_lag, (syncs, followed, (follower_preempted, follower_cpu), follower_first)) = fib_lag;
 
     // The figures.
     let mut lat = replay.latencies;
@@ -333,11 +337,13 @@ fn main() {
         replay.absent_withdrawals
     );
     println!(
-        "  write latency: p50 {}, p99.9 {}, max {} (the writer thread was preempted {} times)",
+        "  write latency: p50 {}, p99.9 {}, max {} (the writer thread was preempted {} times, \
+         used {:.2} s of CPU)",
         us(data::pct(&lat, 0.5)),
         us(data::pct(&lat, 0.999)),
         us(*lat.last().unwrap_or(&0)),
-        replay.preempted
+        replay.preempted,
+        replay.cpu
     );
     let lookups = lookups.load(Ordering::Relaxed);
     println!(
@@ -352,7 +358,7 @@ fn main() {
     println!(
         "fib lag behind the table p50 / p99 / max: {} / {} / {} versions, {} / {} / {} \
          ({} samples by a lookup thread; the follower applied {} changes in {} syncs and was \
-         preempted {} times; it ran {})",
+         preempted {} times, used {:.2} s of CPU; it ran {})",
         data::pct(&fv, 0.5),
         data::pct(&fv, 0.99),
         fv.last().unwrap_or(&0),
@@ -363,6 +369,7 @@ fn main() {
         followed,
         syncs,
         follower_preempted,
+        follower_cpu,
         match &follower_first {
             Ok(()) => "first in line (SCHED_FIFO 1)".to_string(),
             Err(why) => format!("at the default priority ({why})"),
@@ -469,7 +476,7 @@ fn replay(
     let base = w.prefixes.len() as u64;
     let mut latencies = Vec::with_capacity(w.updates.len());
     let mut absent = 0;
-    let p0 = data::preempted();
+    let (p0, cpu0) = (data::preempted(), data::thread_cpu_secs());
     let t0 = Instant::now();
     for (i, u) in w.updates.iter().enumerate() {
         let t = Instant::now();
@@ -503,6 +510,7 @@ fn replay(
         elapsed: t0.elapsed(),
         absent_withdrawals: absent,
         preempted: data::preempted() - p0,
+        cpu: data::thread_cpu_secs() - cpu0,
     }
 }
 

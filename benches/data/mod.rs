@@ -429,3 +429,19 @@ pub fn first_in_line() -> Result<(), String> {
     #[cfg(not(target_os = "linux"))]
     Err("SCHED_FIFO is set on Linux only".into())
 }
+
+/// CPU time of the calling thread, in seconds (Linux; 0 elsewhere).
+pub fn thread_cpu_secs() -> f64 {
+    #[cfg(target_os = "linux")]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec for the call to fill.
+        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0 {
+            return ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9;
+        }
+    }
+    0.0
+}
