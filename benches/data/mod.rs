@@ -1,5 +1,7 @@
 //! The deterministic data the benchmarks and the example share: BGP-like IPv4 and IPv6
-//! tables, lookup keys, and the real MAE-West IPv4 table.
+//! tables, lookup keys, the real MAE-West IPv4 table and the real RIPE RIS tables and BGP
+//! day; and the few per-thread counters
+//! and scheduling settings they report and use (Linux's `/proc`, `SCHED_FIFO`).
 #![allow(dead_code)]
 
 use std::collections::HashSet;
@@ -407,8 +409,8 @@ pub fn anon_huge_kib() -> u64 {
 
 /// Puts the calling thread ahead of every ordinary task (`SCHED_FIFO` at priority 1, the
 /// lowest real-time one), as a router runs the threads its forwarding waits on; or says
-/// why it stays where it is (the policy needs `CAP_SYS_NICE`; Linux only). The kernel
-/// still keeps 5% of each second for ordinary tasks (`sched_rt_runtime_us`), and a thread
+/// why it stays where it is (the policy needs `CAP_SYS_NICE`; Linux only). By default the
+/// kernel keeps 5% of each second for ordinary tasks (`sched_rt_runtime_us`), and a thread
 /// that waits without spinning, as a Fib follower does, takes only the time its work needs.
 pub fn first_in_line() -> Result<(), String> {
     #[cfg(target_os = "linux")]
