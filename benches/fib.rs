@@ -166,29 +166,33 @@ impl HugeU32 {
         const HUGE: usize = 2 << 20;
         let bytes = (v.len() * 4).next_multiple_of(HUGE);
         let map_len = bytes + HUGE;
-        // SAFETY: a fresh anonymous mapping of `map_len` bytes, which only this value
-        // refers to; the aligned run of `bytes` starting within its first `HUGE` bytes
-        // lies inside it, and the copy writes `v.len() * 4 <= bytes` bytes into that run.
-        unsafe {
-            let map = libc::mmap(
+        // SAFETY: a new anonymous mapping at an address of the kernel's choosing touches no
+        // memory of this process.
+        let map = unsafe {
+            libc::mmap(
                 std::ptr::null_mut(),
                 map_len,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
                 -1,
                 0,
-            );
-            assert!(map != libc::MAP_FAILED, "mmap failed");
-            let start = map.cast::<u8>().add((HUGE - map as usize % HUGE) % HUGE);
-            libc::madvise(start.cast(), bytes, libc::MADV_HUGEPAGE);
-            let ptr = start.cast::<u32>();
-            std::ptr::copy_nonoverlapping(v.as_ptr(), ptr, v.len());
-            HugeU32 {
-                map,
-                map_len,
-                ptr,
-                len: v.len(),
-            }
+            )
+        };
+        assert!(map != libc::MAP_FAILED, "mmap failed");
+        // SAFETY: the offset is below `HUGE`, so `start..start + bytes` lies inside the
+        // `bytes + HUGE` bytes just mapped.
+        let start = unsafe { map.cast::<u8>().add((HUGE - map as usize % HUGE) % HUGE) };
+        // SAFETY: `start..start + bytes` is inside the mapping; advice changes no data.
+        unsafe { libc::madvise(start.cast(), bytes, libc::MADV_HUGEPAGE) };
+        let ptr = start.cast::<u32>();
+        // SAFETY: `v.len() * 4 <= bytes` bytes are written into the run, which is
+        // writable, aligned for `u32` and refers to nothing else.
+        unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), ptr, v.len()) };
+        HugeU32 {
+            map,
+            map_len,
+            ptr,
+            len: v.len(),
         }
     }
 }

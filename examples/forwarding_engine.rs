@@ -287,9 +287,10 @@ fn main() {
             s.spawn(move || {
                 // Asked for: put this thread first in line for a core when changes wake
                 // it (where the system allows; else it runs as any thread).
-                let first = match follower_first {
-                    true => data::first_in_line(),
-                    false => Err("not asked for".into()),
+                let first = if follower_first {
+                    data::first_in_line()
+                } else {
+                    Err("not asked for".into())
                 };
                 let (p0, cpu0) = (data::preempted(), data::thread_cpu_secs());
                 let (mut syncs, mut changes) = (0u64, 0usize);

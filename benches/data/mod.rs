@@ -1,7 +1,7 @@
 //! The deterministic data the benchmarks and the example share: BGP-like IPv4 and IPv6
 //! tables, lookup keys, the real MAE-West IPv4 table and the real RIPE RIS tables and BGP
-//! day; and the few per-thread counters
-//! and scheduling settings they report and use (Linux's `/proc`, `SCHED_FIFO`).
+//! day; and the few per-thread counters and scheduling settings they report and use
+//! (Linux's `/proc`, `SCHED_FIFO`).
 #![allow(dead_code)]
 
 use std::collections::HashSet;

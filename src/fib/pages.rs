@@ -31,9 +31,9 @@ pub(crate) struct Words {
 enum Owner {
     /// A boxed slice, leaked, and given back by [`Words`]'s `Drop`.
     Boxed,
-    /// A mapping, unmapped by its own `Drop`.
+    /// A mapping, held only so that its own `Drop` unmaps it.
     #[cfg(all(target_os = "linux", not(loom)))]
-    Mapped(mapped::Mapping),
+    Mapped { _mapping: mapped::Mapping },
 }
 
 // SAFETY: a `Words` owns its memory exclusively, as a `Box<[AtomicU64]>` does, and hands
@@ -54,7 +54,7 @@ impl Words {
                 return Self {
                     ptr: m.ptr,
                     len: m.bytes / 8,
-                    owner: Owner::Mapped(m),
+                    owner: Owner::Mapped { _mapping: m },
                 };
             }
         }
@@ -77,13 +77,10 @@ impl Words {
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
-    /// Bytes of memory the array holds (a mapping's whole length, rounding included).
+    /// Bytes of memory the array holds (a mapping's whole length, rounding included: its
+    /// words are all handed out).
     pub(crate) fn bytes(&self) -> usize {
-        match &self.owner {
-            Owner::Boxed => self.len * std::mem::size_of::<AtomicU64>(),
-            #[cfg(all(target_os = "linux", not(loom)))]
-            Owner::Mapped(m) => m.bytes,
-        }
+        self.len * std::mem::size_of::<AtomicU64>()
     }
 
     /// Whether the array was mapped and asked for huge pages.
@@ -114,7 +111,7 @@ impl Drop for Words {
             }
             // Unmapped by the mapping's own `Drop`, which runs after this one.
             #[cfg(all(target_os = "linux", not(loom)))]
-            Owner::Mapped(_) => {}
+            Owner::Mapped { .. } => {}
         }
     }
 }
