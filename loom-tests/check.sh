@@ -68,5 +68,6 @@ step-ignores-floor 2 reclaim_step
 journal-no-lap-check 2 journal_feed
 block-unconditional 2 block_delete
 fib-no-recheck 2 fib_recycle
+stale-current 2 get_route
 EOF
 fi

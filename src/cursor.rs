@@ -1,5 +1,7 @@
 //! An enumeration's cursor: its snapshot, criteria, and position in the skip list.
 
+use std::ptr::NonNull;
+
 use crate::criteria::{Criteria, Step};
 use crate::prefix::Prefix;
 use crate::route::{Route, RouteKey};
@@ -12,11 +14,24 @@ use crate::version::{Clock, Entry, VersionNode};
 enum Pos {
     /// Nothing returned yet: seek to the criteria's lower bound.
     Start,
-    /// The address of the node last returned.
-    At(usize),
+    /// The node last returned.
+    At(NodeAddr),
     /// Exhausted.
     Done,
 }
+
+/// The address of a skip-list node, kept between calls with its type erased (a cursor
+/// does not name the table's value type). A pointer, not an integer, so that it keeps
+/// its provenance.
+#[derive(Clone, Copy, Debug)]
+struct NodeAddr(NonNull<()>);
+
+// SAFETY: a `NodeAddr` is only an address: the cursor dereferences it under an epoch
+// guard, on whichever thread drives the cursor, while its snapshot keeps the node alive
+// (see `Cursor::advance`). Nodes are shared data of a table that is `Send + Sync`.
+unsafe impl Send for NodeAddr {}
+// SAFETY: as above; `&NodeAddr` gives nothing but the address.
+unsafe impl Sync for NodeAddr {}
 
 /// The state of one enumeration, kept between calls. It holds no guard and no reference,
 /// only the address of the last node returned, so it is `Send`.
@@ -103,15 +118,18 @@ impl<P: Prefix> Cursor<P> {
         let mut node = match self.pos {
             Pos::Done => return None,
             Pos::Start => list.lower_bound(&self.lower, guard),
-            Pos::At(addr) => {
+            Pos::At(NodeAddr(addr)) => {
                 // `addr` is a node this cursor returned, so a value of it is visible at
                 // `self.snapshot`. The reclaimer retires a node only when its chain is a
                 // lone deletion marker that every pinned snapshot sees, and our snapshot
                 // stays pinned (its slot is held) for the cursor's life, so the node is
                 // neither retired nor unlinked, let alone freed.
-                // SAFETY: the node is alive and linked while our snapshot is pinned.
-                unsafe { NodeRef::from_ptr(addr as *const Node<RouteKey<P>, V>) }
-                    .and_then(|n| n.next(guard))
+                // SAFETY: the node is alive and linked while our snapshot is pinned; the
+                // address came from a `Node<RouteKey<P>, V>` of this table.
+                unsafe {
+                    NodeRef::from_ptr(addr.as_ptr().cast_const().cast::<Node<RouteKey<P>, V>>())
+                }
+                .and_then(|n| n.next(guard))
             }
         };
         while let Some(n) = node {
@@ -142,7 +160,7 @@ impl<P: Prefix> Cursor<P> {
                     if self.criteria.admits(&n.key, e.enabled)
                         && (!self.criteria.best_only || self.is_best(&n, list, clock, guard))
                     {
-                        self.pos = Pos::At(n.as_ptr() as usize);
+                        self.pos = Pos::At(NodeAddr(n.as_non_null().cast()));
                         return Some(Hit {
                             node: n,
                             version: v,

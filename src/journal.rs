@@ -200,41 +200,32 @@ impl Journal {
     /// again afterwards.
     pub(crate) fn wait(&self, ts: u64, timeout: Option<Duration>, pin: impl Fn() -> Guard) {
         let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
-        let mut held = self.sleep.lock.lock().unwrap_or_else(|e| e.into_inner());
         loop {
+            // Pinned before the lock: a fresh pin may run the epoch's destructors, and an
+            // embedder's `Drop` may commit to the table, whose wake-up takes this lock.
+            // Unpinning (below, under the lock) runs no destructor.
+            let guard = pin();
+            let held = self.sleep.lock.lock().unwrap_or_else(|e| e.into_inner());
             // SeqCst: see the waiting protocol in the module docs.
             self.armed.store(true, Ordering::SeqCst);
-            let written = {
-                let guard = pin();
-                !matches!(self.read(ts, &guard), Read::NotYet)
-            };
+            let written = !matches!(self.read(ts, &guard), Read::NotYet);
+            drop(guard);
             if written {
-                break;
+                return;
             }
-            held = match deadline {
+            // The lock is held from the store of `armed` to the wait, which releases it:
+            // a writer's wake-up (taken under the lock) cannot fall in between.
+            match deadline {
                 Some(d) => {
                     let now = std::time::Instant::now();
                     if now >= d {
-                        break;
+                        return;
                     }
-                    match self.sleep.wake.wait_timeout(held, d - now) {
-                        Ok((h, _)) => h,
-                        Err(e) => e.into_inner().0,
-                    }
+                    drop(self.sleep.wake.wait_timeout(held, d - now));
                 }
                 // A timeout too long for an `Instant`: wait without a deadline.
-                None => match self.sleep.wake.wait(held) {
-                    Ok(h) => h,
-                    Err(e) => e.into_inner(),
-                },
-            };
+                None => drop(self.sleep.wake.wait(held)),
+            }
         }
-        drop(held);
     }
 }
-
-// SAFETY: the version addresses in the ring are cast back by the table under its own
-// protocols; the ring itself is atomics, a mutex and a condition variable.
-unsafe impl Send for Journal {}
-// SAFETY: as above.
-unsafe impl Sync for Journal {}

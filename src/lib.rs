@@ -109,6 +109,14 @@
 
 #![warn(missing_docs, unsafe_op_in_unsafe_fn)]
 
+// The journal packs a 62-bit version and a 2-bit tag into a pointer-sized word, and the
+// clock and the slots' state words are 64-bit atomics: a narrower target would truncate
+// versions silently, so it does not build.
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!("rtm needs 64-bit pointers (its journal packs versions into pointer words)");
+#[cfg(not(target_has_atomic = "64"))]
+compile_error!("rtm needs 64-bit atomics (its clock and slot words are AtomicU64)");
+
 mod block;
 mod builder;
 mod criteria;

@@ -40,15 +40,29 @@
 //! `try_lock`: a thread that finds another one stepping goes on without waiting, and the
 //! work stays in the journal for the next step. [`collect`](crate::RouteTable::collect)
 //! takes the lock (waiting at most for one running step), processes the whole journal and
-//! the whole retained list, and lets the epoch free what was unlinked; it walks the table
-//! only if the cursor ever fell a whole journal behind (records were overwritten before it
-//! read them), which `Stats::reclaimer_overruns` counts.
+//! the whole retained list, and lets the epoch free what was unlinked.
 //!
-//! # Panics
+//! # Overruns
+//!
+//! If the writers ever get a whole journal ahead of the cursor, the commits they overwrote
+//! are lost to the reclaimer (`Stats::reclaimer_overruns` counts them), and the chains they
+//! named would keep their garbage forever. So a lost commit starts a *walk*: the steps
+//! visit the table's nodes in key order, [`STEP_BUDGET`] of them per step besides their
+//! journal work, from where the last step stopped, until the walk reaches the end. The
+//! node the walk stops at is kept linked (a visit does not retire it) so that the next
+//! step can resume from it. A new overrun during a walk starts it again from the first
+//! node. `collect` finishes a walk in progress. Memory comes back without anyone calling
+//! `collect`, and no step pays for more than its budget.
+//!
+//! # Embedder code
 //!
 //! The embedder's `Drop` runs only inside the epoch's destructors (and when the table is
 //! dropped), which contain a panic and leak that one value (see `version::drop_version`).
-//! Nothing the reclaimer runs under its lock calls embedder code, so the lock is never
+//! The epoch runs destructors when a thread pins it afresh (not when a pinned thread pins
+//! again) and on a flush. So a step or a collection pins *before* it takes the lock, and
+//! flushes only after releasing it: no destructor runs while the lock is held, and a `Drop`
+//! that calls back into the table (even `collect`) finds the lock free, never a deadlock.
+//! Nothing else the reclaimer runs under its lock calls embedder code, so the lock is never
 //! poisoned by it; a poisoned lock (an allocation failure, say) is taken over as is, since
 //! the state is valid between any two of its statements that matter (the cursor moves
 //! after a visit, and a visit is idempotent).
@@ -78,6 +92,16 @@ pub(crate) struct SweepPermit {
     _not_send: PhantomData<*const ()>,
 }
 
+#[cfg(test)]
+impl SweepPermit {
+    /// A permit for a unit test that plays the reclaimer on a chain no reclaimer owns.
+    pub(crate) fn for_test() -> Self {
+        Self {
+            _not_send: PhantomData,
+        }
+    }
+}
+
 /// A node on the retained list, by address, and the horizon at which visiting it again
 /// frees something (`Pruned::free_at`). Only the reclaimer removes nodes, and it never
 /// removes one while it is on the list, so the address stays valid. Ordered by that
@@ -91,8 +115,20 @@ struct State {
     /// The last scan of the slots, and the close count when it was taken.
     scan: Option<(Scan, u64)>,
     retained: BinaryHeap<Retained>,
-    /// Whether an overrun happened since the last full walk.
-    walk_needed: bool,
+    /// The walk that recovers from an overrun (module docs).
+    walk: Walk,
+}
+
+/// Where the walk after an overrun stands.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Walk {
+    /// No overrun since the last walk finished.
+    Idle,
+    /// An overrun happened: walk from the first node.
+    Start,
+    /// Walk on from this node (by address). A visit never retires it, and only the
+    /// reclaimer removes nodes, so it stays linked and allocated until the walk moves on.
+    At(*const ()),
 }
 
 // SAFETY: the raw node addresses on the retained list are only dereferenced by the
@@ -143,7 +179,7 @@ impl Reclaimer {
                 cursor: 0,
                 scan: None,
                 retained: BinaryHeap::new(),
-                walk_needed: false,
+                walk: Walk::Idle,
             })),
             dead: CachePadded::new(AtomicUsize::new(0)),
             closes: CachePadded::new(AtomicU64::new(0)),
@@ -187,18 +223,29 @@ impl Reclaimer {
     /// One bounded step, unless another thread is stepping (then nothing: the work waits
     /// in the journal for the next step).
     pub(crate) fn step<P: Prefix, V: Send + 'static, C>(&self, parts: &Parts<'_, P, V, C>) {
+        #[cfg(test)]
+        if tests::paused() {
+            return;
+        }
+        // Pinned before the lock: a fresh pin may run the epoch's destructors, the
+        // embedder's `Drop`s among them, and those may call back into the table (module
+        // docs).
+        let guard = parts.epoch.pin();
         if let Some(mut state) = self.lock_state(false) {
-            self.run(&mut state, parts, Mode::Step(STEP_BUDGET));
+            self.run(&mut state, parts, Mode::Step(STEP_BUDGET), guard);
         }
     }
 
     /// Everything that can go now goes: the whole journal, the whole retained list (and
-    /// the whole table after an overrun); then the epoch is flushed so that it frees what
-    /// was unlinked once no thread still reads it.
+    /// the rest of a walk after an overrun); then the epoch is flushed so that it frees
+    /// what was unlinked once no thread still reads it.
     pub(crate) fn collect<P: Prefix, V: Send + 'static, C>(&self, parts: &Parts<'_, P, V, C>) {
+        // Pinned before the lock, as in `step`.
+        let guard = parts.epoch.pin();
         let mut state = self.lock_state(true).expect("waits for the lock");
-        self.run(&mut state, parts, Mode::All);
+        self.run(&mut state, parts, Mode::All, guard);
         drop(state);
+        // Flushed after the lock is released: a flush runs destructors.
         for _ in 0..8 {
             parts.epoch.pin().flush();
         }
@@ -209,6 +256,7 @@ impl Reclaimer {
         state: &mut State,
         parts: &Parts<'_, P, V, C>,
         mode: Mode,
+        guard: Guard,
     ) {
         let cap = parts.clock.journal.capacity();
         let closes = self.closes.load(Ordering::Relaxed);
@@ -250,7 +298,6 @@ impl Reclaimer {
             Mode::Step(n) => n,
             Mode::All => usize::MAX,
         };
-        let guard = parts.epoch.pin();
 
         // The journal, in version order.
         while budget > 0 {
@@ -265,8 +312,16 @@ impl Reclaimer {
             match parts.clock.journal.read(t, &guard) {
                 Read::NotYet => break,
                 Read::Lost => {
-                    self.overruns.fetch_add(1, Ordering::Relaxed);
-                    state.walk_needed = true;
+                    // Overwritten by a newer lap (the reclaimer forgets only versions at or
+                    // below its cursor). Every position up to `now - cap` may be lost too:
+                    // skip them in one move rather than one per iteration, and let the
+                    // walk find what they named.
+                    let oldest = parts.clock.now().saturating_sub(cap).max(t);
+                    self.overruns
+                        .fetch_add(oldest - state.cursor, Ordering::Relaxed);
+                    state.walk = Walk::Start;
+                    state.cursor = oldest;
+                    continue;
                 }
                 Read::Gap => {}
                 Read::Commit(version) => {
@@ -309,9 +364,12 @@ impl Reclaimer {
             self.visit(state, parts, node, cursor, &pass, &guard);
         }
 
-        if mode == Mode::All && state.walk_needed {
-            state.walk_needed = false;
-            self.walk(state, parts, &pass, guard);
+        if state.walk != Walk::Idle {
+            let budget = match mode {
+                Mode::Step(_) => STEP_BUDGET,
+                Mode::All => usize::MAX,
+            };
+            self.walk(state, parts, &pass, guard, budget);
         }
     }
 
@@ -338,7 +396,9 @@ impl Reclaimer {
             .prune(now, pass.pinned, &parts.clock.journal, guard, &pass.permit);
         self.dead.fetch_sub(p.values, Ordering::Relaxed);
         let retained = node.chain.is_retained();
-        if p.retirable && p.head_ts <= upto && !retained && SkipList::is_built(node) {
+        // The node a walk will resume from stays linked until the walk moves past it.
+        let walk_stop = state.walk == Walk::At(node.as_ptr().cast::<()>());
+        if p.retirable && p.head_ts <= upto && !retained && !walk_stop && SkipList::is_built(node) {
             if node.chain.retire(&parts.clock.journal, guard, &pass.permit) {
                 // SAFETY: we are the reclaimer (we hold the permit), we just retired the
                 // chain, the node is built, and a retired chain is skipped above, so the
@@ -355,26 +415,39 @@ impl Reclaimer {
         }
     }
 
-    /// The whole table, after the journal lost commits the reclaimer had not read.
+    /// Up to `budget` nodes of the walk after an overrun, from where it stopped (module
+    /// docs).
     fn walk<P: Prefix, V: Send + 'static, C>(
         &self,
         state: &mut State,
         parts: &Parts<'_, P, V, C>,
         pass: &Pass<'_>,
         mut guard: Guard,
+        budget: usize,
     ) {
-        let mut node: *const Node<RouteKey<P>, V> = parts
-            .list
-            .first(&guard)
-            .map_or(std::ptr::null(), |n| n.as_ptr());
+        let mut node: *const Node<RouteKey<P>, V> = match state.walk {
+            Walk::Idle => return,
+            Walk::Start => parts
+                .list
+                .first(&guard)
+                .map_or(std::ptr::null(), |n| n.as_ptr()),
+            Walk::At(at) => at.cast(),
+        };
         let mut steps = 0usize;
-        // `node` was read from a forward pointer under `guard` and is not one this walk
-        // removed (we read the successor before visiting). Only the reclaimer removes
-        // nodes, and it runs under its lock, so a node it has not removed stays allocated
-        // even across `repin`: nobody else can unlink it.
+        // `node` is null, or the walk's stop (kept linked by `visit`, see `Walk::At`), or
+        // was read from a forward pointer under `guard` and not removed since: only the
+        // reclaimer removes nodes, it runs under its lock, and it has not visited `node`
+        // yet in this walk (we read the successor before visiting). So it is linked and
+        // allocated, even across `repin` and across steps.
         // SAFETY: `node` is null or alive, as just argued.
         while let Some(n) = unsafe { NodeRef::from_ptr(node) } {
+            if steps == budget {
+                state.walk = Walk::At(node.cast());
+                return;
+            }
             let next = n.next(&guard).map_or(std::ptr::null(), |n| n.as_ptr());
+            // Move the stop first: the visit may retire `n`, and must not retire `next`.
+            state.walk = Walk::At(next.cast());
             let cursor = state.cursor;
             self.visit(state, parts, n, cursor, pass, &guard);
             node = next;
@@ -384,5 +457,28 @@ impl Reclaimer {
                 guard.repin();
             }
         }
+        state.walk = Walk::Idle;
+    }
+}
+
+#[cfg(test)]
+pub(crate) use tests::pause;
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Makes this thread's steps do nothing, so that a test can let the writers run a
+        /// whole journal ahead of the reclaimer.
+        static PAUSED: Cell<bool> = const { Cell::new(false) };
+    }
+
+    pub(super) fn paused() -> bool {
+        PAUSED.with(Cell::get)
+    }
+
+    pub(crate) fn pause(on: bool) {
+        PAUSED.with(|p| p.set(on));
     }
 }

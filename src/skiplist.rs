@@ -219,6 +219,12 @@ impl<'g, K, V> NodeRef<'g, K, V> {
         self.ptr.as_ptr()
     }
 
+    /// The pointer to the node's allocation, never null.
+    #[inline(always)]
+    pub(crate) fn as_non_null(self) -> NonNull<Node<K, V>> {
+        self.ptr
+    }
+
     /// The header, for `'g`.
     #[inline(always)]
     pub(crate) fn get(self) -> &'g Node<K, V> {

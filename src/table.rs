@@ -721,6 +721,48 @@ mod tests {
         assert_eq!(t.get_route(&key("10.5.0.0/16", 1)).unwrap().value, 5);
     }
 
+    /// After the writers ran a whole journal ahead of the reclaimer (its steps paused, as
+    /// a stalled or outpaced reclaimer would be), ordinary steps find every key the lost
+    /// commits named and give its memory back, without `collect`.
+    #[test]
+    fn steps_recover_from_an_overrun_without_collect() {
+        let t = RouteTable::<Ipv4Net, u32>::builder()
+            .journal_capacity(64)
+            .build();
+        let k = |i: u32| key(&format!("10.{}.{}.0/24", i / 256, i % 256), 1);
+        crate::reclaim::pause(true);
+        for i in 0..500u32 {
+            t.add_route(Route::new(k(i), i)).unwrap();
+            t.add_route(Route::new(k(i), i + 1)).unwrap();
+        }
+        for i in 0..400u32 {
+            t.delete_route(&k(i)).unwrap();
+        }
+        crate::reclaim::pause(false);
+        let g = t.epoch.pin();
+        assert_eq!(
+            t.list.len_slow(&g),
+            500,
+            "deleted keys wait for the reclaimer"
+        );
+        drop(g);
+        assert_eq!(t.stats().dead_versions, 900);
+        // New keys, each write running one step (and shadowing nothing).
+        for i in 0..100u32 {
+            t.add_route(Route::new(key(&format!("192.168.{i}.0/24"), 1), i))
+                .unwrap();
+        }
+        let s = t.stats();
+        assert!(s.reclaimer_overruns > 0, "the journal was overrun");
+        assert_eq!(s.dead_versions, 0, "the replaced and deleted values went");
+        let g = t.epoch.pin();
+        assert_eq!(
+            t.list.len_slow(&g),
+            200,
+            "the deleted keys left the skip list"
+        );
+    }
+
     #[test]
     fn a_slot_whose_generation_would_wrap_is_retired() {
         let t = RouteTable::<Ipv4Net, u32>::with_max_enumerations(1);

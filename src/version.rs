@@ -11,13 +11,15 @@ use std::ptr;
 
 use crate::journal::Journal;
 use crate::reclaim::SweepPermit;
-use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, CachePadded, Guard, Ordering};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, CachePadded, Guard, Ordering};
 
 /// The timestamp of a version that is linked but not yet decided.
 pub(crate) const PENDING: u64 = u64::MAX;
 
-/// Set in a chain's head word when the reclaimer has retired the whole key: no version may
-/// be pushed any more, and the skip-list node is about to be unlinked.
+/// Set in the low bit of a chain's head pointer when the reclaimer has retired the whole
+/// key: no version may be pushed any more, and the skip-list node is about to be
+/// unlinked. A `VersionNode` is aligned to 8, so the bit is free; it is set and cleared
+/// with `map_addr`, which keeps the pointer's provenance.
 const DEAD: usize = 1;
 
 /// The table's clock: the newest timestamp handed out, and the journal in which every
@@ -168,7 +170,8 @@ impl<V> VersionNode<V> {
 
 /// The head of a key's version chain.
 pub(crate) struct Chain<V> {
-    head: AtomicUsize,
+    /// The newest version, tagged with [`DEAD`] once the key is retired.
+    head: AtomicPtr<VersionNode<V>>,
     /// Whether the reclaimer keeps this chain on its list of chains to visit again. Only
     /// the reclaimer reads or writes it, under its lock (so Relaxed).
     retained: AtomicBool,
@@ -203,7 +206,7 @@ pub(crate) struct Pruned {
 impl<V: Send + 'static> Chain<V> {
     pub(crate) fn new(first: *mut VersionNode<V>) -> Self {
         Self {
-            head: AtomicUsize::new(first as usize),
+            head: AtomicPtr::new(first),
             retained: AtomicBool::new(false),
             _marker: PhantomData,
         }
@@ -214,18 +217,18 @@ impl<V: Send + 'static> Chain<V> {
         // Acquire pairs with the Release of the push CAS: a reader that sees a version
         // sees its entry and its `next`.
         let w = self.head.load(Ordering::Acquire);
-        let p = (w & !DEAD) as *const VersionNode<V>;
+        let p = w.map_addr(|a| a & !DEAD);
         // SAFETY: see `VersionNode::older`; the head version is freed only with its node,
         // after the node is unlinked, through the epoch `_guard` pins.
-        (unsafe { p.as_ref() }, w & DEAD != 0)
+        (unsafe { p.as_ref() }, w.addr() & DEAD != 0)
     }
 
     /// Hints the CPU to start loading the newest version.
     #[inline(always)]
     pub(crate) fn prefetch_head(&self) {
         // Relaxed: the word is only an address for a hint; nothing is read through it.
-        let w = self.head.load(Ordering::Relaxed) & !DEAD;
-        crate::sync::prefetch(w as *const VersionNode<V>);
+        let w = self.head.load(Ordering::Relaxed).map_addr(|a| a & !DEAD);
+        crate::sync::prefetch(w.cast_const());
     }
 
     /// Whether the reclaimer has this chain on its list to visit again.
@@ -243,17 +246,43 @@ impl<V: Send + 'static> Chain<V> {
     /// True once the reclaimer has retired this key.
     #[inline]
     pub(crate) fn is_retired(&self) -> bool {
-        self.head.load(Ordering::Acquire) & DEAD != 0
+        self.head.load(Ordering::Acquire).addr() & DEAD != 0
     }
 
-    /// The newest decided version: what a read "now" sees. Pending versions are skipped
-    /// (their write has not committed), so this read never writes shared memory.
+    /// The newest decided version: what a read "now" sees. A pending head is skipped (its
+    /// write has not committed), so this read never writes shared memory.
+    ///
+    /// Skipping a pending head means reading its `next`, and the order of the loads
+    /// matters. Between a load of the head's timestamp that says pending and the load of
+    /// its `next`, the writer may decide the head and a reclaimer may then unlink the
+    /// version below it and clear `next` (that version is shadowed and no snapshot sees
+    /// it). So the timestamp is loaded again after `next`: if it is still pending, `next`
+    /// was read while the head was pending, and the reclaimer never touches the link
+    /// below a pending head (`prune` keeps the version a pending head shadows), so it is
+    /// the current version. If it is decided by then, the head is the current version.
+    /// The second load cannot miss a decision that the cleared link depended on: the
+    /// reclaimer loaded the decided timestamp (Acquire) before it stored the cleared
+    /// link (Release); a `next` load that reads that store synchronizes with it, so the
+    /// timestamp load after it sees the decision (read-read coherence).
     #[inline]
     pub(crate) fn current<'g>(&self, guard: &'g Guard) -> Option<&'g VersionNode<V>> {
         let (h, _) = self.head_ptr(guard);
         let h = h?;
+        if h.ts() != PENDING {
+            return Some(h);
+        }
+        #[cfg(test)]
+        tests::between_ts_and_next();
+        let older = h.older(guard);
+        #[cfg(rtm_negative = "stale-current")]
+        {
+            // Broken on purpose: trust `next` without checking that the head is still
+            // pending, as if the reclaimer could not have cleared it meanwhile.
+            older
+        }
+        #[cfg(not(rtm_negative = "stale-current"))]
         if h.ts() == PENDING {
-            h.older(guard)
+            older
         } else {
             Some(h)
         }
@@ -325,18 +354,13 @@ impl<V: Send + 'static> Chain<V> {
                 unsafe { (*new).next.store(ptr::null_mut(), Ordering::Relaxed) };
                 return Ok(Err(h));
             }
-            let hp = h.map_or(ptr::null_mut(), |h| h as *const _ as *mut VersionNode<V>);
+            let hp = h.map_or(ptr::null_mut(), |h| ptr::from_ref(h).cast_mut());
             // SAFETY: `new` is ours until the CAS below publishes it.
             unsafe { (*new).next.store(hp, Ordering::Relaxed) };
             // Release publishes `new`'s entry and `next`; Acquire on failure re-reads.
             if self
                 .head
-                .compare_exchange(
-                    hp as usize,
-                    new as usize,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                )
+                .compare_exchange(hp, new, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
                 return Ok(Ok(h));
@@ -445,11 +469,16 @@ impl<V: Send + 'static> Chain<V> {
         if dead || h.entry.is_some() || h.older(guard).is_some() {
             return false;
         }
-        let w = h as *const _ as usize;
+        let w = ptr::from_ref(h).cast_mut();
         // AcqRel: a writer that then fails its push sees the retirement.
         let retired = self
             .head
-            .compare_exchange(w, w | DEAD, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                w,
+                w.map_addr(|a| a | DEAD),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok();
         if retired {
             journal.forget(h.ts(), h.erased());
@@ -466,7 +495,7 @@ impl<V> Chain<V> {
     /// the table).
     pub(crate) unsafe fn free_all(&self) -> usize {
         let mut values = 0;
-        let mut p = (self.head.load(Ordering::Relaxed) & !DEAD) as *mut VersionNode<V>;
+        let mut p = self.head.load(Ordering::Relaxed).map_addr(|a| a & !DEAD);
         while !p.is_null() {
             // SAFETY: exclusive access, per the caller's contract.
             let (next, value) =
@@ -541,18 +570,91 @@ unsafe fn drop_version<V>(p: *mut VersionNode<V>) -> bool {
     r.is_ok()
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(test)]
 mod tests {
-    use super::sees_between;
+    use std::cell::RefCell;
 
-    #[test]
-    fn which_snapshots_see_a_version() {
-        // version decided at 5, shadowed at 9: seen by snapshots 5..=8
-        assert!(sees_between(5, 9, 100, &[5]));
-        assert!(sees_between(5, 9, 100, &[2, 8]));
-        assert!(!sees_between(5, 9, 100, &[2, 9, 20]));
-        assert!(!sees_between(5, 9, 100, &[]));
-        assert!(sees_between(5, 9, 7, &[]));
-        assert!(sees_between(5, u64::MAX, 7, &[]));
+    thread_local! {
+        /// Runs once, inside `Chain::current`, between its first timestamp load and its
+        /// load of `next`: the window a concurrent decide-and-prune can fall into.
+        static BETWEEN: RefCell<Option<Box<dyn FnOnce()>>> = const { RefCell::new(None) };
+    }
+
+    pub(super) fn between_ts_and_next() {
+        if let Some(f) = BETWEEN.with(|b| b.borrow_mut().take()) {
+            f();
+        }
+    }
+
+    #[cfg(not(loom))]
+    mod plain {
+        use super::super::{sees_between, Chain, Clock, Entry, VersionNode, PENDING};
+        use super::BETWEEN;
+        use crate::reclaim::SweepPermit;
+
+        #[test]
+        fn which_snapshots_see_a_version() {
+            // version decided at 5, shadowed at 9: seen by snapshots 5..=8
+            assert!(sees_between(5, 9, 100, &[5]));
+            assert!(sees_between(5, 9, 100, &[2, 8]));
+            assert!(!sees_between(5, 9, 100, &[2, 9, 20]));
+            assert!(!sees_between(5, 9, 100, &[]));
+            assert!(sees_between(5, 9, 7, &[]));
+            assert!(sees_between(5, u64::MAX, 7, &[]));
+        }
+
+        fn entry(value: u32) -> Option<Entry<u32>> {
+            Some(Entry {
+                priority: 0,
+                metric: 0,
+                enabled: true,
+                value,
+            })
+        }
+
+        /// A read "now" that finds the head pending, then loses the race to the writer's
+        /// decide and to a reclamation step that unlinks the version below, still returns
+        /// a version: the new one. (Replays on one thread the interleaving in which a
+        /// `get_route` of a key that always had a value returned `None`.)
+        #[test]
+        fn current_survives_a_decide_and_prune_between_its_loads() {
+            let clock = std::rc::Rc::new(Clock::new(64));
+            let guard = crossbeam_epoch::pin();
+            let first = VersionNode::alloc(entry(1));
+            let chain = std::rc::Rc::new(Chain::new(first));
+            // SAFETY: `first` is linked in `chain`, alive until the chain is freed below.
+            let t1 = unsafe { &*first }.decide(&clock, &guard);
+            clock.journal.commit(t1, first.cast_const().cast(), &guard);
+            let second = VersionNode::alloc(entry(2));
+            chain.push(second, &clock, &guard).expect("not retired");
+            // SAFETY: as `first`.
+            assert_eq!(unsafe { &*second }.ts(), PENDING);
+
+            let (c, k) = (std::rc::Rc::clone(&chain), std::rc::Rc::clone(&clock));
+            BETWEEN.with(|b| {
+                *b.borrow_mut() = Some(Box::new(move || {
+                    let guard = crossbeam_epoch::pin();
+                    // SAFETY: `second` is linked in the chain, which outlives this hook.
+                    let t2 = unsafe { &*second }.decide(&k, &guard);
+                    k.journal.commit(t2, second.cast_const().cast(), &guard);
+                    let pruned =
+                        c.prune(k.now(), &[], &k.journal, &guard, &SweepPermit::for_test());
+                    assert_eq!(pruned.values, 1, "the step unlinks the shadowed value");
+                }))
+            });
+            let seen = chain
+                .current(&guard)
+                .and_then(|v| v.entry.as_ref())
+                .map(|e| e.value);
+            assert_eq!(seen, Some(2), "a read now of a key that always had a value");
+            drop(guard);
+            // Let the epoch free the unlinked version, then free the rest.
+            for _ in 0..8 {
+                crossbeam_epoch::pin().flush();
+            }
+            let chain = std::rc::Rc::into_inner(chain).expect("the hook ran and let go");
+            // SAFETY: no other thread can reach the chain any more.
+            assert_eq!(unsafe { chain.free_all() }, 1);
+        }
     }
 }
