@@ -30,6 +30,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use data::Update;
+use indicatif::{ProgressBar, ProgressStyle};
 use rtm::{Criteria, Error, Fib, Ipv4Net, Route, RouteKey, RouteTable, Version};
 
 type Table = RouteTable<Ipv4Net, u64>;
@@ -168,9 +169,27 @@ struct Dumper {
     version: Version,
 }
 
+/// A progress bar on stderr (drawn only on a terminal) for one of the long steps.
+fn bar(len: usize, what: &str) -> ProgressBar {
+    let style = ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {elapsed}")
+        .expect("a valid template")
+        .progress_chars("=> ");
+    ProgressBar::new(len as u64)
+        .with_style(style)
+        .with_message(what.to_string())
+}
+
+/// A spinner for a long step whose length is not known in advance.
+fn spinner(what: &str) -> ProgressBar {
+    let pb = ProgressBar::new_spinner().with_message(what.to_string());
+    pb.enable_steady_tick(Duration::from_millis(100));
+    pb
+}
+
 fn main() {
     let args = parse_args();
     let real = args.routes.is_none();
+    let reading = spinner("reading the data");
     let w = match args.routes {
         Some(n) => synthetic(n, args.updates.unwrap_or(1_000_000)),
         None => {
@@ -182,6 +201,7 @@ fn main() {
             }
         }
     };
+    reading.finish_and_clear();
     if real {
         println!(
             "Source: RIPE NCC RIS. The full IPv4 table of peer AS3333 at 2026-05-11 00:00 UTC, \
@@ -198,13 +218,18 @@ fn main() {
     // A journal of 2^20 commits: a feed may fall that far behind (a couple of seconds of
     // this writer) before it lags and has to subscribe again.
     let table: Table = RouteTable::builder().journal_capacity(1 << 20).build();
+    let loading = bar(w.prefixes.len(), "loading");
     let t0 = Instant::now();
     for (i, p) in w.prefixes.iter().enumerate() {
         table
             .add_route(data::route(data::key_v4(*p), i as u64))
             .expect("canonical prefix");
+        if i % 65_536 == 0 {
+            loading.set_position(i as u64);
+        }
     }
     let load = t0.elapsed();
+    loading.finish_and_clear();
     println!(
         "table: {} routes, {} networks, loaded in {:.2?} ({:.2} M inserts/s)",
         table.route_count(),
@@ -216,8 +241,10 @@ fn main() {
     let lookup_addrs = data::announced_v4(&w.prefixes, 1 << 20, 2);
     // The forwarding table: each network's best route as a next-hop id (the interface).
     let next_hop = |r: &Route<Ipv4Net, u64>| r.key.interface.0;
+    let building = spinner("building the Fib");
     let t0 = Instant::now();
     let (fib, mut follower) = Fib::follow(&table, next_hop).expect("two free slots");
+    building.finish_and_clear();
     println!(
         "fib: {} networks, built in {:.2?}, {:.1} bytes per prefix",
         fib.len(),
@@ -306,6 +333,15 @@ fn main() {
         };
         let dumper =
             s.spawn(|| dump_and_follow(&table, &w, v0, &committed_at, &progress, &done, start));
+        // The replay's progress, read from the writer's counter ten times a second.
+        s.spawn(|| {
+            let replaying = bar(w.updates.len(), "replaying");
+            while !done.load(Ordering::Relaxed) {
+                replaying.set_position(progress.load(Ordering::Relaxed) as u64);
+                thread::sleep(Duration::from_millis(100));
+            }
+            replaying.finish_and_clear();
+        });
         let replay = replay(&table, &w, v0, &committed_at, &progress, start);
         // The lookup threads ran from `start` to here.
         let looked = start.elapsed();

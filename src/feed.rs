@@ -215,7 +215,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// assert_eq!(feed.try_next().unwrap().unwrap().new.unwrap().value, 7);
     /// assert_eq!(feed.try_next(), Ok(None));
     /// ```
-    #[allow(clippy::type_complexity)] // the signature API.md gives
+    #[allow(clippy::type_complexity)] // the signature the crate docs promise
     pub fn subscribe(
         &self,
         criteria: Criteria<P>,

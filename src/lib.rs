@@ -64,7 +64,7 @@
 //! direct-indexed directory, and answers a longest-prefix match in a few loads, with no
 //! lock, no store and no epoch pin. [`Fib::follow`] builds one from a table's best routes
 //! and returns the [`FibFollower`] that applies the table's best-route feed to it; each
-//! lookup sees one whole published version. `docs/FIB.md` has the design and its numbers.
+//! lookup sees one whole published version. [docs/FIB.md] has the design and its numbers.
 //!
 //! # The handle API
 //!
@@ -77,6 +77,78 @@
 //! handle that another thread's call is using gives [`Error::Busy`] and stays valid. No
 //! handle value is ever valid for two different enumerations in one process. The Win32
 //! codes are kept ([`Error::code`]).
+//!
+//! # What the crate promises
+//!
+//! The items' docs give the details; these are the promises the rest is built on.
+//!
+//! **Enumerations** ([`RouteTable::enumerate`], handles, the dump of
+//! [`RouteTable::subscribe`]):
+//!
+//! * An enumeration returns exactly the routes that match its [`Criteria`] and were live at
+//!   its snapshot version, with their values as of that version, in ascending [`RouteKey`]
+//!   order, each once, whatever writers do meanwhile. `best_only` keeps a route if it is its
+//!   network's best at the snapshot among all the network's routes, not only the filtered
+//!   ones.
+//! * Writers never wait for an enumeration, and an enumeration never waits for a writer.
+//! * Exhausted, it stays open: the iterator keeps returning `None` and a handle keeps
+//!   returning [`Error::NoMoreRoutes`] until it is closed.
+//! * Closing it (close, drop or [`RouteTable::close_enumeration_handle`]) releases its slot
+//!   and its snapshot; what only it could see becomes reclaimable, and
+//!   [`RouteTable::collect`] then drops those values. [`Stats::dead_versions`] counts
+//!   retained route values that are no longer current (deletion markers are not counted);
+//!   right after `collect()` it is exactly those some open snapshot or feed still needs.
+//! * RAII enumerations, handles and feeds share one pool of
+//!   [`max_enumerations`](RouteTable::max_enumerations) slots (default
+//!   [`DEFAULT_MAX_ENUMERATIONS`], at most [`MAX_ENUMERATIONS`]); an open that finds none
+//!   free is [`Error::NoSystemResources`].
+//!
+//! **Handles** ([`EnumHandle`]): any 64-bit value may be presented. A closed, stale, forged or
+//! foreign handle, one of a dropped table, or the slot of an RAII enumeration is
+//! [`Error::InvalidHandle`], never undefined behaviour or a panic; once closed, a handle is
+//! invalid forever, even after its slot is reused. A handle in use by another thread's call
+//! gives [`Error::Busy`] and stays valid. A table never issues a handle value twice (a slot
+//! whose generation would wrap is retired), and no value is valid for two enumerations in one
+//! process.
+//!
+//! **Writes and reads**: a prefix with host bits set is [`Error::InvalidParameter`] where a
+//! call returns a `Result` and `None` where it returns an `Option`. Every committed change
+//! gets a larger [`Version`]. `lookup`, `best_route` and `get_route` take no lock and read one
+//! version of the table. The best route of a network is its enabled route with the smallest
+//! `(priority, metric)`, ties to the smaller key.
+//!
+//! **Feeds** ([`Feed`]):
+//!
+//! * Convergence: start from the dump of [`RouteTable::subscribe`] (or from the result at
+//!   the version a [`RouteTable::feed`] opened), remove each change's `old` and insert its
+//!   `new`, in order: whenever a commit's changes have all been applied, and whenever
+//!   [`Feed::try_next`] returns `Ok(None)`, the set equals what an enumeration at
+//!   [`Feed::version`] would return.
+//! * Order and completeness: changes come in version order; no commit that changes the
+//!   result is skipped or repeated, and one that does not change it gives nothing. `old` and
+//!   `new` are equal only when a commit rewrote a route with an identical one.
+//! * Bounded: the journal records every commit of the table and holds the last
+//!   [`journal_capacity`](RouteTable::journal_capacity) of them (default
+//!   [`DEFAULT_JOURNAL_CAPACITY`], 65,536). A feed that has not read a commit the journal
+//!   dropped, whether or not that commit matched its criteria, gets [`Error::Lagged`]
+//!   (code 1236) and every later call does too; its consumer subscribes again. Writers
+//!   never wait for a feed, and a feed that stops reading holds at most a journal's worth
+//!   of old values.
+//! * `subscribe` takes two slots (the enumeration and the feed), `feed` one; a feed counts
+//!   as an open enumeration until it is dropped. [`Feed::next_timeout`] waits without
+//!   spinning and returns `Ok(None)` only when the timeout passed with nothing to return.
+//!
+//! **The Fib** ([`Fib::follow`]):
+//!
+//! * After [`FibFollower::sync`] returns, and while no write runs, `fib.lookup(a)` equals
+//!   `table.lookup(a).map(|r| next_hop(&r))` as of [`Fib::version`], for every address.
+//! * While the follower applies changes, each lookup returns the answer of one version
+//!   between the `fib.version()` read before the call and the one read after it: never a mix
+//!   for one address, never an answer no version had.
+//! * Lookups take no lock, write no shared memory, allocate nothing and never wait for the
+//!   follower. The follower holds one slot (its feed) and needs one more while it builds; on
+//!   [`Error::Lagged`] it rebuilds from a fresh snapshot while readers keep reading the old
+//!   state.
 //!
 //! # Example
 //!
@@ -104,8 +176,12 @@
 //! # Design
 //!
 //! Routes live in a lock-free skip list ordered by [`RouteKey`]; each node carries the
-//! key's version chain, newest first. `docs/DESIGN.md` in the repository states the
-//! invariants, the code that keeps each one, and why each memory ordering suffices.
+//! key's version chain, newest first. [docs/DESIGN.md] in the repository states the
+//! invariants, the code that keeps each one, the loom model that checks it, and why each
+//! memory ordering suffices.
+//!
+//! [docs/FIB.md]: https://github.com/rtm-rs/rtm/blob/main/docs/FIB.md
+//! [docs/DESIGN.md]: https://github.com/rtm-rs/rtm/blob/main/docs/DESIGN.md
 
 #![warn(missing_docs, unsafe_op_in_unsafe_fn)]
 
@@ -148,3 +224,8 @@ pub use ipnet::{Ipv4Net, Ipv6Net};
 pub use prefix::Prefix;
 pub use route::{InterfaceId, ProtocolId, Route, RouteKey, Version};
 pub use table::{RouteTable, Stats, DEFAULT_MAX_ENUMERATIONS};
+
+// The README's code blocks run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

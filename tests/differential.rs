@@ -172,7 +172,7 @@ fn best(model: &Model, p: Ipv4Net) -> Option<Route<Ipv4Net, u64>> {
         .map(|(k, a)| route(k, a))
 }
 
-/// What an enumeration with these criteria returns from this snapshot, by API.md's rules.
+/// What an enumeration with these criteria returns from this snapshot, by `Criteria`'s docs.
 fn expected(model: &Model, crits: &[Crit]) -> Vec<Route<Ipv4Net, u64>> {
     let (mut network, mut interface, mut protocol, mut within, mut covering, mut start) =
         (None, None, None, None, None, None);

@@ -1,4 +1,4 @@
-//! Feeds: what changed since a snapshot (API.md "Feeds").
+//! Feeds: what changed since a snapshot (the contract in the crate docs, `Feed`).
 //!
 //! - a differential test against a model that keeps the table's whole history, so that it
 //!   can say what every commit did to `E(C, ·)` for any criteria `C`;

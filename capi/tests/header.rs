@@ -30,7 +30,7 @@ fn header_is_up_to_date() {
     );
 }
 
-/// The values of API.md's #defines, as the header spells them.
+/// The values of the C ABI's documented #defines, as the header spells them.
 #[test]
 fn header_defines_the_contract_values() {
     let header = include_str!("../include/rtm.h");

@@ -7,7 +7,7 @@
 //! - a subscription's dump is `E(C)` at its snapshot, and the feed starts there; a `feed`
 //!   starts at the table's version;
 //! - each change is exactly the one the next commit that changed `E(C, ·)` made (`old` and
-//!   `new` as API.md defines them, best_only included), in strictly increasing version
+//!   `new` as the docs of `rtm::Change` define them, best_only included), in strictly increasing version
 //!   order, none skipped (an identical rewrite, `old == new`, may be reported or not);
 //! - replaying the changes onto the dump (or onto `E(C, v0)`) gives `E(C, feed.version())`
 //!   after every change and whenever `try_next` returns `Ok(None)`;

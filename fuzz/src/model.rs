@@ -2,7 +2,7 @@
 //! the inputs draw from.
 //!
 //! The model knows nothing of the table's internals: it is a `BTreeMap<RouteKey, Route>`
-//! and the definitions of API.md, written out plainly (O(n) scans where that is simplest).
+//! and the definitions of the crate docs, written out plainly (O(n) scans where that is simplest).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};

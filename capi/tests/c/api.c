@@ -11,7 +11,7 @@ static rtm_table *table(uint8_t family, uint32_t max_enumerations) {
 }
 
 static void test_defines(void) {
-    /* API.md's values. */
+    /* The values rtm.h documents. */
     CHECK(RTM_NO_ERROR == 0u && RTM_ERROR_INVALID_HANDLE == 6u && RTM_ERROR_INVALID_PARAMETER == 87u);
     CHECK(RTM_ERROR_BUSY == 170u && RTM_ERROR_NO_MORE_ROUTES == 259u);
     CHECK(RTM_ERROR_NO_SYSTEM_RESOURCES == 1450u);
