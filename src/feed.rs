@@ -17,7 +17,6 @@
 //! reclaimer overlapped (its unlinking stores follow its announcement; had we read one,
 //! the announcement would precede our second fence).
 
-use std::collections::hash_map;
 use std::fmt;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
@@ -152,6 +151,13 @@ struct BestRef<P: Prefix, V> {
     node: NonNull<Node<RouteKey<P>, V>>,
     entry: NonNull<Entry<V>>,
 }
+
+impl<P: Prefix, V> Clone for Best<P, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<P: Prefix, V> Copy for Best<P, V> {}
 
 impl<P: Prefix, V> Clone for BestRef<P, V> {
     fn clone(&self) -> Self {
@@ -340,15 +346,25 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
                 }
                 Read::Gap => None,
                 Read::Commit(version) => {
-                    let sides = self.sides(version, t, &guard);
+                    let (sides, best) = self.sides(version, t, &guard);
                     if !self.still_covered(t, cap) {
                         continue;
                     }
-                    sides.map(|(old, new)| Change {
+                    // The embedder's `Clone` may panic: nothing of the feed has changed
+                    // yet, so the next call reads this commit again and returns what this
+                    // one would have. Only once both clones are made does the feed move.
+                    let change = sides.map(|(old, new)| Change {
                         version: Version(t),
                         old: old.map(|(n, e)| route_of(n.key, e)),
                         new: new.map(|(n, e)| route_of(n.key, e)),
-                    })
+                    });
+                    if let Some((prefix, b)) = best {
+                        if self.best.len() >= BEST_CACHE {
+                            self.best.clear();
+                        }
+                        self.best.insert(prefix, b);
+                    }
+                    change
                 }
             };
             self.pos = t;
@@ -428,14 +444,20 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
         true
     }
 
-    /// The two sides of the commit `rec` at `t`, as this feed's criteria see them, or
-    /// `None` when the commit does not change the result.
+    /// The two sides of the commit `version` at `t`, as this feed's criteria see them, or
+    /// `None` when the commit does not change the result; and, for `best_only` criteria,
+    /// what to remember of the commit's network as of `t` once the change is returned.
+    /// Changes nothing: the caller commits (after the clones, which may panic).
+    #[allow(clippy::type_complexity)]
     fn sides<'g>(
-        &mut self,
+        &self,
         version: *const (),
         t: u64,
         guard: &'g Guard,
-    ) -> Option<(Side<'g, P, V>, Side<'g, P, V>)> {
+    ) -> (
+        Option<(Side<'g, P, V>, Side<'g, P, V>)>,
+        Option<(P, Best<P, V>)>,
+    ) {
         let table = self.table;
         // The reclaimer keeps (linked, so alive) every version that a commit after this
         // feed's floor names, and its node: the floor is below `t`, and `still_covered`
@@ -446,7 +468,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
         let node = unsafe { &*version.node().cast::<Node<RouteKey<P>, V>>() };
         let c = &self.criteria;
         if !network_may_match(c, &node.key.prefix) {
-            return None;
+            return (None, None);
         }
         if !c.best_only {
             let key = node.key;
@@ -459,7 +481,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
                 e.filter(|e| c.admits(&key, e.enabled)).map(|e| (node, e))
             };
             let (old, new) = (pass(before), pass(after));
-            return (old.is_some() || new.is_some()).then_some((old, new));
+            return ((old.is_some() || new.is_some()).then_some((old, new)), None);
         }
         let prefix = node.key.prefix;
         let k = node.key;
@@ -497,17 +519,14 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
             }
             (best, enabled)
         };
-        if self.best.len() >= BEST_CACHE {
-            self.best.clear();
-        }
-        let slot = match self.best.entry(prefix) {
-            hash_map::Entry::Occupied(o) => o.into_mut(),
-            hash_map::Entry::Vacant(v) => {
+        let slot = match self.best.get(&prefix) {
+            Some(b) => *b,
+            None => {
                 let (best, enabled) = walk(t - 1, mine_before);
-                v.insert(Best {
+                Best {
                     best: best.map(BestRef::new),
                     enabled,
-                })
+                }
             }
         };
         // SAFETY: the remembered route was the network's best at `pos = t - 1`; the floor
@@ -531,21 +550,27 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
             (Some(_), None, Some(0)) => (None, 0),
             _ => walk(t, mine_after),
         };
-        *slot = Best {
-            best: after.map(BestRef::new),
-            enabled,
-        };
+        let remember = Some((
+            prefix,
+            Best {
+                best: after.map(BestRef::new),
+                enabled,
+            },
+        ));
         let same = match (before, after) {
             (Some((_, a)), Some((_, b))) => std::ptr::eq(a, b),
             (None, None) => true,
             _ => false,
         };
         if same {
-            return None;
+            return (None, remember);
         }
         let pass = |side: Side<'g, P, V>| side.filter(|(n, e)| c.admits(&n.key, e.enabled));
         let (old, new) = (pass(before), pass(after));
-        (old.is_some() || new.is_some()).then_some((old, new))
+        (
+            (old.is_some() || new.is_some()).then_some((old, new)),
+            remember,
+        )
     }
 }
 

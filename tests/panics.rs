@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 
-use rtm::{Criteria, Error, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+use rtm::{Change, Criteria, Error, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
 
 /// What the payloads of one test share: the switches and the count of live copies.
 #[derive(Default)]
@@ -398,4 +398,65 @@ fn a_panic_in_a_batch_read_loses_nothing() {
     drop(page);
     fully_usable(&t, 5);
     all_freed(t, &ctl);
+}
+
+/// Routes 1..=n, value i for key i, in a table with room for feeds and Fibs.
+fn roomy(ctl: &Arc<Ctl>, n: u32) -> Table {
+    let t = Table::new();
+    for i in 1..=n {
+        t.add_route(Route::new(key(i), Payload::new(ctl, i)))
+            .unwrap();
+    }
+    t
+}
+
+/// Opens a feed of `criteria` on `t`, commits route 4 (new) and a replacement of route 1,
+/// makes the first clone of the feed's next read panic, and checks that the reads after
+/// it return exactly the changes the failed read would have.
+fn a_feed_loses_nothing(criteria: Criteria<Ipv4Net>) {
+    let _s = serial();
+    let ctl = Arc::new(Ctl::default());
+    let t = roomy(&ctl, 3);
+    let mut feed = t.feed(criteria.clone()).unwrap();
+    let v0 = t.version().0;
+    t.add_route(Route::new(key(4), Payload::new(&ctl, 4)))
+        .unwrap();
+    drop(t.add_route(Route::new(key(1), Payload::new(&ctl, 10))));
+    // What a feed returns that no panic met (each network has one route, so a best_only
+    // feed returns the same).
+    let expected = [
+        Change {
+            version: rtm::Version(v0 + 1),
+            old: None,
+            new: Some(Route::new(key(4), Payload::new(&ctl, 4))),
+        },
+        Change {
+            version: rtm::Version(v0 + 2),
+            old: Some(Route::new(key(1), Payload::new(&ctl, 1))),
+            new: Some(Route::new(key(1), Payload::new(&ctl, 10))),
+        },
+    ];
+    ctl.fuse.store(1, Ordering::SeqCst);
+    assert!(quiet(|| feed.try_next()).is_err());
+    assert_eq!(feed.version().0, v0, "the failed read moved the feed");
+    assert_eq!(feed.try_next().unwrap().as_ref(), Some(&expected[0]));
+    // A panic on the second clone of a change (its `new`, after its `old`).
+    ctl.fuse.store(2, Ordering::SeqCst);
+    assert!(quiet(|| feed.try_next()).is_err());
+    assert_eq!(feed.try_next().unwrap().as_ref(), Some(&expected[1]));
+    assert_eq!(feed.try_next(), Ok(None));
+    assert_eq!(feed.version(), t.version());
+    drop((feed, expected));
+    t.collect();
+    all_freed(t, &ctl);
+}
+
+#[test]
+fn a_panic_in_a_feed_loses_no_change() {
+    a_feed_loses_nothing(Criteria::all());
+}
+
+#[test]
+fn a_panic_in_a_best_only_feed_loses_no_change() {
+    a_feed_loses_nothing(Criteria::all().best_only());
 }
