@@ -78,6 +78,15 @@
 //! handle value is ever valid for two different enumerations in one process. The Win32
 //! codes are kept ([`Error::code`]).
 //!
+//! # Panics in `V`'s Clone
+//!
+//! Every route a read returns is a clone of the stored value (`V: Clone`). If the
+//! embedder's `Clone` panics, the panic comes out of the call and nothing is lost: the
+//! enumeration, handle, feed (of any criteria) or Fib follower it was made on has not
+//! moved (a batch read leaves its `out` as it found it), so the next call returns what
+//! the failed one would have. A panic in a follower's `next_hop` is handled the same way.
+//! The table stays consistent and usable; only the panicking call fails.
+//!
 //! # Example
 //!
 //! ```

@@ -28,7 +28,9 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 
-use rtm::{Change, Criteria, Error, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+use rtm::{
+    Change, Criteria, Error, Fib, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable,
+};
 
 /// What the payloads of one test share: the switches and the count of live copies.
 #[derive(Default)]
@@ -459,4 +461,57 @@ fn a_panic_in_a_feed_loses_no_change() {
 #[test]
 fn a_panic_in_a_best_only_feed_loses_no_change() {
     a_feed_loses_nothing(Criteria::all().best_only());
+}
+
+/// The Fib ends equal to the table: every network of keys 1..=n answers as the table does.
+fn fib_is_table(fib: &Fib<Ipv4Net>, t: &Table, n: u32) {
+    for i in 1..=n + 1 {
+        let a = Ipv4Addr::new(10, i as u8, 1, 1);
+        assert_eq!(fib.lookup(a), t.lookup(a).map(|r| r.value.id), "{a}");
+    }
+    assert_eq!(fib.version(), t.version());
+}
+
+#[test]
+fn a_panic_in_a_followers_clone_loses_no_change() {
+    let _s = serial();
+    let ctl = Arc::new(Ctl::default());
+    let t = roomy(&ctl, 3);
+    let (fib, mut follower) = Fib::follow(&t, |r: &Route<Ipv4Net, Payload>| r.value.id).unwrap();
+    t.add_route(Route::new(key(4), Payload::new(&ctl, 4)))
+        .unwrap();
+    ctl.fuse.store(1, Ordering::SeqCst);
+    assert!(quiet(|| follower.sync()).is_err());
+    // What the failed sync would have done: one change, not a rebuild of four networks.
+    assert_eq!(follower.sync(), Ok(1));
+    fib_is_table(&fib, &t, 4);
+    drop((fib, follower));
+    all_freed(t, &ctl);
+}
+
+#[test]
+fn a_panic_in_next_hop_loses_no_change() {
+    let _s = serial();
+    let t = RouteTable::<Ipv4Net, u32>::new();
+    for i in 1..=3 {
+        t.add_route(Route::new(key(i), i)).unwrap();
+    }
+    let boom = AtomicBool::new(false);
+    let (fib, mut follower) = Fib::follow(&t, |r: &Route<Ipv4Net, u32>| {
+        if boom.swap(false, Ordering::SeqCst) {
+            panic!("the embedder's next_hop");
+        }
+        r.value
+    })
+    .unwrap();
+    t.add_route(Route::new(key(4), 4)).unwrap();
+    t.delete_route(&key(2)).unwrap();
+    boom.store(true, Ordering::SeqCst);
+    assert!(quiet(|| follower.sync()).is_err());
+    assert_eq!(follower.sync(), Ok(2));
+    for i in 1..=5 {
+        let a = Ipv4Addr::new(10, i as u8, 1, 1);
+        assert_eq!(fib.lookup(a), t.lookup(a).map(|r| r.value), "{a}");
+    }
+    assert_eq!(fib.version(), t.version());
 }

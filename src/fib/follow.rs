@@ -23,10 +23,10 @@ type NextHop<'t, P, V> = Box<dyn Fn(&Route<P, V>) -> u32 + Send + 't>;
 /// threads, they pay for its millisecond (the example `forwarding_engine`, with
 /// `--follower-first`).
 ///
-/// If the embedder's `next_hop` panics inside a sync, the panic comes out of that sync,
-/// and the next sync rebuilds the Fib from a fresh snapshot of the table (as after
-/// [`Error::Lagged`]): no change is lost, and until then readers see the last version
-/// published.
+/// If the embedder's `next_hop` (or its `V`'s `Clone`) panics inside a sync, the panic
+/// comes out of that sync and nothing is lost: the next sync starts with the change the
+/// panic interrupted and returns what the failed one would have (counting the changes it
+/// applied before the panic). Until then readers see the last version published.
 ///
 /// ```
 /// use rtm::{Fib, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
@@ -44,12 +44,18 @@ type NextHop<'t, P, V> = Box<dyn Fn(&Route<P, V>) -> u32 + Send + 't>;
 pub struct FibFollower<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
     table: &'t RouteTable<P, V>,
     next_hop: NextHop<'t, P, V>,
-    /// `None` while a sync applies changes (the sync holds it), and from a sync that
-    /// lagged or unwound until the next one subscribes again.
+    /// `None` from a sync that lagged, or a rebuild that failed or unwound, until the
+    /// next one subscribes again.
     feed: Option<Feed<'t, P, V>>,
     writer: FibWriter<P>,
     /// The version last published.
     published: Version,
+    /// The change being applied: read from the feed (which has moved past it) and not
+    /// yet in the writer. Left here by a `next_hop` that panicked, for the next sync.
+    unapplied: Option<Change<P, V>>,
+    /// Changes applied by the sync in progress, or by one that unwound (the next sync
+    /// counts them as its own, as the failed one would have).
+    applied: usize,
 }
 
 impl<P: Prefix, V: Clone + Send + Sync + 'static> std::fmt::Debug for FibFollower<'_, P, V> {
@@ -91,6 +97,8 @@ impl<P: Prefix> Fib<P> {
             feed: None,
             writer: FibWriter::for_prefixes(table.network_count()),
             published: Version(0),
+            unapplied: None,
+            applied: 0,
         };
         follower.rebuild()?;
         // Built before any reader handle exists: trim the arena to what is used, leaving
@@ -144,26 +152,32 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
     }
 
     fn drain(&mut self, wait: Option<Duration>) -> Result<usize, Error> {
-        // Out of `self` while changes are applied: if the embedder's `next_hop` panics,
-        // the unwinding drops the feed, past a change the Fib never got, and the next
-        // sync subscribes afresh instead of going on without it.
-        let Some(mut feed) = self.feed.take() else {
+        // A panic (in the embedder's `next_hop`, or in its `V`'s `Clone` inside the feed)
+        // leaves everything here consistent: the feed has not moved past a change it did
+        // not return, a returned change is in `unapplied` until it is in the writer, and
+        // the writer holds every change before it (unpublished). So the next sync goes on
+        // where the failed one stopped.
+        let Some(feed) = self.feed.as_mut() else {
             return self.rebuild();
         };
-        let mut next = match wait {
-            Some(t) => feed.next_timeout(t),
-            None => feed.try_next(),
+        let mut next = match self.unapplied.take() {
+            Some(change) => Ok(Some(change)),
+            None => match wait {
+                Some(t) => feed.next_timeout(t),
+                None => feed.try_next(),
+            },
         };
         // The changes committed by now, and no more: a writer that commits faster than
         // they are applied must not keep a sync from publishing.
         let target = self.table.version();
-        let mut applied = 0;
         loop {
             match next {
                 Ok(Some(change)) => {
-                    apply(&mut self.writer, &*self.next_hop, &change);
-                    applied += 1;
-                    if applied % PUBLISH_EVERY == 0 {
+                    let change = self.unapplied.insert(change);
+                    apply(&mut self.writer, &*self.next_hop, change);
+                    self.unapplied = None;
+                    self.applied += 1;
+                    if self.applied % PUBLISH_EVERY == 0 {
                         // A long backlog (after the follower was descheduled, say) shows
                         // up in steps rather than all at its end.
                         self.published = feed.version();
@@ -171,15 +185,8 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
                     }
                 }
                 Ok(None) => break,
-                Err(Error::Lagged) => {
-                    // The dead feed's slot is needed for the new subscription.
-                    drop(feed);
-                    return self.rebuild();
-                }
-                Err(e) => {
-                    self.feed = Some(feed);
-                    return Err(e);
-                }
+                Err(Error::Lagged) => return self.rebuild(),
+                Err(e) => return Err(e),
             }
             if feed.version() >= target {
                 break;
@@ -192,16 +199,18 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
             self.published = feed.version();
             self.writer.publish(self.published);
         }
-        self.feed = Some(feed);
-        Ok(applied)
+        Ok(std::mem::take(&mut self.applied))
     }
 
     /// Subscribes afresh and makes the writer's prefixes those of the snapshot (only the
     /// differences are written), publishing them at the snapshot's version. Returns the
     /// number of networks.
     fn rebuild(&mut self) -> Result<usize, Error> {
-        // The dead feed's slot is needed for the new subscription.
+        // The dead feed's slot is needed for the new subscription; the snapshot holds
+        // whatever it had not applied.
         self.feed = None;
+        self.unapplied = None;
+        self.applied = 0;
         let (snapshot, feed) = self.table.subscribe(Criteria::all().best_only())?;
         let version = snapshot.snapshot();
         let mut seen = HashSet::new();
