@@ -1,11 +1,18 @@
 //! The follower: keeps a [`Fib`] in step with a [`RouteTable`]'s best routes by applying
 //! the table's best-route feed.
 
+//!
+//! [`FibFollower`] borrows its table and [`OwnedFibFollower`] holds an `Arc` of it; both
+//! are one [`Follower`], generic over how the table is held (as the enumerations are).
+
 use std::collections::HashSet;
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Fib, FibWriter};
-use crate::{Change, Criteria, Error, Feed, Prefix, Route, RouteTable, Version};
+use crate::feed::{subscribe_in, FeedCore};
+use crate::{Change, Criteria, Error, Prefix, Route, RouteTable, Version};
 
 /// The embedder's map from a best route to a next-hop id.
 type NextHop<'t, P, V> = Box<dyn Fn(&Route<P, V>) -> u32 + Send + 't>;
@@ -42,11 +49,44 @@ type NextHop<'t, P, V> = Box<dyn Fn(&Route<P, V>) -> u32 + Send + 't>;
 /// assert_eq!(fib.version(), table.version());
 /// ```
 pub struct FibFollower<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
-    table: &'t RouteTable<P, V>,
-    next_hop: NextHop<'t, P, V>,
+    inner: Follower<'t, &'t RouteTable<P, V>, P, V>,
+}
+
+/// A [`FibFollower`] that owns a share of its table (`Arc<RouteTable>`), so it is
+/// `'static + Send`: it can be kept in a struct or moved into a spawned thread without
+/// borrowing the table. It makes the same promises, and is made by [`Fib::follow_owned`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use rtm::{Fib, InterfaceId, Ipv4Net, OwnedFibFollower, ProtocolId, Route, RouteKey, RouteTable};
+///
+/// let table = Arc::new(RouteTable::<Ipv4Net, u32>::new());
+/// let (fib, mut follower): (Fib<Ipv4Net>, OwnedFibFollower<Ipv4Net, u32>) =
+///     Fib::follow_owned(Arc::clone(&table), |r| r.value).unwrap();
+/// let key = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(2), InterfaceId(1),
+///                         "192.0.2.1".parse().unwrap());
+/// table.add_route(Route::new(key, 42)).unwrap();
+/// let synced = std::thread::spawn(move || follower.sync()).join().unwrap();
+/// assert_eq!(synced, Ok(1));
+/// assert_eq!(fib.lookup("10.1.1.1".parse().unwrap()), Some(42));
+/// ```
+pub struct OwnedFibFollower<P: Prefix, V: Clone + Send + Sync + 'static> {
+    inner: Follower<'static, Arc<RouteTable<P, V>>, P, V>,
+}
+
+/// What both followers are, written once: a table holder `T` (a borrow or an `Arc`), the
+/// embedder's `next_hop` (which may borrow for `'h`), the best-route feed and the writer.
+pub(crate) struct Follower<'h, T, P, V>
+where
+    T: Deref<Target = RouteTable<P, V>>,
+    P: Prefix,
+    V: Clone + Send + Sync + 'static,
+{
+    table: T,
+    next_hop: NextHop<'h, P, V>,
     /// `None` from a sync that lagged, or a rebuild that failed or unwound, until the
     /// next one subscribes again.
-    feed: Option<Feed<'t, P, V>>,
+    feed: Option<FeedCore<T, P, V>>,
     writer: FibWriter<P>,
     /// The version last published.
     published: Version,
@@ -61,7 +101,15 @@ pub struct FibFollower<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
 impl<P: Prefix, V: Clone + Send + Sync + 'static> std::fmt::Debug for FibFollower<'_, P, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FibFollower")
-            .field("writer", &self.writer)
+            .field("writer", &self.inner.writer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> std::fmt::Debug for OwnedFibFollower<P, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnedFibFollower")
+            .field("writer", &self.inner.writer)
             .finish_non_exhaustive()
     }
 }
@@ -91,11 +139,48 @@ impl<P: Prefix> Fib<P> {
         table: &'t RouteTable<P, V>,
         next_hop: impl Fn(&Route<P, V>) -> u32 + Send + 't,
     ) -> Result<(Fib<P>, FibFollower<'t, P, V>), Error> {
-        let mut follower = FibFollower {
+        let (fib, inner) = Follower::start(table, Box::new(next_hop))?;
+        Ok((fib, FibFollower { inner }))
+    }
+
+    /// As [`Fib::follow`], but the follower holds `table` (a share of it) instead of a
+    /// borrow, so it is `'static + Send`. Same slots, same errors.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rtm::{Error, Fib, Ipv4Net, RouteTable};
+    /// let table = Arc::new(RouteTable::<Ipv4Net, u32>::with_max_enumerations(2));
+    /// let (fib, follower) = Fib::follow_owned(Arc::clone(&table), |r| r.value).unwrap();
+    /// assert!(fib.is_empty());
+    /// assert_eq!(table.stats().open_enumerations, 1);     // the follower's feed
+    /// assert_eq!(Fib::follow_owned(Arc::clone(&table), |r| r.value).err(), Some(Error::NoSystemResources));
+    /// drop(follower);
+    /// assert_eq!(table.stats().open_enumerations, 0);
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn follow_owned<V: Clone + Send + Sync + 'static>(
+        table: Arc<RouteTable<P, V>>,
+        next_hop: impl Fn(&Route<P, V>) -> u32 + Send + 'static,
+    ) -> Result<(Fib<P>, OwnedFibFollower<P, V>), Error> {
+        let (fib, inner) = Follower::start(table, Box::new(next_hop))?;
+        Ok((fib, OwnedFibFollower { inner }))
+    }
+}
+
+impl<'h, T, P, V> Follower<'h, T, P, V>
+where
+    T: Deref<Target = RouteTable<P, V>> + Clone,
+    P: Prefix,
+    V: Clone + Send + Sync + 'static,
+{
+    /// A follower of `table`'s best routes, built, and a reader handle of its Fib.
+    fn start(table: T, next_hop: NextHop<'h, P, V>) -> Result<(Fib<P>, Self), Error> {
+        let writer = FibWriter::for_prefixes(table.network_count());
+        let mut follower = Follower {
             table,
-            next_hop: Box::new(next_hop),
+            next_hop,
             feed: None,
-            writer: FibWriter::for_prefixes(table.network_count()),
+            writer,
             published: Version(0),
             unapplied: None,
             applied: 0,
@@ -107,47 +192,9 @@ impl<P: Prefix> Fib<P> {
         follower.writer.shrink_to_fit(used / 8 + (1 << 12));
         Ok((follower.writer.fib(), follower))
     }
-}
 
-impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
-    /// Applies every change committed so far (those committed while it runs are left for
-    /// the next call), publishes them (as one version, or one per 256 changes of a long
-    /// backlog), and returns how many. On [`Error::Lagged`] it
-    /// rebuilds the Fib from a fresh snapshot and goes on (readers keep reading the old
-    /// state meanwhile) and returns the number of networks in the rebuilt Fib.
-    ///
-    /// ```
-    /// use rtm::{Fib, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
-    /// let table = RouteTable::<Ipv4Net, u32>::new();
-    /// let (fib, mut f) = Fib::follow(&table, |r| r.value).unwrap();
-    /// assert_eq!(f.sync(), Ok(0));
-    /// let key = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(2), InterfaceId(1),
-    ///                         "192.0.2.1".parse().unwrap());
-    /// table.add_route(Route::new(key, 5)).unwrap();
-    /// table.delete_route(&key).unwrap();
-    /// assert_eq!(f.sync(), Ok(2));
-    /// assert!(fib.is_empty());
-    /// ```
-    pub fn sync(&mut self) -> Result<usize, Error> {
-        self.drain(None)
-    }
-
-    /// As [`FibFollower::sync`], waiting up to `timeout` for the first change (as
-    /// [`Feed::next_timeout`] does: a follower that keeps up with a busy writer naps
-    /// between syncs rather than have each commit wake it).
-    ///
-    /// ```
-    /// use std::time::{Duration, Instant};
-    /// let table = rtm::RouteTable::<rtm::Ipv4Net, u32>::new();
-    /// let (_fib, mut f) = rtm::Fib::follow(&table, |r| r.value).unwrap();
-    /// assert_eq!(f.sync_timeout(Duration::from_millis(1)), Ok(0));
-    /// ```
-    pub fn sync_timeout(&mut self, timeout: Duration) -> Result<usize, Error> {
-        self.drain(Some(timeout))
-    }
-
-    /// The follower's writer, for statistics.
-    pub fn writer(&self) -> &FibWriter<P> {
+    /// The writer, for statistics.
+    fn writer(&self) -> &FibWriter<P> {
         &self.writer
     }
 
@@ -177,7 +224,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
                     apply(&mut self.writer, &*self.next_hop, change);
                     self.unapplied = None;
                     self.applied += 1;
-                    if self.applied % PUBLISH_EVERY == 0 {
+                    if self.applied.is_multiple_of(PUBLISH_EVERY) {
                         // A long backlog (after the follower was descheduled, say) shows
                         // up in steps rather than all at its end.
                         self.published = feed.version();
@@ -211,7 +258,13 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
         self.feed = None;
         self.unapplied = None;
         self.applied = 0;
-        let (snapshot, feed) = self.table.subscribe(Criteria::all().best_only())?;
+        let table = &self.table;
+        let (snapshot, feed) = subscribe_in(
+            T::clone(table),
+            Criteria::all().best_only(),
+            |c| table.enumerate(c),
+            |e| e.snapshot(),
+        )?;
         let version = snapshot.snapshot();
         let mut seen = HashSet::new();
         for route in snapshot {
@@ -235,6 +288,104 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
         feed.reserve_networks(self.writer.len() / 8);
         self.feed = Some(feed);
         Ok(self.writer.len())
+    }
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
+    /// Applies every change committed so far (those committed while it runs are left for
+    /// the next call), publishes them (as one version, or one per 256 changes of a long
+    /// backlog), and returns how many. On [`Error::Lagged`] it
+    /// rebuilds the Fib from a fresh snapshot and goes on (readers keep reading the old
+    /// state meanwhile) and returns the number of networks in the rebuilt Fib.
+    ///
+    /// ```
+    /// use rtm::{Fib, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let table = RouteTable::<Ipv4Net, u32>::new();
+    /// let (fib, mut f) = Fib::follow(&table, |r| r.value).unwrap();
+    /// assert_eq!(f.sync(), Ok(0));
+    /// let key = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(2), InterfaceId(1),
+    ///                         "192.0.2.1".parse().unwrap());
+    /// table.add_route(Route::new(key, 5)).unwrap();
+    /// table.delete_route(&key).unwrap();
+    /// assert_eq!(f.sync(), Ok(2));
+    /// assert!(fib.is_empty());
+    /// ```
+    pub fn sync(&mut self) -> Result<usize, Error> {
+        self.inner.drain(None)
+    }
+
+    /// As [`FibFollower::sync`], waiting up to `timeout` for the first change (as
+    /// [`Feed::next_timeout`] does: a follower that keeps up with a busy writer naps
+    /// between syncs rather than have each commit wake it).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let table = rtm::RouteTable::<rtm::Ipv4Net, u32>::new();
+    /// let (_fib, mut f) = rtm::Fib::follow(&table, |r| r.value).unwrap();
+    /// assert_eq!(f.sync_timeout(Duration::from_millis(1)), Ok(0));
+    /// ```
+    pub fn sync_timeout(&mut self, timeout: Duration) -> Result<usize, Error> {
+        self.inner.drain(Some(timeout))
+    }
+
+    /// The follower's writer, for statistics.
+    ///
+    /// ```
+    /// let table = rtm::RouteTable::<rtm::Ipv4Net, u32>::new();
+    /// let (_fib, f) = rtm::Fib::follow(&table, |r| r.value).unwrap();
+    /// assert!(f.writer().is_empty());
+    /// ```
+    pub fn writer(&self) -> &FibWriter<P> {
+        self.inner.writer()
+    }
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> OwnedFibFollower<P, V> {
+    /// Applies every change committed so far (those committed while it runs are left for
+    /// the next call), publishes them (as one version, or one per 256 changes of a long
+    /// backlog), and returns how many. On [`Error::Lagged`] it
+    /// rebuilds the Fib from a fresh snapshot and goes on (readers keep reading the old
+    /// state meanwhile) and returns the number of networks in the rebuilt Fib.
+    ///
+    /// ```
+    /// use rtm::{Fib, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let table = std::sync::Arc::new(RouteTable::<Ipv4Net, u32>::new());
+    /// let (fib, mut f) = Fib::follow_owned(table.clone(), |r| r.value).unwrap();
+    /// assert_eq!(f.sync(), Ok(0));
+    /// let key = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(2), InterfaceId(1),
+    ///                         "192.0.2.1".parse().unwrap());
+    /// table.add_route(Route::new(key, 5)).unwrap();
+    /// table.delete_route(&key).unwrap();
+    /// assert_eq!(f.sync(), Ok(2));
+    /// assert!(fib.is_empty());
+    /// ```
+    pub fn sync(&mut self) -> Result<usize, Error> {
+        self.inner.drain(None)
+    }
+
+    /// As [`FibFollower::sync`], waiting up to `timeout` for the first change (as
+    /// [`Feed::next_timeout`] does: a follower that keeps up with a busy writer naps
+    /// between syncs rather than have each commit wake it).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let table = std::sync::Arc::new(rtm::RouteTable::<rtm::Ipv4Net, u32>::new());
+    /// let (_fib, mut f) = rtm::Fib::follow_owned(table, |r| r.value).unwrap();
+    /// assert_eq!(f.sync_timeout(Duration::from_millis(1)), Ok(0));
+    /// ```
+    pub fn sync_timeout(&mut self, timeout: Duration) -> Result<usize, Error> {
+        self.inner.drain(Some(timeout))
+    }
+
+    /// The follower's writer, for statistics.
+    ///
+    /// ```
+    /// let table = std::sync::Arc::new(rtm::RouteTable::<rtm::Ipv4Net, u32>::new());
+    /// let (_fib, f) = rtm::Fib::follow_owned(table, |r| r.value).unwrap();
+    /// assert!(f.writer().is_empty());
+    /// ```
+    pub fn writer(&self) -> &FibWriter<P> {
+        self.inner.writer()
     }
 }
 
