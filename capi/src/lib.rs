@@ -40,6 +40,7 @@ mod registry;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
+use std::sync::Arc;
 
 use rtm::{EnumHandle, Error, Ipv4Net, Ipv6Net, RouteTable};
 
@@ -302,18 +303,18 @@ pub unsafe extern "C" fn rtm_table_create_ex(
             j => j as usize,
         };
         let table = match family {
-            4 => AnyTable::V4(
+            4 => AnyTable::V4(Arc::new(
                 RouteTable::builder()
                     .max_enumerations(n)
                     .journal_capacity(j)
                     .build(),
-            ),
-            6 => AnyTable::V6(
+            )),
+            6 => AnyTable::V6(Arc::new(
                 RouteTable::builder()
                     .max_enumerations(n)
                     .journal_capacity(j)
                     .build(),
-            ),
+            )),
             _ => return Err(Error::InvalidParameter),
         };
         let token = registry::register(table);
