@@ -315,7 +315,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
     }
 
     /// As [`FibFollower::sync`], waiting up to `timeout` for the first change (as
-    /// [`Feed::next_timeout`] does: a follower that keeps up with a busy writer naps
+    /// [`Feed::next_timeout`](crate::Feed::next_timeout) does: a follower that keeps up with a busy writer naps
     /// between syncs rather than have each commit wake it).
     ///
     /// ```
@@ -364,7 +364,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> OwnedFibFollower<P, V> {
     }
 
     /// As [`FibFollower::sync`], waiting up to `timeout` for the first change (as
-    /// [`Feed::next_timeout`] does: a follower that keeps up with a busy writer naps
+    /// [`Feed::next_timeout`](crate::Feed::next_timeout) does: a follower that keeps up with a busy writer naps
     /// between syncs rather than have each commit wake it).
     ///
     /// ```
