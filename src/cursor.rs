@@ -74,6 +74,9 @@ impl<P: Prefix> Cursor<P> {
 
     /// The next route of the snapshot that matches the criteria, in key order.
     ///
+    /// If the embedder's `Clone` of the value panics, the cursor stays where it was, so
+    /// the next call returns the same route (nothing is lost).
+    ///
     /// The caller keeps the snapshot pinned in a slot for the cursor's whole life.
     pub(crate) fn next<V: Clone + Send + 'static>(
         &mut self,
@@ -81,11 +84,19 @@ impl<P: Prefix> Cursor<P> {
         clock: &Clock,
         guard: &Guard,
     ) -> Option<Route<P, V>> {
-        self.advance(list, clock, guard)
-            .map(|h| route(h.node.key, h.entry))
+        let from = self.mark();
+        let h = self.advance(list, clock, guard)?;
+        // The clone may panic: move only once it is made.
+        let to = std::mem::replace(&mut self.pos, from.0);
+        let r = route(h.node.key, h.entry);
+        self.pos = to;
+        Some(r)
     }
 
     /// Appends the next routes to `out`, at most `max`, under one guard; returns how many.
+    ///
+    /// If a clone panics, the cursor and `out` may be left part way: the caller undoes
+    /// the batch (see `RouteTable::next_batch_of`).
     pub(crate) fn next_batch<V: Clone + Send + 'static>(
         &mut self,
         list: &SkipList<RouteKey<P>, V>,
@@ -103,6 +114,17 @@ impl<P: Prefix> Cursor<P> {
             n += 1;
         }
         n
+    }
+
+    /// Where the cursor stands, to come back to with [`Cursor::rewind`].
+    pub(crate) fn mark(&self) -> Mark {
+        Mark(self.pos)
+    }
+
+    /// Puts the cursor back where [`Cursor::mark`] found it. The node a mark names is one
+    /// this cursor returned (or none), so it stays alive as `advance` requires.
+    pub(crate) fn rewind(&mut self, mark: Mark) {
+        self.pos = mark.0;
     }
 
     /// Moves to the next node with a route of the snapshot that matches the criteria, and
@@ -200,6 +222,11 @@ impl<P: Prefix> Cursor<P> {
         best == Some(n.key)
     }
 }
+
+/// A position of a cursor (see [`Cursor::mark`]). The `best_only` memory is not part of it:
+/// it is what the snapshot says of a network, true wherever the cursor stands.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Mark(Pos);
 
 /// What [`Cursor::advance`] found: a node, the version the snapshot sees there, and its
 /// entry (that version is a value, not a deletion marker).

@@ -9,7 +9,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::criteria::Criteria;
-use crate::cursor::Cursor;
+use crate::cursor::{Cursor, Mark};
 use crate::error::Error;
 use crate::handle::EnumHandle;
 use crate::prefix::Prefix;
@@ -324,23 +324,56 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
 
     /// Reads up to `max` routes of `cursor` into `out`, renewing the epoch pin every
     /// [`PIN_SPAN`] routes so that a huge batch does not hold back reclamation.
+    ///
+    /// All or nothing: if the embedder's `Clone` panics, the unwinding puts the cursor
+    /// back where the batch started and `out` back to its length then, so the next call
+    /// returns what this one would have.
     pub(crate) fn next_batch_of(
         &self,
         cursor: &mut Cursor<P>,
         max: usize,
         out: &mut Vec<Route<P, V>>,
     ) -> usize {
+        let mut batch = Undo {
+            mark: cursor.mark(),
+            len: out.len(),
+            cursor,
+            out,
+            done: false,
+        };
         let mut guard = self.epoch.pin();
         let mut n = 0;
         while n < max {
             let want = (max - n).min(PIN_SPAN);
-            let got = cursor.next_batch(&self.list, &self.clock, &guard, want, out);
+            let got = batch
+                .cursor
+                .next_batch(&self.list, &self.clock, &guard, want, batch.out);
             n += got;
             if got < want {
                 break;
             }
             guard.repin();
         }
+        batch.done = true;
         n
+    }
+}
+
+/// Undoes a batch read that a panic interrupted (see [`RouteTable::next_batch_of`]).
+struct Undo<'a, P: Prefix, V> {
+    cursor: &'a mut Cursor<P>,
+    out: &'a mut Vec<Route<P, V>>,
+    mark: Mark,
+    len: usize,
+    /// Set when the batch is complete: nothing to undo.
+    done: bool,
+}
+
+impl<P: Prefix, V> Drop for Undo<'_, P, V> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.out.truncate(self.len);
+            self.cursor.rewind(self.mark);
+        }
     }
 }

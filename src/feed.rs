@@ -17,14 +17,15 @@
 //! reclaimer overlapped (its unlinking stores follow its announcement; had we read one,
 //! the announcement would precede our second fence).
 
-use std::collections::hash_map;
 use std::fmt;
+use std::ops::Deref;
 use std::ptr::NonNull;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::criteria::Criteria;
 use crate::cursor::route as route_of;
-use crate::enumeration::Enumeration;
+use crate::enumeration::{Enumeration, OwnedEnumeration};
 use crate::error::Error;
 use crate::hash::FastMap;
 use crate::journal::Read;
@@ -97,7 +98,37 @@ pub struct Change<P: Prefix, V> {
 /// assert_eq!(feed.version(), t.version());
 /// ```
 pub struct Feed<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
-    table: &'t RouteTable<P, V>,
+    core: FeedCore<&'t RouteTable<P, V>, P, V>,
+}
+
+/// A [`Feed`] that owns a share of its table (`Arc<RouteTable>`), so it is
+/// `'static + Send`: it can be kept in a struct, returned, or moved into a spawned thread
+/// or task without borrowing the table. It makes the same promises, and is opened by
+/// [`RouteTable::feed_owned`] or [`RouteTable::subscribe_owned`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use rtm::{Criteria, InterfaceId, Ipv4Net, OwnedFeed, ProtocolId, Route, RouteKey, RouteTable};
+/// let t = Arc::new(RouteTable::<Ipv4Net, u32>::new());
+/// let mut feed: OwnedFeed<Ipv4Net, u32> = t.feed_owned(Criteria::all()).unwrap();
+/// let k = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(14), InterfaceId(1), "192.0.2.1".parse().unwrap());
+/// t.add_route(Route::new(k, 1)).unwrap();
+/// let reader = std::thread::spawn(move || feed.try_next().unwrap().unwrap());
+/// assert_eq!(reader.join().unwrap().new.unwrap().value, 1);
+/// ```
+pub struct OwnedFeed<P: Prefix, V: Clone + Send + Sync + 'static> {
+    core: FeedCore<Arc<RouteTable<P, V>>, P, V>,
+}
+
+/// What both feeds are, written once: a table holder `T` (a borrow or an `Arc`), the slot
+/// that publishes the feed's floor, its criteria and position. Dropping it closes the slot.
+pub(crate) struct FeedCore<T, P, V>
+where
+    T: Deref<Target = RouteTable<P, V>>,
+    P: Prefix,
+    V: Clone + Send + Sync + 'static,
+{
+    table: T,
     slot: usize,
     gen: u64,
     criteria: Criteria<P>,
@@ -153,6 +184,13 @@ struct BestRef<P: Prefix, V> {
     entry: NonNull<Entry<V>>,
 }
 
+impl<P: Prefix, V> Clone for Best<P, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<P: Prefix, V> Copy for Best<P, V> {}
+
 impl<P: Prefix, V> Clone for BestRef<P, V> {
     fn clone(&self) -> Self {
         *self
@@ -187,13 +225,30 @@ unsafe impl<P: Prefix, V: Send + Sync> Send for BestRef<P, V> {}
 // SAFETY: as above.
 unsafe impl<P: Prefix, V: Send + Sync> Sync for BestRef<P, V> {}
 
-impl<P: Prefix, V: Clone + Send + Sync + 'static> fmt::Debug for Feed<'_, P, V> {
+impl<T, P, V> fmt::Debug for FeedCore<T, P, V>
+where
+    T: Deref<Target = RouteTable<P, V>>,
+    P: Prefix,
+    V: Clone + Send + Sync + 'static,
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Feed")
             .field("criteria", &self.criteria)
             .field("version", &self.pos)
             .field("lagged", &self.lagged)
             .finish_non_exhaustive()
+    }
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> fmt::Debug for Feed<'_, P, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.core.fmt(f)
+    }
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> fmt::Debug for OwnedFeed<P, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.core.fmt(f)
     }
 }
 
@@ -220,21 +275,42 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         &self,
         criteria: Criteria<P>,
     ) -> Result<(Enumeration<'_, P, V>, Feed<'_, P, V>), Error> {
-        criteria.validate()?;
-        loop {
-            let e = self.enumerate(criteria.clone())?;
-            let s = e.snapshot().0;
-            match self.slots.open_feed_at(s) {
-                Ok(Some((slot, gen))) => {
-                    return Ok((e, Feed::new(self, slot, gen, criteria, s)));
-                }
-                Ok(None) => return Err(Error::NoSystemResources),
-                // A reclaimer announced past the snapshot before the feed's floor was
-                // visible; start over from a fresh snapshot (rare: it needs a scan of the
-                // slots to start in between).
-                Err(()) => continue,
-            }
-        }
+        let (e, core) = subscribe_in(self, criteria, |c| self.enumerate(c), Enumeration::snapshot)?;
+        Ok((e, Feed { core }))
+    }
+
+    /// As [`RouteTable::subscribe`], but the enumeration and the feed each hold a clone
+    /// of this `Arc` instead of a borrow: both are `'static + Send`. Same slots, same
+    /// errors.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let t = Arc::new(RouteTable::<Ipv4Net, u32>::new());
+    /// let k = |p: &str| RouteKey::new(p.parse().unwrap(), ProtocolId(14), InterfaceId(1), "192.0.2.1".parse().unwrap());
+    /// t.add_route(Route::new(k("10.0.0.0/8"), 1)).unwrap();
+    /// let (dump, mut feed) = t.subscribe_owned(Criteria::all()).unwrap();
+    /// t.add_route(Route::new(k("10.1.0.0/16"), 2)).unwrap();
+    /// let (seen, change) = std::thread::spawn(move || {
+    ///     (dump.map(|r| r.value).collect::<Vec<_>>(), feed.try_next().unwrap().unwrap())
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// assert_eq!(seen, [1]);
+    /// assert_eq!(change.new.unwrap().value, 2);
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn subscribe_owned(
+        self: &Arc<Self>,
+        criteria: Criteria<P>,
+    ) -> Result<(OwnedEnumeration<P, V>, OwnedFeed<P, V>), Error> {
+        let (e, core) = subscribe_in(
+            Arc::clone(self),
+            criteria,
+            |c| self.enumerate_owned(c),
+            OwnedEnumeration::snapshot,
+        )?;
+        Ok((e, OwnedFeed { core }))
     }
 
     /// A feed of the changes of `criteria`'s result committed after now (see
@@ -252,26 +328,81 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// assert_eq!(feed.try_next(), Ok(None));
     /// ```
     pub fn feed(&self, criteria: Criteria<P>) -> Result<Feed<'_, P, V>, Error> {
-        criteria.validate()?;
-        let (slot, gen, floor) = self
-            .slots
-            .open_feed(&self.clock)
-            .ok_or(Error::NoSystemResources)?;
-        Ok(Feed::new(self, slot, gen, criteria, floor))
+        Ok(Feed {
+            core: FeedCore::open(self, criteria)?,
+        })
+    }
+
+    /// As [`RouteTable::feed`], but the feed holds a clone of this `Arc` instead of a
+    /// borrow, so it is `'static + Send`. Takes one slot; errors as [`RouteTable::feed`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rtm::{Criteria, Error, Ipv4Net, RouteTable};
+    /// let t = Arc::new(RouteTable::<Ipv4Net, u32>::with_max_enumerations(1));
+    /// let feed = t.feed_owned(Criteria::all()).unwrap();
+    /// assert_eq!(t.feed_owned(Criteria::all()).err(), Some(Error::NoSystemResources));
+    /// drop(feed);
+    /// assert_eq!(t.stats().open_enumerations, 0);
+    /// ```
+    pub fn feed_owned(self: &Arc<Self>, criteria: Criteria<P>) -> Result<OwnedFeed<P, V>, Error> {
+        Ok(OwnedFeed {
+            core: FeedCore::open(Arc::clone(self), criteria)?,
+        })
+    }
+}
+
+/// A snapshot enumeration (opened by `enumerate`, whose snapshot `snapshot` reads) and a
+/// feed of `table` from that snapshot on: the one way both subscriptions, and the Fib
+/// follower's, are opened.
+pub(crate) fn subscribe_in<T, P, V, E>(
+    table: T,
+    criteria: Criteria<P>,
+    enumerate: impl Fn(Criteria<P>) -> Result<E, Error>,
+    snapshot: impl Fn(&E) -> Version,
+) -> Result<(E, FeedCore<T, P, V>), Error>
+where
+    T: Deref<Target = RouteTable<P, V>>,
+    P: Prefix,
+    V: Clone + Send + Sync + 'static,
+{
+    criteria.validate()?;
+    loop {
+        let e = enumerate(criteria.clone())?;
+        let s = snapshot(&e).0;
+        match table.slots.open_feed_at(s) {
+            Ok(Some((slot, gen))) => {
+                return Ok((e, FeedCore::new(table, slot, gen, criteria, s)));
+            }
+            Ok(None) => return Err(Error::NoSystemResources),
+            // A reclaimer announced past the snapshot before the feed's floor was
+            // visible; start over from a fresh snapshot (rare: it needs a scan of the
+            // slots to start in between).
+            Err(()) => continue,
+        }
     }
 }
 
 /// Either side of a change, before it is cloned: the key's node and the version's entry.
 type Side<'g, P, V> = Option<(&'g Node<RouteKey<P>, V>, &'g Entry<V>)>;
 
-impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
-    fn new(
-        table: &'t RouteTable<P, V>,
-        slot: usize,
-        gen: u64,
-        criteria: Criteria<P>,
-        pos: u64,
-    ) -> Self {
+impl<T, P, V> FeedCore<T, P, V>
+where
+    T: Deref<Target = RouteTable<P, V>>,
+    P: Prefix,
+    V: Clone + Send + Sync + 'static,
+{
+    /// A feed of the changes of `criteria`'s result committed after now.
+    fn open(table: T, criteria: Criteria<P>) -> Result<Self, Error> {
+        criteria.validate()?;
+        let (slot, gen, floor) = table
+            .slots
+            .open_feed(&table.clock)
+            .ok_or(Error::NoSystemResources)?;
+        Ok(Self::new(table, slot, gen, criteria, floor))
+    }
+
+    fn new(table: T, slot: usize, gen: u64, criteria: Criteria<P>, pos: u64) -> Self {
         Self {
             table,
             slot,
@@ -294,34 +425,12 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
         }
     }
 
-    /// Every change with a version at or below this one has been returned.
-    ///
-    /// ```
-    /// let t = rtm::RouteTable::<rtm::Ipv4Net, ()>::new();
-    /// let f = t.feed(rtm::Criteria::all()).unwrap();
-    /// assert_eq!(f.version(), t.version());
-    /// ```
-    pub fn version(&self) -> Version {
+    pub(crate) fn version(&self) -> Version {
         Version(self.pos)
     }
 
-    /// The next change, if one is committed; `Ok(None)` when caught up (the commits not
-    /// yet returned are still in flight). [`Error::Lagged`] when the journal dropped a
-    /// commit this feed had not read; the feed is dead from then on.
-    ///
-    /// ```
-    /// use rtm::{Criteria, Error, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
-    /// let t = RouteTable::<Ipv4Net, u32>::builder().journal_capacity(64).build();
-    /// let k = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(14), InterfaceId(1), "192.0.2.1".parse().unwrap());
-    /// let mut feed = t.feed(Criteria::all()).unwrap();
-    /// for i in 0..100 {
-    ///     t.add_route(Route::new(k, i)).unwrap();   // more than the journal holds
-    /// }
-    /// assert_eq!(feed.try_next(), Err(Error::Lagged));
-    /// assert_eq!(feed.try_next(), Err(Error::Lagged));
-    /// ```
-    pub fn try_next(&mut self) -> Result<Option<Change<P, V>>, Error> {
-        let table = self.table;
+    pub(crate) fn try_next(&mut self) -> Result<Option<Change<P, V>>, Error> {
+        let table = &*self.table;
         let cap = table.clock.journal.capacity();
         loop {
             if self.lagged {
@@ -329,7 +438,8 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
             }
             let t = self.pos + 1;
             let guard = table.epoch.pin();
-            if !self.still_covered(t, cap) {
+            if !still_covered(table, t, cap) {
+                self.lagged = true;
                 continue;
             }
             let change = match table.clock.journal.read(t, &guard) {
@@ -340,15 +450,26 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
                 }
                 Read::Gap => None,
                 Read::Commit(version) => {
-                    let sides = self.sides(version, t, &guard);
-                    if !self.still_covered(t, cap) {
+                    let (sides, best) = self.sides(version, t, &guard);
+                    if !still_covered(table, t, cap) {
+                        self.lagged = true;
                         continue;
                     }
-                    sides.map(|(old, new)| Change {
+                    // The embedder's `Clone` may panic: nothing of the feed has changed
+                    // yet, so the next call reads this commit again and returns what this
+                    // one would have. Only once both clones are made does the feed move.
+                    let change = sides.map(|(old, new)| Change {
                         version: Version(t),
                         old: old.map(|(n, e)| route_of(n.key, e)),
                         new: new.map(|(n, e)| route_of(n.key, e)),
-                    })
+                    });
+                    if let Some((prefix, b)) = best {
+                        if self.best.len() >= BEST_CACHE {
+                            self.best.clear();
+                        }
+                        self.best.insert(prefix, b);
+                    }
+                    change
                 }
             };
             self.pos = t;
@@ -359,26 +480,10 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
         }
     }
 
-    /// As [`Feed::try_next`], but waits up to `timeout` for a change, without spinning:
-    /// `Ok(None)` only when the timeout passed with nothing to return. While changes come
-    /// at least every millisecond, a caught-up feed sleeps 50 µs and reads again instead
-    /// of asking the next writer to wake it, so that a busy writer pays no wake-up per commit
-    /// (a change may then be returned up to a nap later than it was committed).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
-    /// let t = RouteTable::<Ipv4Net, u32>::new();
-    /// let mut feed = t.feed(Criteria::all()).unwrap();
-    /// assert_eq!(feed.next_timeout(Duration::from_millis(10)), Ok(None));
-    /// let k = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(14), InterfaceId(1), "192.0.2.1".parse().unwrap());
-    /// std::thread::scope(|s| {
-    ///     s.spawn(|| t.add_route(Route::new(k, 1)).unwrap());
-    ///     let c = feed.next_timeout(Duration::from_secs(10)).unwrap().unwrap();
-    ///     assert_eq!(c.new.unwrap().value, 1);
-    /// });
-    /// ```
-    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<Change<P, V>>, Error> {
+    pub(crate) fn next_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<Change<P, V>>, Error> {
         // No deadline: a timeout too long for an `Instant` waits as long as it takes.
         let deadline = Instant::now().checked_add(timeout);
         loop {
@@ -404,7 +509,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
                 // The nap found nothing: wait to be woken from now on.
                 continue;
             }
-            let table = self.table;
+            let table = &*self.table;
             table
                 .clock
                 .journal
@@ -414,29 +519,21 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
         }
     }
 
-    /// Whether the reclaimer still keeps what position `t` needs (module docs). Marks the
-    /// feed lagged when not.
-    #[inline]
-    fn still_covered(&mut self, t: u64, cap: u64) -> bool {
-        // SeqCst fence: orders our pin (before) and reads (before, for the second check)
-        // against the reclaimer's announcement; see the module docs.
-        fence(Ordering::SeqCst);
-        if self.table.slots.horizon() >= t.saturating_add(cap) {
-            self.lagged = true;
-            return false;
-        }
-        true
-    }
-
-    /// The two sides of the commit `rec` at `t`, as this feed's criteria see them, or
-    /// `None` when the commit does not change the result.
+    /// The two sides of the commit `version` at `t`, as this feed's criteria see them, or
+    /// `None` when the commit does not change the result; and, for `best_only` criteria,
+    /// what to remember of the commit's network as of `t` once the change is returned.
+    /// Changes nothing: the caller commits (after the clones, which may panic).
+    #[allow(clippy::type_complexity)]
     fn sides<'g>(
-        &mut self,
+        &self,
         version: *const (),
         t: u64,
         guard: &'g Guard,
-    ) -> Option<(Side<'g, P, V>, Side<'g, P, V>)> {
-        let table = self.table;
+    ) -> (
+        Option<(Side<'g, P, V>, Side<'g, P, V>)>,
+        Option<(P, Best<P, V>)>,
+    ) {
+        let table = &*self.table;
         // The reclaimer keeps (linked, so alive) every version that a commit after this
         // feed's floor names, and its node: the floor is below `t`, and `still_covered`
         // checked that no reclaimer ignores it (module docs and `reclaim`).
@@ -446,7 +543,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
         let node = unsafe { &*version.node().cast::<Node<RouteKey<P>, V>>() };
         let c = &self.criteria;
         if !network_may_match(c, &node.key.prefix) {
-            return None;
+            return (None, None);
         }
         if !c.best_only {
             let key = node.key;
@@ -459,7 +556,7 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
                 e.filter(|e| c.admits(&key, e.enabled)).map(|e| (node, e))
             };
             let (old, new) = (pass(before), pass(after));
-            return (old.is_some() || new.is_some()).then_some((old, new));
+            return ((old.is_some() || new.is_some()).then_some((old, new)), None);
         }
         let prefix = node.key.prefix;
         let k = node.key;
@@ -497,17 +594,14 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
             }
             (best, enabled)
         };
-        if self.best.len() >= BEST_CACHE {
-            self.best.clear();
-        }
-        let slot = match self.best.entry(prefix) {
-            hash_map::Entry::Occupied(o) => o.into_mut(),
-            hash_map::Entry::Vacant(v) => {
+        let slot = match self.best.get(&prefix) {
+            Some(b) => *b,
+            None => {
                 let (best, enabled) = walk(t - 1, mine_before);
-                v.insert(Best {
+                Best {
                     best: best.map(BestRef::new),
                     enabled,
-                })
+                }
             }
         };
         // SAFETY: the remembered route was the network's best at `pos = t - 1`; the floor
@@ -531,21 +625,27 @@ impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Feed<'t, P, V> {
             (Some(_), None, Some(0)) => (None, 0),
             _ => walk(t, mine_after),
         };
-        *slot = Best {
-            best: after.map(BestRef::new),
-            enabled,
-        };
+        let remember = Some((
+            prefix,
+            Best {
+                best: after.map(BestRef::new),
+                enabled,
+            },
+        ));
         let same = match (before, after) {
             (Some((_, a)), Some((_, b))) => std::ptr::eq(a, b),
             (None, None) => true,
             _ => false,
         };
         if same {
-            return None;
+            return (None, remember);
         }
         let pass = |side: Side<'g, P, V>| side.filter(|(n, e)| c.admits(&n.key, e.enabled));
         let (old, new) = (pass(before), pass(after));
-        (old.is_some() || new.is_some()).then_some((old, new))
+        (
+            (old.is_some() || new.is_some()).then_some((old, new)),
+            remember,
+        )
     }
 }
 
@@ -558,8 +658,93 @@ fn network_may_match<P: Prefix>(c: &Criteria<P>, p: &P) -> bool {
             .is_none_or(|w| p.plen() >= w.plen() && crate::prefix::covers(&w, p.net_bits()))
 }
 
-impl<P: Prefix, V: Clone + Send + Sync + 'static> Drop for Feed<'_, P, V> {
+/// Whether the reclaimer still keeps what position `t` needs in `table` (module docs);
+/// the feed is lagged when not.
+#[inline]
+fn still_covered<P: Prefix, V: Clone + Send + Sync + 'static>(
+    table: &RouteTable<P, V>,
+    t: u64,
+    cap: u64,
+) -> bool {
+    // SeqCst fence: orders our pin (before) and reads (before, for the second check)
+    // against the reclaimer's announcement; see the module docs.
+    fence(Ordering::SeqCst);
+    table.slots.horizon() < t.saturating_add(cap)
+}
+
+impl<T, P, V> Drop for FeedCore<T, P, V>
+where
+    T: Deref<Target = RouteTable<P, V>>,
+    P: Prefix,
+    V: Clone + Send + Sync + 'static,
+{
     fn drop(&mut self) {
         self.table.close_owned(self.slot, self.gen);
     }
+}
+
+/// The methods both feeds share, written once (the examples open the feed with `$open`).
+macro_rules! feed_methods {
+    ($open:literal) => {
+        /// Every change with a version at or below this one has been returned.
+        ///
+        /// ```
+        /// let t = std::sync::Arc::new(rtm::RouteTable::<rtm::Ipv4Net, ()>::new());
+        #[doc = concat!("let f = t.", $open, "(rtm::Criteria::all()).unwrap();")]
+        /// assert_eq!(f.version(), t.version());
+        /// ```
+        pub fn version(&self) -> Version {
+            self.core.version()
+        }
+
+        /// The next change, if one is committed; `Ok(None)` when caught up (the commits not
+        /// yet returned are still in flight). [`Error::Lagged`] when the journal dropped a
+        /// commit this feed had not read; the feed is dead from then on.
+        ///
+        /// ```
+        /// use rtm::{Criteria, Error, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+        /// let t = std::sync::Arc::new(RouteTable::<Ipv4Net, u32>::builder().journal_capacity(64).build());
+        /// let k = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(14), InterfaceId(1), "192.0.2.1".parse().unwrap());
+        #[doc = concat!("let mut feed = t.", $open, "(Criteria::all()).unwrap();")]
+        /// for i in 0..100 {
+        ///     t.add_route(Route::new(k, i)).unwrap();   // more than the journal holds
+        /// }
+        /// assert_eq!(feed.try_next(), Err(Error::Lagged));
+        /// assert_eq!(feed.try_next(), Err(Error::Lagged));
+        /// ```
+        pub fn try_next(&mut self) -> Result<Option<Change<P, V>>, Error> {
+            self.core.try_next()
+        }
+
+        /// As [`Feed::try_next`], but waits up to `timeout` for a change, without spinning:
+        /// `Ok(None)` only when the timeout passed with nothing to return. While changes come
+        /// at least every millisecond, a caught-up feed sleeps 50 µs and reads again instead
+        /// of asking the next writer to wake it, so that a busy writer pays no wake-up per commit
+        /// (a change may then be returned up to a nap later than it was committed).
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+        /// let t = std::sync::Arc::new(RouteTable::<Ipv4Net, u32>::new());
+        #[doc = concat!("let mut feed = t.", $open, "(Criteria::all()).unwrap();")]
+        /// assert_eq!(feed.next_timeout(Duration::from_millis(10)), Ok(None));
+        /// let k = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(14), InterfaceId(1), "192.0.2.1".parse().unwrap());
+        /// std::thread::scope(|s| {
+        ///     s.spawn(|| t.add_route(Route::new(k, 1)).unwrap());
+        ///     let c = feed.next_timeout(Duration::from_secs(10)).unwrap().unwrap();
+        ///     assert_eq!(c.new.unwrap().value, 1);
+        /// });
+        /// ```
+        pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<Change<P, V>>, Error> {
+            self.core.next_timeout(timeout)
+        }
+    };
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> Feed<'_, P, V> {
+    feed_methods!("feed");
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> OwnedFeed<P, V> {
+    feed_methods!("feed_owned");
 }

@@ -150,6 +150,30 @@
 //!   [`Error::Lagged`] it rebuilds from a fresh snapshot while readers keep reading the old
 //!   state.
 //!
+//! # Panics in `V`'s Clone
+//!
+//! Every route a read returns is a clone of the stored value (`V: Clone`). If the
+//! embedder's `Clone` panics, the panic comes out of the call and nothing is lost: the
+//! enumeration, handle, feed (of any criteria) or Fib follower it was made on has not
+//! moved (a batch read leaves its `out` as it found it), so the next call returns what
+//! the failed one would have. A panic in a follower's `next_hop` is handled the same way.
+//! The table stays consistent and usable; only the panicking call fails.
+//!
+//! # What `V`'s Drop may do
+//!
+//! A value the table no longer needs (replaced, deleted, and seen by no open snapshot or
+//! feed) is dropped inside crossbeam-epoch's deferred destructors: on whichever thread next
+//! pins the epoch afresh or flushes it, inside some later call of this or another table, or
+//! when the table itself is dropped. So a `Drop`:
+//!
+//! * may call into any table, this one included (writes, reads, [`RouteTable::collect`],
+//!   feeds): the table never runs destructors while it holds one of its locks, so such a
+//!   call finds them free;
+//! * should be quick: it runs inside another caller's call;
+//! * must not count on running on a particular thread or at a particular moment;
+//! * should not panic: a panic is contained where the destructor runs, and the value whose
+//!   drop panicked is leaked (its memory, and whatever its `Drop` did not release).
+//!
 //! # Example
 //!
 //! ```
@@ -217,8 +241,8 @@ pub use builder::{Builder, DEFAULT_JOURNAL_CAPACITY};
 pub use criteria::Criteria;
 pub use enumeration::{Enumeration, OwnedEnumeration};
 pub use error::Error;
-pub use feed::{Change, Feed};
-pub use fib::{Fib, FibFollower, FibKey, FibWriter};
+pub use feed::{Change, Feed, OwnedFeed};
+pub use fib::{Fib, FibFollower, FibKey, FibWriter, OwnedFibFollower};
 pub use handle::{EnumHandle, MAX_ENUMERATIONS};
 pub use ipnet::{Ipv4Net, Ipv6Net};
 pub use prefix::Prefix;

@@ -480,9 +480,9 @@ mod follow {
         }
     }
 
-    /// A `next_hop` that panics inside a sync loses no change: the next sync answers as
-    /// the table does (the follower subscribes afresh rather than go on past a change it
-    /// did not apply).
+    /// A `next_hop` that panics inside a sync loses no change: the next sync starts with
+    /// the change it did not apply, and once `next_hop` stops panicking the Fib answers as
+    /// the table does.
     #[test]
     fn a_panic_in_next_hop_loses_no_change() {
         let table = RouteTable::<Ipv4Net, u32>::new();
@@ -503,11 +503,11 @@ mod follow {
         let unwound =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| follower.sync())).is_err();
         assert!(unwound, "next_hop's panic comes out of sync");
-        // The next sync rebuilds from a snapshot, which holds the route again: it panics
-        // too, half way through the rebuild, and must leave no half-built Fib behind.
+        // The next sync starts with that change again: it panics too, and must leave no
+        // half-applied Fib behind.
         let unwound =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| follower.sync())).is_err();
-        assert!(unwound, "next_hop's panic comes out of the rebuild");
+        assert!(unwound, "next_hop's panic comes out of the retry");
         assert_eq!(
             fib.lookup("10.2.3.4".parse().unwrap()),
             Some(1),

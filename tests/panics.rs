@@ -1,34 +1,44 @@
 //! A panic in the embedder's `Clone` of a route value, on every read path: where it
-//! surfaces, and that the table stays fully usable afterwards.
+//! surfaces, that it loses nothing, and that the table stays fully usable afterwards.
 //!
-//! Where each panic surfaces (the panic always propagates to the caller of the read):
+//! The rule: the panic propagates out of the call, the call has no effect on the cursor,
+//! feed or follower it was made on, and the next call returns what the failed one would
+//! have. Where each panic surfaces:
 //!
 //! * `get_route`, `best_route`, `lookup`: out of the call. They hold no slot, only an epoch
 //!   guard, which the unwinding drops; nothing else changes.
-//! * `enumerate_get_next_route`: out of the call. The handle's slot goes back to idle while
-//!   the panic unwinds (or is released, if a close arrived meanwhile), so the handle stays
-//!   open, usable and closable; its cursor is past the route whose clone panicked.
+//! * `enumerate_get_next_route`, `enumerate_get_next_routes`: out of the call. The handle's
+//!   slot goes back to idle while the panic unwinds (or is released, if a close arrived
+//!   meanwhile), so the handle stays open, usable and closable; its cursor has not moved.
 //! * `add_route` replacing a route, `delete_route`: out of the call, after the write
 //!   committed (the clone is of the route being returned); the counters already count it.
-//! * `Enumeration::next`: out of `next`. The enumeration stays open and usable, past the
-//!   route whose clone panicked; if the unwinding drops it, that closes it.
+//! * `Enumeration::next`, `Enumeration::next_batch`: out of the call. The enumeration stays
+//!   open and has not moved (a batch leaves `out` as it found it); if the unwinding drops
+//!   it, that closes it.
+//! * `Feed::try_next`, of every kind of criteria: out of the call; the feed has not moved.
+//! * `FibFollower::sync`: out of the call (as does a panic in its `next_hop`); the next sync
+//!   applies and counts what the failed one would have.
 //!
 //! The payload counts its copies, so every test also checks that no value is dropped twice
 //! or leaked.
 
 use std::net::Ipv4Addr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 
-use rtm::{Criteria, Error, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+use rtm::{
+    Change, Criteria, Error, Fib, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable,
+};
 
 /// What the payloads of one test share: the switches and the count of live copies.
 #[derive(Default)]
 struct Ctl {
     /// `Clone` panics while this is set.
     panic: AtomicBool,
+    /// When not zero, counts clones down: the clone that takes it to zero panics.
+    fuse: AtomicU32,
     /// `Clone` waits while this is set, after raising `entered`.
     hold: AtomicBool,
     entered: AtomicBool,
@@ -61,6 +71,13 @@ impl Clone for Payload {
         }
         if self.ctl.panic.load(Ordering::SeqCst) {
             panic!("clone of route value {} refused", self.id);
+        }
+        let fuse = self
+            .ctl
+            .fuse
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |f| f.checked_sub(1));
+        if fuse == Ok(1) {
+            panic!("clone of route value {} blew the fuse", self.id);
         }
         Payload::new(&self.ctl, self.id)
     }
@@ -165,9 +182,10 @@ fn a_panic_in_handle_next_leaves_the_handle_usable() {
     assert!(quiet(|| t.enumerate_get_next_route(h)).is_err());
     ctl.panic.store(false, Ordering::SeqCst);
 
-    // The handle is open and idle, not busy forever: it goes on past route 2 (whose clone
-    // panicked) and closes normally.
+    // The handle is open and idle, not busy forever: it returns route 2 (whose clone
+    // panicked), goes on, and closes normally.
     assert_eq!(t.stats().open_enumerations, 1);
+    assert_eq!(t.enumerate_get_next_route(h).unwrap().value.id, 2);
     assert_eq!(t.enumerate_get_next_route(h).unwrap().value.id, 3);
     assert_eq!(t.enumerate_get_next_route(h), Err(Error::NoMoreRoutes));
     assert_eq!(t.close_enumeration_handle(h), Ok(()));
@@ -280,8 +298,9 @@ fn a_panic_in_enumeration_next_keeps_the_enumeration_or_closes_it() {
     ctl.panic.store(true, Ordering::SeqCst);
     assert!(quiet(|| e.next()).is_err());
     ctl.panic.store(false, Ordering::SeqCst);
-    // Still open, past route 1.
+    // Still open, and route 1 (whose clone panicked) comes next.
     assert_eq!(t.stats().open_enumerations, 1);
+    assert_eq!(e.next().unwrap().value.id, 1);
     assert_eq!(e.next().unwrap().value.id, 2);
     drop(e);
 
@@ -347,4 +366,152 @@ fn fully_usable_keys(t: &Table, keys: &[u32]) {
         .map(|r| r.key)
         .collect();
     assert_eq!(got, keys.iter().map(|&i| key(i)).collect::<Vec<_>>());
+}
+
+fn ids(routes: &[Route<Ipv4Net, Payload>]) -> Vec<u32> {
+    routes.iter().map(|r| r.value.id).collect()
+}
+
+#[test]
+fn a_panic_in_a_batch_read_loses_nothing() {
+    let _s = serial();
+    let ctl = Arc::new(Ctl::default());
+    let t = table(&ctl, 5);
+    let mut e = t.enumerate(Criteria::all()).unwrap();
+    let mut page = Vec::new();
+    assert_eq!(e.next_batch(1, &mut page), 1);
+    // The second clone of the batch panics: the batch is undone, `page` as it was.
+    ctl.fuse.store(2, Ordering::SeqCst);
+    assert!(quiet(|| e.next_batch(3, &mut page)).is_err());
+    assert_eq!(ids(&page), [1]);
+    assert_eq!(e.next_batch(3, &mut page), 3);
+    assert_eq!(ids(&page), [1, 2, 3, 4]);
+    drop(e);
+
+    let h = t.create_enumeration_handle(Criteria::all()).unwrap();
+    page.clear();
+    assert_eq!(t.enumerate_get_next_routes(h, 2, &mut page), Ok(2));
+    ctl.fuse.store(3, Ordering::SeqCst);
+    assert!(quiet(|| t.enumerate_get_next_routes(h, 3, &mut page)).is_err());
+    assert_eq!(ids(&page), [1, 2]);
+    assert_eq!(t.enumerate_get_next_routes(h, 3, &mut page), Ok(3));
+    assert_eq!(ids(&page), [1, 2, 3, 4, 5]);
+    t.close_enumeration_handle(h).unwrap();
+    drop(page);
+    fully_usable(&t, 5);
+    all_freed(t, &ctl);
+}
+
+/// Routes 1..=n, value i for key i, in a table with room for feeds and Fibs.
+fn roomy(ctl: &Arc<Ctl>, n: u32) -> Table {
+    let t = Table::new();
+    for i in 1..=n {
+        t.add_route(Route::new(key(i), Payload::new(ctl, i)))
+            .unwrap();
+    }
+    t
+}
+
+/// Opens a feed of `criteria` on `t`, commits route 4 (new) and a replacement of route 1,
+/// makes the first clone of the feed's next read panic, and checks that the reads after
+/// it return exactly the changes the failed read would have.
+fn a_feed_loses_nothing(criteria: Criteria<Ipv4Net>) {
+    let _s = serial();
+    let ctl = Arc::new(Ctl::default());
+    let t = roomy(&ctl, 3);
+    let mut feed = t.feed(criteria.clone()).unwrap();
+    let v0 = t.version().0;
+    t.add_route(Route::new(key(4), Payload::new(&ctl, 4)))
+        .unwrap();
+    drop(t.add_route(Route::new(key(1), Payload::new(&ctl, 10))));
+    // What a feed returns that no panic met (each network has one route, so a best_only
+    // feed returns the same).
+    let expected = [
+        Change {
+            version: rtm::Version(v0 + 1),
+            old: None,
+            new: Some(Route::new(key(4), Payload::new(&ctl, 4))),
+        },
+        Change {
+            version: rtm::Version(v0 + 2),
+            old: Some(Route::new(key(1), Payload::new(&ctl, 1))),
+            new: Some(Route::new(key(1), Payload::new(&ctl, 10))),
+        },
+    ];
+    ctl.fuse.store(1, Ordering::SeqCst);
+    assert!(quiet(|| feed.try_next()).is_err());
+    assert_eq!(feed.version().0, v0, "the failed read moved the feed");
+    assert_eq!(feed.try_next().unwrap().as_ref(), Some(&expected[0]));
+    // A panic on the second clone of a change (its `new`, after its `old`).
+    ctl.fuse.store(2, Ordering::SeqCst);
+    assert!(quiet(|| feed.try_next()).is_err());
+    assert_eq!(feed.try_next().unwrap().as_ref(), Some(&expected[1]));
+    assert_eq!(feed.try_next(), Ok(None));
+    assert_eq!(feed.version(), t.version());
+    drop((feed, expected));
+    t.collect();
+    all_freed(t, &ctl);
+}
+
+#[test]
+fn a_panic_in_a_feed_loses_no_change() {
+    a_feed_loses_nothing(Criteria::all());
+}
+
+#[test]
+fn a_panic_in_a_best_only_feed_loses_no_change() {
+    a_feed_loses_nothing(Criteria::all().best_only());
+}
+
+/// The Fib ends equal to the table: every network of keys 1..=n answers as the table does.
+fn fib_is_table(fib: &Fib<Ipv4Net>, t: &Table, n: u32) {
+    for i in 1..=n + 1 {
+        let a = Ipv4Addr::new(10, i as u8, 1, 1);
+        assert_eq!(fib.lookup(a), t.lookup(a).map(|r| r.value.id), "{a}");
+    }
+    assert_eq!(fib.version(), t.version());
+}
+
+#[test]
+fn a_panic_in_a_followers_clone_loses_no_change() {
+    let _s = serial();
+    let ctl = Arc::new(Ctl::default());
+    let t = roomy(&ctl, 3);
+    let (fib, mut follower) = Fib::follow(&t, |r: &Route<Ipv4Net, Payload>| r.value.id).unwrap();
+    t.add_route(Route::new(key(4), Payload::new(&ctl, 4)))
+        .unwrap();
+    ctl.fuse.store(1, Ordering::SeqCst);
+    assert!(quiet(|| follower.sync()).is_err());
+    // What the failed sync would have done: one change, not a rebuild of four networks.
+    assert_eq!(follower.sync(), Ok(1));
+    fib_is_table(&fib, &t, 4);
+    drop((fib, follower));
+    all_freed(t, &ctl);
+}
+
+#[test]
+fn a_panic_in_next_hop_loses_no_change() {
+    let _s = serial();
+    let t = RouteTable::<Ipv4Net, u32>::new();
+    for i in 1..=3 {
+        t.add_route(Route::new(key(i), i)).unwrap();
+    }
+    let boom = AtomicBool::new(false);
+    let (fib, mut follower) = Fib::follow(&t, |r: &Route<Ipv4Net, u32>| {
+        if boom.swap(false, Ordering::SeqCst) {
+            panic!("the embedder's next_hop");
+        }
+        r.value
+    })
+    .unwrap();
+    t.add_route(Route::new(key(4), 4)).unwrap();
+    t.delete_route(&key(2)).unwrap();
+    boom.store(true, Ordering::SeqCst);
+    assert!(quiet(|| follower.sync()).is_err());
+    assert_eq!(follower.sync(), Ok(2));
+    for i in 1..=5 {
+        let a = Ipv4Addr::new(10, i as u8, 1, 1);
+        assert_eq!(fib.lookup(a), t.lookup(a).map(|r| r.value), "{a}");
+    }
+    assert_eq!(fib.version(), t.version());
 }

@@ -28,6 +28,7 @@
 #ifndef RTM_H
 #define RTM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /**
@@ -402,8 +403,10 @@ uint32_t rtm_best_route(struct rtm_table *table,
 
 /**
  * Longest-prefix match: copies into `*out` the best route of the longest network that
- * covers the address `addr` and has an enabled route. `addr` is 4 bytes for an IPv4
- * table and 16 for IPv6, in network byte order.
+ * covers the address `addr` and has an enabled route. `addr` is in network byte order,
+ * and its length is fixed by the table's family, not passed: this reads exactly 4 bytes
+ * of `addr` for an IPv4 table and exactly 16 for an IPv6 table. Where the caller's buffer
+ * may be shorter (or of the other family), use `rtm_lookup_len`, which checks the length.
  *
  * Returns `RTM_ERROR_NO_MORE_ROUTES` if no network covers it (then `*out` is untouched),
  * `RTM_ERROR_INVALID_PARAMETER` if `addr` or `out` is NULL, `RTM_ERROR_INVALID_HANDLE` if
@@ -419,10 +422,34 @@ uint32_t rtm_best_route(struct rtm_table *table,
  * ```
  *
  * # Safety
- * `addr` must be NULL or valid for reading 4 (IPv4) or 16 (IPv6) bytes; `out` NULL or
- * valid for writing an `rtm_route`.
+ * `addr` must be NULL or valid for reading 4 bytes (IPv4 table) or 16 bytes (IPv6
+ * table); `out` NULL or valid for writing an `rtm_route`.
  */
 uint32_t rtm_lookup(struct rtm_table *table, const uint8_t *addr, struct rtm_route *out);
+
+/**
+ * As `rtm_lookup`, but with the length of `addr` given and checked: `addr_len` must be
+ * the table's address length, 4 for an IPv4 table and 16 for an IPv6 table. No more than
+ * `addr_len` bytes are read, and none if the length is wrong.
+ *
+ * Returns `RTM_ERROR_INVALID_PARAMETER` if `addr` or `out` is NULL or `addr_len` is not
+ * the table's address length, and otherwise as `rtm_lookup`.
+ *
+ * ```c
+ * struct in6_addr dst = packet_destination(pkt);
+ * rtm_route r;
+ * if (rtm_lookup_len(table, dst.s6_addr, sizeof dst.s6_addr, &r) == RTM_NO_ERROR)
+ *     forward_to(r.value);
+ * ```
+ *
+ * # Safety
+ * `addr` must be NULL or valid for reading `addr_len` bytes; `out` NULL or valid for
+ * writing an `rtm_route`.
+ */
+uint32_t rtm_lookup_len(struct rtm_table *table,
+                        const uint8_t *addr,
+                        size_t addr_len,
+                        struct rtm_route *out);
 
 /**
  * Stores the number of live routes (disabled ones included) in `*out`.

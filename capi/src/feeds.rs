@@ -1,11 +1,10 @@
 //! Best-route feeds for C: RTMv1's route change messages, read from the crate's
 //! [`Feed`]s.
 //!
-//! A feed borrows its table, so it lives inside the table's registry [`Entry`]
-//! (`Entry::feeds`), which is declared before the table and so dropped before it. A feed
-//! value (`rtm_feed`) is the table's token in the high 32 bits and a per-table serial in
-//! the low 32, so a call finds the entry first (a destroyed table's feeds are gone with
-//! it) and then the feed. One call at a time uses a feed: a second concurrent call gets
+//! A feed is an [`OwnedFeed`], which holds a share of its table, and lives inside the
+//! table's registry [`Entry`] (`Entry::feeds`). A feed value (`rtm_feed`) is the table's
+//! token in the high 32 bits and a per-table serial in the low 32, so a call finds the
+//! entry first (a destroyed table's feeds are gone with it) and then the feed. One call at a time uses a feed: a second concurrent call gets
 //! `Busy` from `try_lock`, never waits.
 //!
 //! [`Entry`]: crate::registry::Entry
@@ -15,31 +14,30 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
 
 use arc_swap::ArcSwap;
-use rtm::{Change, Error, Feed, Ipv4Net, Ipv6Net, RouteTable};
+use rtm::{Change, Error, Ipv4Net, Ipv6Net, OwnedFeed, RouteTable};
 
 use crate::convert::{route_out, Family};
 use crate::{rtm_route, RTM_CURRENT_BEST_ROUTE, RTM_PREVIOUS_BEST_ROUTE};
 
-/// A feed of either family. The `'static` is a promise kept by [`Feeds`]: the feed is
-/// dropped before the table it borrows.
+/// A feed of either family.
 pub(crate) enum AnyFeed {
-    V4(Feed<'static, Ipv4Net, u64>),
-    V6(Feed<'static, Ipv6Net, u64>),
+    V4(OwnedFeed<Ipv4Net, u64>),
+    V6(OwnedFeed<Ipv6Net, u64>),
 }
 
 /// A family whose feeds fit in [`AnyFeed`].
 pub(crate) trait FeedFamily: Family {
-    fn wrap(f: Feed<'static, Self, u64>) -> AnyFeed;
+    fn wrap(f: OwnedFeed<Self, u64>) -> AnyFeed;
 }
 
 impl FeedFamily for Ipv4Net {
-    fn wrap(f: Feed<'static, Self, u64>) -> AnyFeed {
+    fn wrap(f: OwnedFeed<Self, u64>) -> AnyFeed {
         AnyFeed::V4(f)
     }
 }
 
 impl FeedFamily for Ipv6Net {
-    fn wrap(f: Feed<'static, Self, u64>) -> AnyFeed {
+    fn wrap(f: OwnedFeed<Self, u64>) -> AnyFeed {
         AnyFeed::V6(f)
     }
 }
@@ -112,17 +110,11 @@ pub(crate) fn next_serial(last: &AtomicU32) -> Result<u32, Error> {
 pub(crate) fn open<P: FeedFamily>(
     feeds: &Feeds,
     serials: &AtomicU32,
-    table: &RouteTable<P, u64>,
+    table: &Arc<RouteTable<P, u64>>,
     criteria: rtm::Criteria<P>,
 ) -> Result<u32, Error> {
     let serial = next_serial(serials)?;
-    let feed = table.feed(criteria)?;
-    // SAFETY: the feed borrows `table`, which lives in the same registry entry as `feeds`
-    // and is dropped after it (field order), and the entry never moves (it is in an
-    // `Arc`). The feed is reachable only through `feeds`; every call that reaches it holds
-    // the entry alive for its duration, so the feed is dropped, at the latest with
-    // `feeds`, while `table` is alive.
-    let feed: Feed<'static, P, u64> = unsafe { std::mem::transmute(feed) };
+    let feed = table.feed_owned(criteria)?;
     let state = Arc::new(Mutex::new(FeedState {
         feed: P::wrap(feed),
         ahead: None,

@@ -1,8 +1,8 @@
 //! Fibs for C: a read-optimized longest-prefix-match table of next-hop ids kept in step
 //! with a table by its follower ([`rtm::Fib`]).
 //!
-//! The follower borrows its table, so, as feeds do, it lives in the table's registry entry
-//! (`Entry::fibs`, dropped before the table). A Fib value (`rtm_fib`) is the table's token
+//! The follower is an [`OwnedFibFollower`], which holds a share of its table, and lives
+//! in the table's registry entry (`Entry::fibs`), as feeds do. A Fib value (`rtm_fib`) is the table's token
 //! in the high 32 bits and a serial (shared with feeds) in the low 32. Lookups take no
 //! lock; one sync at a time drives the follower (a concurrent one gets `Busy`).
 
@@ -11,31 +11,30 @@ use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex, TryLockError};
 
 use arc_swap::ArcSwap;
-use rtm::{Error, Fib, FibFollower, Ipv4Net, Ipv6Net, RouteTable};
+use rtm::{Error, Fib, Ipv4Net, Ipv6Net, OwnedFibFollower, RouteTable};
 
 use crate::convert::Family;
 use crate::feeds::next_serial;
 
-/// A Fib and its follower, of either family. The follower's `'static` is a promise kept
-/// by [`Fibs`]: it is dropped before the table it borrows.
+/// A Fib and its follower, of either family.
 pub(crate) enum FibState {
-    V4(Fib<Ipv4Net>, Mutex<FibFollower<'static, Ipv4Net, u64>>),
-    V6(Fib<Ipv6Net>, Mutex<FibFollower<'static, Ipv6Net, u64>>),
+    V4(Fib<Ipv4Net>, Mutex<OwnedFibFollower<Ipv4Net, u64>>),
+    V6(Fib<Ipv6Net>, Mutex<OwnedFibFollower<Ipv6Net, u64>>),
 }
 
 /// A family whose Fibs fit in [`FibState`].
 pub(crate) trait FibFamily: Family {
-    fn wrap(fib: Fib<Self>, follower: FibFollower<'static, Self, u64>) -> FibState;
+    fn wrap(fib: Fib<Self>, follower: OwnedFibFollower<Self, u64>) -> FibState;
 }
 
 impl FibFamily for Ipv4Net {
-    fn wrap(fib: Fib<Self>, follower: FibFollower<'static, Self, u64>) -> FibState {
+    fn wrap(fib: Fib<Self>, follower: OwnedFibFollower<Self, u64>) -> FibState {
         FibState::V4(fib, Mutex::new(follower))
     }
 }
 
 impl FibFamily for Ipv6Net {
-    fn wrap(fib: Fib<Self>, follower: FibFollower<'static, Self, u64>) -> FibState {
+    fn wrap(fib: Fib<Self>, follower: OwnedFibFollower<Self, u64>) -> FibState {
         FibState::V6(fib, Mutex::new(follower))
     }
 }
@@ -53,16 +52,10 @@ pub(crate) struct Fibs {
 pub(crate) fn create<P: FibFamily>(
     fibs: &Fibs,
     serials: &AtomicU32,
-    table: &RouteTable<P, u64>,
+    table: &Arc<RouteTable<P, u64>>,
 ) -> Result<u32, Error> {
     let serial = next_serial(serials)?;
-    let (fib, follower) = Fib::follow(table, |r| r.value as u32)?;
-    // SAFETY: the follower borrows `table`, which lives in the same registry entry as
-    // `fibs` and is dropped after it (field order); the entry never moves (it is in an
-    // `Arc`). The follower is reachable only through `fibs`, and every call that reaches
-    // it holds the entry alive for its duration, so it is dropped, at the latest with
-    // `fibs`, while `table` is alive.
-    let follower: FibFollower<'static, P, u64> = unsafe { std::mem::transmute(follower) };
+    let (fib, follower) = Fib::follow_owned(Arc::clone(table), |r| r.value as u32)?;
     let state = Arc::new(P::wrap(fib, follower));
     let _w = fibs.writer.lock().unwrap_or_else(|e| e.into_inner());
     let mut map = HashMap::clone(&fibs.map.load());

@@ -23,10 +23,12 @@ use rtm::{EnumHandle, Error, Ipv4Net, Ipv6Net, RouteTable};
 use crate::feeds::Feeds;
 use crate::fib::Fibs;
 
-/// A table of either family.
+/// A table of either family. Shared: the table's feeds and Fibs hold a clone of the
+/// `Arc` ([`rtm::OwnedFeed`], [`rtm::OwnedFibFollower`]), so the table lives as long as
+/// the last of them, whatever order the entry's fields are dropped in.
 pub(crate) enum AnyTable {
-    V4(RouteTable<Ipv4Net, u64>),
-    V6(RouteTable<Ipv6Net, u64>),
+    V4(Arc<RouteTable<Ipv4Net, u64>>),
+    V6(Arc<RouteTable<Ipv6Net, u64>>),
 }
 
 impl AnyTable {
@@ -40,10 +42,9 @@ impl AnyTable {
 
 /// A registered table.
 pub(crate) struct Entry {
-    /// The table's open feeds. Declared before `table`, so dropped before it: the feeds
-    /// borrow the table (see [`Feeds`]).
+    /// The table's open feeds.
     pub(crate) feeds: Feeds,
-    /// The table's Fibs (their followers borrow the table, as feeds do).
+    /// The table's Fibs.
     pub(crate) fibs: Fibs,
     /// The serials of feeds and Fibs.
     pub(crate) serials: AtomicU32,
@@ -150,7 +151,7 @@ mod tests {
     use super::*;
 
     fn v4() -> AnyTable {
-        AnyTable::V4(RouteTable::new())
+        AnyTable::V4(Arc::new(RouteTable::new()))
     }
 
     #[test]

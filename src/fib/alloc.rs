@@ -93,17 +93,32 @@ impl Alloc {
         self.fresh.contains(&(block as u32))
     }
 
-    /// Whether the writer's handle is the only one (no reader can be walking the arena).
-    pub(crate) fn alone(&self) -> bool {
-        Arc::strong_count(&self.shared) == 1
+    /// The shared state, if the writer's handle is the only one: then no reader can be
+    /// walking the arena, nor ever will while the `&mut` lives (a reader handle is made
+    /// only from another handle, and the writer's is borrowed).
+    ///
+    /// `Arc::get_mut`, not `Arc::strong_count(..) == 1`: the count is a `Relaxed` load,
+    /// which would not order a dropped reader's last loads from the arena before the
+    /// writer frees or rewrites it. `get_mut` loads the count with `Acquire`, which
+    /// synchronizes with the `Release` decrement in each reader handle's drop.
+    fn unique(&mut self) -> Option<&mut Shared> {
+        Arc::get_mut(&mut self.shared)
+    }
+
+    /// Whether the writer's handle is the only one (no reader can be walking the arena,
+    /// and every dropped reader's loads happen before what the writer does next; see
+    /// [`Alloc::unique`]).
+    pub(crate) fn alone(&mut self) -> bool {
+        self.unique().is_some()
     }
 
     /// Makes `arena`, whose words `1..top` are all in use, the arena (no reader may
     /// exist: the current one is freed at once). Every block in it counts as fresh until
     /// the next publish; nothing is free or waiting.
     pub(crate) fn install(&mut self, arena: Box<Arena>, top: usize) {
-        assert!(self.alone(), "installing an arena under readers");
-        self.shared.replace_arena(arena, true);
+        self.unique()
+            .expect("installing an arena under readers")
+            .replace_arena_alone(arena);
         self.top = top;
         self.used = top - 1;
         self.free.clear();
@@ -200,15 +215,17 @@ impl Alloc {
             bigger.set(i, old.get(i));
         }
         bigger.publish_root(old.root());
-        // Only the writer's own handle: no reader can be walking the old arena.
-        let alone = Arc::strong_count(&self.shared) == 1;
-        self.shared.replace_arena(bigger, alone);
+        match self.unique() {
+            // Only the writer's own handle: no reader can be walking the old arena.
+            Some(shared) => shared.replace_arena_alone(bigger),
+            None => self.shared.retire_arena(bigger),
+        }
     }
 
     /// Makes the arena exactly as big as what is in use plus `slack` words (used after a
     /// bulk build, before any reader exists, so no memory is retired).
     pub(crate) fn shrink_to_fit(&mut self, slack: usize) {
-        if Arc::strong_count(&self.shared) != 1 {
+        if !self.alone() {
             return;
         }
         let old = self.arena();
@@ -221,6 +238,8 @@ impl Alloc {
             smaller.set(i, old.get(i));
         }
         smaller.publish_root(old.root());
-        self.shared.replace_arena(smaller, true);
+        if let Some(shared) = self.unique() {
+            shared.replace_arena_alone(smaller);
+        }
     }
 }

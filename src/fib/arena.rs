@@ -198,7 +198,7 @@ impl Shared {
 
     /// The current arena.
     ///
-    /// `Acquire`: pairs with the `Release` in [`Shared::replace_arena`], so the copied
+    /// `Acquire`: pairs with the `Release` in `Shared::swap_arena`, so the copied
     /// words are visible.
     #[inline(always)]
     pub(crate) fn arena(&self) -> &Arena {
@@ -266,20 +266,32 @@ impl Shared {
         fence(Ordering::Release);
     }
 
-    /// Makes `bigger` (a copy of the current arena) the one readers walk (writer only).
-    /// The old arena is freed at once if `alone` (no reader handle exists), else retired.
-    pub(crate) fn replace_arena(&self, bigger: Box<Arena>, alone: bool) {
+    /// Makes `bigger` (a copy of the current arena) the one readers walk (writer only),
+    /// and retires the old one: a reader may still be walking it, so it is kept until the
+    /// last handle drops.
+    pub(crate) fn retire_arena(&self, bigger: Box<Arena>) {
+        let old = self.swap_arena(bigger);
+        self.retired
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(old);
+    }
+
+    /// Makes `bigger` the arena and frees the old one at once. The `&mut` is the proof
+    /// that no reader can be walking it: the writer got it from `Arc::get_mut`, whose
+    /// `Acquire` synchronizes with the `Release` decrement of every dropped reader handle,
+    /// so each reader's last loads from the old arena happen before it is freed.
+    pub(crate) fn replace_arena_alone(&mut self, bigger: Box<Arena>) {
+        drop(self.swap_arena(bigger));
+    }
+
+    /// Swaps `bigger` in as the arena; returns the old one.
+    fn swap_arena(&self, bigger: Box<Arena>) -> Box<Arena> {
         // Release: the copied words are visible to a reader that loads the new pointer.
         let old = self.arena.swap(Box::into_raw(bigger), Ordering::Release);
         // SAFETY: `old` came from `Box::into_raw` and is no longer reachable through
         // `arena`; it is owned here exactly once.
-        let old = unsafe { Box::from_raw(old) };
-        if !alone {
-            self.retired
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(old);
-        }
+        unsafe { Box::from_raw(old) }
     }
 
     /// Bytes held by the current and the retired arenas.

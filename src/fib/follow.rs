@@ -1,11 +1,18 @@
 //! The follower: keeps a [`Fib`] in step with a [`RouteTable`]'s best routes by applying
 //! the table's best-route feed.
 
+//!
+//! [`FibFollower`] borrows its table and [`OwnedFibFollower`] holds an `Arc` of it; both
+//! are one [`Follower`], generic over how the table is held (as the enumerations are).
+
 use std::collections::HashSet;
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Fib, FibWriter};
-use crate::{Change, Criteria, Error, Feed, Prefix, Route, RouteTable, Version};
+use crate::feed::{subscribe_in, FeedCore};
+use crate::{Change, Criteria, Error, Prefix, Route, RouteTable, Version};
 
 /// The embedder's map from a best route to a next-hop id.
 type NextHop<'t, P, V> = Box<dyn Fn(&Route<P, V>) -> u32 + Send + 't>;
@@ -23,10 +30,10 @@ type NextHop<'t, P, V> = Box<dyn Fn(&Route<P, V>) -> u32 + Send + 't>;
 /// threads, they pay for its millisecond (the example `forwarding_engine`, with
 /// `--follower-first`).
 ///
-/// If the embedder's `next_hop` panics inside a sync, the panic comes out of that sync,
-/// and the next sync rebuilds the Fib from a fresh snapshot of the table (as after
-/// [`Error::Lagged`]): no change is lost, and until then readers see the last version
-/// published.
+/// If the embedder's `next_hop` (or its `V`'s `Clone`) panics inside a sync, the panic
+/// comes out of that sync and nothing is lost: the next sync starts with the change the
+/// panic interrupted and returns what the failed one would have (counting the changes it
+/// applied before the panic). Until then readers see the last version published.
 ///
 /// ```
 /// use rtm::{Fib, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
@@ -42,20 +49,67 @@ type NextHop<'t, P, V> = Box<dyn Fn(&Route<P, V>) -> u32 + Send + 't>;
 /// assert_eq!(fib.version(), table.version());
 /// ```
 pub struct FibFollower<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
-    table: &'t RouteTable<P, V>,
-    next_hop: NextHop<'t, P, V>,
-    /// `None` while a sync applies changes (the sync holds it), and from a sync that
-    /// lagged or unwound until the next one subscribes again.
-    feed: Option<Feed<'t, P, V>>,
+    inner: Follower<'t, &'t RouteTable<P, V>, P, V>,
+}
+
+/// A [`FibFollower`] that owns a share of its table (`Arc<RouteTable>`), so it is
+/// `'static + Send`: it can be kept in a struct or moved into a spawned thread without
+/// borrowing the table. It makes the same promises, and is made by [`Fib::follow_owned`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use rtm::{Fib, InterfaceId, Ipv4Net, OwnedFibFollower, ProtocolId, Route, RouteKey, RouteTable};
+///
+/// let table = Arc::new(RouteTable::<Ipv4Net, u32>::new());
+/// let (fib, mut follower): (Fib<Ipv4Net>, OwnedFibFollower<Ipv4Net, u32>) =
+///     Fib::follow_owned(Arc::clone(&table), |r| r.value).unwrap();
+/// let key = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(2), InterfaceId(1),
+///                         "192.0.2.1".parse().unwrap());
+/// table.add_route(Route::new(key, 42)).unwrap();
+/// let synced = std::thread::spawn(move || follower.sync()).join().unwrap();
+/// assert_eq!(synced, Ok(1));
+/// assert_eq!(fib.lookup("10.1.1.1".parse().unwrap()), Some(42));
+/// ```
+pub struct OwnedFibFollower<P: Prefix, V: Clone + Send + Sync + 'static> {
+    inner: Follower<'static, Arc<RouteTable<P, V>>, P, V>,
+}
+
+/// What both followers are, written once: a table holder `T` (a borrow or an `Arc`), the
+/// embedder's `next_hop` (which may borrow for `'h`), the best-route feed and the writer.
+pub(crate) struct Follower<'h, T, P, V>
+where
+    T: Deref<Target = RouteTable<P, V>>,
+    P: Prefix,
+    V: Clone + Send + Sync + 'static,
+{
+    table: T,
+    next_hop: NextHop<'h, P, V>,
+    /// `None` from a sync that lagged, or a rebuild that failed or unwound, until the
+    /// next one subscribes again.
+    feed: Option<FeedCore<T, P, V>>,
     writer: FibWriter<P>,
     /// The version last published.
     published: Version,
+    /// The change being applied: read from the feed (which has moved past it) and not
+    /// yet in the writer. Left here by a `next_hop` that panicked, for the next sync.
+    unapplied: Option<Change<P, V>>,
+    /// Changes applied by the sync in progress, or by one that unwound (the next sync
+    /// counts them as its own, as the failed one would have).
+    applied: usize,
 }
 
 impl<P: Prefix, V: Clone + Send + Sync + 'static> std::fmt::Debug for FibFollower<'_, P, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FibFollower")
-            .field("writer", &self.writer)
+            .field("writer", &self.inner.writer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> std::fmt::Debug for OwnedFibFollower<P, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnedFibFollower")
+            .field("writer", &self.inner.writer)
             .finish_non_exhaustive()
     }
 }
@@ -85,12 +139,51 @@ impl<P: Prefix> Fib<P> {
         table: &'t RouteTable<P, V>,
         next_hop: impl Fn(&Route<P, V>) -> u32 + Send + 't,
     ) -> Result<(Fib<P>, FibFollower<'t, P, V>), Error> {
-        let mut follower = FibFollower {
+        let (fib, inner) = Follower::start(table, Box::new(next_hop))?;
+        Ok((fib, FibFollower { inner }))
+    }
+
+    /// As [`Fib::follow`], but the follower holds `table` (a share of it) instead of a
+    /// borrow, so it is `'static + Send`. Same slots, same errors.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rtm::{Error, Fib, Ipv4Net, RouteTable};
+    /// let table = Arc::new(RouteTable::<Ipv4Net, u32>::with_max_enumerations(2));
+    /// let (fib, follower) = Fib::follow_owned(Arc::clone(&table), |r| r.value).unwrap();
+    /// assert!(fib.is_empty());
+    /// assert_eq!(table.stats().open_enumerations, 1);     // the follower's feed
+    /// assert_eq!(Fib::follow_owned(Arc::clone(&table), |r| r.value).err(), Some(Error::NoSystemResources));
+    /// drop(follower);
+    /// assert_eq!(table.stats().open_enumerations, 0);
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn follow_owned<V: Clone + Send + Sync + 'static>(
+        table: Arc<RouteTable<P, V>>,
+        next_hop: impl Fn(&Route<P, V>) -> u32 + Send + 'static,
+    ) -> Result<(Fib<P>, OwnedFibFollower<P, V>), Error> {
+        let (fib, inner) = Follower::start(table, Box::new(next_hop))?;
+        Ok((fib, OwnedFibFollower { inner }))
+    }
+}
+
+impl<'h, T, P, V> Follower<'h, T, P, V>
+where
+    T: Deref<Target = RouteTable<P, V>> + Clone,
+    P: Prefix,
+    V: Clone + Send + Sync + 'static,
+{
+    /// A follower of `table`'s best routes, built, and a reader handle of its Fib.
+    fn start(table: T, next_hop: NextHop<'h, P, V>) -> Result<(Fib<P>, Self), Error> {
+        let writer = FibWriter::for_prefixes(table.network_count());
+        let mut follower = Follower {
             table,
-            next_hop: Box::new(next_hop),
+            next_hop,
             feed: None,
-            writer: FibWriter::for_prefixes(table.network_count()),
+            writer,
             published: Version(0),
+            unapplied: None,
+            applied: 0,
         };
         follower.rebuild()?;
         // Built before any reader handle exists: trim the arena to what is used, leaving
@@ -99,71 +192,39 @@ impl<P: Prefix> Fib<P> {
         follower.writer.shrink_to_fit(used / 8 + (1 << 12));
         Ok((follower.writer.fib(), follower))
     }
-}
 
-impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
-    /// Applies every change committed so far (those committed while it runs are left for
-    /// the next call), publishes them (as one version, or one per 256 changes of a long
-    /// backlog), and returns how many. On [`Error::Lagged`] it
-    /// rebuilds the Fib from a fresh snapshot and goes on (readers keep reading the old
-    /// state meanwhile) and returns the number of networks in the rebuilt Fib.
-    ///
-    /// ```
-    /// use rtm::{Fib, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
-    /// let table = RouteTable::<Ipv4Net, u32>::new();
-    /// let (fib, mut f) = Fib::follow(&table, |r| r.value).unwrap();
-    /// assert_eq!(f.sync(), Ok(0));
-    /// let key = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(2), InterfaceId(1),
-    ///                         "192.0.2.1".parse().unwrap());
-    /// table.add_route(Route::new(key, 5)).unwrap();
-    /// table.delete_route(&key).unwrap();
-    /// assert_eq!(f.sync(), Ok(2));
-    /// assert!(fib.is_empty());
-    /// ```
-    pub fn sync(&mut self) -> Result<usize, Error> {
-        self.drain(None)
-    }
-
-    /// As [`FibFollower::sync`], waiting up to `timeout` for the first change (as
-    /// [`Feed::next_timeout`] does: a follower that keeps up with a busy writer naps
-    /// between syncs rather than have each commit wake it).
-    ///
-    /// ```
-    /// use std::time::{Duration, Instant};
-    /// let table = rtm::RouteTable::<rtm::Ipv4Net, u32>::new();
-    /// let (_fib, mut f) = rtm::Fib::follow(&table, |r| r.value).unwrap();
-    /// assert_eq!(f.sync_timeout(Duration::from_millis(1)), Ok(0));
-    /// ```
-    pub fn sync_timeout(&mut self, timeout: Duration) -> Result<usize, Error> {
-        self.drain(Some(timeout))
-    }
-
-    /// The follower's writer, for statistics.
-    pub fn writer(&self) -> &FibWriter<P> {
+    /// The writer, for statistics.
+    fn writer(&self) -> &FibWriter<P> {
         &self.writer
     }
 
     fn drain(&mut self, wait: Option<Duration>) -> Result<usize, Error> {
-        // Out of `self` while changes are applied: if the embedder's `next_hop` panics,
-        // the unwinding drops the feed, past a change the Fib never got, and the next
-        // sync subscribes afresh instead of going on without it.
-        let Some(mut feed) = self.feed.take() else {
+        // A panic (in the embedder's `next_hop`, or in its `V`'s `Clone` inside the feed)
+        // leaves everything here consistent: the feed has not moved past a change it did
+        // not return, a returned change is in `unapplied` until it is in the writer, and
+        // the writer holds every change before it (unpublished). So the next sync goes on
+        // where the failed one stopped.
+        let Some(feed) = self.feed.as_mut() else {
             return self.rebuild();
         };
-        let mut next = match wait {
-            Some(t) => feed.next_timeout(t),
-            None => feed.try_next(),
+        let mut next = match self.unapplied.take() {
+            Some(change) => Ok(Some(change)),
+            None => match wait {
+                Some(t) => feed.next_timeout(t),
+                None => feed.try_next(),
+            },
         };
         // The changes committed by now, and no more: a writer that commits faster than
         // they are applied must not keep a sync from publishing.
         let target = self.table.version();
-        let mut applied = 0;
         loop {
             match next {
                 Ok(Some(change)) => {
-                    apply(&mut self.writer, &*self.next_hop, &change);
-                    applied += 1;
-                    if applied % PUBLISH_EVERY == 0 {
+                    let change = self.unapplied.insert(change);
+                    apply(&mut self.writer, &*self.next_hop, change);
+                    self.unapplied = None;
+                    self.applied += 1;
+                    if self.applied.is_multiple_of(PUBLISH_EVERY) {
                         // A long backlog (after the follower was descheduled, say) shows
                         // up in steps rather than all at its end.
                         self.published = feed.version();
@@ -171,15 +232,8 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
                     }
                 }
                 Ok(None) => break,
-                Err(Error::Lagged) => {
-                    // The dead feed's slot is needed for the new subscription.
-                    drop(feed);
-                    return self.rebuild();
-                }
-                Err(e) => {
-                    self.feed = Some(feed);
-                    return Err(e);
-                }
+                Err(Error::Lagged) => return self.rebuild(),
+                Err(e) => return Err(e),
             }
             if feed.version() >= target {
                 break;
@@ -192,17 +246,25 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
             self.published = feed.version();
             self.writer.publish(self.published);
         }
-        self.feed = Some(feed);
-        Ok(applied)
+        Ok(std::mem::take(&mut self.applied))
     }
 
     /// Subscribes afresh and makes the writer's prefixes those of the snapshot (only the
     /// differences are written), publishing them at the snapshot's version. Returns the
     /// number of networks.
     fn rebuild(&mut self) -> Result<usize, Error> {
-        // The dead feed's slot is needed for the new subscription.
+        // The dead feed's slot is needed for the new subscription; the snapshot holds
+        // whatever it had not applied.
         self.feed = None;
-        let (snapshot, feed) = self.table.subscribe(Criteria::all().best_only())?;
+        self.unapplied = None;
+        self.applied = 0;
+        let table = &self.table;
+        let (snapshot, feed) = subscribe_in(
+            T::clone(table),
+            Criteria::all().best_only(),
+            |c| table.enumerate(c),
+            |e| e.snapshot(),
+        )?;
         let version = snapshot.snapshot();
         let mut seen = HashSet::new();
         for route in snapshot {
@@ -226,6 +288,104 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
         feed.reserve_networks(self.writer.len() / 8);
         self.feed = Some(feed);
         Ok(self.writer.len())
+    }
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
+    /// Applies every change committed so far (those committed while it runs are left for
+    /// the next call), publishes them (as one version, or one per 256 changes of a long
+    /// backlog), and returns how many. On [`Error::Lagged`] it
+    /// rebuilds the Fib from a fresh snapshot and goes on (readers keep reading the old
+    /// state meanwhile) and returns the number of networks in the rebuilt Fib.
+    ///
+    /// ```
+    /// use rtm::{Fib, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let table = RouteTable::<Ipv4Net, u32>::new();
+    /// let (fib, mut f) = Fib::follow(&table, |r| r.value).unwrap();
+    /// assert_eq!(f.sync(), Ok(0));
+    /// let key = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(2), InterfaceId(1),
+    ///                         "192.0.2.1".parse().unwrap());
+    /// table.add_route(Route::new(key, 5)).unwrap();
+    /// table.delete_route(&key).unwrap();
+    /// assert_eq!(f.sync(), Ok(2));
+    /// assert!(fib.is_empty());
+    /// ```
+    pub fn sync(&mut self) -> Result<usize, Error> {
+        self.inner.drain(None)
+    }
+
+    /// As [`FibFollower::sync`], waiting up to `timeout` for the first change (as
+    /// [`Feed::next_timeout`](crate::Feed::next_timeout) does: a follower that keeps up with a busy writer naps
+    /// between syncs rather than have each commit wake it).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let table = rtm::RouteTable::<rtm::Ipv4Net, u32>::new();
+    /// let (_fib, mut f) = rtm::Fib::follow(&table, |r| r.value).unwrap();
+    /// assert_eq!(f.sync_timeout(Duration::from_millis(1)), Ok(0));
+    /// ```
+    pub fn sync_timeout(&mut self, timeout: Duration) -> Result<usize, Error> {
+        self.inner.drain(Some(timeout))
+    }
+
+    /// The follower's writer, for statistics.
+    ///
+    /// ```
+    /// let table = rtm::RouteTable::<rtm::Ipv4Net, u32>::new();
+    /// let (_fib, f) = rtm::Fib::follow(&table, |r| r.value).unwrap();
+    /// assert!(f.writer().is_empty());
+    /// ```
+    pub fn writer(&self) -> &FibWriter<P> {
+        self.inner.writer()
+    }
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> OwnedFibFollower<P, V> {
+    /// Applies every change committed so far (those committed while it runs are left for
+    /// the next call), publishes them (as one version, or one per 256 changes of a long
+    /// backlog), and returns how many. On [`Error::Lagged`] it
+    /// rebuilds the Fib from a fresh snapshot and goes on (readers keep reading the old
+    /// state meanwhile) and returns the number of networks in the rebuilt Fib.
+    ///
+    /// ```
+    /// use rtm::{Fib, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let table = std::sync::Arc::new(RouteTable::<Ipv4Net, u32>::new());
+    /// let (fib, mut f) = Fib::follow_owned(table.clone(), |r| r.value).unwrap();
+    /// assert_eq!(f.sync(), Ok(0));
+    /// let key = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(2), InterfaceId(1),
+    ///                         "192.0.2.1".parse().unwrap());
+    /// table.add_route(Route::new(key, 5)).unwrap();
+    /// table.delete_route(&key).unwrap();
+    /// assert_eq!(f.sync(), Ok(2));
+    /// assert!(fib.is_empty());
+    /// ```
+    pub fn sync(&mut self) -> Result<usize, Error> {
+        self.inner.drain(None)
+    }
+
+    /// As [`FibFollower::sync`], waiting up to `timeout` for the first change (as
+    /// [`Feed::next_timeout`](crate::Feed::next_timeout) does: a follower that keeps up with a busy writer naps
+    /// between syncs rather than have each commit wake it).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let table = std::sync::Arc::new(rtm::RouteTable::<rtm::Ipv4Net, u32>::new());
+    /// let (_fib, mut f) = rtm::Fib::follow_owned(table, |r| r.value).unwrap();
+    /// assert_eq!(f.sync_timeout(Duration::from_millis(1)), Ok(0));
+    /// ```
+    pub fn sync_timeout(&mut self, timeout: Duration) -> Result<usize, Error> {
+        self.inner.drain(Some(timeout))
+    }
+
+    /// The follower's writer, for statistics.
+    ///
+    /// ```
+    /// let table = std::sync::Arc::new(rtm::RouteTable::<rtm::Ipv4Net, u32>::new());
+    /// let (_fib, f) = rtm::Fib::follow_owned(table, |r| r.value).unwrap();
+    /// assert!(f.writer().is_empty());
+    /// ```
+    pub fn writer(&self) -> &FibWriter<P> {
+        self.inner.writer()
     }
 }
 

@@ -28,7 +28,7 @@ mod writer;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-pub use follow::FibFollower;
+pub use follow::{FibFollower, OwnedFibFollower};
 pub use key::FibKey;
 
 use crate::prefix::sealed::AddrBits;

@@ -265,6 +265,45 @@ static void test_lookup_and_best(void) {
     EXPECT(rtm_table_destroy(t), RTM_NO_ERROR);
 }
 
+/* rtm_lookup_len reads no more than addr_len bytes, and only the table family's length
+ * is accepted. The short buffers are heap blocks of exactly their size, so that a read
+ * past them is a heap-buffer-overflow under AddressSanitizer. */
+static void test_lookup_len(void) {
+    rtm_table *t4 = table(4, 8);
+    rtm_route r4 = route4("10.0.0.0", 8, 1, 1, 1, 8);
+    EXPECT(rtm_add_route(t4, &r4), RTM_NO_ERROR);
+    uint8_t *a4 = malloc(4);
+    CHECK(a4 != NULL);
+    memcpy(a4, (uint8_t[4]){10, 1, 2, 3}, 4);
+    rtm_route out;
+    EXPECT(rtm_lookup_len(t4, a4, 4, &out), RTM_NO_ERROR);
+    CHECK(out.value == 8 && out.family == 4);
+    uint8_t a16[16] = {10, 1, 2, 3};
+    EXPECT(rtm_lookup_len(t4, a16, 16, &out), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_lookup_len(t4, a4, 3, &out), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_lookup_len(t4, a4, 0, &out), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_lookup_len(t4, NULL, 4, &out), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_lookup_len(t4, a4, 4, NULL), RTM_ERROR_INVALID_PARAMETER);
+    uint8_t miss[4] = {11, 0, 0, 0};
+    EXPECT(rtm_lookup_len(t4, miss, sizeof miss, &out), RTM_ERROR_NO_MORE_ROUTES);
+
+    rtm_table *t6 = table(6, 8);
+    rtm_route r6 = route6("2001:db8::", 32, 1, 1, 1, 32);
+    EXPECT(rtm_add_route(t6, &r6), RTM_NO_ERROR);
+    uint8_t a6[16];
+    CHECK(inet_pton(AF_INET6, "2001:db8::1", a6) == 1);
+    EXPECT(rtm_lookup_len(t6, a6, sizeof a6, &out), RTM_NO_ERROR);
+    CHECK(out.value == 32 && out.family == 6);
+    /* An IPv4 address given to an IPv6 table: refused, and not read past its 4 bytes. */
+    EXPECT(rtm_lookup_len(t6, a4, 4, &out), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_lookup_len(t6, a6, 17, &out), RTM_ERROR_INVALID_PARAMETER);
+
+    EXPECT(rtm_table_destroy(t4), RTM_NO_ERROR);
+    EXPECT(rtm_lookup_len(t4, a4, 4, &out), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_table_destroy(t6), RTM_NO_ERROR);
+    free(a4);
+}
+
 /* Drains a handle into `out` (at most `cap` routes); returns how many; checks the
  * ascending order and that the handle then stays exhausted. */
 static size_t drain(rtm_handle h, rtm_route *out, size_t cap) {
@@ -788,6 +827,7 @@ int main(void) {
     test_invalid_routes();
     test_ipv4_bytes_and_enabled();
     test_lookup_and_best();
+    test_lookup_len();
     test_enumeration_flags();
     test_snapshot_and_handle_misuse();
     test_batch();
