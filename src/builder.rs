@@ -4,7 +4,16 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use crate::prefix::Prefix;
-use crate::table::{RouteTable, DEFAULT_MAX_ENUMERATIONS};
+use crate::sync::Epoch;
+use crate::table::RouteTable;
+
+/// The default limit of open enumerations of [`RouteTable::new`].
+///
+/// ```
+/// let t = rtm::RouteTable::<rtm::Ipv4Net, ()>::new();
+/// assert_eq!(t.max_enumerations(), rtm::DEFAULT_MAX_ENUMERATIONS);
+/// ```
+pub const DEFAULT_MAX_ENUMERATIONS: usize = 1024;
 
 /// The journal capacity of a table built without [`Builder::journal_capacity`]: 65,536
 /// commits.
@@ -81,6 +90,51 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> Builder<P, V> {
     /// assert_eq!(t.route_count(), 0);
     /// ```
     pub fn build(self) -> RouteTable<P, V> {
-        RouteTable::from_builder(self)
+        RouteTable::build(self.max_enumerations, self.journal_capacity, Epoch::new())
+    }
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> Default for RouteTable<P, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Building a table: the shorthands and the builder.
+impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
+    /// An empty table allowing [`DEFAULT_MAX_ENUMERATIONS`] (1024) open enumerations.
+    ///
+    /// ```
+    /// let t = rtm::RouteTable::<rtm::Ipv6Net, ()>::new();
+    /// assert_eq!(t.route_count(), 0);
+    /// ```
+    pub fn new() -> Self {
+        Self::with_max_enumerations(DEFAULT_MAX_ENUMERATIONS)
+    }
+
+    /// An empty table allowing `n` open enumerations, clamped to `1..=4096`
+    /// ([`MAX_ENUMERATIONS`](crate::MAX_ENUMERATIONS), which leaves every slot at least
+    /// 2^40 handle generations).
+    ///
+    /// ```
+    /// use rtm::{Criteria, Error, Ipv4Net, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, ()>::with_max_enumerations(1);
+    /// let e = t.enumerate(Criteria::all()).unwrap();
+    /// assert_eq!(t.enumerate(Criteria::all()).err(), Some(Error::NoSystemResources));
+    /// drop(e);
+    /// assert!(t.enumerate(Criteria::all()).is_ok());
+    /// ```
+    pub fn with_max_enumerations(n: usize) -> Self {
+        Self::builder().max_enumerations(n).build()
+    }
+
+    /// A builder for a table with other limits (open enumerations, journal capacity).
+    ///
+    /// ```
+    /// let t = rtm::RouteTable::<rtm::Ipv4Net, u32>::builder().max_enumerations(8).build();
+    /// assert_eq!(t.max_enumerations(), 8);
+    /// ```
+    pub fn builder() -> Builder<P, V> {
+        Builder::new()
     }
 }

@@ -2,12 +2,13 @@
 
 use std::ptr::NonNull;
 
+use crate::clock::Clock;
 use crate::criteria::{Criteria, Step};
 use crate::prefix::Prefix;
 use crate::route::{Route, RouteKey};
 use crate::skiplist::{Node, NodeRef, SkipList};
 use crate::sync::Guard;
-use crate::version::{Clock, Entry, VersionNode};
+use crate::version::{Entry, VersionNode};
 
 /// Where a cursor stands between calls.
 #[derive(Clone, Copy, Debug)]

@@ -157,23 +157,6 @@ macro_rules! enumeration_methods {
 }
 
 impl<'t, P: Prefix, V: Clone + Send + Sync + 'static> Enumeration<'t, P, V> {
-    pub(crate) fn new(
-        table: &'t RouteTable<P, V>,
-        slot: usize,
-        gen: u64,
-        cursor: Cursor<P>,
-    ) -> Self {
-        Self {
-            core: Core {
-                table,
-                slot,
-                gen,
-                cursor,
-                open: true,
-            },
-        }
-    }
-
     enumeration_methods!("enumerate");
 
     /// The cursor, for a walk that acts on the nodes it visits (the block operations).
@@ -233,6 +216,86 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> fmt::Debug for OwnedEnumeratio
 }
 
 impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
+    /// An RAII enumeration over a snapshot taken now; closing or dropping it releases the
+    /// snapshot. [`Error::NoSystemResources`] when no slot is free,
+    /// [`Error::InvalidParameter`] for a prefix with host bits set in `criteria`.
+    ///
+    /// ```
+    /// use rtm::{Criteria, Ipv4Net, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, u32>::new();
+    /// let e = t.enumerate(Criteria::all().within("10.0.0.0/8".parse().unwrap())).unwrap();
+    /// assert_eq!(e.count(), 0);
+    /// ```
+    pub fn enumerate(&self, criteria: Criteria<P>) -> Result<Enumeration<'_, P, V>, Error> {
+        Ok(Enumeration {
+            core: Core::open(self, criteria)?,
+        })
+    }
+
+    /// Opens a handle-based enumeration over a snapshot taken now (RTMv1's
+    /// `RtmCreateEnumerationHandle`). Errors as [`RouteTable::enumerate`].
+    ///
+    /// ```
+    /// use rtm::{Criteria, Ipv4Net, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, u32>::new();
+    /// let h = t.create_enumeration_handle(Criteria::all()).unwrap();
+    /// assert_eq!(t.stats().open_enumerations, 1);
+    /// t.close_enumeration_handle(h).unwrap();
+    /// ```
+    pub fn create_enumeration_handle(&self, criteria: Criteria<P>) -> Result<EnumHandle, Error> {
+        criteria.validate()?;
+        let mut criteria = Some(criteria);
+        let (slot, gen, _) = self
+            .slots
+            .open(Kind::Handle, &self.clock, |s| {
+                Some(Cursor::new(s, criteria.take().expect("called once")))
+            })
+            .ok_or(Error::NoSystemResources)?;
+        Ok(self.slots.handle(slot, gen))
+    }
+
+    /// The next route of a handle's enumeration (RTMv1's `RtmEnumerateGetNextRoute`):
+    /// [`Error::NoMoreRoutes`] once exhausted (the handle stays open),
+    /// [`Error::InvalidHandle`] for a closed, stale, forged or foreign handle,
+    /// [`Error::Busy`] while another call on the same handle is in flight (the handle
+    /// stays valid). If `V::clone` panics, the panic propagates to the caller and the
+    /// handle stays open and usable, positioned after the route whose clone panicked.
+    ///
+    /// ```
+    /// use rtm::{Criteria, Error, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, u32>::new();
+    /// let k = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(1), InterfaceId(1), "192.0.2.1".parse().unwrap());
+    /// t.add_route(Route::new(k, 1)).unwrap();
+    /// let h = t.create_enumeration_handle(Criteria::all()).unwrap();
+    /// assert_eq!(t.enumerate_get_next_route(h).unwrap().key, k);
+    /// assert_eq!(t.enumerate_get_next_route(h), Err(Error::NoMoreRoutes));
+    /// assert_eq!(t.enumerate_get_next_route(rtm::EnumHandle::from_raw(12345)), Err(Error::InvalidHandle));
+    /// # t.close_enumeration_handle(h).unwrap();
+    /// ```
+    pub fn enumerate_get_next_route(&self, h: EnumHandle) -> Result<Route<P, V>, Error> {
+        let r = self.slots.with_handle(h, |cursor| {
+            let guard = self.epoch.pin();
+            cursor.next(&self.list, &self.clock, &guard)
+        })?;
+        r.ok_or(Error::NoMoreRoutes)
+    }
+
+    /// Closes a handle (RTMv1's `RtmCloseEnumerationHandle`), releasing its slot and its
+    /// snapshot. Every later use of the handle is [`Error::InvalidHandle`].
+    ///
+    /// ```
+    /// use rtm::{Criteria, Error, Ipv4Net, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, u32>::new();
+    /// let h = t.create_enumeration_handle(Criteria::all()).unwrap();
+    /// assert_eq!(t.close_enumeration_handle(h), Ok(()));
+    /// assert_eq!(t.enumerate_get_next_route(h), Err(Error::InvalidHandle));
+    /// ```
+    pub fn close_enumeration_handle(&self, h: EnumHandle) -> Result<(), Error> {
+        self.slots.close_handle(h)?;
+        self.after_close();
+        Ok(())
+    }
+
     /// An RAII enumeration over a snapshot taken now, like [`RouteTable::enumerate`], that
     /// holds a clone of this `Arc` instead of a borrow: it is `'static + Send`. Errors as
     /// [`RouteTable::enumerate`].

@@ -219,6 +219,7 @@ compile_error!("rtm needs 64-bit atomics (its clock and slot words are AtomicU64
 
 mod block;
 mod builder;
+mod clock;
 mod criteria;
 mod cursor;
 mod enumeration;
@@ -237,7 +238,7 @@ mod sync;
 mod table;
 mod version;
 
-pub use builder::{Builder, DEFAULT_JOURNAL_CAPACITY};
+pub use builder::{Builder, DEFAULT_JOURNAL_CAPACITY, DEFAULT_MAX_ENUMERATIONS};
 pub use criteria::Criteria;
 pub use enumeration::{Enumeration, OwnedEnumeration};
 pub use error::Error;
@@ -247,7 +248,7 @@ pub use handle::{EnumHandle, MAX_ENUMERATIONS};
 pub use ipnet::{Ipv4Net, Ipv6Net};
 pub use prefix::Prefix;
 pub use route::{InterfaceId, ProtocolId, Route, RouteKey, Version};
-pub use table::{RouteTable, Stats, DEFAULT_MAX_ENUMERATIONS};
+pub use table::{RouteTable, Stats};
 
 // The README's code blocks run as doctests.
 #[cfg(doctest)]

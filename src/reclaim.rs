@@ -69,38 +69,21 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::marker::PhantomData;
 
+use crate::clock::Clock;
 use crate::journal::Read;
 use crate::prefix::Prefix;
 use crate::route::RouteKey;
 use crate::skiplist::{Node, NodeRef, SkipList};
 use crate::slots::{Scan, Slots};
 use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Epoch, Guard, Mutex, Ordering};
-use crate::version::{Clock, VersionNode};
+use crate::version::{SweepPermit, VersionNode};
 
 /// Chain visits per step of a write or a close.
 pub(crate) const STEP_BUDGET: usize = 8;
 
 /// Commits after which a step refreshes its scan of the slots.
 const RESCAN: u64 = 256;
-
-/// Proof that the holder is the reclaimer, running under its lock: the one thread that may
-/// prune chains, retire keys and remove skip-list nodes. Only [`Reclaimer`] mints one,
-/// inside a run that holds the lock, and it cannot leave the thread (`!Send`).
-pub(crate) struct SweepPermit {
-    _not_send: PhantomData<*const ()>,
-}
-
-#[cfg(test)]
-impl SweepPermit {
-    /// A permit for a unit test that plays the reclaimer on a chain no reclaimer owns.
-    pub(crate) fn for_test() -> Self {
-        Self {
-            _not_send: PhantomData,
-        }
-    }
-}
 
 /// A node on the retained list, by address, and the horizon at which visiting it again
 /// frees something (`Pruned::free_at`). Only the reclaimer removes nodes, and it never
@@ -289,10 +272,10 @@ impl Reclaimer {
                 .now
                 .min(floor)
                 .min(scan.pinned.first().copied().unwrap_or(u64::MAX)),
-            // We hold the lock (`state` is borrowed from its guard): we are the reclaimer.
-            permit: SweepPermit {
-                _not_send: PhantomData,
-            },
+            // SAFETY: we hold the lock (`state` is borrowed from its guard), so we are the
+            // table's one reclaimer for as long as the permit lives (it dies with `pass`,
+            // before this function returns and the lock is released).
+            permit: unsafe { SweepPermit::new() },
         };
         let mut budget = match mode {
             Mode::Step(n) => n,

@@ -245,13 +245,6 @@ where
     }
 }
 
-impl<P: Prefix> crate::skiplist::SkipKey for RouteKey<P> {
-    #[inline]
-    fn hint(&self) -> u64 {
-        crate::prefix::sealed::Bits::order_hint(&self.prefix)
-    }
-}
-
 /// A route as stored and as returned. Returned routes are clones (`V: Clone`).
 ///
 /// ```

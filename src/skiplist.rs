@@ -30,8 +30,9 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::ptr::{self, NonNull};
 
+use crate::clock::Clock;
 use crate::sync::{AtomicBool, AtomicPtr, Guard, Ordering};
-use crate::version::{Chain, Clock, Retired, VersionNode};
+use crate::version::{Chain, Retired, VersionNode};
 
 /// The tallest tower. With p = 1/2 per level this indexes 2^24 keys comfortably.
 #[cfg(not(loom))]

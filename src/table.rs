@@ -2,28 +2,26 @@
 
 use std::fmt;
 
-use crate::builder::Builder;
-use crate::criteria::Criteria;
+use crate::clock::Clock;
 use crate::cursor::{best_in_run, best_of, route as route_of, Cursor};
-use crate::enumeration::Enumeration;
 use crate::error::Error;
-use crate::handle::{EnumHandle, MAX_ENUMERATIONS};
+use crate::handle::MAX_ENUMERATIONS;
 use crate::prefix::sealed::AddrBits;
 use crate::prefix::{common_len, covers, is_canonical, mask, Prefix};
 use crate::reclaim::{Parts, Reclaimer};
 use crate::route::{Route, RouteKey, Version};
 use crate::skiplist::{Inserted, Node, NodeRef, SkipList};
-use crate::slots::{Kind, Slots};
+use crate::slots::Slots;
 use crate::sync::{fence, AtomicUsize, CachePadded, Epoch, Ordering};
-use crate::version::{Clock, Entry, VersionNode};
+use crate::version::{Entry, VersionNode};
 
-/// The default limit of open enumerations of [`RouteTable::new`].
-///
-/// ```
-/// let t = rtm::RouteTable::<rtm::Ipv4Net, ()>::new();
-/// assert_eq!(t.max_enumerations(), rtm::DEFAULT_MAX_ENUMERATIONS);
-/// ```
-pub const DEFAULT_MAX_ENUMERATIONS: usize = 1024;
+/// The skip list orders routes by key, with the prefix's order hint first.
+impl<P: Prefix> crate::skiplist::SkipKey for RouteKey<P> {
+    #[inline]
+    fn hint(&self) -> u64 {
+        crate::prefix::sealed::Bits::order_hint(&self.prefix)
+    }
+}
 
 /// The smallest journal a table gets (a loom model may use a tiny one to make a feed lag).
 #[cfg(not(loom))]
@@ -103,53 +101,7 @@ impl<P: Prefix, V> fmt::Debug for RouteTable<P, V> {
     }
 }
 
-impl<P: Prefix, V: Clone + Send + Sync + 'static> Default for RouteTable<P, V> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
-    /// An empty table allowing [`DEFAULT_MAX_ENUMERATIONS`] (1024) open enumerations.
-    ///
-    /// ```
-    /// let t = rtm::RouteTable::<rtm::Ipv6Net, ()>::new();
-    /// assert_eq!(t.route_count(), 0);
-    /// ```
-    pub fn new() -> Self {
-        Self::with_max_enumerations(DEFAULT_MAX_ENUMERATIONS)
-    }
-
-    /// An empty table allowing `n` open enumerations, clamped to `1..=4096`
-    /// ([`MAX_ENUMERATIONS`](crate::MAX_ENUMERATIONS), which leaves every slot at least
-    /// 2^40 handle generations).
-    ///
-    /// ```
-    /// use rtm::{Criteria, Error, Ipv4Net, RouteTable};
-    /// let t = RouteTable::<Ipv4Net, ()>::with_max_enumerations(1);
-    /// let e = t.enumerate(Criteria::all()).unwrap();
-    /// assert_eq!(t.enumerate(Criteria::all()).err(), Some(Error::NoSystemResources));
-    /// drop(e);
-    /// assert!(t.enumerate(Criteria::all()).is_ok());
-    /// ```
-    pub fn with_max_enumerations(n: usize) -> Self {
-        Self::builder().max_enumerations(n).build()
-    }
-
-    /// A builder for a table with other limits (open enumerations, journal capacity).
-    ///
-    /// ```
-    /// let t = rtm::RouteTable::<rtm::Ipv4Net, u32>::builder().max_enumerations(8).build();
-    /// assert_eq!(t.max_enumerations(), 8);
-    /// ```
-    pub fn builder() -> Builder<P, V> {
-        Builder::new()
-    }
-
-    pub(crate) fn from_builder(b: Builder<P, V>) -> Self {
-        Self::build(b.max_enumerations, b.journal_capacity, Epoch::new())
-    }
-
     /// This table's identity, as carried by its handles ([`EnumHandle::table_id`]): no
     /// other live table has it. Ids are leased from 4095 and come back when a table is
     /// dropped; a handle of a dropped table is invalid on every later table with its id.
@@ -192,7 +144,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         Self::build(n, journal_capacity, Epoch::with_collector(collector))
     }
 
-    fn build(n: usize, journal_capacity: usize, epoch: Epoch) -> Self {
+    pub(crate) fn build(n: usize, journal_capacity: usize, epoch: Epoch) -> Self {
         let n = n.clamp(1, MAX_ENUMERATIONS);
         let journal_capacity = journal_capacity
             .clamp(MIN_JOURNAL_CAPACITY, 1 << 30)
@@ -504,94 +456,6 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         Version(self.clock.now())
     }
 
-    /// An RAII enumeration over a snapshot taken now; closing or dropping it releases the
-    /// snapshot. [`Error::NoSystemResources`] when no slot is free,
-    /// [`Error::InvalidParameter`] for a prefix with host bits set in `criteria`.
-    ///
-    /// ```
-    /// use rtm::{Criteria, Ipv4Net, RouteTable};
-    /// let t = RouteTable::<Ipv4Net, u32>::new();
-    /// let e = t.enumerate(Criteria::all().within("10.0.0.0/8".parse().unwrap())).unwrap();
-    /// assert_eq!(e.count(), 0);
-    /// ```
-    pub fn enumerate(&self, criteria: Criteria<P>) -> Result<Enumeration<'_, P, V>, Error> {
-        criteria.validate()?;
-        let (slot, gen, snapshot) = self
-            .slots
-            .open(Kind::Owned, &self.clock, |_| None)
-            .ok_or(Error::NoSystemResources)?;
-        Ok(Enumeration::new(
-            self,
-            slot,
-            gen,
-            Cursor::new(snapshot, criteria),
-        ))
-    }
-
-    /// Opens a handle-based enumeration over a snapshot taken now (RTMv1's
-    /// `RtmCreateEnumerationHandle`). Errors as [`RouteTable::enumerate`].
-    ///
-    /// ```
-    /// use rtm::{Criteria, Ipv4Net, RouteTable};
-    /// let t = RouteTable::<Ipv4Net, u32>::new();
-    /// let h = t.create_enumeration_handle(Criteria::all()).unwrap();
-    /// assert_eq!(t.stats().open_enumerations, 1);
-    /// t.close_enumeration_handle(h).unwrap();
-    /// ```
-    pub fn create_enumeration_handle(&self, criteria: Criteria<P>) -> Result<EnumHandle, Error> {
-        criteria.validate()?;
-        let mut criteria = Some(criteria);
-        let (slot, gen, _) = self
-            .slots
-            .open(Kind::Handle, &self.clock, |s| {
-                Some(Cursor::new(s, criteria.take().expect("called once")))
-            })
-            .ok_or(Error::NoSystemResources)?;
-        Ok(self.slots.handle(slot, gen))
-    }
-
-    /// The next route of a handle's enumeration (RTMv1's `RtmEnumerateGetNextRoute`):
-    /// [`Error::NoMoreRoutes`] once exhausted (the handle stays open),
-    /// [`Error::InvalidHandle`] for a closed, stale, forged or foreign handle,
-    /// [`Error::Busy`] while another call on the same handle is in flight (the handle
-    /// stays valid). If `V::clone` panics, the panic propagates to the caller and the
-    /// handle stays open and usable, positioned after the route whose clone panicked.
-    ///
-    /// ```
-    /// use rtm::{Criteria, Error, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
-    /// let t = RouteTable::<Ipv4Net, u32>::new();
-    /// let k = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(1), InterfaceId(1), "192.0.2.1".parse().unwrap());
-    /// t.add_route(Route::new(k, 1)).unwrap();
-    /// let h = t.create_enumeration_handle(Criteria::all()).unwrap();
-    /// assert_eq!(t.enumerate_get_next_route(h).unwrap().key, k);
-    /// assert_eq!(t.enumerate_get_next_route(h), Err(Error::NoMoreRoutes));
-    /// assert_eq!(t.enumerate_get_next_route(rtm::EnumHandle::from_raw(12345)), Err(Error::InvalidHandle));
-    /// # t.close_enumeration_handle(h).unwrap();
-    /// ```
-    pub fn enumerate_get_next_route(&self, h: EnumHandle) -> Result<Route<P, V>, Error> {
-        let r = self.slots.with_handle(h, |cursor| {
-            let guard = self.epoch.pin();
-            cursor.next(&self.list, &self.clock, &guard)
-        })?;
-        r.ok_or(Error::NoMoreRoutes)
-    }
-
-    /// Closes a handle (RTMv1's `RtmCloseEnumerationHandle`), releasing its slot and its
-    /// snapshot. Every later use of the handle is [`Error::InvalidHandle`].
-    ///
-    /// ```
-    /// use rtm::{Criteria, Error, Ipv4Net, RouteTable};
-    /// let t = RouteTable::<Ipv4Net, u32>::new();
-    /// let h = t.create_enumeration_handle(Criteria::all()).unwrap();
-    /// assert_eq!(t.close_enumeration_handle(h), Ok(()));
-    /// assert_eq!(t.enumerate_get_next_route(h), Err(Error::InvalidHandle));
-    /// ```
-    pub fn close_enumeration_handle(&self, h: EnumHandle) -> Result<(), Error> {
-        self.slots.close_handle(h)?;
-        self.after_close();
-        Ok(())
-    }
-
     /// Reclaims now whatever no open enumeration or feed can see any more, and lets the
     /// epoch free it. (This also happens on its own, a bounded step on each write and each
     /// close.) If another thread is running a step, this waits for that step to end (a
@@ -690,6 +554,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::criteria::Criteria;
     use ipnet::Ipv4Net;
 
     fn key(p: &str, proto: u32) -> RouteKey<Ipv4Net> {

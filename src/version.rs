@@ -9,9 +9,9 @@
 use std::marker::PhantomData;
 use std::ptr;
 
+use crate::clock::Clock;
 use crate::journal::Journal;
-use crate::reclaim::SweepPermit;
-use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, CachePadded, Guard, Ordering};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, Guard, Ordering};
 
 /// The timestamp of a version that is linked but not yet decided.
 pub(crate) const PENDING: u64 = u64::MAX;
@@ -22,34 +22,24 @@ pub(crate) const PENDING: u64 = u64::MAX;
 /// with `map_addr`, which keeps the pointer's provenance.
 const DEAD: usize = 1;
 
-/// The table's clock: the newest timestamp handed out, and the journal in which every
-/// timestamp it hands out is recorded once (as a commit or as a gap).
-pub(crate) struct Clock {
-    now: CachePadded<AtomicU64>,
-    pub(crate) journal: Journal,
+/// Proof that the holder is the table's reclaimer: the one thread at a time that may prune
+/// chains and retire keys (and remove skip-list nodes). The reclaimer mints one inside a
+/// run that holds its lock; it cannot leave the thread (`!Send`).
+pub(crate) struct SweepPermit {
+    _not_send: PhantomData<*const ()>,
 }
 
-impl Clock {
-    pub(crate) fn new(journal_capacity: usize) -> Self {
+impl SweepPermit {
+    /// A permit.
+    ///
+    /// # Safety
+    /// For as long as the permit lives, no other permit of the same table exists: the
+    /// caller is the table's only reclaimer (it holds the reclaimer's lock), or it owns
+    /// the chains it prunes outright (a unit test).
+    pub(crate) unsafe fn new() -> Self {
         Self {
-            now: CachePadded::new(AtomicU64::new(0)),
-            journal: Journal::new(journal_capacity),
+            _not_send: PhantomData,
         }
-    }
-
-    /// The current value. SeqCst: snapshot registration and the reclaimer's announcement
-    /// form a store-buffering pattern with it (invariant 3, see `slots`).
-    #[inline]
-    pub(crate) fn now(&self) -> u64 {
-        self.now.load(Ordering::SeqCst)
-    }
-
-    /// A fresh timestamp, larger than every value `now` returned before. The caller
-    /// records it in the journal: as its commit, or as a gap if it does not use it.
-    #[inline]
-    fn tick(&self) -> u64 {
-        // SeqCst: part of the single total order the registration protocol reasons about.
-        self.now.fetch_add(1, Ordering::SeqCst) + 1
     }
 }
 
@@ -588,9 +578,9 @@ mod tests {
 
     #[cfg(not(loom))]
     mod plain {
-        use super::super::{sees_between, Chain, Clock, Entry, VersionNode, PENDING};
+        use super::super::{sees_between, Chain, Entry, SweepPermit, VersionNode, PENDING};
         use super::BETWEEN;
-        use crate::reclaim::SweepPermit;
+        use crate::clock::Clock;
 
         #[test]
         fn which_snapshots_see_a_version() {
@@ -637,8 +627,14 @@ mod tests {
                     // SAFETY: `second` is linked in the chain, which outlives this hook.
                     let t2 = unsafe { &*second }.decide(&k, &guard);
                     k.journal.commit(t2, second.cast_const().cast(), &guard);
-                    let pruned =
-                        c.prune(k.now(), &[], &k.journal, &guard, &SweepPermit::for_test());
+                    let pruned = c.prune(
+                        k.now(),
+                        &[],
+                        &k.journal,
+                        &guard,
+                        // SAFETY: this test owns the chain; no reclaimer runs on it.
+                        &unsafe { SweepPermit::new() },
+                    );
                     assert_eq!(pruned.values, 1, "the step unlinks the shadowed value");
                 }))
             });
