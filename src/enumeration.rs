@@ -65,7 +65,9 @@ where
 /// An open enumeration of a [`RouteTable`]: it yields, in ascending key order, exactly the
 /// routes matching its criteria that were live at its snapshot, whatever writers do
 /// meanwhile. It holds no epoch guard between calls, so it may live long and move between
-/// threads; [`close`](Enumeration::close) or drop releases its slot and snapshot.
+/// threads; [`close`](Enumeration::close) or drop releases its slot and snapshot. Once
+/// exhausted it keeps returning `None` and stays open, holding its slot and snapshot,
+/// until it is closed or dropped.
 ///
 /// ```
 /// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
@@ -255,7 +257,8 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     }
 
     /// The next route of a handle's enumeration (RTMv1's `RtmEnumerateGetNextRoute`):
-    /// [`Error::NoMoreRoutes`] once exhausted (the handle stays open),
+    /// [`Error::NoMoreRoutes`] once exhausted and on every later call until the handle is
+    /// closed (it stays open),
     /// [`Error::InvalidHandle`] for a closed, stale, forged or foreign handle,
     /// [`Error::Busy`] while another call on the same handle is in flight (the handle
     /// stays valid). If `V::clone` panics, the panic propagates to the caller and the

@@ -75,9 +75,14 @@ pub struct Change<P: Prefix, V> {
 /// A stream of the changes committed to a table after a point in its history, for one
 /// criteria (see [`RouteTable::subscribe`] and [`RouteTable::feed`]).
 ///
-/// It reads the table's journal, which holds the last
-/// [`journal_capacity`](RouteTable::journal_capacity) commits: a feed that falls further
-/// behind gets [`Error::Lagged`] and is dead from then on (subscribe again). Writers never
+/// Changes come in version order; no commit that changes the result is skipped or
+/// repeated, and a commit that does not change it gives nothing. While open, a feed counts
+/// as an open enumeration in [`RouteTable::stats`] and in the slot pool.
+///
+/// It reads the table's journal, which records every commit of the table and holds the
+/// last [`journal_capacity`](RouteTable::journal_capacity) of them: a feed that has not
+/// read a commit the journal dropped (whether or not that commit matches its criteria)
+/// gets [`Error::Lagged`] and is dead from then on (subscribe again). Writers never
 /// wait for it. It holds one of the table's enumeration slots until dropped.
 ///
 /// ```
@@ -314,7 +319,8 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     }
 
     /// A feed of the changes of `criteria`'s result committed after now (see
-    /// [`RouteTable::subscribe`]). Takes one slot.
+    /// [`RouteTable::subscribe`]). Takes one slot: [`Error::NoSystemResources`] when none
+    /// is free; [`Error::InvalidParameter`] as [`RouteTable::enumerate`].
     ///
     /// ```
     /// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
@@ -686,7 +692,8 @@ where
 /// The methods both feeds share, written once (the examples open the feed with `$open`).
 macro_rules! feed_methods {
     ($open:literal) => {
-        /// Every change with a version at or below this one has been returned.
+        /// Every change with a version at or below this one has been returned; it is at
+        /// least the version of every change returned so far.
         ///
         /// ```
         /// let t = std::sync::Arc::new(rtm::RouteTable::<rtm::Ipv4Net, ()>::new());

@@ -69,7 +69,8 @@ pub const MAX_ENUMERATIONS: usize = 4096;
 /// table. Closed, stale, forged and foreign handles, and handles of dropped tables, are
 /// rejected with [`Error::InvalidHandle`](crate::Error::InvalidHandle), never undefined
 /// behaviour; a handle that another thread's call is using gives
-/// [`Error::Busy`](crate::Error::Busy) and stays valid.
+/// [`Error::Busy`](crate::Error::Busy) and stays valid. The slot of an RAII
+/// [`Enumeration`](crate::Enumeration) is never reachable through a handle.
 ///
 /// Layout: the table id in the top 12 bits, then a 52-bit serial naming a slot and its
 /// generation. No handle value is ever valid for two different enumerations in one

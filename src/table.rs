@@ -79,7 +79,8 @@ pub struct Stats {
     /// Right after [`RouteTable::collect`], exactly those some open snapshot can see.
     /// Deletion markers are not counted.
     pub dead_versions: usize,
-    /// RAII enumerations and handles not yet closed.
+    /// RAII enumerations, handles and feeds not yet closed (a `subscribe` counts two, a
+    /// Fib's follower one).
     pub open_enumerations: usize,
     /// Enumeration slots retired because their generation counter would wrap.
     pub retired_slots: usize,
@@ -299,7 +300,8 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     }
 
     /// The best route of exactly this network: the enabled route with the smallest
-    /// `(priority, metric)`, ties to the smaller key.
+    /// `(priority, metric)`, ties to the smaller key. `None` for a prefix with host bits
+    /// set.
     ///
     /// ```
     /// use rtm::{InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
