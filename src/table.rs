@@ -103,11 +103,11 @@ impl<P: Prefix, V> fmt::Debug for RouteTable<P, V> {
 }
 
 impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
-    /// This table's identity, as carried by its handles ([`EnumHandle::table_id`]): no
+    /// This table's identity, as carried by its handles ([`EnumHandle::table_id`](crate::EnumHandle::table_id)): no
     /// other live table has it. Ids are leased from 4095 and come back when a table is
     /// dropped; a handle of a dropped table is invalid on every later table with its id.
     /// While 4095 tables are alive, a new one gets 0 and cannot open handles (see
-    /// [`EnumHandle`]).
+    /// [`EnumHandle`](crate::EnumHandle)).
     ///
     /// ```
     /// let a = rtm::RouteTable::<rtm::Ipv4Net, ()>::new();
@@ -118,7 +118,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         self.slots.table_id()
     }
 
-    /// How many commits the journal holds (see [`Builder::journal_capacity`]).
+    /// How many commits the journal holds (see [`Builder::journal_capacity`](crate::Builder::journal_capacity)).
     ///
     /// ```
     /// assert_eq!(rtm::RouteTable::<rtm::Ipv4Net, ()>::new().journal_capacity(), rtm::DEFAULT_JOURNAL_CAPACITY);
