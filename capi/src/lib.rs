@@ -33,10 +33,23 @@
 #![warn(missing_docs, unsafe_op_in_unsafe_fn)]
 #![allow(non_camel_case_types)]
 
+mod codes;
 mod convert;
 mod feeds;
 mod fib;
 mod registry;
+mod types;
+
+pub use codes::{
+    RTM_CURRENT_BEST_ROUTE, RTM_ERROR_BUSY, RTM_ERROR_FEED_LAGGED, RTM_ERROR_INTERNAL,
+    RTM_ERROR_INVALID_HANDLE, RTM_ERROR_INVALID_PARAMETER, RTM_ERROR_MORE_MESSAGES,
+    RTM_ERROR_NO_MESSAGES, RTM_ERROR_NO_MORE_ROUTES, RTM_ERROR_NO_SYSTEM_RESOURCES,
+    RTM_INCLUDE_DISABLED_ROUTES, RTM_NO_CHANGE, RTM_NO_ERROR, RTM_ONLY_BEST_ROUTES,
+    RTM_ONLY_THIS_INTERFACE, RTM_ONLY_THIS_NETWORK, RTM_ONLY_THIS_PROTOCOL,
+    RTM_ONLY_WITHIN_NETWORK, RTM_PREVIOUS_BEST_ROUTE, RTM_ROUTE_ADDED, RTM_ROUTE_CHANGED,
+    RTM_ROUTE_DELETED, RTM_START_AFTER_ROUTE,
+};
+pub use types::{rtm_feed, rtm_fib, rtm_handle, rtm_route, rtm_stats, rtm_table};
 
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
@@ -46,140 +59,6 @@ use rtm::{EnumHandle, Error, Ipv4Net, Ipv6Net, RouteTable};
 
 use convert::{criteria_in, key_in, prefix_in, route_in, route_out, Family};
 use registry::AnyTable;
-
-/// Success.
-pub const RTM_NO_ERROR: u32 = 0u32;
-/// The table or the enumeration handle is unknown, destroyed, closed, stale or forged
-/// (`ERROR_INVALID_HANDLE`).
-pub const RTM_ERROR_INVALID_HANDLE: u32 = 6u32;
-/// A NULL pointer where a value is needed, a family other than 4 or 6 or not the table's, a
-/// prefix length beyond the family's width, a prefix with host bits set, unknown flag bits,
-/// or a count of 0 (`ERROR_INVALID_PARAMETER`).
-pub const RTM_ERROR_INVALID_PARAMETER: u32 = 87u32;
-/// Another thread's call is using this enumeration handle; the handle stays valid, try
-/// again (`ERROR_BUSY`).
-pub const RTM_ERROR_BUSY: u32 = 170u32;
-/// The enumeration is exhausted, the route to delete is absent, or a lookup found nothing
-/// (`ERROR_NO_MORE_ITEMS`).
-pub const RTM_ERROR_NO_MORE_ROUTES: u32 = 259u32;
-/// A failure inside the library, caught at the boundary instead of crossing into C
-/// (`ERROR_INTERNAL_ERROR`). It indicates a bug in the library; the process may go on.
-pub const RTM_ERROR_INTERNAL: u32 = 1359u32;
-/// Every enumeration slot of the table is in use (handles and feeds share them), or the
-/// table cannot open handles (`ERROR_NO_SYSTEM_RESOURCES`).
-pub const RTM_ERROR_NO_SYSTEM_RESOURCES: u32 = 1450u32;
-
-/// Enumerate only routes to exactly the criteria's network (RTMv1).
-pub const RTM_ONLY_THIS_NETWORK: u32 = 0x00000001u32;
-/// Enumerate only routes through the criteria's `interface_id` (RTMv1).
-pub const RTM_ONLY_THIS_INTERFACE: u32 = 0x00000002u32;
-/// Enumerate only routes of the criteria's `protocol` (RTMv1).
-pub const RTM_ONLY_THIS_PROTOCOL: u32 = 0x00000004u32;
-/// Enumerate only the best route of each network, as of the snapshot: best among all the
-/// network's routes, then filtered by the other flags (RTMv1).
-pub const RTM_ONLY_BEST_ROUTES: u32 = 0x00000008u32;
-/// Enumerate disabled routes too (RTMv1; 0x40000000).
-pub const RTM_INCLUDE_DISABLED_ROUTES: u32 = 0x40000000u32;
-/// Extension: enumerate only the criteria's network and every more-specific network in it
-/// (RTMv2's range enumeration).
-pub const RTM_ONLY_WITHIN_NETWORK: u32 = 0x00000100u32;
-/// Extension: resume strictly after the criteria's route key (network, protocol,
-/// interface_id, next_hop), as RTMv2's enumeration resume does.
-pub const RTM_START_AFTER_ROUTE: u32 = 0x00000200u32;
-
-/// A route change message was returned and more are ready (RTMv1's `ERROR_MORE_MESSAGES`,
-/// `ERROR_MORE_DATA`).
-pub const RTM_ERROR_MORE_MESSAGES: u32 = 234u32;
-/// No route change message is ready (RTMv1's `ERROR_NO_MESSAGES`, `ERROR_NO_MORE_ITEMS`).
-pub const RTM_ERROR_NO_MESSAGES: u32 = 259u32;
-/// The feed fell further behind than the table's journal holds and lost changes; it is
-/// dead from then on: close it and open another (`ERROR_CONNECTION_ABORTED`).
-pub const RTM_ERROR_FEED_LAGGED: u32 = 1236u32;
-
-/// A change message carries the network's current best route (RTMv1).
-pub const RTM_CURRENT_BEST_ROUTE: u32 = 0x00000001u32;
-/// A change message carries the network's previous best route (RTMv1).
-pub const RTM_PREVIOUS_BEST_ROUTE: u32 = 0x00000002u32;
-/// No change (RTMv1).
-pub const RTM_NO_CHANGE: u32 = 0u32;
-/// A network got a best route: `RTM_CURRENT_BEST_ROUTE` only (RTMv1).
-pub const RTM_ROUTE_ADDED: u32 = 0x00000001u32;
-/// A network lost its best route: `RTM_PREVIOUS_BEST_ROUTE` only (RTMv1).
-pub const RTM_ROUTE_DELETED: u32 = 0x00000002u32;
-/// A network's best route changed: both (RTMv1's
-/// `RTM_CURRENT_BEST_ROUTE | RTM_PREVIOUS_BEST_ROUTE`).
-pub const RTM_ROUTE_CHANGED: u32 = 0x00000003u32;
-
-/// An opaque table. The `rtm_table *` values the library hands out are tokens, not
-/// addresses: never dereference one. A token is never reused in the process, so a
-/// destroyed table's token stays invalid (`RTM_ERROR_INVALID_HANDLE`) forever.
-pub struct rtm_table {
-    _opaque: [u8; 0],
-}
-
-/// An enumeration handle: any 64-bit value may be passed; only the values that
-/// `rtm_create_enumeration_handle` returned, until closed, name an enumeration.
-pub type rtm_handle = u64;
-
-/// A feed of best-route changes: the table's token in the high 32 bits and a serial in
-/// the low 32. Any 64-bit value may be passed; only the values that `rtm_feed_open`
-/// returned, until closed (or their table destroyed), name a feed.
-pub type rtm_feed = u64;
-
-/// A Fib (a read-optimized longest-prefix-match table of next-hop ids that follows a
-/// table): the table's token in the high 32 bits and a serial in the low 32. Any 64-bit
-/// value may be passed; only the values that `rtm_fib_create` returned, until destroyed
-/// (or their table destroyed), name a Fib.
-pub type rtm_fib = u64;
-
-/// A route. The key of a route is (network/prefix_len, protocol, interface_id, next_hop);
-/// adding a route with the key of a route in the table replaces it.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct rtm_route {
-    /// 4 or 6.
-    pub family: u8,
-    /// The network's prefix length: at most 32 (IPv4) or 128 (IPv6).
-    pub prefix_len: u8,
-    /// 0 is disabled, anything else enabled; returned as 0 or 1.
-    pub enabled: u8,
-    /// The network address in network byte order, no host bits set. IPv4 uses the first 4
-    /// bytes: the others are ignored on input and zero on output.
-    pub network: [u8; 16],
-    /// The next-hop address, as `network`.
-    pub next_hop: [u8; 16],
-    /// The protocol that owns the route.
-    pub protocol: u32,
-    /// The outgoing interface.
-    pub interface_id: u32,
-    /// Preference between protocols: lower wins.
-    pub priority: u32,
-    /// Preference within a protocol: lower wins.
-    pub metric: u32,
-    /// The embedder's payload (an index into its own next-hop or attribute table, say).
-    pub value: u64,
-}
-
-/// A table's counters.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct rtm_stats {
-    /// Live routes, disabled ones included.
-    pub live_routes: u64,
-    /// Networks with at least one live route.
-    pub networks: u64,
-    /// Replaced or deleted route values still retained; right after `rtm_collect`,
-    /// exactly those that an open enumeration can still see.
-    pub dead_versions: u64,
-    /// Enumeration handles not yet closed.
-    pub open_enumerations: u64,
-    /// The newest committed version: every change of the table increments it.
-    pub version: u64,
-    /// The table's limit of open enumerations.
-    pub max_enumerations: u32,
-    /// 4 or 6.
-    pub family: u8,
-}
 
 /// Runs an entry point's body: its error is returned as its code, and a panic, which
 /// must not unwind into C, as `RTM_ERROR_INTERNAL`.
