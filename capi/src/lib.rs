@@ -36,6 +36,7 @@
 mod codes;
 mod convert;
 mod feeds;
+mod ffi;
 mod fib;
 mod registry;
 mod types;
@@ -51,77 +52,15 @@ pub use codes::{
 };
 pub use types::{rtm_feed, rtm_fib, rtm_handle, rtm_route, rtm_stats, rtm_table};
 
-use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::sync::Arc;
 
 use rtm::{EnumHandle, Error, Ipv4Net, Ipv6Net, RouteTable};
 
 use convert::{criteria_in, key_in, prefix_in, route_in, route_out, Family};
-use registry::AnyTable;
-
-/// Runs an entry point's body: its error is returned as its code, and a panic, which
-/// must not unwind into C, as `RTM_ERROR_INTERNAL`.
-fn ffi(body: impl FnOnce() -> Result<(), Error>) -> u32 {
-    // AssertUnwindSafe: after a panic nothing of the closure's state is used again; the
-    // tables are concurrent structures whose every step leaves them consistent.
-    match panic::catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => RTM_NO_ERROR,
-        Ok(Err(e)) => e.code(),
-        Err(_) => RTM_ERROR_INTERNAL,
-    }
-}
-
-/// The token of a table pointer: `InvalidParameter` for NULL.
-fn token(table: *mut rtm_table) -> Result<u64, Error> {
-    if table.is_null() {
-        Err(Error::InvalidParameter)
-    } else {
-        Ok(table.addr() as u64)
-    }
-}
-
-/// The value behind a caller's input pointer: `InvalidParameter` for NULL.
-///
-/// # Safety
-/// A non-NULL `p` must be valid for reads of a `T` (alignment is not required).
-unsafe fn read_in<T: Copy>(p: *const T) -> Result<T, Error> {
-    if p.is_null() {
-        return Err(Error::InvalidParameter);
-    }
-    // SAFETY: non-NULL, and valid for reads by the caller's contract; read_unaligned
-    // needs no alignment.
-    Ok(unsafe { ptr::read_unaligned(p) })
-}
-
-/// A caller's output pointer, checked before the call does anything.
-fn out_ptr<T>(p: *mut T) -> Result<*mut T, Error> {
-    if p.is_null() {
-        Err(Error::InvalidParameter)
-    } else {
-        Ok(p)
-    }
-}
-
-/// Writes a result to a checked output pointer.
-///
-/// # Safety
-/// `p` must be valid for writes of a `T` (alignment is not required).
-unsafe fn write_out<T>(p: *mut T, v: T) {
-    // SAFETY: valid for writes by the caller's contract; write_unaligned needs no
-    // alignment.
-    unsafe { ptr::write_unaligned(p, v) }
-}
-
-/// Runs a generic body on the entry's table, whichever its family.
-macro_rules! on_table {
-    ($entry:expr, $t:ident => $body:expr) => {
-        match &$entry.table {
-            AnyTable::V4($t) => $body,
-            AnyTable::V6($t) => $body,
-        }
-    };
-}
+use ffi::{ffi, optional_in, out_ptr, read_in, token, write_out};
+use registry::{on_table, AnyTable};
+use types::{join, split};
 
 /// Creates a table of `family` (4 or 6) that allows `max_enumerations` open enumeration
 /// handles at once (clamped to 1..=4096), and stores it in `*out`.
@@ -576,15 +515,6 @@ pub unsafe extern "C" fn rtm_create_enumeration_handle(
     })
 }
 
-/// The value behind an optional input pointer.
-///
-/// # Safety
-/// `p` must be NULL or valid for reading a `T`.
-unsafe fn optional_in<T: Copy>(p: *const T) -> Option<T> {
-    // SAFETY: the caller's contract.
-    unsafe { read_in(p) }.ok()
-}
-
 fn create<P: Family>(
     t: &RouteTable<P, u64>,
     flags: u32,
@@ -907,17 +837,6 @@ pub unsafe extern "C" fn rtm_feed_close(feed: rtm_feed) -> u32 {
         let (token, serial) = split(feed);
         registry::with_table(token, |e| feeds::close(&e.feeds, serial))
     })
-}
-
-/// Splits a feed or Fib value into its table token and serial.
-fn split(v: u64) -> (u64, u32) {
-    (v >> 32, v as u32)
-}
-
-/// Joins a table token and a serial into a feed or Fib value.
-fn join(token: u64, serial: u32) -> Result<u64, Error> {
-    let token = u32::try_from(token).map_err(|_| Error::NoSystemResources)?;
-    Ok(u64::from(token) << 32 | u64::from(serial))
 }
 
 /// Builds a Fib of the table's current best routes and stores its value in `*out`. A

@@ -1,5 +1,7 @@
-//! The C types: the opaque table, the 64-bit handle values, and the `#[repr(C)]` structs
-//! of routes and counters.
+//! The C types: the opaque table, the 64-bit handle values (and how feed and Fib values
+//! pack their table's token), and the `#[repr(C)]` structs of routes and counters.
+
+use rtm::Error;
 
 /// An opaque table. The `rtm_table *` values the library hands out are tokens, not
 /// addresses: never dereference one. A token is never reused in the process, so a
@@ -70,4 +72,15 @@ pub struct rtm_stats {
     pub max_enumerations: u32,
     /// 4 or 6.
     pub family: u8,
+}
+
+/// Splits a feed or Fib value into its table token and serial.
+pub(crate) fn split(v: u64) -> (u64, u32) {
+    (v >> 32, v as u32)
+}
+
+/// Joins a table token and a serial into a feed or Fib value.
+pub(crate) fn join(token: u64, serial: u32) -> Result<u64, Error> {
+    let token = u32::try_from(token).map_err(|_| Error::NoSystemResources)?;
+    Ok(u64::from(token) << 32 | u64::from(serial))
 }
