@@ -1,6 +1,6 @@
 //! The C ABI of [`rtm`]: RTMv1-style routing tables, routes and enumeration handles for
 //! forwarding engines written in C. The header is `capi/include/rtm.h`, generated from this
-//! file by cbindgen; `capi/README.md` shows how to build and link.
+//! crate's modules by cbindgen; `capi/README.md` shows how to build and link.
 //!
 //! Every function returns a Win32 code (`uint32_t`): [`RTM_NO_ERROR`] or one of the
 //! `RTM_ERROR_*` values, which are [`rtm::Error::code`] of the crate's errors. Every input
@@ -33,13 +33,29 @@
 #![warn(missing_docs, unsafe_op_in_unsafe_fn)]
 #![allow(non_camel_case_types)]
 
+// The modules of the entry points, in the order of their declarations in include/rtm.h,
+// after those of this file: cbindgen reads the modules in the order they are declared, so
+// moving a line here reorders the header (tests/header.rs catches it). A comment between
+// two lines keeps rustfmt from sorting them.
+// Return codes and flags.
 mod codes;
+// The C types.
+mod types;
+// Enumeration handles.
+mod enumeration;
+// Block delete and enable.
+mod block;
+// Route change messages.
+mod messages;
+// Fibs.
+mod forwarding;
+
+// The layers under the entry points, which declare nothing for C.
 mod convert;
 mod feeds;
 mod ffi;
 mod fib;
 mod registry;
-mod types;
 
 pub use codes::{
     RTM_CURRENT_BEST_ROUTE, RTM_ERROR_BUSY, RTM_ERROR_FEED_LAGGED, RTM_ERROR_INTERNAL,
@@ -52,15 +68,24 @@ pub use codes::{
 };
 pub use types::{rtm_feed, rtm_fib, rtm_handle, rtm_route, rtm_stats, rtm_table};
 
+pub use block::{rtm_block_delete_routes, rtm_block_set_route_enable};
+pub use enumeration::{
+    rtm_close_enumeration_handle, rtm_create_enumeration_handle, rtm_enumerate_get_next_route,
+    rtm_enumerate_get_next_routes,
+};
+pub use forwarding::{
+    rtm_fib_create, rtm_fib_destroy, rtm_fib_lookup, rtm_fib_lookup_batch, rtm_fib_sync,
+};
+pub use messages::{rtm_dequeue_route_change_message, rtm_feed_close, rtm_feed_open};
+
 use std::ptr;
 use std::sync::Arc;
 
-use rtm::{EnumHandle, Error, Ipv4Net, Ipv6Net, RouteTable};
+use rtm::{Error, RouteTable};
 
-use convert::{criteria_in, key_in, prefix_in, route_in, route_out, Family};
-use ffi::{ffi, optional_in, out_ptr, read_in, token, write_out};
+use convert::{key_in, prefix_in, route_in, route_out, Family};
+use ffi::{ffi, out_ptr, read_in, token, write_out};
 use registry::{on_table, AnyTable};
-use types::{join, split};
 
 /// Creates a table of `family` (4 or 6) that allows `max_enumerations` open enumeration
 /// handles at once (clamped to 1..=4096), and stores it in `*out`.
@@ -457,564 +482,5 @@ pub unsafe extern "C" fn rtm_collect(table: *mut rtm_table) -> u32 {
             on_table!(e, t => t.collect());
             Ok(())
         })
-    })
-}
-
-/// Opens an enumeration over a snapshot of the table taken now, and stores its handle in
-/// `*out`. `enumeration_flags` combine (AND) `RTM_ONLY_THIS_NETWORK`,
-/// `RTM_ONLY_THIS_INTERFACE`, `RTM_ONLY_THIS_PROTOCOL`, `RTM_ONLY_BEST_ROUTES`,
-/// `RTM_INCLUDE_DISABLED_ROUTES`, `RTM_ONLY_WITHIN_NETWORK` and `RTM_START_AFTER_ROUTE`;
-/// without `RTM_INCLUDE_DISABLED_ROUTES` only enabled routes are returned. `criteria`
-/// supplies the network, interface_id, protocol (and the key to resume after); it is read
-/// only if a flag needs it, and may be NULL otherwise.
-///
-/// Returns `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL, a flag bit is unknown, or a flag
-/// needs `criteria` and it is NULL or malformed (family not the table's, prefix length
-/// beyond the width, host bits); `RTM_ERROR_NO_SYSTEM_RESOURCES` if the table's
-/// `max_enumerations` handles are open; `RTM_ERROR_INVALID_HANDLE` if `table` is not a live
-/// table.
-///
-/// The handle belongs to the caller until `rtm_close_enumeration_handle` (or the table's
-/// destruction); it may be passed between threads, but one call at a time uses it.
-/// The enumeration sees exactly the routes of its snapshot, in key order, each once,
-/// whatever writers do meanwhile; writers never wait for it.
-///
-/// ```c
-/// rtm_route crit = {.family = 4, .prefix_len = 8, .network = {10}};
-/// rtm_handle h;
-/// rtm_route r;
-/// uint32_t rc = rtm_create_enumeration_handle(table, RTM_ONLY_WITHIN_NETWORK, &crit, &h);
-/// if (rc != RTM_NO_ERROR) return rc;
-/// while ((rc = rtm_enumerate_get_next_route(h, &r)) == RTM_NO_ERROR)
-///     dump(&r);
-/// rtm_close_enumeration_handle(h); // rc is RTM_ERROR_NO_MORE_ROUTES here
-/// ```
-///
-/// # Safety
-/// `criteria` must be NULL or valid for reading an `rtm_route`; `out` NULL or valid for
-/// writing an `rtm_handle`.
-#[no_mangle]
-pub unsafe extern "C" fn rtm_create_enumeration_handle(
-    table: *mut rtm_table,
-    enumeration_flags: u32,
-    criteria: *const rtm_route,
-    out: *mut rtm_handle,
-) -> u32 {
-    ffi(|| {
-        let t = token(table)?;
-        let out = out_ptr(out)?;
-        // SAFETY: the caller's contract on `criteria`.
-        let c = unsafe { optional_in(criteria) };
-        let h = registry::with_table(
-            t,
-            |e| on_table!(e, t => create(t, enumeration_flags, c.as_ref())),
-        )?;
-        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
-        unsafe { write_out(out, h) };
-        Ok(())
-    })
-}
-
-fn create<P: Family>(
-    t: &RouteTable<P, u64>,
-    flags: u32,
-    c: Option<&rtm_route>,
-) -> Result<rtm_handle, Error> {
-    let criteria = criteria_in::<P>(flags, c)?;
-    Ok(t.create_enumeration_handle(criteria)?.into_raw())
-}
-
-/// Copies the enumeration's next route into `*out` (RTMv1's `RtmEnumerateGetNextRoute`).
-///
-/// Returns `RTM_ERROR_NO_MORE_ROUTES` once the enumeration is exhausted (and on every call
-/// after; the handle stays open until closed), `RTM_ERROR_INVALID_HANDLE` for any value that
-/// is not an open handle (closed, stale, forged, or of a destroyed table),
-/// `RTM_ERROR_BUSY` if another thread's call is using the handle right now (nothing
-/// happened; the handle stays valid), `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL (the
-/// enumeration does not advance). `*out` is written only on `RTM_NO_ERROR`.
-///
-/// Never waits: not for writers, and not for another call on the same handle.
-///
-/// # Safety
-/// `out` must be NULL or valid for writing an `rtm_route`.
-#[no_mangle]
-pub unsafe extern "C" fn rtm_enumerate_get_next_route(
-    handle: rtm_handle,
-    out: *mut rtm_route,
-) -> u32 {
-    ffi(|| {
-        let out = out_ptr(out)?;
-        let r = registry::with_handle_table(handle, |e| {
-            on_table!(e, t => {
-                let r = t.enumerate_get_next_route(EnumHandle::from_raw(handle))?;
-                Ok(route_out(&r))
-            })
-        })?;
-        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
-        unsafe { write_out(out, r) };
-        Ok(())
-    })
-}
-
-/// Copies up to `max` next routes of the enumeration into `out[0..]` and stores how many in
-/// `*count`.
-///
-/// Returns `RTM_NO_ERROR` with `*count` >= 1, or `RTM_ERROR_NO_MORE_ROUTES` with `*count`
-/// = 0 once the enumeration is exhausted. Once the arguments are checked, `*count` is
-/// written whatever the outcome (0 on an error). The batch is one call on the handle:
-/// another thread's call on it meanwhile gets `RTM_ERROR_BUSY`. Errors as
-/// `rtm_enumerate_get_next_route`, and
-/// `RTM_ERROR_INVALID_PARAMETER` if `out` or `count` is NULL or `max` is 0.
-///
-/// # Safety
-/// `out` must be NULL or valid for writing `max` `rtm_route`s; `count` NULL or valid for
-/// writing a `uint32_t`.
-#[no_mangle]
-pub unsafe extern "C" fn rtm_enumerate_get_next_routes(
-    handle: rtm_handle,
-    out: *mut rtm_route,
-    max: u32,
-    count: *mut u32,
-) -> u32 {
-    ffi(|| {
-        let out = out_ptr(out)?;
-        let count = out_ptr(count)?;
-        if max == 0 {
-            return Err(Error::InvalidParameter);
-        }
-        let mut n = 0u32;
-        let r = registry::with_handle_table(handle, |e| {
-            on_table!(e, t => {
-                let mut routes = Vec::new();
-                let h = EnumHandle::from_raw(handle);
-                n = t.enumerate_get_next_routes(h, max as usize, &mut routes)? as u32;
-                for (i, r) in routes.iter().enumerate() {
-                    // SAFETY: `out` is non-NULL and valid for `max` routes by the caller's
-                    // contract, and the crate returned at most `max`.
-                    unsafe { write_out(out.add(i), route_out(r)) };
-                }
-                if n == 0 {
-                    Err(Error::NoMoreRoutes)
-                } else {
-                    Ok(())
-                }
-            })
-        });
-        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
-        unsafe { write_out(count, n) };
-        r
-    })
-}
-
-/// Closes an enumeration handle (RTMv1's `RtmCloseEnumerationHandle`): its slot and its
-/// snapshot are released, and every later use of the value is `RTM_ERROR_INVALID_HANDLE`.
-///
-/// Returns `RTM_ERROR_INVALID_HANDLE` for any value that is not an open handle (already
-/// closed, stale, forged, or of a destroyed table: a destroyed table's handles need no
-/// close). Of racing closes exactly one succeeds. A close may come while another thread's
-/// call on the handle is in flight: that call finishes normally, and the handle is closed
-/// when it returns.
-///
-/// # Safety
-/// None: any value may be passed.
-#[no_mangle]
-pub unsafe extern "C" fn rtm_close_enumeration_handle(handle: rtm_handle) -> u32 {
-    ffi(|| {
-        registry::with_handle_table(
-            handle,
-            |e| on_table!(e, t => t.close_enumeration_handle(EnumHandle::from_raw(handle))),
-        )
-    })
-}
-
-/// Deletes every route that matches `enumeration_flags` and `criteria` (as in
-/// `rtm_create_enumeration_handle`) at a snapshot taken at the call (RTMv1's
-/// `RtmBlockDeleteRoutes`), and stores how many were deleted in `*deleted` if it is not
-/// NULL. Routes added after the snapshot are not touched; each deletion is its own change
-/// of the table, so concurrent readers may see some deleted and not others.
-///
-/// Returns the errors of `rtm_create_enumeration_handle` (the snapshot takes one of the
-/// table's enumeration slots while the call runs).
-///
-/// ```c
-/// rtm_route crit = {.family = 4, .protocol = 14};
-/// uint32_t deleted;
-/// rtm_block_delete_routes(table, RTM_ONLY_THIS_PROTOCOL | RTM_INCLUDE_DISABLED_ROUTES,
-///                         &crit, &deleted);
-/// ```
-///
-/// # Safety
-/// `criteria` must be NULL or valid for reading an `rtm_route`; `deleted` NULL or valid for
-/// writing a `uint32_t`.
-#[no_mangle]
-pub unsafe extern "C" fn rtm_block_delete_routes(
-    table: *mut rtm_table,
-    enumeration_flags: u32,
-    criteria: *const rtm_route,
-    deleted: *mut u32,
-) -> u32 {
-    ffi(|| {
-        let t = token(table)?;
-        // SAFETY: the caller's contract on `criteria`.
-        let c = unsafe { optional_in(criteria) };
-        let n = registry::with_table(
-            t,
-            |e| on_table!(e, t => block_delete(t, enumeration_flags, c.as_ref())),
-        )?;
-        if !deleted.is_null() {
-            // SAFETY: non-NULL; valid for writes by the caller's contract.
-            unsafe { write_out(deleted, u32::try_from(n).unwrap_or(u32::MAX)) };
-        }
-        Ok(())
-    })
-}
-
-/// Sets `enabled` (0: disable, anything else: enable) on every route that matches
-/// `enumeration_flags` and `criteria` at a snapshot taken at the call, disabled routes
-/// included whatever `RTM_INCLUDE_DISABLED_ROUTES` says (RTMv1's `RtmBlockSetRouteEnable`),
-/// and stores how many routes changed in `*changed` if it is not NULL. Each change is its
-/// own commit. Errors as `rtm_block_delete_routes`.
-///
-/// ```c
-/// rtm_route crit = {.family = 4, .interface_id = 3};
-/// rtm_block_set_route_enable(table, RTM_ONLY_THIS_INTERFACE, &crit, 0, NULL); // link down
-/// ```
-///
-/// # Safety
-/// `criteria` must be NULL or valid for reading an `rtm_route`; `changed` NULL or valid for
-/// writing a `uint32_t`.
-#[no_mangle]
-pub unsafe extern "C" fn rtm_block_set_route_enable(
-    table: *mut rtm_table,
-    enumeration_flags: u32,
-    criteria: *const rtm_route,
-    enable: u8,
-    changed: *mut u32,
-) -> u32 {
-    ffi(|| {
-        let t = token(table)?;
-        // SAFETY: the caller's contract on `criteria`.
-        let c = unsafe { optional_in(criteria) };
-        let n = registry::with_table(
-            t,
-            |e| on_table!(e, t => t.set_routes_enabled(criteria_in(enumeration_flags, c.as_ref())?, enable != 0)),
-        )?;
-        if !changed.is_null() {
-            // SAFETY: non-NULL; valid for writes by the caller's contract.
-            unsafe { write_out(changed, u32::try_from(n).unwrap_or(u32::MAX)) };
-        }
-        Ok(())
-    })
-}
-
-fn block_delete<P: Family>(
-    t: &RouteTable<P, u64>,
-    flags: u32,
-    c: Option<&rtm_route>,
-) -> Result<usize, Error> {
-    t.delete_routes(criteria_in::<P>(flags, c)?)
-}
-
-/// Opens a feed of best-route changes (RTMv1's route change messages) for the networks
-/// that `enumeration_flags` and `criteria` select, as in `rtm_create_enumeration_handle`;
-/// `RTM_ONLY_BEST_ROUTES` is implied. The feed reports every change committed after this
-/// call: a network whose best route (among those the other flags admit) appears,
-/// disappears or changes gives one message.
-///
-/// Returns the errors of `rtm_create_enumeration_handle` (a feed takes one of the
-/// table's enumeration slots until it is closed).
-///
-/// The feed belongs to the caller until `rtm_feed_close` or the table's destruction; one
-/// call at a time uses it (a concurrent one gets `RTM_ERROR_BUSY`). Writers never wait
-/// for a feed: one that falls further behind than the table's journal holds (65,536
-/// commits) gets `RTM_ERROR_FEED_LAGGED`.
-///
-/// ```c
-/// rtm_feed feed;
-/// uint32_t rc = rtm_feed_open(table, 0, NULL, &feed);
-/// ```
-///
-/// # Safety
-/// `criteria` must be NULL or valid for reading an `rtm_route`; `out` NULL or valid for
-/// writing an `rtm_feed`.
-#[no_mangle]
-pub unsafe extern "C" fn rtm_feed_open(
-    table: *mut rtm_table,
-    enumeration_flags: u32,
-    criteria: *const rtm_route,
-    out: *mut rtm_feed,
-) -> u32 {
-    ffi(|| {
-        let t = token(table)?;
-        let out = out_ptr(out)?;
-        // SAFETY: the caller's contract on `criteria`.
-        let c = unsafe { optional_in(criteria) };
-        let serial = registry::with_table(t, |e| {
-            on_table!(e, t => {
-                let criteria = criteria_in(enumeration_flags, c.as_ref())?.best_only();
-                feeds::open(&e.feeds, &e.serials, t, criteria)
-            })
-        })?;
-        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
-        unsafe { write_out(out, join(t, serial)?) };
-        Ok(())
-    })
-}
-
-/// Dequeues the feed's next route change message (RTMv1's `RtmDequeueRouteChangeMessage`):
-/// `*flags` is `RTM_ROUTE_ADDED` (the network got a best route, in `*current_best`),
-/// `RTM_ROUTE_DELETED` (it lost it, in `*previous_best`) or `RTM_ROUTE_CHANGED` (both);
-/// `current_best` and `previous_best` may be NULL, and each is written only if its flag is
-/// set. Messages come in commit order, each commit once.
-///
-/// Returns, as RTMv1 does, `RTM_NO_ERROR` for a message that is the last one ready and
-/// `RTM_ERROR_MORE_MESSAGES` for a message with more ready after it (call again);
-/// `RTM_ERROR_NO_MESSAGES` if none is ready (nothing written). Also
-/// `RTM_ERROR_FEED_LAGGED` once the feed fell behind the journal (every later call too),
-/// `RTM_ERROR_BUSY` if another thread's call is using the feed, `RTM_ERROR_INVALID_HANDLE`
-/// for a value that is not an open feed (closed, forged, or of a destroyed table),
-/// `RTM_ERROR_INVALID_PARAMETER` if `flags` is NULL.
-///
-/// ```c
-/// uint32_t flags, rc;
-/// rtm_route cur, prev;
-/// do {
-///     rc = rtm_dequeue_route_change_message(feed, &flags, &cur, &prev);
-///     if (rc == RTM_NO_ERROR || rc == RTM_ERROR_MORE_MESSAGES)
-///         apply(flags, &cur, &prev);
-/// } while (rc == RTM_ERROR_MORE_MESSAGES);
-/// ```
-///
-/// # Safety
-/// `flags` must be NULL or valid for writing a `uint32_t`; `current_best` and
-/// `previous_best` NULL or valid for writing an `rtm_route`.
-#[no_mangle]
-pub unsafe extern "C" fn rtm_dequeue_route_change_message(
-    feed: rtm_feed,
-    flags: *mut u32,
-    current_best: *mut rtm_route,
-    previous_best: *mut rtm_route,
-) -> u32 {
-    let mut more = false;
-    let rc = ffi(|| {
-        let flags = out_ptr(flags)?;
-        let (token, serial) = split(feed);
-        let msg = registry::with_table(token, |e| {
-            feeds::with_feed(&e.feeds, serial, |f| f.dequeue())?
-        })?;
-        let Some(((f, cur, prev), ahead)) = msg else {
-            return Err(Error::NoMoreRoutes);
-        };
-        more = ahead;
-        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
-        unsafe { write_out(flags, f) };
-        if let (Some(r), false) = (cur, current_best.is_null()) {
-            // SAFETY: non-NULL; valid for writes by the caller's contract.
-            unsafe { write_out(current_best, r) };
-        }
-        if let (Some(r), false) = (prev, previous_best.is_null()) {
-            // SAFETY: non-NULL; valid for writes by the caller's contract.
-            unsafe { write_out(previous_best, r) };
-        }
-        Ok(())
-    });
-    if rc == RTM_NO_ERROR && more {
-        RTM_ERROR_MORE_MESSAGES
-    } else {
-        rc
-    }
-}
-
-/// Closes a feed and releases its slot. Returns `RTM_ERROR_INVALID_HANDLE` for a value that
-/// is not an open feed (already closed, forged, or of a destroyed table: a destroyed
-/// table's feeds need no close). A call in flight on the feed finishes first.
-///
-/// # Safety
-/// None: any value may be passed.
-#[no_mangle]
-pub unsafe extern "C" fn rtm_feed_close(feed: rtm_feed) -> u32 {
-    ffi(|| {
-        let (token, serial) = split(feed);
-        registry::with_table(token, |e| feeds::close(&e.feeds, serial))
-    })
-}
-
-/// Builds a Fib of the table's current best routes and stores its value in `*out`. A
-/// network's next-hop id is the low 32 bits of its best route's `value`. The Fib does not
-/// move by itself: `rtm_fib_sync` applies the table's changes committed since.
-///
-/// Returns `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL, `RTM_ERROR_INVALID_HANDLE` if
-/// `table` is not a live table, `RTM_ERROR_NO_SYSTEM_RESOURCES` if the table has fewer than
-/// two free enumeration slots (the Fib holds one, and one more while it builds).
-///
-/// The Fib belongs to the caller until `rtm_fib_destroy` or the table's destruction.
-///
-/// ```c
-/// rtm_fib fib;
-/// uint32_t hop;
-/// uint8_t addr[4] = {192, 0, 2, 1};
-/// rtm_fib_create(table, &fib);
-/// if (rtm_fib_lookup(fib, addr, &hop) == RTM_NO_ERROR)
-///     send_via(hop);
-/// ```
-///
-/// # Safety
-/// `out` must be NULL or valid for writing an `rtm_fib`.
-#[no_mangle]
-pub unsafe extern "C" fn rtm_fib_create(table: *mut rtm_table, out: *mut rtm_fib) -> u32 {
-    ffi(|| {
-        let t = token(table)?;
-        let out = out_ptr(out)?;
-        let serial = registry::with_table(
-            t,
-            |e| on_table!(e, t => fib::create(&e.fibs, &e.serials, t)),
-        )?;
-        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
-        unsafe { write_out(out, join(t, serial)?) };
-        Ok(())
-    })
-}
-
-/// Applies every change of the table committed so far to the Fib, and stores how many in
-/// `*applied` if it is not NULL (if the Fib fell a whole journal behind, it rebuilds from a
-/// fresh snapshot instead and stores the number of networks). Lookups go on meanwhile and
-/// see each network's old or new next hop, never anything else.
-///
-/// Returns `RTM_ERROR_BUSY` if another thread is syncing this Fib,
-/// `RTM_ERROR_INVALID_HANDLE` for a value that is not a live Fib, and
-/// `RTM_ERROR_NO_SYSTEM_RESOURCES` if a rebuild finds no free slot.
-///
-/// # Safety
-/// `applied` must be NULL or valid for writing a `uint32_t`.
-#[no_mangle]
-pub unsafe extern "C" fn rtm_fib_sync(fib: rtm_fib, applied: *mut u32) -> u32 {
-    ffi(|| {
-        let (t, serial) = split(fib);
-        let n = registry::with_table(t, |e| fib::with_fib(&e.fibs, serial, fib::sync))?;
-        if !applied.is_null() {
-            // SAFETY: non-NULL; valid for writes by the caller's contract.
-            unsafe { write_out(applied, u32::try_from(n).unwrap_or(u32::MAX)) };
-        }
-        Ok(())
-    })
-}
-
-/// Longest-prefix match in the Fib: stores the next-hop id of the longest network that
-/// covers `addr` (4 bytes for IPv4, 16 for IPv6, network byte order) in `*next_hop`.
-///
-/// Returns `RTM_ERROR_NO_MORE_ROUTES` if no network covers it, `RTM_ERROR_INVALID_PARAMETER`
-/// if `addr` or `next_hop` is NULL, `RTM_ERROR_INVALID_HANDLE` for a value that is not a
-/// live Fib. Takes no lock and never waits for `rtm_fib_sync`.
-///
-/// # Safety
-/// `addr` must be NULL or valid for reading the family's address length; `next_hop` NULL
-/// or valid for writing a `uint32_t`.
-#[no_mangle]
-pub unsafe extern "C" fn rtm_fib_lookup(fib: rtm_fib, addr: *const u8, next_hop: *mut u32) -> u32 {
-    ffi(|| {
-        if addr.is_null() {
-            return Err(Error::InvalidParameter);
-        }
-        let next_hop = out_ptr(next_hop)?;
-        let (t, serial) = split(fib);
-        let hop = registry::with_table(t, |e| {
-            fib::with_fib(&e.fibs, serial, |f| {
-                let len = match f {
-                    fib::FibState::V4(..) => 4,
-                    fib::FibState::V6(..) => 16,
-                };
-                // SAFETY: `addr` is non-NULL and valid for the family's address length by
-                // the caller's contract.
-                let a = unsafe { std::slice::from_raw_parts(addr, len) };
-                Ok(match f {
-                    fib::FibState::V4(f, _) => f.lookup(Ipv4Net::addr_in(a)),
-                    fib::FibState::V6(f, _) => f.lookup(Ipv6Net::addr_in(a)),
-                })
-            })
-        })?
-        .ok_or(Error::NoMoreRoutes)?;
-        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
-        unsafe { write_out(next_hop, hop) };
-        Ok(())
-    })
-}
-
-/// Looks up `count` addresses at once: `addrs` holds them back to back (4 bytes each for
-/// IPv4, 16 for IPv6); for each, `found[i]` is 1 and `next_hops[i]` its next-hop id, or
-/// `found[i]` is 0 and `next_hops[i]` 0.
-///
-/// Returns `RTM_ERROR_INVALID_PARAMETER` if a pointer is NULL (a `count` of 0 needs none),
-/// `RTM_ERROR_INVALID_HANDLE` for a value that is not a live Fib.
-///
-/// # Safety
-/// `addrs` must be NULL or valid for reading `count` addresses; `next_hops` and `found`
-/// NULL or valid for writing `count` elements.
-#[no_mangle]
-pub unsafe extern "C" fn rtm_fib_lookup_batch(
-    fib: rtm_fib,
-    addrs: *const u8,
-    count: u32,
-    next_hops: *mut u32,
-    found: *mut u8,
-) -> u32 {
-    ffi(|| {
-        let n = count as usize;
-        if n > 0 && (addrs.is_null() || next_hops.is_null() || found.is_null()) {
-            return Err(Error::InvalidParameter);
-        }
-        let (t, serial) = split(fib);
-        let hops = registry::with_table(t, |e| {
-            fib::with_fib(&e.fibs, serial, |f| {
-                Ok(match f {
-                    // SAFETY: `addrs` is valid for `count` addresses by the caller's contract
-                    // (non-NULL when count > 0).
-                    fib::FibState::V4(f, _) => batch(f, unsafe { bytes(addrs, n * 4) }, 4),
-                    // SAFETY: as above.
-                    fib::FibState::V6(f, _) => batch(f, unsafe { bytes(addrs, n * 16) }, 16),
-                })
-            })
-        })?;
-        for (i, h) in hops.into_iter().enumerate() {
-            // SAFETY: `next_hops` and `found` are valid for `count` elements by the
-            // caller's contract, and i < count.
-            unsafe {
-                write_out(next_hops.add(i), h.unwrap_or(0));
-                write_out(found.add(i), u8::from(h.is_some()));
-            }
-        }
-        Ok(())
-    })
-}
-
-/// `len` bytes at `p` (none when `len` is 0, whatever `p` is).
-///
-/// # Safety
-/// If `len` > 0, `p` must be valid for reading `len` bytes.
-unsafe fn bytes<'a>(p: *const u8, len: usize) -> &'a [u8] {
-    if len == 0 {
-        return &[];
-    }
-    // SAFETY: the caller's contract.
-    unsafe { std::slice::from_raw_parts(p, len) }
-}
-
-fn batch<P: Family>(f: &rtm::Fib<P>, bytes: &[u8], width: usize) -> Vec<Option<u32>> {
-    let addrs: Vec<P::Addr> = bytes.chunks_exact(width).map(P::addr_in).collect();
-    let mut out = vec![None; addrs.len()];
-    f.lookup_batch(&addrs, &mut out);
-    out
-}
-
-/// Destroys a Fib and releases its slot. Returns `RTM_ERROR_INVALID_HANDLE` for a value that
-/// is not a live Fib (already destroyed, forged, or of a destroyed table). Lookups and a
-/// sync in flight on it finish first.
-///
-/// # Safety
-/// None: any value may be passed.
-#[no_mangle]
-pub unsafe extern "C" fn rtm_fib_destroy(fib: rtm_fib) -> u32 {
-    ffi(|| {
-        let (t, serial) = split(fib);
-        registry::with_table(t, |e| fib::destroy(&e.fibs, serial))
     })
 }
