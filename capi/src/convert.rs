@@ -5,10 +5,11 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use rtm::{Criteria, Error, InterfaceId, Ipv4Net, Ipv6Net, Prefix, ProtocolId, Route, RouteKey};
 
-use crate::{
-    rtm_route, RTM_INCLUDE_DISABLED_ROUTES, RTM_ONLY_BEST_ROUTES, RTM_ONLY_THIS_INTERFACE,
+use crate::codes::{
+    RTM_INCLUDE_DISABLED_ROUTES, RTM_ONLY_BEST_ROUTES, RTM_ONLY_THIS_INTERFACE,
     RTM_ONLY_THIS_NETWORK, RTM_ONLY_THIS_PROTOCOL, RTM_ONLY_WITHIN_NETWORK, RTM_START_AFTER_ROUTE,
 };
+use crate::types::rtm_route;
 
 /// Every enumeration flag the library knows; any other bit is `InvalidParameter`.
 pub(crate) const KNOWN_FLAGS: u32 = RTM_ONLY_THIS_NETWORK

@@ -16,8 +16,9 @@ use std::sync::{Arc, Mutex, TryLockError};
 use arc_swap::ArcSwap;
 use rtm::{Change, Error, Ipv4Net, Ipv6Net, OwnedFeed, RouteTable};
 
+use crate::codes::{RTM_CURRENT_BEST_ROUTE, RTM_PREVIOUS_BEST_ROUTE};
 use crate::convert::{route_out, Family};
-use crate::{rtm_route, RTM_CURRENT_BEST_ROUTE, RTM_PREVIOUS_BEST_ROUTE};
+use crate::types::rtm_route;
 
 /// A feed of either family.
 pub(crate) enum AnyFeed {

@@ -40,6 +40,17 @@ impl AnyTable {
     }
 }
 
+/// Runs a generic body on the entry's table, whichever its family.
+macro_rules! on_table {
+    ($entry:expr, $t:ident => $body:expr) => {
+        match &$entry.table {
+            $crate::registry::AnyTable::V4($t) => $body,
+            $crate::registry::AnyTable::V6($t) => $body,
+        }
+    };
+}
+pub(crate) use on_table;
+
 /// A registered table.
 pub(crate) struct Entry {
     /// The table's open feeds.
