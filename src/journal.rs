@@ -39,9 +39,14 @@
 //! notifies under the mutex, so a burst of commits wakes a sleeper once; when nobody
 //! waits, a writer pays that one load.
 //!
-//! Layout: the flag, and the mutex with the condition variable, each have their own cache
-//! line. Waiting and waking write them; every commit reads the ring's address and mask,
-//! which must not share a line with them.
+//! Layout: the ring is cut into segments of [`SEGMENT`] words, allocated on first use (a
+//! CAS publishes a zeroed segment; a writer that loses the race frees its own), so a table
+//! pays for the commits it has made, not for the capacity it may use: 8 bytes a commit up
+//! to the capacity, plus a directory of one pointer per segment. A segment that was never
+//! written reads as *not yet* at every position. The flag, and the mutex with the
+//! condition variable, each have their own cache line. Waiting and waking write them;
+//! every commit reads the directory's address and mask, which must not share a line with
+//! them.
 
 use std::ptr;
 use std::time::Duration;
@@ -61,9 +66,21 @@ pub(crate) enum Read {
     Lost,
 }
 
+/// Words per segment of the ring (fewer when the whole ring is smaller).
+#[cfg(not(loom))]
+pub(crate) const SEGMENT: usize = 1024;
+#[cfg(loom)]
+pub(crate) const SEGMENT: usize = 2;
+
+/// One segment: [`SEGMENT`] slot words (or the whole ring, if smaller).
+type Segment = [AtomicPtr<()>];
+
 /// The ring of commits.
 pub(crate) struct Journal {
-    slots: Box<[AtomicPtr<()>]>,
+    /// The segments, allocated on first use (null until then).
+    segments: Box<[AtomicPtr<AtomicPtr<()>>]>,
+    /// Words per segment: `min(capacity, SEGMENT)`, a power of two.
+    segment_len: usize,
     mask: u64,
     armed: CachePadded<AtomicBool>,
     sleep: CachePadded<Sleep>,
@@ -102,13 +119,15 @@ unsafe fn stamp(w: *mut (), _guard: &Guard) -> u64 {
 }
 
 impl Journal {
-    /// A ring of `capacity` records (a power of two).
+    /// A ring of `capacity` records (a power of two). Allocates only the directory.
     pub(crate) fn new(capacity: usize) -> Self {
         debug_assert!(capacity.is_power_of_two());
+        let segment_len = capacity.min(SEGMENT);
         Self {
-            slots: (0..capacity)
+            segments: (0..capacity / segment_len)
                 .map(|_| AtomicPtr::new(ptr::null_mut()))
                 .collect(),
+            segment_len,
             mask: capacity as u64 - 1,
             armed: CachePadded::new(AtomicBool::new(false)),
             sleep: CachePadded::new(Sleep {
@@ -121,6 +140,70 @@ impl Journal {
     /// How many records the ring holds.
     pub(crate) fn capacity(&self) -> u64 {
         self.mask + 1
+    }
+
+    /// Bytes the ring holds now: the directory and the segments allocated so far.
+    pub(crate) fn bytes(&self) -> usize {
+        let word = std::mem::size_of::<AtomicPtr<()>>();
+        let used = self
+            .segments
+            .iter()
+            // Relaxed: a statistic; a segment being published may be missed.
+            .filter(|s| !s.load(Ordering::Relaxed).is_null())
+            .count();
+        self.segments.len() * word + used * self.segment_len * word
+    }
+
+    /// The segment holding position `ts`, if it was ever allocated.
+    #[inline]
+    fn segment(&self, ts: u64) -> Option<&Segment> {
+        let i = (ts & self.mask) as usize / self.segment_len;
+        // Acquire pairs with the publishing CAS in `segment_or_alloc`: the segment's words
+        // are initialized (null) before we read them.
+        let p = self.segments[i].load(Ordering::Acquire);
+        // SAFETY: a non-null directory entry points to a segment of `segment_len` words
+        // that was allocated by `segment_or_alloc` and lives until the journal is dropped.
+        (!p.is_null()).then(|| unsafe { std::slice::from_raw_parts(p, self.segment_len) })
+    }
+
+    /// The segment holding position `ts`, allocated if this is its first use.
+    #[inline]
+    fn segment_or_alloc(&self, ts: u64) -> &Segment {
+        if let Some(s) = self.segment(ts) {
+            return s;
+        }
+        let i = (ts & self.mask) as usize / self.segment_len;
+        let fresh: Box<Segment> = (0..self.segment_len)
+            .map(|_| AtomicPtr::new(ptr::null_mut()))
+            .collect();
+        let fresh = Box::into_raw(fresh).cast::<AtomicPtr<()>>();
+        // Release publishes the segment's initialized words; Acquire on failure reads the
+        // winner's.
+        match self.segments[i].compare_exchange(
+            ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            // SAFETY: we just published `fresh`, a live segment of `segment_len` words; it
+            // lives until the journal is dropped.
+            Ok(_) => unsafe { std::slice::from_raw_parts(fresh, self.segment_len) },
+            Err(winner) => {
+                // SAFETY: `fresh` was never published: it is still ours alone, and came from
+                // a `Box<[AtomicPtr<()>]>` of `segment_len` words.
+                drop(unsafe {
+                    Box::from_raw(std::ptr::slice_from_raw_parts_mut(fresh, self.segment_len))
+                });
+                // SAFETY: as for `fresh` above, for the segment another writer published.
+                unsafe { std::slice::from_raw_parts(winner, self.segment_len) }
+            }
+        }
+    }
+
+    /// The slot word of position `ts` within its segment.
+    #[inline]
+    fn index(&self, ts: u64) -> usize {
+        (ts & self.mask) as usize & (self.segment_len - 1)
     }
 
     /// Records the commit of `version` (a `VersionNode` whose timestamp is `ts`).
@@ -136,7 +219,11 @@ impl Journal {
     /// Takes the version `version` (timestamp `ts`) out of its slot, if it is still there,
     /// before the reclaimer hands it to the epoch. Only the reclaimer calls this.
     pub(crate) fn forget(&self, ts: u64, version: *const ()) {
-        let slot = &self.slots[(ts & self.mask) as usize];
+        // The version was put, so its segment exists.
+        let Some(segment) = self.segment(ts) else {
+            return;
+        };
+        let slot = &segment[self.index(ts)];
         // Relaxed: the marker carries no data, and a reader that still loads the version
         // is protected by its guard (the free is deferred after this). Failure: a newer
         // lap is there already.
@@ -150,7 +237,7 @@ impl Journal {
 
     /// Puts `word` (for version `ts`) in its slot unless a newer lap is there already.
     fn put(&self, ts: u64, word: *mut (), guard: &Guard) {
-        let slot = &self.slots[(ts & self.mask) as usize];
+        let slot = &self.segment_or_alloc(ts)[self.index(ts)];
         let mut cur = slot.load(Ordering::Acquire);
         loop {
             // SAFETY: loaded from the slot under `guard`.
@@ -175,7 +262,11 @@ impl Journal {
     /// What position `ts` holds.
     #[inline]
     pub(crate) fn read(&self, ts: u64, guard: &Guard) -> Read {
-        let slot = &self.slots[(ts & self.mask) as usize];
+        // A segment never written holds no lap of this position.
+        let Some(segment) = self.segment(ts) else {
+            return Read::NotYet;
+        };
+        let slot = &segment[self.index(ts)];
         // SeqCst: see the waiting protocol; also an Acquire, pairing with `put`'s CAS, so
         // the version's node address is visible.
         let w = slot.load(Ordering::SeqCst);
@@ -225,6 +316,21 @@ impl Journal {
                 }
                 // A timeout too long for an `Instant`: wait without a deadline.
                 None => drop(self.sleep.wake.wait(held)),
+            }
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        for s in self.segments.iter() {
+            let p = s.load(Ordering::Relaxed);
+            if !p.is_null() {
+                // SAFETY: `&mut self`: no other thread uses the journal. A non-null entry is
+                // a segment of `segment_len` words from a `Box<[AtomicPtr<()>]>`, freed once.
+                drop(unsafe {
+                    Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, self.segment_len))
+                });
             }
         }
     }

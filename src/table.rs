@@ -29,6 +29,10 @@ const MIN_JOURNAL_CAPACITY: usize = 64;
 #[cfg(loom)]
 const MIN_JOURNAL_CAPACITY: usize = 2;
 
+/// The largest journal a table gets: 2^28 commits (2 GiB once every position has been
+/// written, and a 2 MiB directory from the start).
+pub(crate) const MAX_JOURNAL_CAPACITY: usize = 1 << 28;
+
 /// A lock-free routing table whose enumerations see consistent snapshots.
 ///
 /// Reads (`get_route`, `best_route`, `lookup`, an enumeration's `next`) take no lock and
@@ -148,7 +152,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     pub(crate) fn build(n: usize, journal_capacity: usize, epoch: Epoch) -> Self {
         let n = n.clamp(1, MAX_ENUMERATIONS);
         let journal_capacity = journal_capacity
-            .clamp(MIN_JOURNAL_CAPACITY, 1 << 30)
+            .clamp(MIN_JOURNAL_CAPACITY, MAX_JOURNAL_CAPACITY)
             .next_power_of_two();
         Self {
             list: SkipList::new(),
