@@ -1,10 +1,9 @@
 //! The writer's side of the arena: allocation, release, and when released blocks may be
 //! reused (see [`super::arena`] for why that needs a counter bump).
 
-use std::sync::Arc;
-
 use super::arena::{Arena, Shared};
 use crate::hash::FastSet;
+use crate::sync::Arc;
 
 /// Blocks of the arena, handed out and taken back by the single writer.
 pub(crate) struct Alloc {
