@@ -313,7 +313,16 @@ impl Shared {
     /// that no reader can be walking it: the writer got it from `Arc::get_mut`, whose
     /// `Acquire` synchronizes with the `Release` decrement of every dropped reader handle,
     /// so each reader's last loads from the old arena happen before it is freed.
+    #[cfg_attr(rtm_negative = "fib-strong-count", allow(dead_code))] // unused by the control
     pub(crate) fn replace_arena_alone(&mut self, bigger: Box<Arena>) {
+        drop(self.swap_arena(bigger));
+    }
+
+    /// As [`Shared::replace_arena_alone`], through a shared reference: for the
+    /// `fib-strong-count` negative control only, which frees after a `Relaxed`
+    /// `strong_count(..) == 1` that proves nothing about a dropped reader's loads.
+    #[cfg(rtm_negative = "fib-strong-count")]
+    pub(crate) fn replace_arena_unordered(&self, bigger: Box<Arena>) {
         drop(self.swap_arena(bigger));
     }
 
