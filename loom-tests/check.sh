@@ -68,6 +68,7 @@ step-ignores-floor 2 reclaim_step
 journal-no-lap-check 2 journal_feed
 block-unconditional 2 block_delete
 fib-no-recheck 2 fib_recycle
+fib-strong-count 2 fib_arena_free
 stale-current 2 get_route
 EOF
 fi

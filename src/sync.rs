@@ -1,10 +1,11 @@
 //! The one place that chooses between `std` and `loom` primitives.
 //!
-//! Every atomic, every `UnsafeCell` and every epoch pin of the crate goes through this
-//! module, so that the loom models in `loom-tests/` check the very code that ships. Under
-//! `--cfg loom` the atomics are loom's and a table pins its own
-//! [`crossbeam_epoch::Collector`]; otherwise they are `std`'s and the table pins the
-//! process-wide default collector, whose thread-local handle keeps `pin()` cheap.
+//! Every atomic, every `UnsafeCell`, the `Arc` that a Fib's handles share and every epoch
+//! pin of the crate goes through this module, so that the loom models in `loom-tests/`
+//! check the very code that ships. Under `--cfg loom` the atomics are loom's, the `Arc`
+//! counts in a loom atomic and a table pins its own [`crossbeam_epoch::Collector`];
+//! otherwise they are `std`'s and the table pins the process-wide default collector, whose
+//! thread-local handle keeps `pin()` cheap.
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
@@ -19,6 +20,95 @@ pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
 pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
 
 pub(crate) use crossbeam_utils::CachePadded;
+
+#[cfg(loom)]
+pub(crate) use loom_arc::Arc;
+#[cfg(not(loom))]
+pub(crate) use std::sync::Arc;
+
+/// An `Arc` whose reference count is a loom atomic, with `std`'s orderings.
+///
+/// `loom::sync::Arc` will not do: its `strong_count` synchronizes (a `SeqCst` load of
+/// the count), where `std`'s is a `Relaxed` load that orders nothing. A model of code that
+/// trusts `strong_count` would then pass under loom and race in production. This one
+/// counts in a loom `AtomicUsize` exactly as `std` does: `Relaxed` increments, `Release`
+/// decrements (the last one followed by an `Acquire` fence before the value is dropped),
+/// an `Acquire` load in `get_mut` and a `Relaxed` one in `strong_count`. The value lives
+/// in a `std` `Arc`, whose own count always equals the modelled one (loom runs a model's
+/// threads one at a time on one OS thread), so it is freed exactly when the modelled
+/// count reaches zero.
+#[cfg(loom)]
+mod loom_arc {
+    use super::{fence, AtomicUsize, Ordering};
+
+    pub(crate) struct Arc<T> {
+        inner: std::sync::Arc<Inner<T>>,
+    }
+
+    struct Inner<T> {
+        strong: AtomicUsize,
+        value: T,
+    }
+
+    impl<T> Arc<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self {
+                inner: std::sync::Arc::new(Inner {
+                    strong: AtomicUsize::new(1),
+                    value,
+                }),
+            }
+        }
+
+        /// The number of handles: a `Relaxed` load, as `std`'s.
+        #[allow(dead_code)] // `std`'s API; the crate decides with `get_mut` (see above)
+        pub(crate) fn strong_count(this: &Self) -> usize {
+            this.inner.strong.load(Ordering::Relaxed)
+        }
+
+        /// The value, if this is the only handle. `Acquire`, as `std`'s: synchronizes
+        /// with the `Release` decrement of every dropped handle. (`std` first locks the
+        /// weak count; this `Arc` has no `Weak`, so that step has nothing to model.)
+        pub(crate) fn get_mut(this: &mut Self) -> Option<&mut T> {
+            if this.inner.strong.load(Ordering::Acquire) != 1 {
+                return None;
+            }
+            let inner = std::sync::Arc::get_mut(&mut this.inner)
+                .expect("the modelled count and the std count agree");
+            Some(&mut inner.value)
+        }
+    }
+
+    impl<T> Clone for Arc<T> {
+        fn clone(&self) -> Self {
+            // Relaxed, as `std`'s: a new handle is made from a live one, which keeps the
+            // value alive; the increment need not order anything.
+            self.inner.strong.fetch_add(1, Ordering::Relaxed);
+            Self {
+                inner: std::sync::Arc::clone(&self.inner),
+            }
+        }
+    }
+
+    impl<T> Drop for Arc<T> {
+        fn drop(&mut self) {
+            // Release, as `std`'s: this handle's uses of the value happen before whatever
+            // a thread that sees the decrement with `Acquire` does next (`get_mut`, or the
+            // drop of the value after the last decrement's fence below).
+            if self.inner.strong.fetch_sub(1, Ordering::Release) == 1 {
+                fence(Ordering::Acquire);
+            }
+        }
+    }
+
+    impl<T> std::ops::Deref for Arc<T> {
+        type Target = T;
+
+        fn deref(&self) -> &T {
+            &self.inner.value
+        }
+    }
+}
 
 pub(crate) use crossbeam_epoch::Guard;
 

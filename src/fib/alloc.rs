@@ -1,10 +1,9 @@
 //! The writer's side of the arena: allocation, release, and when released blocks may be
 //! reused (see [`super::arena`] for why that needs a counter bump).
 
-use std::sync::Arc;
-
 use super::arena::{Arena, Shared};
 use crate::hash::FastSet;
+use crate::sync::Arc;
 
 /// Blocks of the arena, handed out and taken back by the single writer.
 pub(crate) struct Alloc {
@@ -101,6 +100,7 @@ impl Alloc {
     /// which would not order a dropped reader's last loads from the arena before the
     /// writer frees or rewrites it. `get_mut` loads the count with `Acquire`, which
     /// synchronizes with the `Release` decrement in each reader handle's drop.
+    #[cfg_attr(rtm_negative = "fib-strong-count", allow(dead_code))] // unused by the control
     fn unique(&mut self) -> Option<&mut Shared> {
         Arc::get_mut(&mut self.shared)
     }
@@ -109,16 +109,51 @@ impl Alloc {
     /// and every dropped reader's loads happen before what the writer does next; see
     /// [`Alloc::unique`]).
     pub(crate) fn alone(&mut self) -> bool {
-        self.unique().is_some()
+        #[cfg(not(rtm_negative = "fib-strong-count"))]
+        {
+            self.unique().is_some()
+        }
+        // Broken on purpose: the `Relaxed` count orders no dropped reader's loads before
+        // what the writer does next.
+        #[cfg(rtm_negative = "fib-strong-count")]
+        {
+            Arc::strong_count(&self.shared) == 1
+        }
+    }
+
+    /// Makes `arena` the arena and frees the current one at once, if the writer's handle
+    /// is the only one (see [`Alloc::unique`]); else gives `arena` back, unused.
+    fn replace_alone(&mut self, arena: Box<Arena>) -> Result<(), Box<Arena>> {
+        #[cfg(not(rtm_negative = "fib-strong-count"))]
+        {
+            match self.unique() {
+                Some(shared) => {
+                    shared.replace_arena_alone(arena);
+                    Ok(())
+                }
+                None => Err(arena),
+            }
+        }
+        // Broken on purpose, as `alone`: the old code's `strong_count(..) == 1`, then the
+        // free through a shared reference.
+        #[cfg(rtm_negative = "fib-strong-count")]
+        {
+            if Arc::strong_count(&self.shared) == 1 {
+                self.shared.replace_arena_unordered(arena);
+                Ok(())
+            } else {
+                Err(arena)
+            }
+        }
     }
 
     /// Makes `arena`, whose words `1..top` are all in use, the arena (no reader may
     /// exist: the current one is freed at once). Every block in it counts as fresh until
     /// the next publish; nothing is free or waiting.
     pub(crate) fn install(&mut self, arena: Box<Arena>, top: usize) {
-        self.unique()
-            .expect("installing an arena under readers")
-            .replace_arena_alone(arena);
+        if self.replace_alone(arena).is_err() {
+            panic!("installing an arena under readers");
+        }
         self.top = top;
         self.used = top - 1;
         self.free.clear();
@@ -215,10 +250,10 @@ impl Alloc {
             bigger.set(i, old.get(i));
         }
         bigger.publish_root(old.root());
-        match self.unique() {
-            // Only the writer's own handle: no reader can be walking the old arena.
-            Some(shared) => shared.replace_arena_alone(bigger),
-            None => self.shared.retire_arena(bigger),
+        // Freed at once if only the writer's own handle is left (no reader can be walking
+        // the old arena), else retired.
+        if let Err(bigger) = self.replace_alone(bigger) {
+            self.shared.retire_arena(bigger);
         }
     }
 
@@ -238,8 +273,7 @@ impl Alloc {
             smaller.set(i, old.get(i));
         }
         smaller.publish_root(old.root());
-        if let Some(shared) = self.unique() {
-            shared.replace_arena_alone(smaller);
-        }
+        // Cannot fail: the writer was alone above and still holds the only handle.
+        let _ = self.replace_alone(smaller);
     }
 }

@@ -50,6 +50,12 @@ pub(crate) struct Arena {
     words: Words,
     /// The index of the published root block.
     root: AtomicU64,
+    /// Under loom, the arena's memory as loom sees plain data: every load of a word or of
+    /// the root reads it and freeing the arena writes it, so that loom reports a free that
+    /// some load does not happen before. (The words are loom atomics, and loom checks
+    /// atomics for coherence, not against the free of the memory they live in.)
+    #[cfg(loom)]
+    memory: crate::sync::UnsafeCell<()>,
 }
 
 impl Arena {
@@ -59,7 +65,16 @@ impl Arena {
         Box::new(Self {
             words: Words::zeroed(capacity),
             root: AtomicU64::new(0),
+            #[cfg(loom)]
+            memory: crate::sync::UnsafeCell::new(()),
         })
+    }
+
+    /// Under loom, records a read of the arena's memory (see `memory`); nothing otherwise.
+    #[inline(always)]
+    fn read_memory(&self) {
+        #[cfg(loom)]
+        self.memory.with(|_| ());
     }
 
     /// The number of words.
@@ -75,6 +90,7 @@ impl Arena {
     /// stores.
     #[inline(always)]
     pub(crate) fn get(&self, i: usize) -> u64 {
+        self.read_memory();
         match self.words.get(i) {
             Some(w) => w.load(Ordering::Relaxed),
             None => out_of_bounds(),
@@ -89,6 +105,7 @@ impl Arena {
     #[inline(always)]
     pub(crate) unsafe fn get_unchecked(&self, i: usize) -> u64 {
         debug_assert!(i < self.capacity());
+        self.read_memory();
         // SAFETY: the caller promises `i` is in bounds.
         unsafe { self.words.get_unchecked(i) }.load(Ordering::Relaxed)
     }
@@ -134,6 +151,7 @@ impl Arena {
     /// Copies `n` words from `from` in `src` to `to` in this arena (writer only; both in
     /// bounds). `Relaxed`, as [`Arena::set`].
     pub(crate) fn copy_from(&self, src: &Arena, from: usize, to: usize, n: usize) {
+        src.read_memory();
         for (d, s) in self.words[to..to + n]
             .iter()
             .zip(&src.words[from..from + n])
@@ -146,6 +164,7 @@ impl Arena {
     /// visible.
     #[inline(always)]
     pub(crate) fn root(&self) -> usize {
+        self.read_memory();
         self.root.load(Ordering::Acquire) as usize
     }
 
@@ -160,6 +179,19 @@ impl Arena {
     /// Bytes of memory this arena holds.
     pub(crate) fn bytes(&self) -> usize {
         self.words.bytes() + std::mem::size_of::<Self>()
+    }
+}
+
+/// Under loom, freeing an arena writes its memory: loom panics with a causality violation
+/// unless every load from the arena (by any thread) happens before the free. Not while
+/// unwinding from a failed model, whose threads may still be running: a second panic in a
+/// destructor would abort the test binary.
+#[cfg(loom)]
+impl Drop for Arena {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.memory.with_mut(|_| ());
+        }
     }
 }
 
@@ -281,7 +313,16 @@ impl Shared {
     /// that no reader can be walking it: the writer got it from `Arc::get_mut`, whose
     /// `Acquire` synchronizes with the `Release` decrement of every dropped reader handle,
     /// so each reader's last loads from the old arena happen before it is freed.
+    #[cfg_attr(rtm_negative = "fib-strong-count", allow(dead_code))] // unused by the control
     pub(crate) fn replace_arena_alone(&mut self, bigger: Box<Arena>) {
+        drop(self.swap_arena(bigger));
+    }
+
+    /// As [`Shared::replace_arena_alone`], through a shared reference: for the
+    /// `fib-strong-count` negative control only, which frees after a `Relaxed`
+    /// `strong_count(..) == 1` that proves nothing about a dropped reader's loads.
+    #[cfg(rtm_negative = "fib-strong-count")]
+    pub(crate) fn replace_arena_unordered(&self, bigger: Box<Arena>) {
         drop(self.swap_arena(bigger));
     }
 

@@ -26,13 +26,13 @@ mod pages;
 mod writer;
 
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 pub use follow::{FibFollower, OwnedFibFollower};
 pub use key::FibKey;
 
 use crate::prefix::sealed::AddrBits;
 use crate::prefix::{is_canonical, Prefix};
+use crate::sync::Arc;
 use crate::{Error, Version};
 use arena::Shared;
 use layout::{Geometry, ROOT_LEN, ROOT_VERSION};
