@@ -10,7 +10,8 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Fib, FibWriter};
+use super::reader::Fib;
+use super::writer::FibWriter;
 use crate::feed::{subscribe_in, FeedCore};
 use crate::{Change, Criteria, Error, Prefix, Route, RouteTable, Version};
 

@@ -13,10 +13,8 @@ use std::ptr::NonNull;
 
 use crate::sync::AtomicU64;
 
-/// Arrays at least this large are mapped and asked for huge pages (one huge page's
-/// worth: below it, nothing would be gained and the rounding would waste memory).
 #[cfg(all(target_os = "linux", not(loom)))]
-const HUGE: usize = 2 << 20;
+use mapped::HUGE;
 
 /// A fixed-length array of atomic words, zeroed when made.
 pub(crate) struct Words {
@@ -118,9 +116,12 @@ impl Drop for Words {
 
 #[cfg(all(target_os = "linux", not(loom)))]
 mod mapped {
-    use super::HUGE;
     use std::ptr::NonNull;
     use std::sync::atomic::AtomicU64;
+
+    /// Arrays at least this large are mapped and asked for huge pages (one huge page's
+    /// worth: below it, nothing would be gained and the rounding would waste memory).
+    pub(super) const HUGE: usize = 2 << 20;
 
     /// An anonymous private mapping of whole huge pages, aligned to one, owned by this
     /// value and unmapped when it drops.
