@@ -61,6 +61,11 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> Builder<P, V> {
     /// The limit of open enumerations and feeds, as
     /// [`RouteTable::with_max_enumerations`]: clamped to `1..=`[`MAX_ENUMERATIONS`](crate::MAX_ENUMERATIONS).
     ///
+    /// Cost: slots are allocated 64 at a time, when an enumeration, handle or feed first
+    /// needs one of them (a slot holds a handle's cursor: under 200 bytes for IPv4), plus a
+    /// bit and a pointer's share per slot from the start. A table that never opens more
+    /// than 64 at once holds one segment whatever its limit.
+    ///
     /// ```
     /// let t = rtm::RouteTable::<rtm::Ipv4Net, ()>::builder().max_enumerations(0).build();
     /// assert_eq!(t.max_enumerations(), 1);
@@ -72,7 +77,12 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> Builder<P, V> {
 
     /// How many commits the journal holds: how far a feed may fall behind before it gets
     /// [`Error::Lagged`](crate::Error::Lagged). Rounded up to a power of two, at least 64
-    /// and at most 2^30; the default is [`DEFAULT_JOURNAL_CAPACITY`].
+    /// and at most 2^28; the default is [`DEFAULT_JOURNAL_CAPACITY`].
+    ///
+    /// Cost: 8 bytes per commit position, allocated in segments of 1,024 positions (8 KiB)
+    /// as the table's commits first reach them, so a table that has made `c` commits holds
+    /// at most `8 * min(c, capacity)` bytes of journal, plus a directory of 8 bytes per
+    /// 1,024 positions of capacity from the start (512 bytes at the default).
     ///
     /// ```
     /// let t = rtm::RouteTable::<rtm::Ipv4Net, ()>::builder().journal_capacity(1000).build();

@@ -124,6 +124,8 @@ pub(crate) struct Reclaimer {
     state: CachePadded<Mutex<State>>,
     /// Value versions that are no longer current but still linked.
     dead: CachePadded<AtomicUsize>,
+    /// Deletion markers still linked.
+    markers: CachePadded<AtomicUsize>,
     /// Closes so far: a close may raise the horizon, so the next step scans again.
     closes: CachePadded<AtomicU64>,
     /// Commits overwritten in the journal before the reclaimer read them.
@@ -165,6 +167,7 @@ impl Reclaimer {
                 walk: Walk::Idle,
             })),
             dead: CachePadded::new(AtomicUsize::new(0)),
+            markers: CachePadded::new(AtomicUsize::new(0)),
             closes: CachePadded::new(AtomicU64::new(0)),
             overruns: AtomicU64::new(0),
         }
@@ -178,6 +181,17 @@ impl Reclaimer {
 
     pub(crate) fn dead(&self) -> usize {
         self.dead.load(Ordering::Relaxed)
+    }
+
+    /// A deletion marker was committed.
+    #[inline]
+    pub(crate) fn marked(&self) {
+        self.markers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Deletion markers still linked.
+    pub(crate) fn markers(&self) -> usize {
+        self.markers.load(Ordering::Relaxed)
     }
 
     /// A slot was closed: the next step scans the slots again.
@@ -378,6 +392,9 @@ impl Reclaimer {
             .chain
             .prune(now, pass.pinned, &parts.clock.journal, guard, &pass.permit);
         self.dead.fetch_sub(p.values, Ordering::Relaxed);
+        if p.markers != 0 {
+            self.markers.fetch_sub(p.markers, Ordering::Relaxed);
+        }
         let retained = node.chain.is_retained();
         // The node a walk will resume from stays linked until the walk moves past it.
         let walk_stop = state.walk == Walk::At(node.as_ptr().cast::<()>());
@@ -387,6 +404,8 @@ impl Reclaimer {
                 // chain, the node is built, and a retired chain is skipped above, so the
                 // node is removed once.
                 unsafe { parts.list.remove(node, guard) };
+                // The node goes with its chain, the lone marker.
+                self.markers.fetch_sub(1, Ordering::Relaxed);
             }
             return;
         }

@@ -31,7 +31,7 @@ use std::ops::Deref;
 use std::ptr::{self, NonNull};
 
 use crate::clock::Clock;
-use crate::sync::{AtomicBool, AtomicPtr, Guard, Ordering};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicUsize, CachePadded, Guard, Ordering};
 use crate::version::{Chain, Retired, VersionNode};
 
 /// The tallest tower. With p = 1/2 per level this indexes 2^24 keys comfortably.
@@ -321,6 +321,8 @@ pub(crate) enum Inserted<'g, K, V> {
 /// The skip list.
 pub(crate) struct SkipList<K, V> {
     head: Box<[Link<K, V>]>,
+    /// Bytes of the nodes linked now (headers and towers, not their chains).
+    bytes: CachePadded<AtomicUsize>,
     _marker: std::marker::PhantomData<Node<K, V>>,
 }
 
@@ -336,6 +338,7 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
             head: (0..MAX_HEIGHT)
                 .map(|_| AtomicPtr::new(ptr::null_mut()))
                 .collect(),
+            bytes: CachePadded::new(AtomicUsize::new(0)),
             _marker: std::marker::PhantomData,
         }
     }
@@ -576,6 +579,9 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
             {
                 continue;
             }
+            // Relaxed: a statistic.
+            self.bytes
+                .fetch_add(Node::<K, V>::layout(height).0.size(), Ordering::Relaxed);
             self.build_tower(node, pos, guard);
             return Inserted::New(node);
         }
@@ -687,6 +693,11 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
     pub(crate) unsafe fn remove(&self, node: NodeRef<'_, K, V>, guard: &Guard) {
         debug_assert!(node.chain.is_retired() && Self::is_built(node));
         self.help_remove(node, guard);
+        // Relaxed: a statistic.
+        self.bytes.fetch_sub(
+            Node::<K, V>::layout(node.height as usize).0.size(),
+            Ordering::Relaxed,
+        );
         // The node is now unlinked at every level: our search passed its position at each
         // level after every level was marked, and nothing can relink it (module docs).
         let p = node.as_ptr().cast_mut();
@@ -703,6 +714,11 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
         unsafe {
             guard.defer_unchecked(move || free_node::<K, V>(p));
         }
+    }
+
+    /// Bytes of the nodes linked now: headers and towers, not their chains.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// Number of nodes whose tower has `MAX_HEIGHT` levels or fewer; for tests.

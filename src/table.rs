@@ -94,6 +94,11 @@ pub struct Stats {
     /// [`RouteTable::collect`] walk the whole table once). Zero unless the reclaimer fell a
     /// whole journal behind the writers.
     pub reclaimer_overruns: u64,
+    /// Bytes the table holds, as requested from the allocator: skip-list nodes, versions
+    /// (current, dead and deletion markers), the journal's allocated segments and the
+    /// slots'. The heap memory a value `V` owns itself is not counted, nor the
+    /// allocator's rounding, nor what is unlinked and waiting for the epoch.
+    pub memory_bytes: usize,
 }
 
 impl<P: Prefix, V> fmt::Debug for RouteTable<P, V> {
@@ -270,6 +275,9 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         let was = prev.is_some_and(|p| p.entry.is_some());
         if was {
             self.reclaimer.shadowed();
+        }
+        if version.entry.is_none() {
+            self.reclaimer.marked();
         }
         match (was, version.entry.is_some()) {
             (false, true) => {
@@ -498,7 +506,18 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             retired_slots: self.slots.retired_count(),
             reclaimer_overruns: self.reclaimer.overruns(),
             version: self.version(),
+            memory_bytes: self.memory_bytes(),
         }
+    }
+
+    /// See [`Stats::memory_bytes`].
+    fn memory_bytes(&self) -> usize {
+        let versions = self.route_count() + self.reclaimer.dead() + self.reclaimer.markers();
+        std::mem::size_of::<Self>()
+            + self.list.bytes()
+            + versions * std::mem::size_of::<VersionNode<V>>()
+            + self.clock.journal.bytes()
+            + self.slots.bytes()
     }
 
     /// The maximum number of open enumerations.

@@ -181,6 +181,8 @@ pub(crate) struct Retired;
 pub(crate) struct Pruned {
     /// Value versions unlinked and handed to the epoch.
     pub(crate) values: usize,
+    /// Deletion markers unlinked and handed to the epoch.
+    pub(crate) markers: usize,
     /// Value versions still linked that are not current.
     pub(crate) dead_kept: usize,
     /// The chain is one deletion marker that every snapshot sees: the key can be retired.
@@ -382,6 +384,7 @@ impl<V: Send + 'static> Chain<V> {
     ) -> Pruned {
         let mut out = Pruned {
             values: 0,
+            markers: 0,
             dead_kept: 0,
             retirable: false,
             head_ts: 0,
@@ -421,6 +424,8 @@ impl<V: Send + 'static> Chain<V> {
             } else {
                 if v.entry.is_some() {
                     out.values += 1;
+                } else {
+                    out.markers += 1;
                 }
                 garbage.push(v as *const _ as *mut _);
             }

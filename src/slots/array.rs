@@ -13,7 +13,14 @@
 //! the largest table), and only when the slots near the last one taken are all in use.
 
 use crate::handle::{IdLease, SERIALS};
-use crate::sync::{AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use std::ptr;
+
+use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+
+/// Slots per segment of the array: one word of the free bitmap. A segment is allocated
+/// when one of its slots is first taken, so a table that never opens an enumeration holds
+/// none, and one that opens a few holds one.
+const SEGMENT: usize = 64;
 
 pub(super) const FREE: u64 = 0;
 pub(super) const INIT: u64 = 1;
@@ -62,7 +69,10 @@ pub(super) struct Slot<C> {
 
 /// The slot array, its free set and the reclaimer's announced horizon.
 pub(crate) struct Slots<C> {
-    pub(super) slots: Box<[Slot<C>]>,
+    /// Segments of [`SEGMENT`] slots (the last may be shorter), null until first used.
+    segments: Box<[AtomicPtr<Slot<C>>]>,
+    /// How many slots.
+    n: usize,
     /// Bit `i % 64` of word `i / 64` is set while slot `i` is free.
     pub(super) free: Box<[AtomicU64]>,
     /// Where the next open starts looking: one past the slot taken last. A hint only.
@@ -88,12 +98,8 @@ impl<C> Slots<C> {
         let n = n.max(1);
         let gen_limit = SERIALS / n as u64;
         let first_gen = lease.floor.div_ceil(n as u64);
-        let slots: Box<[Slot<C>]> = (0..n)
-            .map(|_| Slot {
-                state: AtomicU64::new(word(first_gen, FREE)),
-                pinned: AtomicU64::new(NONE),
-                cursor: UnsafeCell::new(None),
-            })
+        let segments = (0..n.div_ceil(SEGMENT))
+            .map(|_| AtomicPtr::new(ptr::null_mut()))
             .collect();
         let free = (0..n.div_ceil(64))
             .map(|w| {
@@ -102,7 +108,8 @@ impl<C> Slots<C> {
             })
             .collect();
         Self {
-            slots,
+            segments,
+            n,
             free,
             hint: AtomicUsize::new(0),
             horizon: AtomicU64::new(0),
@@ -116,7 +123,90 @@ impl<C> Slots<C> {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.slots.len()
+        self.n
+    }
+
+    /// Slots in segment `k`.
+    #[inline]
+    fn segment_len(&self, k: usize) -> usize {
+        (self.n - SEGMENT * k).min(SEGMENT)
+    }
+
+    /// Slot `i`, if its segment was ever allocated (a slot never taken is free at the
+    /// first generation, and nothing can have pinned anything in it).
+    #[inline]
+    pub(super) fn slot(&self, i: usize) -> Option<&Slot<C>> {
+        // Acquire pairs with the publishing CAS in `alloc_segment`: the slots are
+        // initialized before we read them.
+        let seg = self.segments.get(i / SEGMENT)?.load(Ordering::Acquire);
+        // SAFETY: a non-null entry points to the first of `segment_len` initialized slots
+        // that live until the array is dropped, and `i % SEGMENT` is below that length
+        // (`i < n`, the only indices the table forms, since `locate` reduces mod `n`).
+        (!seg.is_null()).then(|| unsafe { &*seg.add(i % SEGMENT) })
+    }
+
+    /// Slot `i`, which the caller took from the free set (so its segment exists).
+    #[inline]
+    pub(super) fn owned(&self, i: usize) -> &Slot<C> {
+        match self.slot(i) {
+            Some(s) => s,
+            None => unreachable!("slot {i} was taken, so its segment was allocated"),
+        }
+    }
+
+    /// Every allocated slot, with its index.
+    pub(super) fn allocated(&self) -> impl Iterator<Item = (usize, &Slot<C>)> {
+        (0..self.segments.len()).flat_map(move |k| {
+            // Acquire: as in `slot`.
+            let seg = self.segments[k].load(Ordering::Acquire);
+            let len = if seg.is_null() {
+                0
+            } else {
+                self.segment_len(k)
+            };
+            // SAFETY: as in `slot`: `j < len`, the segment's length.
+            (0..len).map(move |j| (k * SEGMENT + j, unsafe { &*seg.add(j) }))
+        })
+    }
+
+    /// Allocates segment `k` if no one has yet.
+    fn alloc_segment(&self, k: usize) {
+        if !self.segments[k].load(Ordering::Acquire).is_null() {
+            return;
+        }
+        let first_gen = self.first_gen;
+        let fresh: Box<[Slot<C>]> = (0..self.segment_len(k))
+            .map(|_| Slot {
+                state: AtomicU64::new(word(first_gen, FREE)),
+                pinned: AtomicU64::new(NONE),
+                cursor: UnsafeCell::new(None),
+            })
+            .collect();
+        let fresh = Box::into_raw(fresh).cast::<Slot<C>>();
+        // Release publishes the initialized slots; a loser frees its own segment.
+        if self.segments[k]
+            .compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // SAFETY: `fresh` was never published, so it is ours alone; it came from a
+            // boxed slice of `segment_len(k)` slots.
+            drop(unsafe {
+                Box::from_raw(ptr::slice_from_raw_parts_mut(fresh, self.segment_len(k)))
+            });
+        }
+    }
+
+    /// Bytes the array holds now: its directory, free set and allocated segments.
+    pub(crate) fn bytes(&self) -> usize {
+        let segs = self
+            .segments
+            .iter()
+            // Relaxed: a statistic.
+            .filter(|s| !s.load(Ordering::Relaxed).is_null())
+            .count();
+        std::mem::size_of_val(&*self.segments)
+            + std::mem::size_of_val(&*self.free)
+            + segs * SEGMENT * std::mem::size_of::<Slot<C>>()
     }
 
     pub(crate) fn open_count(&self) -> usize {
@@ -134,7 +224,7 @@ impl<C> Slots<C> {
 
     /// Takes a free slot: next fit from `hint`, wrapping once.
     pub(super) fn take_free(&self) -> Option<usize> {
-        let n = self.slots.len();
+        let n = self.n;
         let words = self.free.len();
         // No division on this path: the hint is kept below `n` + 1, and words wrap by
         // subtraction.
@@ -168,6 +258,7 @@ impl<C> Slots<C> {
                     let i = w * 64 + bit.trailing_zeros() as usize;
                     // Relaxed: a hint for the next open; any value is safe.
                     self.hint.store(i + 1, Ordering::Relaxed);
+                    self.alloc_segment(i / SEGMENT);
                     return Some(i);
                 }
                 // Another open took it: try the next free bit of this word.
@@ -186,7 +277,7 @@ impl<C> Slots<C> {
     /// or BUSY/CLOSED held by the handle call that a close met in flight). A handle's slot
     /// moves to the next generation; an owned one keeps its generation.
     pub(super) fn release(&self, i: usize, gen: u64, kind: Kind) {
-        let slot = &self.slots[i];
+        let slot = self.owned(i);
         // The caller holds the slot exclusively: OWNED by an Enumeration being closed,
         // CLOSED by this thread's CAS, or BUSY taken by this thread's call and CLOSED by a
         // close since. No other call or close touches the cursor until the slot is FREE
@@ -217,11 +308,9 @@ impl<C> Drop for Slots<C> {
         // Raise the id's floor past every serial this table issued: a handle of a slot in
         // a handle state was issued under the slot's generation; a free, owned or never
         // used slot only under earlier ones (none if it is still at `first_gen`).
-        let n = self.slots.len() as u64;
+        let n = self.n as u64;
         let used = self
-            .slots
-            .iter()
-            .enumerate()
+            .allocated()
             .map(|(i, s)| {
                 let w = s.state.load(Ordering::Relaxed);
                 let gen = gen_of(w);
@@ -234,6 +323,16 @@ impl<C> Drop for Slots<C> {
             .max()
             .unwrap_or(0);
         self.lease.release(used);
+        for k in 0..self.segments.len() {
+            let seg = self.segments[k].load(Ordering::Relaxed);
+            if !seg.is_null() {
+                // SAFETY: `&mut self`: no other thread uses the array; the segment came
+                // from a boxed slice of `segment_len(k)` slots and is freed once.
+                drop(unsafe {
+                    Box::from_raw(ptr::slice_from_raw_parts_mut(seg, self.segment_len(k)))
+                });
+            }
+        }
     }
 }
 
@@ -241,7 +340,8 @@ impl<C> Slots<C> {
     /// Moves a free slot to its last generation; for the retirement test only.
     #[cfg(all(test, not(loom)))]
     pub(crate) fn force_last_generation(&self, i: usize) {
-        let s = &self.slots[i];
+        self.alloc_segment(i / SEGMENT);
+        let s = self.owned(i);
         assert_eq!(s.state.load(Ordering::Relaxed) & STATE_MASK, FREE);
         s.state
             .store(word(self.gen_limit - 1, FREE), Ordering::Relaxed);

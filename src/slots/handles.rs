@@ -53,7 +53,7 @@ struct CallEnd<'a, C> {
 
 impl<C> Drop for CallEnd<'_, C> {
     fn drop(&mut self) {
-        let slot = &self.slots.slots[self.i];
+        let slot = self.slots.owned(self.i);
         // Release: our cursor writes happen before the next call's Acquire CAS.
         if slot
             .state
@@ -74,7 +74,7 @@ impl<C> Drop for CallEnd<'_, C> {
 impl<C> Slots<C> {
     /// The handle of slot `i` under generation `gen`.
     pub(crate) fn handle(&self, i: usize, gen: u64) -> EnumHandle {
-        EnumHandle::pack(self.lease.id, gen * self.slots.len() as u64 + i as u64)
+        EnumHandle::pack(self.lease.id, gen * self.len() as u64 + i as u64)
     }
 
     /// The slot and generation a handle names, if it claims to be of this table.
@@ -83,7 +83,7 @@ impl<C> Slots<C> {
         if self.lease.id == 0 || h.table_id() != self.lease.id as u64 {
             return Err(HandleError::Stale);
         }
-        let n = self.slots.len() as u64;
+        let n = self.len() as u64;
         let s = h.serial();
         Ok(match self.shift {
             Some(k) => ((s & (n - 1)) as usize, s >> k),
@@ -97,7 +97,8 @@ impl<C> Slots<C> {
         {
             // Broken on purpose: trust whatever generation the slot has now.
             let _ = gen;
-            gen_of(self.slots[i].state.load(Ordering::Relaxed))
+            self.slot(i)
+                .map_or(0, |s| gen_of(s.state.load(Ordering::Relaxed)))
         }
         #[cfg(not(rtm_negative = "no-generation-check"))]
         {
@@ -119,7 +120,8 @@ impl<C> Slots<C> {
         f: impl FnOnce(&mut C) -> R,
     ) -> Result<R, HandleError> {
         let (i, gen) = self.locate(h)?;
-        let slot = &self.slots[i];
+        // A slot never taken has issued no handle.
+        let slot = self.slot(i).ok_or(HandleError::Stale)?;
         let gen = self.handle_gen(i, gen);
         // Acquire pairs with the Release that made the slot IDLE: we see its cursor.
         if let Err(cur) = slot.state.compare_exchange(
@@ -158,7 +160,8 @@ impl<C> Slots<C> {
     /// Closes handle `h`. Exactly one of racing closes succeeds.
     pub(crate) fn close_handle(&self, h: EnumHandle) -> Result<(), HandleError> {
         let (i, gen) = self.locate(h)?;
-        let slot = &self.slots[i];
+        // A slot never taken has issued no handle.
+        let slot = self.slot(i).ok_or(HandleError::Stale)?;
         let gen = self.handle_gen(i, gen);
         let mut cur = slot.state.load(Ordering::Relaxed);
         loop {

@@ -34,7 +34,7 @@ impl<C> Slots<C> {
             return None;
         }
         let i = self.take_free()?;
-        let slot = &self.slots[i];
+        let slot = self.owned(i);
         let gen = gen_of(slot.state.load(Ordering::Relaxed));
         slot.state.store(word(gen, INIT), Ordering::Relaxed);
         let snapshot = self.register(slot, clock, 0);
@@ -105,7 +105,7 @@ impl<C> Slots<C> {
         let mut pinned = Vec::new();
         let mut floor = now;
         let oldest_kept = now.saturating_sub(journal_capacity);
-        for slot in self.slots.iter() {
+        for (_, slot) in self.allocated() {
             let p = slot.pinned.load(Ordering::SeqCst);
             if p == NONE {
                 continue;
@@ -125,7 +125,7 @@ impl<C> Slots<C> {
     /// is, invariant 3). Returns the slot, its generation and the floor.
     pub(crate) fn open_feed(&self, clock: &Clock) -> Option<(usize, u64, u64)> {
         let i = self.take_free()?;
-        let slot = &self.slots[i];
+        let slot = self.owned(i);
         let gen = gen_of(slot.state.load(Ordering::Relaxed));
         slot.state.store(word(gen, INIT), Ordering::Relaxed);
         let floor = self.register(slot, clock, FEED);
@@ -144,7 +144,7 @@ impl<C> Slots<C> {
         let Some(i) = self.take_free() else {
             return Ok(None);
         };
-        let slot = &self.slots[i];
+        let slot = self.owned(i);
         let gen = gen_of(slot.state.load(Ordering::Relaxed));
         slot.state.store(word(gen, INIT), Ordering::Relaxed);
         // Relaxed, then a fence: the same store-buffering argument as `register`.
@@ -165,13 +165,13 @@ impl<C> Slots<C> {
     pub(crate) fn advance_feed(&self, i: usize, floor: u64) {
         // Release: the feed's reads of versions at or below the old floor happen before a
         // reclaimer that reads the new floor (SeqCst load, which acquires) prunes them.
-        self.slots[i].pinned.store(floor | FEED, Ordering::Release);
+        self.owned(i).pinned.store(floor | FEED, Ordering::Release);
     }
 
     /// Closes an RAII enumeration's slot.
     pub(crate) fn close_owned(&self, i: usize, gen: u64) {
         debug_assert_eq!(
-            self.slots[i].state.load(Ordering::Relaxed),
+            self.owned(i).state.load(Ordering::Relaxed),
             word(gen, OWNED)
         );
         self.release(i, gen, Kind::Owned);
