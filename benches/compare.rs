@@ -558,6 +558,12 @@ fn bench_open_close(c: &mut Criterion, fx: &Fixture) {
                 t.close_enumeration_handle(black_box(h)).unwrap()
             })
         });
+        // The same with a feed open (its floor is one more slot the reclaimer reads).
+        let feed = t.feed(Criteria::all()).unwrap();
+        g.bench_function(BenchmarkId::new("enumerate_with_feed", size), |b| {
+            b.iter(|| drop(black_box(t.enumerate(Criteria::all()).unwrap())))
+        });
+        drop(feed);
     }
     g.finish();
 }

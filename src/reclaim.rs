@@ -76,7 +76,7 @@ use crate::prefix::Prefix;
 use crate::route::RouteKey;
 use crate::skiplist::{Node, NodeRef, SkipList};
 use crate::slots::{Scan, Slots};
-use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Epoch, Guard, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, CachePadded, Epoch, Guard, Mutex, Ordering};
 use crate::version::{SweepPermit, VersionNode};
 
 /// Chain visits per step of a write or a close.
@@ -130,6 +130,11 @@ pub(crate) struct Reclaimer {
     closes: CachePadded<AtomicU64>,
     /// Commits overwritten in the journal before the reclaimer read them.
     overruns: AtomicU64,
+    /// Whether the last run left work that a higher horizon would let it do (chains on the
+    /// retained list, commits held back by a pin or a feed, a walk in progress). A close
+    /// runs a step only then: a close can raise the horizon, but when nothing waits for
+    /// it, the step would scan the slots for nothing.
+    held: AtomicBool,
 }
 
 /// What a step or a collection may use: the table's parts.
@@ -170,6 +175,7 @@ impl Reclaimer {
             markers: CachePadded::new(AtomicUsize::new(0)),
             closes: CachePadded::new(AtomicU64::new(0)),
             overruns: AtomicU64::new(0),
+            held: AtomicBool::new(false),
         }
     }
 
@@ -198,6 +204,14 @@ impl Reclaimer {
     #[inline]
     pub(crate) fn closed(&self) {
         self.closes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether the last run left work that waits for the horizon to move.
+    #[inline]
+    pub(crate) fn held(&self) -> bool {
+        // Relaxed: a hint. A stale `false` leaves the work to the next write, close or
+        // `collect`; a stale `true` costs one step.
+        self.held.load(Ordering::Relaxed)
     }
 
     /// How often the journal overwrote commits before the reclaimer read them.
@@ -368,6 +382,11 @@ impl Reclaimer {
             };
             self.walk(state, parts, &pass, guard, budget);
         }
+        let held = !state.retained.is_empty()
+            || state.cursor < scan.now
+            || state.walk != Walk::Idle;
+        // Relaxed: a hint (see `held`); the lock orders it for the next run.
+        self.held.store(held, Ordering::Relaxed);
     }
 
     /// Prunes one chain; retires its key when it is a lone deletion marker everyone sees

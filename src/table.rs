@@ -572,7 +572,9 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     #[inline]
     pub(crate) fn after_close(&self) {
         self.reclaimer.closed();
-        self.reclaimer.step(&self.parts());
+        if self.reclaimer.held() {
+            self.reclaimer.step(&self.parts());
+        }
     }
 }
 
