@@ -7,8 +7,9 @@
 //!
 //! Two rules keep the unsafe surface small:
 //!
-//! * **One remover.** Only the reclaimer removes nodes, and it holds the table's sweep
-//!   flag while it does, so at most one node is ever between "marked" and "unlinked". A
+//! * **One remover.** Only the reclaimer removes nodes, and it holds the reclaimer's lock
+//!   (and with it the `SweepPermit`) while it does, so at most one node is ever between
+//!   "marked" and "unlinked". A
 //!   writer that meets that node (its chain is retired) helps mark and unlink it, but only
 //!   the reclaimer frees it, after its own helping search has unlinked it at every level.
 //! * **Built before removed.** A node is retired only after its inserter finished linking
@@ -685,7 +686,7 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
     /// Removes a node whose chain the caller has just retired, and hands it to the epoch.
     ///
     /// # Safety
-    /// The caller is the table's single sweeper (it holds the sweep flag, so no other
+    /// The caller is the table's reclaimer (it holds the reclaimer's lock, so no other
     /// thread runs `remove` at the same time), `node`'s chain is retired by this caller,
     /// `node` is built ([`SkipList::is_built`]), and `remove` is called once per node. Then
     /// at most one node is between marked and unlinked, nothing relinks it, and it is
@@ -709,7 +710,7 @@ impl<K: SkipKey, V: Send + 'static> SkipList<K, V> {
         }
         #[cfg(not(rtm_negative = "eager-free"))]
         // SAFETY: the node is unreachable for any thread that pins from now on, and is
-        // deferred exactly once (the contract: one sweeper, one call per node). Threads
+        // deferred exactly once (the contract: one reclaimer, one call per node). Threads
         // pinned now are waited out by the epoch before the closure runs.
         unsafe {
             guard.defer_unchecked(move || free_node::<K, V>(p));

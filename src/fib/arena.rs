@@ -235,9 +235,10 @@ impl Shared {
     #[inline(always)]
     pub(crate) fn arena(&self) -> &Arena {
         let p = self.arena.load(Ordering::Acquire);
-        // SAFETY: `arena` always holds a pointer from `Box::into_raw`; a replaced arena is
-        // moved to `retired`, which lives as long as `self`, so the pointee outlives the
-        // borrow of `self`.
+        // SAFETY: `arena` always holds a pointer from `Box::into_raw`. A replaced arena is
+        // either moved to `retired`, which lives as long as `self`, or freed at once by
+        // `replace_arena_alone`, which takes `&mut self` and so cannot run while this
+        // borrow of `self` lives: the pointee outlives the borrow.
         unsafe { &*p }
     }
 
