@@ -382,9 +382,8 @@ impl Reclaimer {
             };
             self.walk(state, parts, &pass, guard, budget);
         }
-        let held = !state.retained.is_empty()
-            || state.cursor < scan.now
-            || state.walk != Walk::Idle;
+        let held =
+            !state.retained.is_empty() || state.cursor < scan.now || state.walk != Walk::Idle;
         // Relaxed: a hint (see `held`); the lock orders it for the next run.
         self.held.store(held, Ordering::Relaxed);
     }

@@ -96,7 +96,7 @@ pub struct Stats {
     pub reclaimer_overruns: u64,
     /// Bytes the table holds, as requested from the allocator: skip-list nodes, versions
     /// (current, dead and deletion markers), the journal's allocated segments and the
-    /// slots'. The heap memory a value `V` owns itself is not counted, nor the
+    /// slots' (not the cursors that open handles keep). The heap memory a value `V` owns itself is not counted, nor the
     /// allocator's rounding, nor what is unlinked and waiting for the epoch.
     pub memory_bytes: usize,
 }

@@ -60,11 +60,12 @@ pub(crate) enum Kind {
     Handle,
 }
 
-/// One slot: its state word, the snapshot it pins, and a handle's cursor.
+/// One slot: its state word, the snapshot it pins, and a handle's cursor (boxed: only
+/// handles keep one here, so a slot is three words and a segment of them 1.5 KiB).
 pub(super) struct Slot<C> {
     pub(super) state: AtomicU64,
     pub(super) pinned: AtomicU64,
-    pub(super) cursor: UnsafeCell<Option<C>>,
+    pub(super) cursor: UnsafeCell<Option<Box<C>>>,
 }
 
 /// The slot array, its free set and the reclaimer's announced horizon.

@@ -139,7 +139,7 @@ impl<C> Slots<C> {
                 // SAFETY: none; this is the negative control of the busy state.
                 return slot
                     .cursor
-                    .with_mut(|p| unsafe { (*p).as_mut() }.map(f))
+                    .with_mut(|p| unsafe { (*p).as_deref_mut() }.map(f))
                     .ok_or(HandleError::Stale);
             }
             #[cfg(not(rtm_negative = "call-ignores-busy"))]
@@ -153,7 +153,9 @@ impl<C> Slots<C> {
         // SAFETY: our CAS moved the slot from IDLE to BUSY under the handle's generation;
         // until `_end` moves it back (or releases it), also if `f` panics, no other call
         // or close touches the cursor.
-        let r = slot.cursor.with_mut(|p| unsafe { (*p).as_mut() }.map(f));
+        let r = slot
+            .cursor
+            .with_mut(|p| unsafe { (*p).as_deref_mut() }.map(f));
         r.ok_or(HandleError::Stale)
     }
 

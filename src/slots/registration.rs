@@ -41,7 +41,7 @@ impl<C> Slots<C> {
         let state = match kind {
             Kind::Owned => OWNED,
             Kind::Handle => {
-                let c = make(snapshot);
+                let c = make(snapshot).map(Box::new);
                 // SAFETY: the slot is INIT and was taken from the free set by us: no handle
                 // call can take it (they need IDLE), so we are its only user.
                 slot.cursor.with_mut(|p| unsafe { *p = c });
