@@ -32,12 +32,12 @@
 //! cargo bench --bench fib -- update_throughput --quick
 //! ```
 
+mod counting;
 mod data;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, Criterion, Throughput};
@@ -45,43 +45,12 @@ use data::Update;
 use prefix_trie::PrefixMap;
 use rtm::{Error, Fib, FibWriter, Ipv4Net, Ipv6Net, Route, RouteTable, Version};
 
-struct Counting;
-
-static BYTES: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counter is only
-// a statistic.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        BYTES.fetch_add(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        BYTES.fetch_add(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        BYTES.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: `p` was allocated by `System` with `l`.
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
 /// Runs `f` and returns its result, the seconds it took and the bytes it left allocated.
 fn measured<T>(f: impl FnOnce() -> T) -> (T, f64, isize) {
-    let b = BYTES.load(Ordering::Relaxed);
+    let b = counting::bytes();
     let t = Instant::now();
     let v = f();
-    (
-        v,
-        t.elapsed().as_secs_f64(),
-        BYTES.load(Ordering::Relaxed) - b,
-    )
+    (v, t.elapsed().as_secs_f64(), counting::bytes() - b)
 }
 
 /// A plain DIR-24-8 table as in DPDK's rte_lpm: 2^24 entries indexed by the first 24 bits,

@@ -10,64 +10,17 @@
 //! "requested" is what the maps asked the allocator for; "malloc est." adds glibc's
 //! per-chunk overhead (8 bytes, rounded up to 16, at least 32), closer to the resident cost.
 
+mod counting;
 mod data;
 
 use data::Attrs;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicIsize, Ordering};
 
 use crossbeam_skiplist::SkipMap;
 use rtm::{Criteria, Ipv4Net, Route, RouteKey, RouteTable};
 use scc::TreeIndex;
-
-struct Counting;
-
-static BYTES: AtomicIsize = AtomicIsize::new(0);
-static CHUNKS: AtomicIsize = AtomicIsize::new(0);
-static ALLOCS: AtomicIsize = AtomicIsize::new(0);
-
-/// glibc's chunk size for a request of `n` bytes.
-fn chunk(n: usize) -> isize {
-    ((n + 8 + 15) & !15).max(32) as isize
-}
-
-fn count(size: usize, sign: isize) {
-    BYTES.fetch_add(sign * size as isize, Ordering::Relaxed);
-    CHUNKS.fetch_add(sign * chunk(size), Ordering::Relaxed);
-    ALLOCS.fetch_add(sign, Ordering::Relaxed);
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counters are
-// only statistics.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        count(l.size(), 1);
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        count(l.size(), 1);
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        count(l.size(), -1);
-        // SAFETY: `p` was allocated by `System` with `l`.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        count(l.size(), -1);
-        count(new, 1);
-        // SAFETY: `p` was allocated by `System` with `l`.
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Usage {
@@ -78,9 +31,9 @@ struct Usage {
 
 fn usage() -> Usage {
     Usage {
-        bytes: BYTES.load(Ordering::Relaxed),
-        chunks: CHUNKS.load(Ordering::Relaxed),
-        allocs: ALLOCS.load(Ordering::Relaxed),
+        bytes: counting::bytes(),
+        chunks: counting::chunks(),
+        allocs: counting::allocs(),
     }
 }
 

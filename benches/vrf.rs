@@ -19,49 +19,17 @@
 //! a counting allocator saw requested. RSS is the machine's: it includes glibc's per-chunk
 //! overhead and fragmentation, and the Fib arenas' pages as they are touched.
 
+mod counting;
 mod data;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{HashMap, HashSet};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicIsize, Ordering};
+
 use std::time::Instant;
 
 use crossbeam_skiplist::SkipMap;
 use data::Update;
 use rtm::{Criteria, Error, Fib, Ipv4Net, RouteKey, RouteTable};
-
-struct Counting;
-
-static BYTES: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counter is only
-// a statistic.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        BYTES.fetch_add(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        BYTES.fetch_add(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        BYTES.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: `p` was allocated by `System` with `l`.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        BYTES.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
-        // SAFETY: `p` was allocated by `System` with `l`.
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 const VRFS: usize = 1_000;
 const ROUTES: usize = 1_000;
@@ -92,13 +60,13 @@ fn rss() -> isize {
 /// Lets crossbeam-epoch run what was deferred (flush until the allocator's count stops
 /// moving), then gives glibc's free memory back to the system.
 fn settle() {
-    let mut last = BYTES.load(Ordering::Relaxed);
+    let mut last = counting::bytes();
     let mut still = 0;
     while still < 4 {
         for _ in 0..256 {
             crossbeam_epoch::pin().flush();
         }
-        let now = BYTES.load(Ordering::Relaxed);
+        let now = counting::bytes();
         still = if now == last { still + 1 } else { 0 };
         last = now;
     }
@@ -120,7 +88,7 @@ fn mark() -> Mark {
     settle();
     Mark {
         rss: rss(),
-        bytes: BYTES.load(Ordering::Relaxed),
+        bytes: counting::bytes(),
     }
 }
 

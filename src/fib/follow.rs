@@ -292,102 +292,71 @@ where
     }
 }
 
+/// The methods both followers share, written once. `$follow` is the constructor an
+/// example calls; `$table` how it is given the table.
+macro_rules! follower_methods {
+    ($follow:literal, $table:literal, $clone:literal) => {
+        /// Applies every change committed so far (those committed while it runs are left
+        /// for the next call), publishes them (as one version, or one per 256 changes of a
+        /// long backlog), and returns how many. On [`Error::Lagged`] it rebuilds the Fib
+        /// from a fresh snapshot and goes on (readers keep reading the old state meanwhile)
+        /// and returns the number of networks in the rebuilt Fib.
+        ///
+        /// ```
+        /// use rtm::{Fib, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+        #[doc = concat!("let table = ", $table, ";")]
+        #[doc = concat!("let (fib, mut f) = Fib::", $follow, "(", $clone, ", |r| r.value).unwrap();")]
+        /// assert_eq!(f.sync(), Ok(0));
+        /// let key = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(2), InterfaceId(1),
+        ///                         "192.0.2.1".parse().unwrap());
+        /// table.add_route(Route::new(key, 5)).unwrap();
+        /// table.delete_route(&key).unwrap();
+        /// assert_eq!(f.sync(), Ok(2));
+        /// assert!(fib.is_empty());
+        /// ```
+        pub fn sync(&mut self) -> Result<usize, Error> {
+            self.inner.drain(None)
+        }
+
+        /// As `sync`, waiting up to `timeout` for the first change (as
+        /// [`Feed::next_timeout`](crate::Feed::next_timeout) does: a follower that keeps up
+        /// with a busy writer naps between syncs rather than have each commit wake it).
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use rtm::{Fib, Ipv4Net, RouteTable};
+        #[doc = concat!("let table = ", $table, ";")]
+        #[doc = concat!("let (_fib, mut f) = Fib::", $follow, "(", $clone, ", |r| r.value).unwrap();")]
+        /// assert_eq!(f.sync_timeout(Duration::from_millis(1)), Ok(0));
+        /// ```
+        pub fn sync_timeout(&mut self, timeout: Duration) -> Result<usize, Error> {
+            self.inner.drain(Some(timeout))
+        }
+
+        /// The follower's writer, for statistics.
+        ///
+        /// ```
+        /// use rtm::{Fib, Ipv4Net, RouteTable};
+        #[doc = concat!("let table = ", $table, ";")]
+        #[doc = concat!("let (_fib, f) = Fib::", $follow, "(", $clone, ", |r| r.value).unwrap();")]
+        /// assert!(f.writer().is_empty());
+        /// ```
+        pub fn writer(&self) -> &FibWriter<P> {
+            self.inner.writer()
+        }
+    };
+}
+
 impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
-    /// Applies every change committed so far (those committed while it runs are left for
-    /// the next call), publishes them (as one version, or one per 256 changes of a long
-    /// backlog), and returns how many. On [`Error::Lagged`] it
-    /// rebuilds the Fib from a fresh snapshot and goes on (readers keep reading the old
-    /// state meanwhile) and returns the number of networks in the rebuilt Fib.
-    ///
-    /// ```
-    /// use rtm::{Fib, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
-    /// let table = RouteTable::<Ipv4Net, u32>::new();
-    /// let (fib, mut f) = Fib::follow(&table, |r| r.value).unwrap();
-    /// assert_eq!(f.sync(), Ok(0));
-    /// let key = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(2), InterfaceId(1),
-    ///                         "192.0.2.1".parse().unwrap());
-    /// table.add_route(Route::new(key, 5)).unwrap();
-    /// table.delete_route(&key).unwrap();
-    /// assert_eq!(f.sync(), Ok(2));
-    /// assert!(fib.is_empty());
-    /// ```
-    pub fn sync(&mut self) -> Result<usize, Error> {
-        self.inner.drain(None)
-    }
-
-    /// As [`FibFollower::sync`], waiting up to `timeout` for the first change (as
-    /// [`Feed::next_timeout`](crate::Feed::next_timeout) does: a follower that keeps up with a busy writer naps
-    /// between syncs rather than have each commit wake it).
-    ///
-    /// ```
-    /// use std::time::{Duration, Instant};
-    /// let table = rtm::RouteTable::<rtm::Ipv4Net, u32>::new();
-    /// let (_fib, mut f) = rtm::Fib::follow(&table, |r| r.value).unwrap();
-    /// assert_eq!(f.sync_timeout(Duration::from_millis(1)), Ok(0));
-    /// ```
-    pub fn sync_timeout(&mut self, timeout: Duration) -> Result<usize, Error> {
-        self.inner.drain(Some(timeout))
-    }
-
-    /// The follower's writer, for statistics.
-    ///
-    /// ```
-    /// let table = rtm::RouteTable::<rtm::Ipv4Net, u32>::new();
-    /// let (_fib, f) = rtm::Fib::follow(&table, |r| r.value).unwrap();
-    /// assert!(f.writer().is_empty());
-    /// ```
-    pub fn writer(&self) -> &FibWriter<P> {
-        self.inner.writer()
-    }
+    follower_methods!("follow", "RouteTable::<Ipv4Net, u32>::new()", "&table");
 }
 
 impl<P: Prefix, V: Clone + Send + Sync + 'static> OwnedFibFollower<P, V> {
-    /// Applies every change committed so far (those committed while it runs are left for
-    /// the next call), publishes them (as one version, or one per 256 changes of a long
-    /// backlog), and returns how many. On [`Error::Lagged`] it
-    /// rebuilds the Fib from a fresh snapshot and goes on (readers keep reading the old
-    /// state meanwhile) and returns the number of networks in the rebuilt Fib.
-    ///
-    /// ```
-    /// use rtm::{Fib, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
-    /// let table = std::sync::Arc::new(RouteTable::<Ipv4Net, u32>::new());
-    /// let (fib, mut f) = Fib::follow_owned(table.clone(), |r| r.value).unwrap();
-    /// assert_eq!(f.sync(), Ok(0));
-    /// let key = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(2), InterfaceId(1),
-    ///                         "192.0.2.1".parse().unwrap());
-    /// table.add_route(Route::new(key, 5)).unwrap();
-    /// table.delete_route(&key).unwrap();
-    /// assert_eq!(f.sync(), Ok(2));
-    /// assert!(fib.is_empty());
-    /// ```
-    pub fn sync(&mut self) -> Result<usize, Error> {
-        self.inner.drain(None)
-    }
-
-    /// As [`FibFollower::sync`], waiting up to `timeout` for the first change (as
-    /// [`Feed::next_timeout`](crate::Feed::next_timeout) does: a follower that keeps up with a busy writer naps
-    /// between syncs rather than have each commit wake it).
-    ///
-    /// ```
-    /// use std::time::{Duration, Instant};
-    /// let table = std::sync::Arc::new(rtm::RouteTable::<rtm::Ipv4Net, u32>::new());
-    /// let (_fib, mut f) = rtm::Fib::follow_owned(table, |r| r.value).unwrap();
-    /// assert_eq!(f.sync_timeout(Duration::from_millis(1)), Ok(0));
-    /// ```
-    pub fn sync_timeout(&mut self, timeout: Duration) -> Result<usize, Error> {
-        self.inner.drain(Some(timeout))
-    }
-
-    /// The follower's writer, for statistics.
-    ///
-    /// ```
-    /// let table = std::sync::Arc::new(rtm::RouteTable::<rtm::Ipv4Net, u32>::new());
-    /// let (_fib, f) = rtm::Fib::follow_owned(table, |r| r.value).unwrap();
-    /// assert!(f.writer().is_empty());
-    /// ```
-    pub fn writer(&self) -> &FibWriter<P> {
-        self.inner.writer()
-    }
+    follower_methods!(
+        "follow_owned",
+        "std::sync::Arc::new(RouteTable::<Ipv4Net, u32>::new())",
+        "table.clone()"
+    );
 }
 
 /// A sync publishes at least once per this many changes.
