@@ -8,30 +8,29 @@
 //! # What it changes, and why
 //!
 //! The set is fixed at the call: the routes that match the criteria at `s` (with
-//! `best_only` and `start_after` as an enumeration reads them at `s`). Each of them is
-//! changed by its own commit, with its own version, *only if the version `s` sees is still
-//! the key's newest one*: the push is conditional on the chain head being exactly that
-//! version. So:
+//! `best_only` and `start_after` as an enumeration reads them at `s`). All of them are
+//! changed by one commit (see `commit`), at one version, each *only if the version `s`
+//! sees is still the key's newest one*: its push is conditional on the chain head being
+//! exactly that version. So:
 //!
 //! * a route added after `s` is not in the set and is untouched;
 //! * a route that another writer replaced, deleted or re-enabled after `s` is skipped and
 //!   not counted: that writer's change is newer than the snapshot that defined the set,
 //!   and overwriting it would lose a write that the caller never saw (a peer that flaps
 //!   back up while its old routes are being flushed keeps the routes it re-announced);
-//! * each change is a commit as if by `delete_route` or `add_route`, so readers,
-//!   enumerations and later snapshots see the block operation as that many single writes,
-//!   in key order, interleaved with other writers' commits.
+//! * the changes are one commit, so readers, enumerations, feeds and later snapshots see
+//!   the block operation done or not done, never half of it (RTMv1's block calls, as a
+//!   reader should see them).
 //!
 //! The result is the same as a caller enumerating at `s` and issuing, for each route, a
 //! "delete (or rewrite) this key if it is still the version I read" — without the searches.
 
-use std::ptr;
-
+use crate::commit::Plan;
 use crate::criteria::Criteria;
 use crate::error::Error;
 use crate::prefix::Prefix;
 use crate::table::RouteTable;
-use crate::version::{Entry, VersionNode};
+use crate::version::Entry;
 
 /// Routes handled under one epoch pin, which is then renewed so that a long walk does not
 /// hold back the epoch.
@@ -41,15 +40,16 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// Deletes every route that matches `criteria` at a snapshot taken now
     /// (RTMv1's `RtmBlockDeleteRoutes`), and returns how many it deleted.
     ///
-    /// The routes to delete are those the snapshot holds; each deletion is its own commit
-    /// with its own version, made only if the route is still the version the snapshot
-    /// saw. So a route that another writer replaced or deleted after the snapshot is left
-    /// alone and not counted (that write is newer than the request, and wins), and a
-    /// route added after the snapshot is untouched. Two racing calls delete each route
-    /// once between them. Readers and enumerations keep going throughout, and see the
-    /// deletions one by one, in key order. The cost is one step along the table and one
-    /// push per route: no search per route. What the call deletes stays allocated until
-    /// it returns (its own snapshot can see it), then the reclaimer frees it as usual.
+    /// The routes to delete are those the snapshot holds; they are deleted by one commit,
+    /// at one version, each only if the route is still the version the snapshot saw. So a
+    /// route that another writer replaced or deleted after the snapshot is left alone and
+    /// not counted (that write is newer than the request, and wins), and a route added
+    /// after the snapshot is untouched. Two racing calls delete each route once between
+    /// them. Readers and enumerations keep going throughout, and see all of the deletions
+    /// or none. The cost is one step along the table and one push per route, no search
+    /// per route, plus a plan of 48 bytes or so per route while the call runs. What the
+    /// call deletes stays allocated until it returns (its own snapshot can see it), then
+    /// the reclaimer frees it as usual.
     ///
     /// The snapshot takes an enumeration slot for the duration of the call:
     /// [`Error::NoSystemResources`] when none is free. [`Error::InvalidParameter`] for a
@@ -79,8 +79,8 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// with `best_only`, each network's best route at the snapshot matches, which is an
     /// enabled one. A route already in the requested state is not rewritten and not
     /// counted. Otherwise
-    /// as [`RouteTable::delete_routes`]: one commit per changed route, a route changed by
-    /// another writer after the snapshot is left alone, same errors.
+    /// as [`RouteTable::delete_routes`]: one commit for every changed route, a route
+    /// changed by another writer after the snapshot is left alone, same errors.
     ///
     /// ```
     /// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
@@ -111,20 +111,22 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         })
     }
 
-    /// Walks the routes matching `criteria` at a snapshot taken now and, for each one
-    /// for which `rewrite` gives a new version (`Some(None)` is a deletion marker), pushes
-    /// it if the key's newest version is still the one the snapshot sees. Returns how
-    /// many it pushed.
+    /// Walks the routes matching `criteria` at a snapshot taken now and commits, for each
+    /// one for which `rewrite` gives a new version (`Some(None)` is a deletion marker),
+    /// that version, if the key's newest version is still the one the snapshot sees; all in
+    /// one commit. Returns how many it wrote.
     fn block(
         &self,
         criteria: Criteria<P>,
         rewrite: impl Fn(&Entry<V>) -> Option<Option<Entry<V>>>,
     ) -> Result<usize, Error> {
         // An enumeration pins the snapshot (and so keeps the cursor's node linked between
-        // spans, see `Cursor::advance`) and releases it on every way out, panics included.
+        // spans, see `Cursor::advance`, and every version it sees allocated, so that their
+        // addresses identify them until the commit is made) and releases it on every way
+        // out, panics included.
         let mut snapshot = self.enumerate(criteria)?;
         let cursor = snapshot.cursor_mut();
-        let mut changed = 0;
+        let mut plans = Vec::new();
         loop {
             let guard = self.epoch.pin();
             let mut exhausted = true;
@@ -136,29 +138,26 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
                 let Some(new) = rewrite(hit.entry) else {
                     continue;
                 };
-                let seen: *const VersionNode<V> = hit.version;
                 // Only over the version the snapshot saw: if the head is anything else, a
                 // writer committed (or is committing) this key after the snapshot. The
-                // address is an identity (no ABA): `seen` is visible at our pinned
+                // address is an identity (no ABA): the version is visible at our pinned
                 // snapshot, so the reclaimer keeps it and its address is not reused.
                 #[cfg(not(rtm_negative = "block-unconditional"))]
-                let still = |head: Option<&VersionNode<V>>| head.is_some_and(|h| ptr::eq(h, seen));
+                let plan = Plan::over(hit.node.key, new, hit.version.erased());
                 // Broken on purpose: write over whatever is there.
                 #[cfg(rtm_negative = "block-unconditional")]
-                let still = |_: Option<&VersionNode<V>>| !seen.is_null();
-                if let Some((ts, _)) =
-                    self.push_in(hit.node, VersionNode::alloc(new), &guard, still)
-                {
-                    changed += 1;
-                    // The reclaimer's step of this commit, as after a single write.
-                    self.after_write(ts);
-                }
+                let plan = Plan::anyway(hit.node.key, new);
+                plans.push(plan);
             }
             drop(guard);
             if exhausted {
                 break;
             }
         }
+        let changed = match plans.is_empty() {
+            true => 0,
+            false => self.commit_plans(&mut plans)?.1,
+        };
         drop(snapshot);
         Ok(changed)
     }

@@ -25,6 +25,7 @@ pub struct Criteria<P: Prefix> {
     pub(crate) within: Option<P>,
     pub(crate) covering: Option<P>,
     pub(crate) start_after: Option<RouteKey<P>>,
+    pub(crate) unchanged_since: Option<u64>,
 }
 
 /// Where a walk in [`Criteria::covering`] mode goes from a node of network `q`.
@@ -61,6 +62,7 @@ impl<P: Prefix> Criteria<P> {
             within: None,
             covering: None,
             start_after: None,
+            unchanged_since: None,
         }
     }
 
@@ -118,6 +120,39 @@ impl<P: Prefix> Criteria<P> {
     pub fn include_disabled(mut self) -> Self {
         self.include_disabled = true;
         self
+    }
+
+    /// Only routes whose current version is `v` or older: not added, replaced, enabled or
+    /// disabled after `v`. With [`RouteTable::delete_routes`](crate::RouteTable::delete_routes),
+    /// a graceful restart's stale sweep: note `v = table.version()` when the peer goes away,
+    /// let it announce its routes again (each `add_route` writes a new version, an identical
+    /// route too), then delete what it did not announce, in one commit. For enumerations,
+    /// handles and block operations; a feed (or a subscription) with it is
+    /// [`Error::InvalidParameter`](crate::Error::InvalidParameter).
+    ///
+    /// ```
+    /// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, u32>::new();
+    /// let key = |p: &str| RouteKey::new(p.parse().unwrap(), ProtocolId::BGP, InterfaceId(1), "192.0.2.1".parse().unwrap());
+    /// t.add_route(Route::new(key("10.0.0.0/8"), 1)).unwrap();
+    /// t.add_route(Route::new(key("10.1.0.0/16"), 1)).unwrap();
+    /// let v0 = t.version();                                  // the peer restarts
+    /// t.add_route(Route::new(key("10.0.0.0/8"), 1)).unwrap(); // and announces one route again
+    /// let stale = Criteria::all().protocol(ProtocolId::BGP).include_disabled().unchanged_since(v0);
+    /// assert_eq!(t.delete_routes(stale), Ok(1));
+    /// assert!(t.get_route(&key("10.0.0.0/8")).is_some());
+    /// assert!(t.get_route(&key("10.1.0.0/16")).is_none());
+    /// ```
+    pub fn unchanged_since(mut self, v: crate::Version) -> Self {
+        self.unchanged_since = Some(v.0);
+        self
+    }
+
+    /// Whether a route whose visible version was decided at `t` passes
+    /// [`Criteria::unchanged_since`].
+    #[inline]
+    pub(crate) fn unchanged(&self, t: u64) -> bool {
+        self.unchanged_since.is_none_or(|u| t <= u)
     }
 
     /// Only `p` and its more-specific networks (`RTM_ENUM_RANGE`).

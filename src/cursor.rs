@@ -181,6 +181,7 @@ impl<P: Prefix> Cursor<P> {
             if let Some(v) = n.chain.visible(self.snapshot, clock, guard) {
                 if let Some(e) = v.entry.as_ref() {
                     if self.criteria.admits(&n.key, e.enabled)
+                        && self.criteria.unchanged(v.decided())
                         && (!self.criteria.best_only || self.is_best(&n, list, clock, guard))
                     {
                         self.pos = Pos::At(NodeAddr(n.as_non_null().cast()));

@@ -138,6 +138,9 @@ where
     gen: u64,
     criteria: Criteria<P>,
     pos: u64,
+    /// Entries of the batch record at `pos + 1` already returned (or passed over): a
+    /// batch's changes may take several calls of `try_next`.
+    sub: usize,
     lagged: bool,
     /// For `best_only` criteria: each network's best route (node and entry) and number of
     /// enabled routes as of `pos`, for networks whose commits this feed has read. With it
@@ -373,6 +376,9 @@ where
     V: Clone + Send + Sync + 'static,
 {
     criteria.validate()?;
+    if criteria.unchanged_since.is_some() {
+        return Err(Error::InvalidParameter);
+    }
     loop {
         let e = enumerate(criteria.clone())?;
         let s = snapshot(&e).0;
@@ -401,6 +407,9 @@ where
     /// A feed of the changes of `criteria`'s result committed after now.
     fn open(table: T, criteria: Criteria<P>) -> Result<Self, Error> {
         criteria.validate()?;
+        if criteria.unchanged_since.is_some() {
+            return Err(Error::InvalidParameter);
+        }
         let (slot, gen, floor) = table
             .slots
             .open_feed(&table.clock)
@@ -415,6 +424,7 @@ where
             gen,
             criteria,
             pos,
+            sub: 0,
             lagged: false,
             best: FastMap::default(),
             nap: false,
@@ -435,7 +445,61 @@ where
         Version(self.pos)
     }
 
+    /// Whether the feed is inside a batch's commit: it has returned some of its changes,
+    /// not all (its version is still the one before).
+    pub(crate) fn in_commit(&self) -> bool {
+        self.sub != 0
+    }
+
     pub(crate) fn try_next(&mut self) -> Result<Option<Change<P, V>>, Error> {
+        self.next_upto(u64::MAX)
+    }
+
+    /// The changes of the next commit that has any for this feed (module docs).
+    pub(crate) fn next_commit(
+        &mut self,
+        out: &mut Vec<Change<P, V>>,
+    ) -> Result<Option<Version>, Error> {
+        let start = out.len();
+        let (pos, sub) = (self.pos, self.sub);
+        let Some(first) = self.try_next()? else {
+            return Ok(None);
+        };
+        let t = first.version.0;
+        // Where commit `t` started for this feed: here, or (if the first call passed over
+        // commits with nothing for it) at its first entry.
+        let begun = if pos + 1 == t { sub } else { 0 };
+        out.push(first);
+        let rest = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            while self.pos < t {
+                match self.next_upto(t)? {
+                    Some(c) => out.push(c),
+                    None => break,
+                }
+            }
+            Ok(())
+        }));
+        match rest {
+            Ok(Ok(())) => Ok(Some(Version(t))),
+            Ok(Err(e)) => {
+                out.truncate(start);
+                Err(e)
+            }
+            Err(panic) => {
+                // The embedder's `Clone` panicked inside the commit: go back to where it
+                // began, so that the next call returns all of it. What the feed remembered
+                // of networks it passed meanwhile is as of `t`: forget it all (a miss only
+                // costs a walk of the network).
+                out.truncate(start);
+                self.sub = begun;
+                self.best.clear();
+                std::panic::resume_unwind(panic)
+            }
+        }
+    }
+
+    /// As `try_next`, but never past position `limit`.
+    fn next_upto(&mut self, limit: u64) -> Result<Option<Change<P, V>>, Error> {
         let table = &*self.table;
         let cap = table.clock.journal.capacity();
         loop {
@@ -443,6 +507,9 @@ where
                 return Err(Error::Lagged);
             }
             let t = self.pos + 1;
+            if t > limit {
+                return Ok(None);
+            }
             let guard = table.epoch.pin();
             if !still_covered(table, t, cap) {
                 self.lagged = true;
@@ -456,25 +523,42 @@ where
                 }
                 Read::Gap => None,
                 Read::Commit(version) => {
-                    let (sides, best) = self.sides(version, t, &guard);
+                    // SAFETY: see `sides`: the version is alive while the floor is below
+                    // `t`; the writer set the node before naming the version.
+                    let node = unsafe { &*version.cast::<VersionNode<V>>() }.node();
+                    let (sides, best) = self.sides(node, version, t, &guard);
                     if !still_covered(table, t, cap) {
                         self.lagged = true;
                         continue;
                     }
-                    // The embedder's `Clone` may panic: nothing of the feed has changed
-                    // yet, so the next call reads this commit again and returns what this
-                    // one would have. Only once both clones are made does the feed move.
-                    let change = sides.map(|(old, new)| Change {
-                        version: Version(t),
-                        old: old.map(|(n, e)| route_of(n.key, e)),
-                        new: new.map(|(n, e)| route_of(n.key, e)),
-                    });
-                    if let Some((prefix, b)) = best {
-                        if self.best.len() >= BEST_CACHE {
-                            self.best.clear();
+                    Self::take(&mut self.best, sides, best, t)
+                }
+                Read::Batch(log) => {
+                    // SAFETY: a record the journal names is alive while it is named, and
+                    // `guard` pins; one that names versions after this feed's floor is not
+                    // taken out before the feed reads past it (`reclaim`).
+                    let log = unsafe { &*log };
+                    let mut change = None;
+                    if !log.cancelled {
+                        while self.sub < log.entries.len() && change.is_none() {
+                            let (end, sides, best) =
+                                self.batch_sides(&log.entries, self.sub, t, &guard);
+                            if !still_covered(table, t, cap) {
+                                self.lagged = true;
+                                break;
+                            }
+                            change = Self::take(&mut self.best, sides, best, t);
+                            self.sub = end;
                         }
-                        self.best.insert(prefix, b);
+                        if self.lagged {
+                            continue;
+                        }
+                        if self.sub < log.entries.len() {
+                            // More of this commit to come: the feed stays before `t`.
+                            return Ok(change);
+                        }
                     }
+                    self.sub = 0;
                     change
                 }
             };
@@ -525,6 +609,101 @@ where
         }
     }
 
+    /// Makes the change of `sides` (cloning its routes: the embedder's `Clone` may panic,
+    /// and then nothing of the feed has changed yet, so the next call reads this commit
+    /// again and returns what this one would have), then remembers `best`.
+    fn take(
+        cache: &mut BestCache<P, V>,
+        sides: Option<(Side<'_, P, V>, Side<'_, P, V>)>,
+        best: Option<(P, Best<P, V>)>,
+        t: u64,
+    ) -> Option<Change<P, V>> {
+        let change = sides.map(|(old, new)| Change {
+            version: Version(t),
+            old: old.map(|(n, e)| route_of(n.key, e)),
+            new: new.map(|(n, e)| route_of(n.key, e)),
+        });
+        if let Some((prefix, b)) = best {
+            if cache.len() >= BEST_CACHE {
+                cache.clear();
+            }
+            cache.insert(prefix, b);
+        }
+        change
+    }
+
+    /// The change of the next key (or, for `best_only` criteria, the next network) of a
+    /// batch committed at `t`, from entry `from` of its record: where the next one starts,
+    /// the two sides, and what to remember of the network.
+    #[allow(clippy::type_complexity)]
+    fn batch_sides<'g>(
+        &self,
+        entries: &[(*const (), *const ())],
+        from: usize,
+        t: u64,
+        guard: &'g Guard,
+    ) -> (
+        usize,
+        Option<(Side<'g, P, V>, Side<'g, P, V>)>,
+        Option<(P, Best<P, V>)>,
+    ) {
+        let (node, version) = entries[from];
+        if !self.criteria.best_only {
+            let (sides, best) = self.sides(node, version, t, guard);
+            return (from + 1, sides, best);
+        }
+        let node_of = |p: *const ()| {
+            // SAFETY: the record's nodes are linked while the feed's floor is below `t`
+            // (as a single commit's, see `sides`), and `guard` pins.
+            unsafe { &*p.cast::<Node<RouteKey<P>, V>>() }
+        };
+        let prefix = node_of(node).key.prefix;
+        let mut end = from + 1;
+        while end < entries.len() && node_of(entries[end].0).key.prefix == prefix {
+            end += 1;
+        }
+        if !network_may_match(&self.criteria, &prefix) {
+            return (end, None, None);
+        }
+        let table = &*self.table;
+        let before: Side<'g, P, V> = match self.best.get(&prefix) {
+            // SAFETY: remembered as of the feed's position, before `t` (`BestRef`).
+            Some(b) => b.best.map(|b| unsafe { b.get(guard) }),
+            None => network_at(table, prefix, t - 1, guard).0,
+        };
+        let (after, enabled) = network_at(table, prefix, t, guard);
+        let remember = Some((
+            prefix,
+            Best {
+                best: after.map(BestRef::new),
+                enabled,
+            },
+        ));
+        (end, self.best_change(before, after), remember)
+    }
+
+    /// The change a `best_only` feed returns when its network's best goes from `before`
+    /// to `after`: none if it is the same version, else each side if the criteria admit it.
+    #[allow(clippy::type_complexity)]
+    fn best_change<'g>(
+        &self,
+        before: Side<'g, P, V>,
+        after: Side<'g, P, V>,
+    ) -> Option<(Side<'g, P, V>, Side<'g, P, V>)> {
+        let same = match (before, after) {
+            (Some((_, a)), Some((_, b))) => std::ptr::eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            return None;
+        }
+        let c = &self.criteria;
+        let pass = |side: Side<'g, P, V>| side.filter(|(n, e)| c.admits(&n.key, e.enabled));
+        let (old, new) = (pass(before), pass(after));
+        (old.is_some() || new.is_some()).then_some((old, new))
+    }
+
     /// The two sides of the commit `version` at `t`, as this feed's criteria see them, or
     /// `None` when the commit does not change the result; and, for `best_only` criteria,
     /// what to remember of the commit's network as of `t` once the change is returned.
@@ -532,6 +711,7 @@ where
     #[allow(clippy::type_complexity)]
     fn sides<'g>(
         &self,
+        node: *const (),
         version: *const (),
         t: u64,
         guard: &'g Guard,
@@ -545,8 +725,8 @@ where
         // checked that no reclaimer ignores it (module docs and `reclaim`).
         // SAFETY: so `version` is alive; `guard` pins the epoch besides.
         let version = unsafe { &*version.cast::<VersionNode<V>>() };
-        // SAFETY: as just argued; the writer set the node before naming the version.
-        let node = unsafe { &*version.node().cast::<Node<RouteKey<P>, V>>() };
+        // SAFETY: as just argued (a version's node is linked while the version is).
+        let node = unsafe { &*node.cast::<Node<RouteKey<P>, V>>() };
         let c = &self.criteria;
         if !network_may_match(c, &node.key.prefix) {
             return (None, None);
@@ -556,7 +736,10 @@ where
             // The version this commit shadowed is the next one down: nothing is linked
             // between them, and the reclaimer unlinks neither (it keeps everything newer
             // than the floor and what the floor sees).
-            let before = version.older(guard).and_then(|o| o.entry.as_ref());
+            let before = version
+                .older(guard)
+                .and_then(|o| o.effective(guard))
+                .and_then(|o| o.entry.as_ref());
             let after = version.entry.as_ref();
             let pass = |e: Option<&'g Entry<V>>| {
                 e.filter(|e| c.admits(&key, e.enabled)).map(|e| (node, e))
@@ -568,7 +751,10 @@ where
         let k = node.key;
         // `k`'s route before and after the commit: the version it shadowed (the next one
         // down, as above) and its own.
-        let mine_before = version.older(guard).and_then(|o| o.entry.as_ref());
+        let mine_before = version
+            .older(guard)
+            .and_then(|o| o.effective(guard))
+            .and_then(|o| o.entry.as_ref());
         let mine_after = version.entry.as_ref();
         let rank = |(n, e): (&Node<RouteKey<P>, V>, &Entry<V>)| (e.priority, e.metric, n.key);
         // The network's best at `s` (`t - 1` or `t`), where `k`'s route at `s` is `mine_at`
@@ -638,21 +824,39 @@ where
                 enabled,
             },
         ));
-        let same = match (before, after) {
-            (Some((_, a)), Some((_, b))) => std::ptr::eq(a, b),
-            (None, None) => true,
-            _ => false,
-        };
-        if same {
-            return (None, remember);
-        }
-        let pass = |side: Side<'g, P, V>| side.filter(|(n, e)| c.admits(&n.key, e.enabled));
-        let (old, new) = (pass(before), pass(after));
-        (
-            (old.is_some() || new.is_some()).then_some((old, new)),
-            remember,
-        )
+        (self.best_change(before, after), remember)
     }
+}
+
+/// The best route of network `prefix` at snapshot `s`, and how many of its routes are
+/// enabled then.
+fn network_at<'g, P: Prefix, V: Clone + Send + Sync + 'static>(
+    table: &RouteTable<P, V>,
+    prefix: P,
+    s: u64,
+    guard: &'g Guard,
+) -> (Side<'g, P, V>, u32) {
+    let rank = |(n, e): (&Node<RouteKey<P>, V>, &Entry<V>)| (e.priority, e.metric, n.key);
+    let (mut best, mut enabled): (Side<'g, P, V>, u32) = (None, 0);
+    let mut cur = table.list.lower_bound(&RouteKey::first_of(prefix), guard);
+    while let Some(r) = cur {
+        let n = r.get();
+        if n.key.prefix != prefix {
+            break;
+        }
+        let e = n
+            .chain
+            .visible(s, &table.clock, guard)
+            .and_then(|v| v.entry.as_ref());
+        if let Some(e) = e.filter(|e| e.enabled) {
+            enabled += 1;
+            if best.is_none_or(|b| rank((n, e)) < rank(b)) {
+                best = Some((n, e));
+            }
+        }
+        cur = r.next(guard);
+    }
+    (best, enabled)
 }
 
 /// Whether routes of network `p` can pass the criteria's network filters (a cheap test
@@ -744,6 +948,39 @@ macro_rules! feed_methods {
         /// ```
         pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<Change<P, V>>, Error> {
             self.core.next_timeout(timeout)
+        }
+
+        /// Appends every change of the next commit that has any for this feed to `out`, in
+        /// key order, and returns that commit's version; `Ok(None)` when caught up;
+        /// [`Error::Lagged`] as [`Feed::try_next`] (then `out` is as it was). A batch's
+        /// changes come together: one per key (per network for `best_only` criteria), all
+        /// with the commit's version, and [`Feed::version`] reaches it only after the last.
+        /// If the embedder's `Clone` panics, `out` is left as it was and the next call
+        /// returns the whole commit.
+        ///
+        /// ```
+        /// use rtm::{Batch, Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+        /// let t = std::sync::Arc::new(RouteTable::<Ipv4Net, u32>::new());
+        /// let key = |p: &str| RouteKey::new(p.parse().unwrap(), ProtocolId(2), InterfaceId(1), "192.0.2.1".parse().unwrap());
+        #[doc = concat!("let mut feed = t.", $open, "(Criteria::all()).unwrap();")]
+        /// let mut b = Batch::new();
+        /// b.add_route(Route::new(key("10.0.0.0/8"), 1)).add_route(Route::new(key("10.1.0.0/16"), 2));
+        /// let v = t.commit(b).unwrap();
+        /// t.add_route(Route::new(key("10.2.0.0/16"), 3)).unwrap();
+        /// let mut out = Vec::new();
+        /// assert_eq!(feed.next_commit(&mut out), Ok(Some(v)));
+        /// assert_eq!(out.len(), 2);
+        /// assert_eq!(feed.version(), v);
+        /// out.clear();
+        /// assert_eq!(feed.next_commit(&mut out), Ok(Some(t.version())));
+        /// assert_eq!(out.len(), 1);
+        /// assert_eq!(feed.next_commit(&mut out), Ok(None));
+        /// ```
+        pub fn next_commit(
+            &mut self,
+            out: &mut Vec<Change<P, V>>,
+        ) -> Result<Option<Version>, Error> {
+            self.core.next_commit(out)
         }
     };
 }

@@ -13,6 +13,13 @@
 //!   not lagging has read past the version (see `reclaim`), so a feed that meets the
 //!   marker has lagged.
 //!
+//! - a batch's *record* ([`Log`]): one word for a whole commit of many keys, tagged
+//!   `10`. It lists each key's node and version, and is what feeds and the reclaimer read
+//!   for that commit. The record is the journal's own: whoever takes its word out of the
+//!   slot (a newer lap's writer, `forget`, or the drop of the journal) hands it to the
+//!   epoch. A batch that was cancelled is recorded too, at a clock value of its own, so
+//!   that the reclaimer finds its versions; feeds skip it.
+//!
 //! Two readers use it: feeds (a cursor into the journal plus criteria) and the reclaimer
 //! (which prunes exactly the chains the journal names). Both read position `t` and get
 //! one of: the commit, a gap, *not yet* (the ring still holds an older lap: the commit is
@@ -51,12 +58,16 @@
 use std::ptr;
 use std::time::Duration;
 
-use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, CachePadded, Condvar, Guard, Mutex, Ordering};
+use crate::sync::{
+    AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, CachePadded, Condvar, Guard, Mutex, Ordering,
+};
 
 /// What a reader finds at one position.
 pub(crate) enum Read {
     /// The commit of this version: the address of its `VersionNode<V>`.
     Commit(*const ()),
+    /// The commit (or the cancellation) of a batch.
+    Batch(*const Log),
     /// No version has this timestamp.
     Gap,
     /// Not recorded yet: the commit is in flight (or the clock has not reached it).
@@ -65,6 +76,48 @@ pub(crate) enum Read {
     /// behind.
     Lost,
 }
+
+/// The record of a batch: the commit of many keys at one version, or a cancelled batch.
+///
+/// `repr(C)` with the position first, so that a slot's stamp reads it as it reads a
+/// version's timestamp.
+#[repr(C)]
+pub(crate) struct Log {
+    /// The position it is recorded at: the commit's version, or the clock value taken to
+    /// record a cancellation.
+    pos: AtomicU64,
+    /// The batch was cancelled: nobody sees its versions, and feeds skip the record.
+    pub(crate) cancelled: bool,
+    /// For each key of the batch, in key order: its skip-list node and the version the
+    /// batch linked there, both type-erased.
+    pub(crate) entries: Box<[(*const (), *const ())]>,
+}
+
+impl Log {
+    /// A record for position `pos`, not yet in the journal.
+    pub(crate) fn new(
+        pos: u64,
+        cancelled: bool,
+        entries: Box<[(*const (), *const ())]>,
+    ) -> Box<Self> {
+        Box::new(Self {
+            pos: AtomicU64::new(pos),
+            cancelled,
+            entries,
+        })
+    }
+
+    /// Bytes the record holds.
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + std::mem::size_of_val(&*self.entries)
+    }
+}
+
+/// A record handed to the epoch's destructor, which may run on any thread.
+struct SendLog(*mut Log);
+// SAFETY: a record holds addresses only, which its destructor does not follow; it is freed
+// once, by whichever thread runs the destructor.
+unsafe impl Send for SendLog {}
 
 /// Words per segment of the ring (fewer when the whole ring is smaller).
 #[cfg(not(loom))]
@@ -82,6 +135,8 @@ pub(crate) struct Journal {
     /// Words per segment: `min(capacity, SEGMENT)`, a power of two.
     segment_len: usize,
     mask: u64,
+    /// Bytes held by the batch records in the ring.
+    logs: AtomicUsize,
     armed: CachePadded<AtomicBool>,
     sleep: CachePadded<Sleep>,
 }
@@ -93,6 +148,7 @@ struct Sleep {
 }
 
 const GAP: usize = 0b01;
+const LOG: usize = 0b10;
 const RECLAIMED: usize = 0b11;
 
 #[inline]
@@ -109,6 +165,11 @@ fn marker(ts: u64, kind: usize) -> *mut () {
 unsafe fn stamp(w: *mut (), _guard: &Guard) -> u64 {
     if w.is_null() {
         0
+    } else if w.addr() & 0b11 == LOG {
+        // SAFETY: a record in a slot is alive until its word is taken out of the slot and
+        // handed to the epoch, which `_guard` holds off; `Log` is `repr(C)` with its
+        // position first.
+        unsafe { (*w.map_addr(|a| a & !0b11).cast::<AtomicU64>()).load(Ordering::Acquire) }
     } else if w.addr() & 0b11 != 0 {
         (w.addr() >> 2) as u64
     } else {
@@ -129,6 +190,7 @@ impl Journal {
                 .collect(),
             segment_len,
             mask: capacity as u64 - 1,
+            logs: AtomicUsize::new(0),
             armed: CachePadded::new(AtomicBool::new(false)),
             sleep: CachePadded::new(Sleep {
                 lock: Mutex::new(()),
@@ -151,7 +213,10 @@ impl Journal {
             // Relaxed: a statistic; a segment being published may be missed.
             .filter(|s| !s.load(Ordering::Relaxed).is_null())
             .count();
-        self.segments.len() * word + used * self.segment_len * word
+        // Relaxed: a statistic.
+        self.segments.len() * word
+            + used * self.segment_len * word
+            + self.logs.load(Ordering::Relaxed)
     }
 
     /// The segment holding position `ts`, if it was ever allocated.
@@ -216,33 +281,106 @@ impl Journal {
         self.put(ts, marker(ts, GAP), guard);
     }
 
+    /// Records a batch's commit (or its cancellation) at position `ts`. False when a
+    /// newer lap was there already: then the record is freed here, and the reclaimer finds
+    /// the batch's chains by its walk after the overrun.
+    pub(crate) fn batch(&self, ts: u64, log: Box<Log>, guard: &Guard) -> bool {
+        debug_assert_eq!(log.pos.load(Ordering::Relaxed), ts);
+        let bytes = log.bytes();
+        let p = Box::into_raw(log);
+        // Relaxed: a statistic.
+        self.logs.fetch_add(bytes, Ordering::Relaxed);
+        let put = self.put(ts, p.map_addr(|a| a | LOG).cast(), guard);
+        if !put {
+            self.release(p.cast(), guard);
+        }
+        put
+    }
+
     /// Takes the version `version` (timestamp `ts`) out of its slot, if it is still there,
-    /// before the reclaimer hands it to the epoch. Only the reclaimer calls this.
-    pub(crate) fn forget(&self, ts: u64, version: *const ()) {
+    /// before the reclaimer hands it to the epoch; or, if the slot holds the record of the
+    /// batch that committed it, the record. Only the reclaimer calls this.
+    pub(crate) fn forget(&self, ts: u64, version: *const (), guard: &Guard) {
         // The version was put, so its segment exists.
         let Some(segment) = self.segment(ts) else {
             return;
         };
         let slot = &segment[self.index(ts)];
-        // Relaxed: the marker carries no data, and a reader that still loads the version
-        // is protected by its guard (the free is deferred after this). Failure: a newer
-        // lap is there already.
-        let _ = slot.compare_exchange(
-            version.cast_mut(),
-            marker(ts, RECLAIMED),
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
+        // Acquire: if it is a record, we read its position (and may free it).
+        let w = slot.load(Ordering::Acquire);
+        let ours = if w.addr() & 0b11 == LOG {
+            // SAFETY: loaded from the slot under `guard`.
+            unsafe { stamp(w, guard) == ts }
+        } else {
+            std::ptr::eq(w, version)
+        };
+        if ours {
+            self.take(slot, w, ts, guard);
+        }
     }
 
-    /// Puts `word` (for version `ts`) in its slot unless a newer lap is there already.
-    fn put(&self, ts: u64, word: *mut (), guard: &Guard) {
+    /// Takes the batch record at position `ts` out of its slot, if it is still there: the
+    /// reclaimer, once every feed has read past it and the reclaimer has visited all of
+    /// its chains.
+    pub(crate) fn forget_batch(&self, ts: u64, guard: &Guard) {
+        let Some(segment) = self.segment(ts) else {
+            return;
+        };
+        let slot = &segment[self.index(ts)];
+        let w = slot.load(Ordering::Acquire);
+        // SAFETY: loaded from the slot under `guard`.
+        if w.addr() & 0b11 == LOG && unsafe { stamp(w, guard) } == ts {
+            self.take(slot, w, ts, guard);
+        }
+    }
+
+    /// Replaces `w` in `slot` with the reclaimed marker of `ts`, and frees `w` if it was a
+    /// record and the CAS took it.
+    fn take(&self, slot: &AtomicPtr<()>, w: *mut (), ts: u64, guard: &Guard) {
+        // Relaxed: the marker carries no data, and a reader that still loads the version
+        // (or record) is protected by its guard (the free is deferred after this).
+        // Failure: a newer lap is there already (and took a record with it).
+        if slot
+            .compare_exchange(
+                w,
+                marker(ts, RECLAIMED),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+            && w.addr() & 0b11 == LOG
+        {
+            self.release(w.map_addr(|a| a & !0b11), guard);
+        }
+    }
+
+    /// Hands a record that no slot names any more to the epoch.
+    fn release(&self, p: *mut (), guard: &Guard) {
+        let p = SendLog(p.cast::<Log>());
+        // SAFETY: the record at `p` is named by no slot now, and only the thread whose CAS
+        // took it out (us) frees it; threads that loaded it before are pinned, and the
+        // epoch waits them out.
+        let bytes = unsafe { &*p.0 }.bytes();
+        // Relaxed: a statistic.
+        self.logs.fetch_sub(bytes, Ordering::Relaxed);
+        // SAFETY: as above: unreachable for threads that pin after this, freed once.
+        unsafe {
+            guard.defer_unchecked(move || {
+                let p = p;
+                drop(Box::from_raw(p.0));
+            });
+        }
+    }
+
+    /// Puts `word` (for version `ts`) in its slot unless a newer lap is there already;
+    /// true if it did. A record an older lap left there goes to the epoch.
+    fn put(&self, ts: u64, word: *mut (), guard: &Guard) -> bool {
         let slot = &self.segment_or_alloc(ts)[self.index(ts)];
         let mut cur = slot.load(Ordering::Acquire);
         loop {
             // SAFETY: loaded from the slot under `guard`.
             if unsafe { stamp(cur, guard) } >= ts {
-                return;
+                return false;
             }
             // SeqCst: the waiting protocol (module docs) needs this store and the load of
             // `armed` below in the single total order. It is also a Release: a reader
@@ -253,10 +391,14 @@ impl Journal {
                 Err(c) => cur = c,
             }
         }
+        if cur.addr() & 0b11 == LOG {
+            self.release(cur.map_addr(|a| a & !0b11), guard);
+        }
         if self.armed.load(Ordering::SeqCst) && self.armed.swap(false, Ordering::SeqCst) {
             let _held = self.sleep.lock.lock().unwrap_or_else(|e| e.into_inner());
             self.sleep.wake.notify_all();
         }
+        true
     }
 
     /// What position `ts` holds.
@@ -281,6 +423,8 @@ impl Journal {
             Read::Lost
         } else if w.addr() & 0b11 == GAP {
             Read::Gap
+        } else if w.addr() & 0b11 == LOG {
+            Read::Batch(w.map_addr(|a| a & !0b11).cast_const().cast())
         } else {
             Read::Commit(w.cast_const())
         }
@@ -326,6 +470,16 @@ impl Drop for Journal {
         for s in self.segments.iter() {
             let p = s.load(Ordering::Relaxed);
             if !p.is_null() {
+                // SAFETY: `&mut self`; a segment's words are initialized.
+                let words = unsafe { std::slice::from_raw_parts(p, self.segment_len) };
+                for w in words {
+                    let w = w.load(Ordering::Relaxed);
+                    if w.addr() & 0b11 == LOG {
+                        // SAFETY: a record named by a slot is the journal's, and nobody
+                        // else can reach it now; freed once, here.
+                        drop(unsafe { Box::from_raw(w.map_addr(|a| a & !0b11).cast::<Log>()) });
+                    }
+                }
                 // SAFETY: `&mut self`: no other thread uses the journal. A non-null entry is
                 // a segment of `segment_len` words from a `Box<[AtomicPtr<()>]>`, freed once.
                 drop(unsafe {

@@ -220,6 +220,7 @@ compile_error!("rtm needs 64-bit atomics (its clock and slot words are AtomicU64
 mod block;
 mod builder;
 mod clock;
+mod commit;
 mod criteria;
 mod cursor;
 mod enumeration;
@@ -239,6 +240,7 @@ mod table;
 mod version;
 
 pub use builder::{Builder, DEFAULT_JOURNAL_CAPACITY, DEFAULT_MAX_ENUMERATIONS};
+pub use commit::Batch;
 pub use criteria::Criteria;
 pub use enumeration::{Enumeration, OwnedEnumeration};
 pub use error::Error;

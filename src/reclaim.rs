@@ -95,6 +95,9 @@ type Retained = Reverse<(u64, *const ())>;
 struct State {
     /// Every commit at or below it has been processed.
     cursor: u64,
+    /// Entries of the batch record at `cursor + 1` already visited (a record may take
+    /// several steps).
+    sub: usize,
     /// The last scan of the slots, and the close count when it was taken.
     scan: Option<(Scan, u64)>,
     retained: BinaryHeap<Retained>,
@@ -167,6 +170,7 @@ impl Reclaimer {
         Self {
             state: CachePadded::new(Mutex::new(State {
                 cursor: 0,
+                sub: 0,
                 scan: None,
                 retained: BinaryHeap::new(),
                 walk: Walk::Idle,
@@ -332,6 +336,7 @@ impl Reclaimer {
                         .fetch_add(oldest - state.cursor, Ordering::Relaxed);
                     state.walk = Walk::Start;
                     state.cursor = oldest;
+                    state.sub = 0;
                     continue;
                 }
                 Read::Gap => {}
@@ -348,6 +353,33 @@ impl Reclaimer {
                     let node = unsafe { NodeRef::from_ptr(node) }.expect("a commit names a node");
                     self.visit(state, parts, node, t, &pass, &guard);
                     budget -= 1;
+                }
+                Read::Batch(log) => {
+                    // SAFETY: a record in a slot is alive while the slot names it (whoever
+                    // takes it out defers its free), and `guard` pins.
+                    let log = unsafe { &*log };
+                    while state.sub < log.entries.len() && budget > 0 {
+                        let node = log.entries[state.sub].0.cast::<Node<RouteKey<P>, V>>();
+                        // Every version of a batch committed at `t` (or cancelled there) is
+                        // kept while the cursor is below `t` (`visit` keeps what is newer
+                        // than the cursor, and a cancelled version until its record is
+                        // read), so its chain is not retired and its node is linked.
+                        // SAFETY: so the node is linked, and `guard` pins.
+                        let node =
+                            unsafe { NodeRef::from_ptr(node) }.expect("a record names nodes");
+                        self.visit(state, parts, node, t, &pass, &guard);
+                        state.sub += 1;
+                        budget -= 1;
+                    }
+                    if state.sub < log.entries.len() {
+                        break;
+                    }
+                    state.sub = 0;
+                    if t <= pass.horizon {
+                        // Every feed has read past it, and every chain it names has been
+                        // visited: the record has done its work.
+                        parts.clock.journal.forget_batch(t, &guard);
+                    }
                 }
             }
             state.cursor = t;

@@ -21,6 +21,13 @@ pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
 
 pub(crate) use crossbeam_utils::CachePadded;
 
+/// Gives the core to another thread (a committer backing off after a cancelled attempt).
+#[cfg(loom)]
+pub(crate) use loom::thread::yield_now;
+/// Gives the core to another thread (a committer backing off after a cancelled attempt).
+#[cfg(not(loom))]
+pub(crate) use std::thread::yield_now;
+
 #[cfg(loom)]
 pub(crate) use loom_arc::Arc;
 #[cfg(not(loom))]

@@ -199,7 +199,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             Inserted::New(node) => (node, None),
             Inserted::Pushed(node, prev) => (node, prev),
         };
-        let ts = self.commit(node, v, prev, &guard);
+        let ts = self.commit_one(node, v, prev, &guard);
         let old = prev
             .and_then(|p| p.entry.as_ref())
             .map(|e| route_of(key, e));
@@ -248,7 +248,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         cond: impl Fn(Option<&VersionNode<V>>) -> bool,
     ) -> Option<(u64, Option<&'g VersionNode<V>>)> {
         match node.chain.push_if(v, &self.clock, guard, cond) {
-            Ok(Ok(prev)) => Some((self.commit(node, v, prev, guard), prev)),
+            Ok(Ok(prev)) => Some((self.commit_one(node, v, prev, guard), prev)),
             Ok(Err(_)) | Err(_) => {
                 // SAFETY: `v` was not linked: it is still ours alone.
                 unsafe { VersionNode::free_unpublished(v) };
@@ -260,7 +260,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// Finishes a write whose version `v` was just linked on `node` over `prev`: decides
     /// its timestamp, records the commit in the journal and keeps the counters. Every
     /// commit of the table passes here once.
-    fn commit(
+    fn commit_one(
         &self,
         node: NodeRef<'_, RouteKey<P>, V>,
         v: *mut VersionNode<V>,
@@ -272,14 +272,23 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         let version = unsafe { &*v };
         let ts = version.decide(&self.clock, guard);
         self.record(ts, node, v, guard);
-        let was = prev.is_some_and(|p| p.entry.is_some());
+        self.count_commit(
+            prev.is_some_and(|p| p.entry.is_some()),
+            version.entry.is_some(),
+        );
+        ts
+    }
+
+    /// Keeps the counters for one key's commit: whether the version it shadowed was a
+    /// value, and whether the new one is.
+    pub(crate) fn count_commit(&self, was: bool, is_value: bool) {
         if was {
             self.reclaimer.shadowed();
         }
-        if version.entry.is_none() {
+        if !is_value {
             self.reclaimer.marked();
         }
-        match (was, version.entry.is_some()) {
+        match (was, is_value) {
             (false, true) => {
                 self.routes.fetch_add(1, Ordering::Relaxed);
             }
@@ -288,7 +297,6 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             }
             _ => {}
         }
-        ts
     }
 
     /// The route with this key, if present (`None` for a prefix with host bits set).

@@ -5,6 +5,14 @@
 //! A snapshot reader that meets a pending version helps: it takes its own fresh clock value
 //! and tries the same CAS. Whoever wins, the timestamp is decided once (invariant 2), and a
 //! reader never waits for a writer.
+//!
+//! A batch ([`crate::Batch`]) links one version per key whose word says [`BATCH`]: its
+//! timestamp is its batch's [`Decision`], shared by every version of the batch and decided
+//! once for all of them (see `commit` for the protocol). Readers treat an undecided batch
+//! as not yet written; a writer that meets an unfinished one cancels it; once decided, the
+//! committer writes the timestamp into each version's own word, and the versions no longer
+//! need their decision. A cancelled batch's versions stay linked until the reclaimer has
+//! read the record of the cancellation in the journal, and nobody ever sees them.
 
 use std::marker::PhantomData;
 use std::ptr;
@@ -15,6 +23,124 @@ use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, Guard, Ordering};
 
 /// The timestamp of a version that is linked but not yet decided.
 pub(crate) const PENDING: u64 = u64::MAX;
+
+/// The word of a version whose timestamp is its batch's [`Decision`] (`owner` points to it).
+pub(crate) const BATCH: u64 = u64::MAX - 1;
+
+/// Set in the word of a version whose batch was cancelled; the low bits hold the journal
+/// position at which the committer recorded the cancellation.
+pub(crate) const CANCELLED: u64 = 1 << 62;
+
+/// A decision's states besides a decided timestamp (which is below [`CANCELLED`]).
+const INSTALLING: u64 = u64::MAX;
+const READY: u64 = u64::MAX - 1;
+const ABANDONED: u64 = u64::MAX - 2;
+
+/// What a version's word says once read through its decision, if it has one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stamp {
+    /// Decided at this timestamp.
+    At(u64),
+    /// Not decided yet: a pending single write, or a batch still being linked or ready.
+    Open,
+    /// Its batch was cancelled: nobody ever sees it. The position of the cancellation's
+    /// record in the journal, or `u64::MAX` while the committer has not recorded it yet.
+    Cancelled(u64),
+}
+
+/// The shared timestamp of a batch's versions.
+///
+/// `INSTALLING` while the committer links the versions, then `READY` (every version is
+/// linked), then a timestamp, decided once by a CAS that anyone who meets the batch READY
+/// may make; or, from `INSTALLING` only, `ABANDONED`, by a writer that met an unfinished
+/// version of the batch (or by the committer itself, when its batch fails). Every
+/// transition is SeqCst: the argument that a snapshot never falls inside a batch (see
+/// `Decision::state`) is one about the single total order.
+pub(crate) struct Decision {
+    state: AtomicU64,
+}
+
+impl Decision {
+    /// A decision for a batch about to be linked.
+    pub(crate) fn alloc() -> *mut Self {
+        Box::into_raw(Box::new(Self {
+            state: AtomicU64::new(INSTALLING),
+        }))
+    }
+
+    /// The state now.
+    ///
+    /// SeqCst, and the reason every transition is SeqCst: a reader at snapshot `s` (a
+    /// clock value it loaded, SeqCst, before this load) that finds `INSTALLING` skips the
+    /// batch, so the batch's timestamp must come out above `s`. It does: this load reads
+    /// before the store of `READY` in the total order, the store happens before any
+    /// decider's tick (the decider loaded `READY`), so the reader's clock load precedes
+    /// the tick in the total order and the tick returns more than `s`.
+    #[inline]
+    fn state(&self) -> u64 {
+        self.state.load(Ordering::SeqCst)
+    }
+
+    /// Moves `INSTALLING` to `READY` (the committer, once every version is linked);
+    /// false if the batch was abandoned first.
+    pub(crate) fn ready(&self) -> bool {
+        self.state
+            .compare_exchange(INSTALLING, READY, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    /// Abandons the batch if it is still being linked; true if it is abandoned now
+    /// (by this call or an earlier one).
+    pub(crate) fn abandon(&self) -> bool {
+        #[cfg(rtm_negative = "batch-no-abandon")]
+        {
+            // Broken on purpose: a writer goes over an unfinished batch without cancelling
+            // it, so the batch may still commit underneath the writer's version.
+            return self.state() == ABANDONED;
+        }
+        #[cfg(not(rtm_negative = "batch-no-abandon"))]
+        match self
+            .state
+            .compare_exchange(INSTALLING, ABANDONED, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => true,
+            Err(s) => s == ABANDONED,
+        }
+    }
+
+    /// Whether a writer abandoned the batch.
+    pub(crate) fn abandoned(&self) -> bool {
+        self.state() == ABANDONED
+    }
+
+    /// Decides the timestamp of a `READY` batch (anyone may) and returns the stamp it has
+    /// now. A caller whose tick did not become the timestamp records it as a gap.
+    pub(crate) fn decide(&self, clock: &Clock, guard: &Guard) -> Stamp {
+        match self.state() {
+            READY => {}
+            s => return Self::stamp_of(s),
+        }
+        let t = clock.tick();
+        match self
+            .state
+            .compare_exchange(READY, t, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => Stamp::At(t),
+            Err(s) => {
+                clock.journal.gap(t, guard);
+                Self::stamp_of(s)
+            }
+        }
+    }
+
+    fn stamp_of(s: u64) -> Stamp {
+        match s {
+            INSTALLING | READY => Stamp::Open,
+            ABANDONED => Stamp::Cancelled(u64::MAX),
+            t => Stamp::At(t),
+        }
+    }
+}
 
 /// Set in the low bit of a chain's head pointer when the reclaimer has retired the whole
 /// key: no version may be pushed any more, and the skip-list node is about to be
@@ -60,9 +186,12 @@ pub(crate) struct Entry<V> {
 pub(crate) struct VersionNode<V> {
     ts: AtomicU64,
     next: AtomicPtr<VersionNode<V>>,
-    /// The skip-list node whose chain holds this version (type-erased), set by the writer
-    /// before the journal names the version; read by the journal's readers.
-    node: AtomicPtr<()>,
+    /// A single write's version: the skip-list node whose chain holds it (type-erased),
+    /// set by the writer before the journal names the version; read by the journal's
+    /// readers. A batch's version: its [`Decision`], set before the version is linked and
+    /// read while the word says [`BATCH`] (the journal names a batch's versions through
+    /// its record, which holds their nodes).
+    owner: AtomicPtr<()>,
     pub(crate) entry: Option<Entry<V>>,
 }
 
@@ -72,7 +201,17 @@ impl<V> VersionNode<V> {
         Box::into_raw(Box::new(Self {
             ts: AtomicU64::new(PENDING),
             next: AtomicPtr::new(ptr::null_mut()),
-            node: AtomicPtr::new(ptr::null_mut()),
+            owner: AtomicPtr::new(ptr::null_mut()),
+            entry,
+        }))
+    }
+
+    /// A version of the batch `decision` decides, not yet linked.
+    pub(crate) fn alloc_in_batch(entry: Option<Entry<V>>, decision: *const Decision) -> *mut Self {
+        Box::into_raw(Box::new(Self {
+            ts: AtomicU64::new(BATCH),
+            next: AtomicPtr::new(ptr::null_mut()),
+            owner: AtomicPtr::new(decision.cast_mut().cast()),
             entry,
         }))
     }
@@ -92,14 +231,14 @@ impl<V> VersionNode<V> {
     #[inline]
     pub(crate) fn set_node(&self, node: *const ()) {
         // Relaxed: the journal's Release CAS that names this version publishes it.
-        self.node.store(node.cast_mut(), Ordering::Relaxed);
+        self.owner.store(node.cast_mut(), Ordering::Relaxed);
     }
 
     /// The skip-list node whose chain holds this version (set before the journal named it).
     #[inline]
     pub(crate) fn node(&self) -> *const () {
         // Relaxed: a reader found this version through the journal's Acquire load.
-        self.node.load(Ordering::Relaxed).cast_const()
+        self.owner.load(Ordering::Relaxed).cast_const()
     }
 
     /// This version's address, type-erased, as the journal holds it.
@@ -119,6 +258,97 @@ impl<V> VersionNode<V> {
         // Acquire pairs with the Release of the deciding CAS, so a reader that sees the
         // timestamp also sees everything the decider did before (its earlier commits).
         self.ts.load(Ordering::Acquire)
+    }
+
+    /// The timestamp of a version a snapshot sees (decided, so `stamp` is `At`).
+    #[inline]
+    pub(crate) fn decided(&self) -> u64 {
+        match self.stamp() {
+            Stamp::At(t) => t,
+            _ => u64::MAX,
+        }
+    }
+
+    /// The version's stamp, read through its batch's decision while it has one; writes
+    /// nothing.
+    #[inline]
+    pub(crate) fn stamp(&self) -> Stamp {
+        match self.ts() {
+            PENDING => Stamp::Open,
+            BATCH => self
+                .decision()
+                .map_or(Stamp::Open, |d| Decision::stamp_of(d.state())),
+            w if w & CANCELLED != 0 => Stamp::Cancelled(w & !CANCELLED),
+            t => Stamp::At(t),
+        }
+    }
+
+    /// The decision of a version whose word said [`BATCH`].
+    #[inline]
+    fn decision(&self) -> Option<&Decision> {
+        // Relaxed: set before the version was linked, and we reached the version through
+        // the Acquire load of a link.
+        let d = self.owner.load(Ordering::Relaxed).cast::<Decision>();
+        // SAFETY: the committer frees a decision (through the epoch) only after it has
+        // rewritten the word of every version of its batch; we read `BATCH` from this
+        // version's word under a guard before this load, so the decision was not yet
+        // handed to the epoch then, and the guard keeps it.
+        unsafe { d.as_ref() }
+    }
+
+    /// The stamp, after helping: a pending single write is decided, a `READY` batch is
+    /// decided. Only a batch still being linked stays open.
+    #[inline]
+    pub(crate) fn settle(&self, clock: &Clock, guard: &Guard) -> Stamp {
+        match self.ts() {
+            PENDING => Stamp::At(self.decide(clock, guard)),
+            BATCH => match self.decision() {
+                Some(d) => d.decide(clock, guard),
+                None => Stamp::Open,
+            },
+            w if w & CANCELLED != 0 => Stamp::Cancelled(w & !CANCELLED),
+            t => Stamp::At(t),
+        }
+    }
+
+    /// As [`VersionNode::settle`], and a batch still being linked is abandoned: what a
+    /// writer does to the head it is about to shadow, so that it never waits.
+    #[inline]
+    fn settle_for_write(&self, clock: &Clock, guard: &Guard) -> Stamp {
+        if self.ts() == BATCH {
+            if let Some(d) = self.decision() {
+                d.abandon();
+            }
+        }
+        self.settle(clock, guard)
+    }
+
+    /// The committer's last word on one of its batch's versions: the decided timestamp, or
+    /// the cancellation's journal position (with [`CANCELLED`]). After this no reader
+    /// needs the decision.
+    ///
+    /// # Safety
+    /// The caller is the version's committer, and has not handed the version's decision to
+    /// the epoch yet.
+    pub(crate) unsafe fn finish(&self, word: u64) {
+        debug_assert_eq!(self.ts.load(Ordering::Relaxed), BATCH);
+        // Release: a reader that reads the new word and goes on to a newer version still
+        // sees what the decision's readers saw.
+        self.ts.store(word, Ordering::Release);
+    }
+
+    /// The first version at or below this one that is decided (skipping cancelled ones):
+    /// what a write over this version shadows. Call it on a settled head.
+    #[inline]
+    pub(crate) fn effective<'g>(&'g self, guard: &'g Guard) -> Option<&'g VersionNode<V>> {
+        let mut v = Some(self);
+        while let Some(x) = v {
+            if let Stamp::At(_) = x.stamp() {
+                return Some(x);
+            }
+            v = x.older(guard);
+        }
+        None
     }
 
     /// Decides this version's timestamp if it is still pending, and returns the decided one.
@@ -183,6 +413,11 @@ pub(crate) struct Pruned {
     pub(crate) values: usize,
     /// Deletion markers unlinked and handed to the epoch.
     pub(crate) markers: usize,
+    /// Versions of cancelled batches unlinked and handed to the epoch (never counted as
+    /// routes, dead versions or markers).
+    pub(crate) cancelled: usize,
+    /// The head was a cancelled version, and went (a second pass pruned the new head).
+    unlinked_head: bool,
     /// Value versions still linked that are not current.
     pub(crate) dead_kept: usize,
     /// The chain is one deletion marker that every snapshot sees: the key can be retired.
@@ -241,46 +476,57 @@ impl<V: Send + 'static> Chain<V> {
         self.head.load(Ordering::Acquire).addr() & DEAD != 0
     }
 
-    /// The newest decided version: what a read "now" sees. A pending head is skipped (its
-    /// write has not committed), so this read never writes shared memory.
+    /// The newest decided version: what a read "now" sees. An undecided head is skipped
+    /// (its write has not committed), and so is a cancelled batch's version, so this read
+    /// never writes shared memory.
     ///
-    /// Skipping a pending head means reading its `next`, and the order of the loads
-    /// matters. Between a load of the head's timestamp that says pending and the load of
-    /// its `next`, the writer may decide the head and a reclaimer may then unlink the
-    /// version below it and clear `next` (that version is shadowed and no snapshot sees
-    /// it). So the timestamp is loaded again after `next`: if it is still pending, `next`
-    /// was read while the head was pending, and the reclaimer never touches the link
-    /// below a pending head (`prune` keeps the version a pending head shadows), so it is
-    /// the current version. If it is decided by then, the head is the current version.
-    /// The second load cannot miss a decision that the cleared link depended on: the
-    /// reclaimer loaded the decided timestamp (Acquire) before it stored the cleared
-    /// link (Release); a `next` load that reads that store synchronizes with it, so the
-    /// timestamp load after it sees the decision (read-read coherence).
+    /// Skipping an undecided head means reading its `next`, and the order of the loads
+    /// matters. Between a load of the head's stamp that says open and the load of its
+    /// `next`, the head may be decided and a reclaimer may then unlink the version below
+    /// it and clear `next` (that version is shadowed and no snapshot sees it). So the
+    /// stamp is loaded again after `next`: if it is still open, `next` was read while the
+    /// head was open, and the reclaimer never touches the link below an open head
+    /// (`prune` keeps the version an open head shadows), so it is the current version. If
+    /// it is decided by then, the head is the current version. The second load cannot miss
+    /// a decision that the cleared link depended on: the reclaimer loaded the decided
+    /// stamp (Acquire) before it stored the cleared link (Release); a `next` load that
+    /// reads that store synchronizes with it, so the stamp load after it sees the decision
+    /// (read-read coherence, for the version's word and for its batch's decision alike).
     #[inline]
     pub(crate) fn current<'g>(&self, guard: &'g Guard) -> Option<&'g VersionNode<V>> {
         let (h, _) = self.head_ptr(guard);
         let h = h?;
-        if h.ts() != PENDING {
-            return Some(h);
+        let mut v = match h.stamp() {
+            Stamp::At(_) => return Some(h),
+            Stamp::Cancelled(_) => h.older(guard),
+            Stamp::Open => {
+                #[cfg(test)]
+                tests::between_ts_and_next();
+                let older = h.older(guard);
+                #[cfg(rtm_negative = "stale-current")]
+                {
+                    // Broken on purpose: trust `next` without checking that the head is
+                    // still open, as if the reclaimer could not have cleared it meanwhile.
+                    older
+                }
+                #[cfg(not(rtm_negative = "stale-current"))]
+                match h.stamp() {
+                    Stamp::At(_) => return Some(h),
+                    _ => older,
+                }
+            }
+        };
+        // Below the head every version is decided or cancelled.
+        while let Some(x) = v {
+            if let Stamp::At(_) = x.stamp() {
+                return Some(x);
+            }
+            v = x.older(guard);
         }
-        #[cfg(test)]
-        tests::between_ts_and_next();
-        let older = h.older(guard);
-        #[cfg(rtm_negative = "stale-current")]
-        {
-            // Broken on purpose: trust `next` without checking that the head is still
-            // pending, as if the reclaimer could not have cleared it meanwhile.
-            older
-        }
-        #[cfg(not(rtm_negative = "stale-current"))]
-        if h.ts() == PENDING {
-            older
-        } else {
-            Some(h)
-        }
+        None
     }
 
-    /// The version snapshot `s` sees (invariant 1), helping to decide a pending head.
+    /// The version snapshot `s` sees (invariant 1), helping to decide an undecided head.
     #[inline]
     pub(crate) fn visible<'g>(
         &self,
@@ -290,22 +536,22 @@ impl<V: Send + 'static> Chain<V> {
     ) -> Option<&'g VersionNode<V>> {
         let (mut v, _) = self.head_ptr(guard);
         while let Some(x) = v {
-            let mut t = x.ts();
-            if t == PENDING {
-                t = x.decide(clock, guard);
-            }
-            if t <= s {
-                return Some(x);
+            // A batch still being linked is skipped: its timestamp, once decided, will be
+            // above `s` (see `Decision::state`).
+            if let Stamp::At(t) = x.settle(clock, guard) {
+                if t <= s {
+                    return Some(x);
+                }
             }
             v = x.older(guard);
         }
         None
     }
 
-    /// Links `new` (pending) as the newest version. On success returns the version it
-    /// shadows, decided, if any. The caller then decides `new`. On failure `new` is
-    /// returned to the caller unlinked, with no older version: a caller that then makes it
-    /// the first version of a fresh node must not carry a pointer into this chain (the
+    /// Links `new` (pending, or a batch's) as the newest version. On success returns the
+    /// version it shadows, decided, if any. The caller then decides `new`. On failure `new`
+    /// is returned to the caller unlinked, with no older version: a caller that then makes
+    /// it the first version of a fresh node must not carry a pointer into this chain (the
     /// fresh chain and this one would share versions, and both would free them).
     pub(crate) fn push<'g>(
         &self,
@@ -319,6 +565,12 @@ impl<V: Send + 'static> Chain<V> {
 
     /// Like [`Chain::push`], but only if `cond` holds for the version it would shadow;
     /// otherwise `Ok(Err(shadowed))` and `new` stays the caller's.
+    ///
+    /// The head is settled first: a pending write or a ready batch is decided, and a batch
+    /// still being linked is abandoned, so the push never waits for another writer and
+    /// timestamps grow from old to new along the chain. The version shadowed is the newest
+    /// decided one (cancelled versions in between are skipped; they stay linked under
+    /// `new` until the reclaimer takes them out).
     pub(crate) fn push_if<'g>(
         &self,
         new: *mut VersionNode<V>,
@@ -334,17 +586,14 @@ impl<V: Send + 'static> Chain<V> {
                 unsafe { (*new).next.store(ptr::null_mut(), Ordering::Relaxed) };
                 return Err(Retired);
             }
-            // Timestamps must grow from old to new along the chain: decide the old head
-            // first (a no-op unless another writer of this key is between link and decide).
             if let Some(h) = h {
-                if h.ts() == PENDING {
-                    h.decide(clock, guard);
-                }
+                h.settle_for_write(clock, guard);
             }
-            if !cond(h) {
+            let shadowed = h.and_then(|h| h.effective(guard));
+            if !cond(shadowed) {
                 // SAFETY: as above, `new` goes back to the caller as it came.
                 unsafe { (*new).next.store(ptr::null_mut(), Ordering::Relaxed) };
-                return Ok(Err(h));
+                return Ok(Err(shadowed));
             }
             let hp = h.map_or(ptr::null_mut(), |h| ptr::from_ref(h).cast_mut());
             // SAFETY: `new` is ours until the CAS below publishes it.
@@ -355,7 +604,7 @@ impl<V: Send + 'static> Chain<V> {
                 .compare_exchange(hp, new, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
-                return Ok(Ok(h));
+                return Ok(Ok(shadowed));
             }
         }
     }
@@ -380,90 +629,168 @@ impl<V: Send + 'static> Chain<V> {
         pinned: &[u64],
         journal: &Journal,
         guard: &Guard,
+        permit: &SweepPermit,
+    ) -> Pruned {
+        let out = self.prune_once(now, pinned, journal, guard, permit);
+        if !out.unlinked_head {
+            return out;
+        }
+        // A cancelled head went: prune what is the head now.
+        let more = self.prune_once(now, pinned, journal, guard, permit);
+        Pruned {
+            values: out.values + more.values,
+            markers: out.markers + more.markers,
+            cancelled: out.cancelled + more.cancelled,
+            ..more
+        }
+    }
+
+    fn prune_once(
+        &self,
+        now: u64,
+        pinned: &[u64],
+        journal: &Journal,
+        guard: &Guard,
         _permit: &SweepPermit,
     ) -> Pruned {
         let mut out = Pruned {
             values: 0,
             markers: 0,
+            cancelled: 0,
             dead_kept: 0,
             retirable: false,
+            unlinked_head: false,
             head_ts: 0,
             free_at: u64::MAX,
         };
         let (head, dead) = self.head_ptr(guard);
         let Some(head) = head else { return out };
-        out.head_ts = head.ts();
         debug_assert!(
             !dead,
             "only the reclaimer retires, and it skips retired keys"
         );
-        let mut newer_ts = head.ts(); // PENDING counts as +infinity
+        let head_stamp = head.stamp();
+        out.head_ts = match head_stamp {
+            Stamp::At(t) | Stamp::Cancelled(t) => t,
+            Stamp::Open => PENDING,
+        };
+        // An open or cancelled head counts as +infinity: the version below it is current.
+        let mut newer_ts = match head_stamp {
+            Stamp::At(t) => t,
+            _ => PENDING,
+        };
         let mut kept: &VersionNode<V> = head;
         let mut cur = head.older(guard);
-        let mut garbage: Vec<*mut VersionNode<V>> = Vec::new();
+        let mut garbage: Vec<(*mut VersionNode<V>, Option<u64>)> = Vec::new();
         while let Some(v) = cur {
-            let t = v.ts();
-            debug_assert!(t != PENDING, "only a head can be pending");
-            let keep = t > now || sees_between(t, newer_ts, now, pinned);
             let next = v.older(guard);
+            let (keep, ts) = match v.stamp() {
+                Stamp::At(t) => (t > now || sees_between(t, newer_ts, now, pinned), Some(t)),
+                // Nobody sees a cancelled version; it goes once the reclaimer has read the
+                // cancellation's record (the record names this chain's node, which must
+                // stay linked until then).
+                Stamp::Cancelled(at) => (at > now, None),
+                Stamp::Open => {
+                    debug_assert!(false, "only a head can be undecided");
+                    (true, None)
+                }
+            };
             if keep {
                 if !ptr::eq(kept.next.load(Ordering::Relaxed), v) {
                     // Release: a reader that follows the new link sees `v` initialized (it
                     // was long ago, but the link is the edge readers follow).
                     kept.next.store(v as *const _ as *mut _, Ordering::Release);
                 }
-                if newer_ts != PENDING {
-                    // Shadowed by a committed version: dead, kept for a pin or a feed. It
-                    // can go once the horizon reaches the version that shadowed it.
-                    out.free_at = out.free_at.min(newer_ts);
-                    if v.entry.is_some() {
-                        out.dead_kept += 1;
+                match ts {
+                    Some(_) if newer_ts != PENDING => {
+                        // Shadowed by a committed version: dead, kept for a pin or a feed.
+                        // It can go once the horizon reaches the version that shadowed it.
+                        out.free_at = out.free_at.min(newer_ts);
+                        if v.entry.is_some() {
+                            out.dead_kept += 1;
+                        }
                     }
+                    None => {
+                        if let Stamp::Cancelled(at) = v.stamp() {
+                            out.free_at = out.free_at.min(at);
+                        }
+                    }
+                    _ => {}
                 }
                 kept = v;
             } else {
-                if v.entry.is_some() {
-                    out.values += 1;
-                } else {
-                    out.markers += 1;
+                match ts {
+                    None => out.cancelled += 1,
+                    Some(_) if v.entry.is_some() => out.values += 1,
+                    Some(_) => out.markers += 1,
                 }
-                garbage.push(v as *const _ as *mut _);
+                garbage.push((v as *const _ as *mut _, ts));
             }
-            newer_ts = t;
+            if let Some(t) = ts {
+                newer_ts = t;
+            }
             cur = next;
         }
         if !kept.next.load(Ordering::Relaxed).is_null() {
             kept.next.store(ptr::null_mut(), Ordering::Release);
         }
-        for g in garbage {
-            // SAFETY: `g` was linked in this chain until just now; it is freed only through
-            // the epoch (below), which `guard` pins.
-            let ts = unsafe { &*g }.ts();
-            journal.forget(ts, g.cast_const().cast());
+        for (g, ts) in garbage {
+            if let Some(ts) = ts {
+                journal.forget(ts, g.cast_const().cast(), guard);
+            }
             destroy_later(g, guard);
         }
         let lowest = pinned.first().copied().unwrap_or(now).min(now);
-        out.retirable = ptr::eq(kept, head)
-            && head.entry.is_none()
-            && head.ts() != PENDING
-            && head.ts() <= lowest;
-        if head.entry.is_none() && head.ts() != PENDING && !out.retirable {
-            // A deletion marker: the key can go once the horizon reaches it.
-            out.free_at = out.free_at.min(head.ts());
+        match head_stamp {
+            Stamp::Cancelled(at) if at <= now => {
+                let below = head.next.load(Ordering::Relaxed);
+                if below.is_null() {
+                    // A lone cancelled version: the key never had a value; it can go.
+                    out.retirable = true;
+                } else {
+                    let w = ptr::from_ref(head).cast_mut();
+                    // Acquire on failure / Release on success: a writer's push CAS on the
+                    // same word either comes first (and we leave the head alone) or finds
+                    // the version below as the head, initialized long ago.
+                    if self
+                        .head
+                        .compare_exchange(w, below, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        out.cancelled += 1;
+                        out.unlinked_head = true;
+                        destroy_later(w, guard);
+                    }
+                }
+            }
+            Stamp::Cancelled(at) => out.free_at = out.free_at.min(at),
+            Stamp::At(t) if head.entry.is_none() => {
+                out.retirable = ptr::eq(kept, head) && t <= lowest;
+                if !out.retirable {
+                    // A deletion marker: the key can go once the horizon reaches it.
+                    out.free_at = out.free_at.min(t);
+                }
+            }
+            _ => {}
         }
         out
     }
 
-    /// Retires the key if its chain is still the lone deletion marker `prune` saw.
-    /// Only the reclaimer retires (`_permit`): it then removes the node, once.
-    /// On success the lone marker is taken out of the journal: the node (and with it the
-    /// marker) goes to the epoch next.
+    /// Retires the key if its chain is still the lone deletion marker (or lone cancelled
+    /// version) `prune` saw. Only the reclaimer retires (`_permit`): it then removes the
+    /// node, once. On success a lone marker is taken out of the journal: the node (and
+    /// with it the marker) goes to the epoch next.
     pub(crate) fn retire(&self, journal: &Journal, guard: &Guard, _permit: &SweepPermit) -> bool {
         let (h, dead) = self.head_ptr(guard);
         let Some(h) = h else { return false };
-        if dead || h.entry.is_some() || h.older(guard).is_some() {
+        if dead || h.older(guard).is_some() {
             return false;
         }
+        let marker = match h.stamp() {
+            Stamp::At(t) if h.entry.is_none() => Some(t),
+            Stamp::Cancelled(at) if at != u64::MAX => None,
+            _ => return false,
+        };
         let w = ptr::from_ref(h).cast_mut();
         // AcqRel: a writer that then fails its push sees the retirement.
         let retired = self
@@ -476,7 +803,9 @@ impl<V: Send + 'static> Chain<V> {
             )
             .is_ok();
         if retired {
-            journal.forget(h.ts(), h.erased());
+            if let Some(t) = marker {
+                journal.forget(t, h.erased(), guard);
+            }
         }
         retired
     }
@@ -541,6 +870,26 @@ fn destroy_later<V: Send + 'static>(p: *mut VersionNode<V>, guard: &Guard) {
         }
     }
 }
+
+/// Hands a batch's decision to the epoch, once the committer has finished every version of
+/// the batch (so no version's word sends a reader to it any more).
+pub(crate) fn destroy_decision_later(d: *mut Decision, guard: &Guard) {
+    let d = SendDecision(d);
+    // SAFETY: every version that named the decision has its own word now, so no thread
+    // that pins after this reaches it; threads pinned now are waited out by the epoch. The
+    // committer defers it once.
+    unsafe {
+        guard.defer_unchecked(move || {
+            let d = d;
+            drop(Box::from_raw(d.0))
+        });
+    }
+}
+
+/// A decision handed to the epoch's destructor.
+struct SendDecision(*mut Decision);
+// SAFETY: a decision is an atomic word, freed once by whichever thread runs the destructor.
+unsafe impl Send for SendDecision {}
 
 /// A version pointer handed to the epoch's destructor, which may run on any thread.
 struct SendVersion<V>(*mut VersionNode<V>);

@@ -225,7 +225,8 @@ where
                     apply(&mut self.writer, &*self.next_hop, change);
                     self.unapplied = None;
                     self.applied += 1;
-                    if self.applied.is_multiple_of(PUBLISH_EVERY) {
+                    // Never inside a batch's commit: the Fib shows commits whole.
+                    if self.applied.is_multiple_of(PUBLISH_EVERY) && !feed.in_commit() {
                         // A long backlog (after the follower was descheduled, say) shows
                         // up in steps rather than all at its end.
                         self.published = feed.version();
