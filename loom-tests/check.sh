@@ -70,5 +70,7 @@ block-unconditional 2 block_delete
 fib-no-recheck 2 fib_recycle
 fib-strong-count 2 fib_arena_free
 stale-current 2 get_route
+batch-ready-early 2 commit
+batch-no-abandon 2 commit
 EOF
 fi

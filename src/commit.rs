@@ -363,6 +363,13 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// One attempt at committing `plans` (module docs).
     fn attempt(&self, plans: &mut [Plan<P, V>]) -> Attempt {
         let decision = Decision::alloc();
+        #[cfg(rtm_negative = "batch-ready-early")]
+        {
+            // Broken on purpose: ready before anything is linked, so a reader may decide
+            // the batch while half of it is installed.
+            // SAFETY: just allocated, ours.
+            unsafe { &*decision }.ready();
+        }
         let guard = self.epoch.pin();
         let mut linked: Vec<Linked<'_, P, V>> = Vec::with_capacity(plans.len());
         let mut failed = None;
@@ -450,7 +457,11 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
                 })
                 .collect::<Box<[_]>>()
         };
-        let committed = if failed.is_none() && d.ready() {
+        #[cfg(rtm_negative = "batch-ready-early")]
+        let ready = failed.is_none() && d.decide(&self.clock, &guard) != Stamp::Open;
+        #[cfg(not(rtm_negative = "batch-ready-early"))]
+        let ready = failed.is_none() && d.ready();
+        let committed = if ready {
             match d.decide(&self.clock, &guard) {
                 Stamp::At(t) => Some(t),
                 s => unreachable!("a ready batch is decided, not {s:?}"),

@@ -1,0 +1,149 @@
+//! Model 15: the commit protocol. A batch replaces two routes at one version, racing
+//!
+//! * a reader: a snapshot (an enumeration) sees both old values or both new ones, and a
+//!   point read that saw one new value is followed by point reads that see the other;
+//! * a single writer of one of the batch's keys: the writer never waits, and the outcome
+//!   is serializable: if the writer shadowed the old value, it came first and the batch
+//!   (which then went around it, cancelled and retried, or linked over it) is the newest
+//!   version of the key; if it shadowed the batch's value, its own value is the newest.
+//!
+//! Every value (the batch's, the clones a retry makes, the writer's) is dropped exactly
+//! once, and nothing is read after it is freed (the poisoning allocator).
+//!
+//! Negative controls: `rtm_negative="batch-ready-early"` moves the batch to READY before
+//! its versions are linked, so a reader helps decide it half-installed and sees half of it;
+//! `rtm_negative="batch-no-abandon"` lets the writer link over an unfinished batch without
+//! cancelling it, so the batch later commits underneath the writer's version.
+
+#![cfg(loom)]
+
+mod common;
+
+use common::{key, route, table, Ledger};
+use loom::sync::Arc;
+use loom::thread;
+use rtm::{Batch, Criteria};
+
+fn reader_model() {
+    let ledger = Ledger::new(4);
+    let t = Arc::new(table(2));
+    t.add_route(route(1, ledger.value(0))).unwrap();
+    t.add_route(route(2, ledger.value(1))).unwrap();
+
+    let reader = {
+        let t = Arc::clone(&t);
+        thread::spawn(move || {
+            let seen: Vec<usize> = t
+                .enumerate(Criteria::all())
+                .unwrap()
+                .map(|r| r.value.id())
+                .collect();
+            assert!(
+                seen == [0, 1] || seen == [2, 3],
+                "a snapshot saw half of a batch: {seen:?}"
+            );
+            let a = t.get_route(&key(1)).map(|r| r.value.id());
+            let b = t.get_route(&key(2)).map(|r| r.value.id());
+            assert!(
+                a != Some(2) || b == Some(3),
+                "a read saw the batch's first change, a later one not its second: {a:?} {b:?}"
+            );
+        })
+    };
+
+    let mut b = Batch::new();
+    b.add_route(route(1, ledger.value(2)))
+        .add_route(route(2, ledger.value(3)));
+    let v = t.commit(b).unwrap();
+    reader.join().unwrap();
+    // Readers that helped decide may have taken clock values of their own (gaps).
+    assert!(t.version() >= v);
+    assert_eq!(t.get_route(&key(1)).map(|r| r.value.id()), Some(2));
+    t.collect();
+    assert_eq!(t.stats().dead_versions, 0);
+    drop(t);
+    ledger.assert_all_freed();
+}
+
+fn writer_model() {
+    let ledger = Ledger::new(5);
+    let t = Arc::new(table(1));
+    t.add_route(route(1, ledger.value(0))).unwrap();
+    t.add_route(route(2, ledger.value(1))).unwrap();
+
+    let writer = {
+        let t = Arc::clone(&t);
+        let ledger = std::sync::Arc::clone(&ledger);
+        thread::spawn(move || {
+            let old = t.add_route(route(1, ledger.value(4))).unwrap();
+            old.map(|r| r.value.id())
+        })
+    };
+
+    let mut b = Batch::new();
+    b.add_route(route(1, ledger.value(2)))
+        .add_route(route(2, ledger.value(3)));
+    t.commit(b).unwrap();
+    let shadowed = writer.join().unwrap();
+
+    let now = t.get_route(&key(1)).map(|r| r.value.id());
+    match shadowed {
+        // the writer came first: the batch is newer
+        Some(0) => assert_eq!(
+            now,
+            Some(2),
+            "the writer came first, yet its value is newest"
+        ),
+        // the batch came first: the writer is newer
+        Some(2) => assert_eq!(
+            now,
+            Some(4),
+            "the batch came first, yet its value is newest"
+        ),
+        other => panic!("the writer shadowed {other:?}"),
+    }
+    assert_eq!(t.get_route(&key(2)).map(|r| r.value.id()), Some(3));
+    assert_eq!(t.route_count(), 2);
+    t.collect();
+    assert_eq!(t.stats().dead_versions, 0);
+    drop(t);
+    ledger.assert_all_freed();
+}
+
+#[test]
+#[cfg(not(any(
+    rtm_negative = "batch-ready-early",
+    rtm_negative = "batch-no-abandon",
+    rtm_negative = "eager-free"
+)))]
+fn a_reader_sees_a_batch_whole() {
+    common::check("a_reader_sees_a_batch_whole", reader_model);
+}
+
+#[test]
+#[cfg(not(any(
+    rtm_negative = "batch-ready-early",
+    rtm_negative = "batch-no-abandon",
+    rtm_negative = "eager-free"
+)))]
+fn a_writer_and_a_batch_serialize() {
+    common::check("a_writer_and_a_batch_serialize", writer_model);
+}
+
+#[test]
+#[cfg(rtm_negative = "batch-ready-early")]
+fn a_batch_ready_before_it_is_linked_shows_half() {
+    common::expect_failure(
+        "a_reader_sees_a_batch_whole/batch-ready-early",
+        reader_model,
+    );
+}
+
+#[test]
+#[cfg(rtm_negative = "batch-no-abandon")]
+fn a_writer_that_does_not_cancel_breaks_the_order() {
+    common::expect_failure(
+        "a_writer_and_a_batch_serialize/batch-no-abandon",
+        writer_model,
+    );
+}
