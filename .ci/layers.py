@@ -25,7 +25,7 @@ LAYERS = {
         ["cursor", "slots"],                            # positions and pins
         ["reclaim"],                                    # the reclaimer
         ["table"],                                      # the public table
-        ["builder", "enumeration", "block", "feed"],    # its concerns
+        ["builder", "enumeration", "commit", "block", "feed"],  # its concerns
         ["fib"],                                        # forwarding, on top
     ],
     "capi/src": None,  # one crate-internal layer: only cycles are checked

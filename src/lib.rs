@@ -58,6 +58,19 @@
 //! [`Error::Lagged`] (as a `tokio::sync::broadcast` receiver does) and subscribes again,
 //! so a consumer that stops reading costs at most the journal, and writers never wait.
 //!
+//! # Changes that belong together: commits
+//!
+//! Routing changes come in groups (a BGP UPDATE that withdraws a network and announces its
+//! replacement, the paths of an ECMP route, a restarted peer's stale routes), and a reader
+//! that sees half a group misroutes: between the withdrawal and the announcement, a lookup
+//! finds no route. Because every version already carries a timestamp that decides who sees
+//! it, a group can be made one step: a [`Batch`] gives all its versions one timestamp,
+//! decided once after every version is linked, so [`RouteTable::commit`] is seen whole or
+//! not at all by every read, enumeration, feed ([`Feed::next_commit`] returns it together)
+//! and Fib. It stays lock-free: a writer that meets an unfinished batch cancels it (the
+//! committer retries) instead of waiting, and readers skip it. Block operations
+//! ([`RouteTable::delete_routes`], [`RouteTable::set_routes_enabled`]) are one commit each.
+//!
 //! # Forwarding lookups: the Fib
 //!
 //! A [`Fib`] holds only each network's best next hop, in a compressed trie under a
