@@ -7,6 +7,9 @@
 //!   (which then went around it, cancelled and retried, or linked over it) is the newest
 //!   version of the key; if it shadowed the batch's value, its own value is the newest.
 //!
+//! * another batch of the same two keys, queued in the opposite order: both commit, at two
+//!   versions, and the later one's values are the table's, whole.
+//!
 //! Every value (the batch's, the clones a retry makes, the writer's) is dropped exactly
 //! once, and nothing is read after it is freed (the poisoning allocator).
 //!
@@ -108,6 +111,65 @@ fn writer_model() {
     assert_eq!(t.stats().dead_versions, 0);
     drop(t);
     ledger.assert_all_freed();
+}
+
+fn two_batches_model() {
+    let ledger = Ledger::new(6);
+    let t = Arc::new(table(1));
+    t.add_route(route(1, ledger.value(0))).unwrap();
+    t.add_route(route(2, ledger.value(1))).unwrap();
+
+    let other = {
+        let t = Arc::clone(&t);
+        let ledger = std::sync::Arc::clone(&ledger);
+        thread::spawn(move || {
+            // queued in the opposite order
+            let mut b = Batch::new();
+            b.add_route(route(2, ledger.value(5)))
+                .add_route(route(1, ledger.value(4)));
+            t.commit(b).unwrap()
+        })
+    };
+    let mut b = Batch::new();
+    b.add_route(route(1, ledger.value(2)))
+        .add_route(route(2, ledger.value(3)));
+    let mine = t.commit(b).unwrap();
+    let theirs = other.join().unwrap();
+    assert_ne!(mine, theirs, "two commits at one version");
+    let now = (
+        t.get_route(&key(1)).map(|r| r.value.id()),
+        t.get_route(&key(2)).map(|r| r.value.id()),
+    );
+    // the later commit is the one whose values are there, whole
+    let want = if mine > theirs {
+        (Some(2), Some(3))
+    } else {
+        (Some(4), Some(5))
+    };
+    assert_eq!(now, want, "two batches did not serialize");
+    t.collect();
+    assert_eq!(t.stats().dead_versions, 0);
+    drop(t);
+    ledger.assert_all_freed();
+}
+
+#[test]
+#[cfg(not(any(
+    rtm_negative = "batch-ready-early",
+    rtm_negative = "batch-no-abandon",
+    rtm_negative = "eager-free"
+)))]
+fn two_batches_of_the_same_keys_serialize() {
+    common::check("two_batches_of_the_same_keys_serialize", two_batches_model);
+}
+
+#[test]
+#[cfg(rtm_negative = "batch-no-abandon")]
+fn batches_that_do_not_cancel_each_other_break_the_order() {
+    common::expect_failure(
+        "two_batches_of_the_same_keys_serialize/batch-no-abandon",
+        two_batches_model,
+    );
 }
 
 #[test]
