@@ -16,7 +16,8 @@
 //! (insert+delete at 1M routes: rtm, SkipMap, rtm while another thread reads a feed,
 //! waiting with `next_timeout` or polling with `try_next`),
 //! `dump` (a full dump after the day, rtm and SkipMap), `memory` (dead versions kept by a
-//! snapshot and by a feed that stops reading).
+//! snapshot and by a feed that stops reading), `commits` (the day as single writes and as
+//! commits of 64 updates).
 
 #[path = "churn/mod.rs"]
 mod churn;
@@ -601,6 +602,56 @@ fn memory(real: &Real, opts: &Opts) {
     // feeds:end
 }
 
+/// The day replayed as single writes and as commits of 64 updates, on two copies of the
+/// real table, alternating rounds; the rates and their ratio.
+fn commits(real: &Real, opts: &Opts) {
+    const BATCH: usize = 64;
+    let n = real.updates.len().min(opts.day()).min(300_000);
+    let updates = &real.updates[..n];
+    let (single, batched) = (Rtm::new(), Rtm::new());
+    load(&single, &real.prefixes);
+    load(&batched, &real.prefixes);
+    let mut rates = (Vec::new(), Vec::new());
+    let rounds = if opts.quick { 3 } else { 7 };
+    for round in 0..rounds {
+        let value = 1 + round as u64;
+        let t0 = Instant::now();
+        for u in updates {
+            apply(&single, u, value);
+        }
+        rates.0.push(n as f64 / t0.elapsed().as_secs_f64());
+        let t0 = Instant::now();
+        for chunk in updates.chunks(BATCH) {
+            let mut b = rtm::Batch::new();
+            for u in chunk {
+                match u {
+                    Update::Announce(p) => {
+                        b.add_route(data::route(data::key_v4(*p), value));
+                    }
+                    Update::Withdraw(p) => {
+                        b.withdraw_route(data::key_v4(*p));
+                    }
+                }
+            }
+            batched.commit(b).unwrap();
+        }
+        rates.1.push(n as f64 / t0.elapsed().as_secs_f64());
+    }
+    assert_eq!(single.route_count(), batched.route_count());
+    let (s, b) = (median(&mut rates.0), median(&mut rates.1));
+    println!(
+        "\n## commits: the day's first {n} updates, {rounds} rounds, medians (load {})",
+        loadavg()
+    );
+    println!("| replay | updates/s | ratio |");
+    println!("| --- | --- | --- |");
+    println!("| single writes (add_route / delete_route) | {s:.0} | 1.00 |");
+    println!(
+        "| commits of {BATCH} updates (Batch) | {b:.0} | {:.2} |",
+        b / s
+    );
+}
+
 fn main() {
     let opts = Opts::parse();
     let t0 = Instant::now();
@@ -637,5 +688,8 @@ fn main() {
     }
     if opts.wants("memory") {
         memory(&real, &opts);
+    }
+    if opts.wants("commits") {
+        commits(&real, &opts);
     }
 }

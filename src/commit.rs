@@ -499,9 +499,10 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
                     }
                 }
             }
+            let n = linked.len();
             drop(linked);
             drop(guard);
-            self.after_write(at);
+            self.reclaimer.step_for(&self.parts(), n);
             return match failed {
                 Some(e) => Attempt::Failed(e),
                 None => Attempt::Cancelled,
@@ -523,7 +524,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         let n = linked.len();
         drop(linked);
         drop(guard);
-        self.after_write(t);
+        self.reclaimer.step_for(&self.parts(), n);
         Attempt::Done(t, n)
     }
 }

@@ -34,8 +34,8 @@
 //!
 //! # Steps
 //!
-//! Each write and each close runs one step of at most [`STEP_BUDGET`] chain visits (the
-//! slot scan is refreshed every [`RESCAN`] commits or after a close, so it is amortized to
+//! Each write and each close runs one step of at most [`STEP_BUDGET`] chain visits (a
+//! commit of `n` keys runs one of `n` times that: its own record's visits; the slot scan is refreshed every [`RESCAN`] commits or after a close, so it is amortized to
 //! a few loads per write and one scan per close). A step takes the reclaimer's lock with
 //! `try_lock`: a thread that finds another one stepping goes on without waiting, and the
 //! work stays in the journal for the next step. [`collect`](crate::RouteTable::collect)
@@ -238,6 +238,17 @@ impl Reclaimer {
     /// One bounded step, unless another thread is stepping (then nothing: the work waits
     /// in the journal for the next step).
     pub(crate) fn step<P: Prefix, V: Send + 'static, C>(&self, parts: &Parts<'_, P, V, C>) {
+        self.step_for(parts, 1);
+    }
+
+    /// A step for a commit of `keys` keys: `keys` times the budget of a single write's, so
+    /// that a batch pays for the chain visits its own commit needs (and the reclaimer keeps
+    /// up with batches as it does with single writes).
+    pub(crate) fn step_for<P: Prefix, V: Send + 'static, C>(
+        &self,
+        parts: &Parts<'_, P, V, C>,
+        keys: usize,
+    ) {
         #[cfg(test)]
         if tests::paused() {
             return;
@@ -247,7 +258,12 @@ impl Reclaimer {
         // docs).
         let guard = parts.epoch.pin();
         if let Some(mut state) = self.lock_state(false) {
-            self.run(&mut state, parts, Mode::Step(STEP_BUDGET), guard);
+            self.run(
+                &mut state,
+                parts,
+                Mode::Step(STEP_BUDGET.saturating_mul(keys.max(1))),
+                guard,
+            );
         }
     }
 
