@@ -54,10 +54,11 @@
 //! * a member that goes down gives away exactly its buckets, each to the up member that
 //!   owns the fewest at that point: only the flows that were on it move, evenly over the
 //!   members still up;
-//! * a member that comes back takes buckets, its home buckets first, only from members
-//!   that own more than their fair share (`buckets / up members`), until it owns its
-//!   share: only flows that move *to* it move. A member that goes down and comes back with
-//!   nothing else changed gets back exactly its home buckets;
+//! * a member that comes back takes buckets, its home buckets first, then those of
+//!   members still down, only from members that own more than their fair share
+//!   (`buckets / up members`), until it owns its share: only flows that move *to* it
+//!   move. Members that go down and come back in LIFO order (one alone, say) restore the
+//!   assignment exactly: every flow returns to where it was;
 //! * when every member is down, the bucket table stays as it was and `select` returns
 //!   `None`; the first member to come back takes every bucket.
 //!
@@ -195,10 +196,12 @@ fn take_down(buckets: &mut [u32], down: &[bool], gone: usize) {
     }
 }
 
-/// Member `back`, now marked up in `down`, takes buckets until it owns its fair share
-/// (`buckets / up members`): every bucket of a down member (there are such only when it
-/// is the one member up), then its home buckets, then any, each only from a member that
-/// owns more than the share.
+/// Member `back`, now marked up in `down`, takes buckets, each only from a member that
+/// owns more than the fair share (`buckets / up members`): first every bucket of a down
+/// member (there are such only when it is the one member up); then its home buckets; then,
+/// while it owns less than the share, the home buckets of members that are down (the ones
+/// it may have held before it went down: so downs and ups in LIFO order restore the
+/// assignment exactly); then any.
 fn bring_up(buckets: &mut [u32], down: &[bool], back: usize) {
     let members = down.len();
     let up = down.iter().filter(|d| !**d).count();
@@ -209,17 +212,28 @@ fn bring_up(buckets: &mut [u32], down: &[bool], back: usize) {
     }
     let share = buckets.len() / up.max(1);
     let mut c = counts(buckets, members);
-    let homes = (back..buckets.len()).step_by(members);
-    for b in homes.chain(0..buckets.len()) {
-        if c[back] >= share {
-            break;
-        }
+    let take = |buckets: &mut [u32], b: usize, c: &mut [usize]| {
         let owner = buckets[b] as usize;
         if owner != back && c[owner] > share {
             buckets[b] = back as u32;
             c[owner] -= 1;
             c[back] += 1;
         }
+    };
+    for b in (back..buckets.len()).step_by(members) {
+        take(buckets, b, &mut c);
+    }
+    for b in (0..buckets.len()).filter(|b| down[b % members]) {
+        if c[back] >= share {
+            return;
+        }
+        take(buckets, b, &mut c);
+    }
+    for b in 0..buckets.len() {
+        if c[back] >= share {
+            return;
+        }
+        take(buckets, b, &mut c);
     }
 }
 
