@@ -70,5 +70,6 @@ block-unconditional 2 block_delete
 fib-no-recheck 2 fib_recycle
 fib-strong-count 2 fib_arena_free
 stale-current 2 get_route
+nexthop-late-mark 2 nexthop_select
 EOF
 fi
