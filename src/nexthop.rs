@@ -295,11 +295,14 @@ struct Writer<N> {
 /// ```
 pub struct NexthopGroups<N> {
     /// The slots by id, in segments allocated on first use (see the module docs).
-    segments: [OnceLock<Box<[ArcCell<GroupState<N>>]>>; SEGMENTS],
+    segments: [OnceLock<Segment<N>>; SEGMENTS],
     /// Hashes member sets (order-independently) and members.
     hasher: RandomState,
     writer: Mutex<Writer<N>>,
 }
+
+/// One segment of slots: a group's published state each (empty: the id is free).
+type Segment<N> = Box<[ArcCell<GroupState<N>>]>;
 
 /// The segment and offset of slot `id`.
 #[inline]
