@@ -272,9 +272,9 @@ struct Writer<N> {
 /// so a flow stays on its member while that member is up. [`set_down`](Self::set_down)
 /// marks a next hop down (or up) in every group that holds it at once.
 ///
-/// The [module documentation](self) has the design: one `Arc` per group published
-/// through arc-swap, 256 buckets per group (more for groups of more than 64 members), and
-/// what a reader costs.
+/// The design (one `Arc` per group published through arc-swap, 256 buckets per group,
+/// more for groups of more than 64 members, what a reader costs) is in `src/nexthop.rs`'s
+/// module documentation and the "Next-hop groups" section of docs/DESIGN.md.
 ///
 /// ```
 /// use rtm::NexthopGroups;
