@@ -19,6 +19,7 @@ import sys
 LAYERS = {
     "src": [
         ["sync", "hash", "error", "handle"],            # primitives
+        ["nexthop"],                                    # next-hop groups, on primitives only
         ["prefix", "route", "criteria"],                # addresses and routes
         ["journal", "clock", "version"],                # versions and their journal
         ["skiplist"],                                   # the ordered index

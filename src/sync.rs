@@ -119,6 +119,99 @@ mod loom_arc {
 
 pub(crate) use crossbeam_epoch::Guard;
 
+/// A once-initialized cell: `std`'s in both builds. loom has no `OnceLock`; the crate
+/// initializes one only under a writers' mutex and readers only call `get` (an `Acquire`
+/// load that never blocks), so std's never waits inside a model. The loom models of
+/// `NexthopGroups` stay inside its first segment of slots, whose one initialization
+/// happens before any thread is spawned.
+pub(crate) use std::sync::OnceLock;
+
+/// A cell holding an optional `std::sync::Arc<T>` that readers load without a lock and
+/// writers replace with one store: a next-hop group's published state
+/// (`src/nexthop.rs`).
+///
+/// Normally it is [`arc_swap::ArcSwapOption`]: a load is a few atomic operations on
+/// thread-local debt slots, never a lock, never a write to the `Arc`'s shared count, and
+/// a store swaps the pointer and waits for no reader. arc-swap is not loom-aware (its
+/// atomics are `std`'s, invisible to loom), so under `cfg(loom)` the cell is a loom
+/// `Mutex<Option<Arc<T>>>`: a load clones the `Arc` under the lock and releases it
+/// before the caller reads. That models arc-swap's documented contract, which is what
+/// the crate relies on: every load and store is one atomic step in a single total order
+/// (arc-swap's operations are `SeqCst`), a load returns the value of the last store
+/// before it, and the loaded `Arc` stays alive while the reader holds it. arc-swap's own
+/// lock-free internals are checked by its own test suite, not by our models.
+pub(crate) struct ArcCell<T> {
+    #[cfg(not(loom))]
+    inner: arc_swap::ArcSwapOption<T>,
+    #[cfg(loom)]
+    inner: loom::sync::Mutex<Option<std::sync::Arc<T>>>,
+}
+
+impl<T> ArcCell<T> {
+    /// An empty cell.
+    pub(crate) fn empty() -> Self {
+        Self {
+            #[cfg(not(loom))]
+            inner: arc_swap::ArcSwapOption::empty(),
+            #[cfg(loom)]
+            inner: loom::sync::Mutex::new(None),
+        }
+    }
+
+    /// Runs `f` on the value of the last store. Normally through arc-swap's load guard:
+    /// no lock, no allocation, no write to the `Arc`'s count.
+    #[inline]
+    pub(crate) fn read<R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
+        #[cfg(not(loom))]
+        {
+            let guard = self.inner.load();
+            f(guard.as_deref())
+        }
+        #[cfg(loom)]
+        {
+            let value = self
+                .inner
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            f(value.as_deref())
+        }
+    }
+
+    /// A share of the value of the last store.
+    pub(crate) fn load_full(&self) -> Option<std::sync::Arc<T>> {
+        #[cfg(not(loom))]
+        {
+            self.inner.load_full()
+        }
+        #[cfg(loom)]
+        {
+            self.inner
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+        }
+    }
+
+    /// Publishes `value` in one atomic step and returns the value it replaced.
+    pub(crate) fn swap(&self, value: Option<std::sync::Arc<T>>) -> Option<std::sync::Arc<T>> {
+        #[cfg(not(loom))]
+        {
+            self.inner.swap(value)
+        }
+        #[cfg(loom)]
+        {
+            std::mem::replace(
+                &mut *self
+                    .inner
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                value,
+            )
+        }
+    }
+}
+
 /// An `UnsafeCell` with loom's closure API, so the rest of the crate is written once.
 #[derive(Debug)]
 pub(crate) struct UnsafeCell<T> {

@@ -160,6 +160,13 @@
 #define RTM_ROUTE_CHANGED 3u
 
 /**
+ * An opaque set of next-hop groups. As table pointers, the `rtm_nexthop_groups *`
+ * values are tokens, not addresses (never dereference one), never reused in the process
+ * and never equal to a table's.
+ */
+typedef struct rtm_nexthop_groups rtm_nexthop_groups;
+
+/**
  * An opaque table. The `rtm_table *` values the library hands out are tokens, not
  * addresses: never dereference one. A token is never reused in the process, so a
  * destroyed table's token stays invalid (`RTM_ERROR_INVALID_HANDLE`) forever.
@@ -776,6 +783,147 @@ uint32_t rtm_fib_lookup_batch(rtm_fib fib,
  * None: any value may be passed.
  */
 uint32_t rtm_fib_destroy(rtm_fib fib);
+
+/**
+ * Creates an empty set of next-hop groups and stores it in `*out`. Groups are
+ * deduplicated sets of next-hop ids (the embedder's `uint32_t` numbers, as a Fib's
+ * next-hop ids are), named by small group ids; a forwarding engine points each network
+ * at a group id and picks a next hop per flow with `rtm_nexthop_group_select`.
+ *
+ * Returns `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL.
+ *
+ * The object belongs to the library until `rtm_nexthop_groups_destroy`; it may be used
+ * from any number of threads at once.
+ *
+ * ```c
+ * rtm_nexthop_groups *groups;
+ * uint32_t hops[] = {7, 9}, group, hop;
+ * rtm_nexthop_groups_create(&groups);
+ * rtm_nexthop_group_intern(groups, hops, 2, &group);
+ * if (rtm_nexthop_group_select(groups, group, flow_hash, &hop) == RTM_NO_ERROR)
+ *     send_via(hop);
+ * rtm_nexthop_groups_destroy(groups);
+ * ```
+ *
+ * # Safety
+ * `out` must be NULL or valid for writing an `rtm_nexthop_groups *`.
+ */
+uint32_t rtm_nexthop_groups_create(struct rtm_nexthop_groups **out);
+
+/**
+ * Destroys a groups object: it leaves the registry at once (every later call with it
+ * returns `RTM_ERROR_INVALID_HANDLE`) and is freed when the last call in flight on it
+ * returns.
+ *
+ * Returns `RTM_ERROR_INVALID_PARAMETER` for NULL and `RTM_ERROR_INVALID_HANDLE` for a
+ * value that is not a live groups object (already destroyed, never created, or a table).
+ *
+ * # Safety
+ * None: any pointer value may be passed.
+ */
+uint32_t rtm_nexthop_groups_destroy(struct rtm_nexthop_groups *groups);
+
+/**
+ * Stores in `*group_id` the id of the live group whose members are exactly the `count`
+ * next-hop ids at `next_hops` (order and duplicates do not matter), creating the group if
+ * none is live, and takes one reference on it (give it back with
+ * `rtm_nexthop_group_release`). A new group starts with the next hops marked down
+ * (`rtm_nexthop_set_down`) down. Group ids are small integers, lowest free first, reused
+ * after the last release.
+ *
+ * Returns `RTM_ERROR_INVALID_PARAMETER` if `count` is 0, `next_hops` or `group_id` is
+ * NULL, or there are more than 65,536 distinct next hops; `RTM_ERROR_INVALID_HANDLE` if
+ * `groups` is not a live groups object; `RTM_ERROR_NO_SYSTEM_RESOURCES` if every group id
+ * (16,777,152) is live.
+ *
+ * # Safety
+ * `next_hops` must be NULL or valid for reading `count` `uint32_t`s; `group_id` NULL or
+ * valid for writing a `uint32_t`.
+ */
+uint32_t rtm_nexthop_group_intern(struct rtm_nexthop_groups *groups,
+                                  const uint32_t *next_hops,
+                                  uint32_t count,
+                                  uint32_t *group_id);
+
+/**
+ * Gives back one reference on group `group_id`; after the last one the group is gone and
+ * its id may be reused by a later intern.
+ *
+ * Returns `RTM_ERROR_INVALID_PARAMETER` if `group_id` is not a live group, and
+ * `RTM_ERROR_INVALID_HANDLE` if `groups` is not a live groups object.
+ *
+ * # Safety
+ * None: any values may be passed.
+ */
+uint32_t rtm_nexthop_group_release(struct rtm_nexthop_groups *groups, uint32_t group_id);
+
+/**
+ * Stores in `*next_hop` the next hop of group `group_id` that carries the flow
+ * `flow_hash` (a hash of the packet's 5-tuple, say). Takes no lock, allocates nothing and
+ * never waits for a writer. The same flow gets the same next hop while the group's up
+ * members stay the same; when a next hop goes down only its flows move, and when it comes
+ * back only flows move to it (resilient hashing over 256 buckets, more for groups of more
+ * than 64 next hops). Never a next hop marked down by an `rtm_nexthop_set_down` that
+ * returned before this call started.
+ *
+ * Returns `RTM_ERROR_NO_MORE_ROUTES` if every member of the group is down or `group_id`
+ * is not a live group, `RTM_ERROR_INVALID_PARAMETER` if `next_hop` is NULL,
+ * `RTM_ERROR_INVALID_HANDLE` if `groups` is not a live groups object.
+ *
+ * # Safety
+ * `next_hop` must be NULL or valid for writing a `uint32_t`.
+ */
+uint32_t rtm_nexthop_group_select(struct rtm_nexthop_groups *groups,
+                                  uint32_t group_id,
+                                  uint64_t flow_hash,
+                                  uint32_t *next_hop);
+
+/**
+ * Copies the members of group `group_id` (each once, in a fixed order) into `out`, up to
+ * `capacity` of them, and stores their total number in `*count` (which may exceed
+ * `capacity`: call again with a larger buffer). `out` may be NULL when `capacity` is 0.
+ *
+ * Returns `RTM_ERROR_INVALID_PARAMETER` if `count` is NULL, `out` is NULL with a nonzero
+ * `capacity`, or `group_id` is not a live group; `RTM_ERROR_INVALID_HANDLE` if `groups`
+ * is not a live groups object.
+ *
+ * # Safety
+ * `out` must be NULL or valid for writing `capacity` `uint32_t`s; `count` NULL or valid
+ * for writing a `uint32_t`.
+ */
+uint32_t rtm_nexthop_group_members(struct rtm_nexthop_groups *groups,
+                                   uint32_t group_id,
+                                   uint32_t *out,
+                                   uint32_t capacity,
+                                   uint32_t *count);
+
+/**
+ * Marks next hop `next_hop` down (`down` nonzero) or up again (`down` 0) in every live
+ * group that holds it, each group in one atomic step, and stores in `*changed` (if not
+ * NULL) how many groups changed: 0 if it was already so marked. The mark is kept per next
+ * hop: groups interned later while it is down start with it down. Every network using
+ * those groups is repointed at once, with no write to any table or Fib.
+ *
+ * Returns `RTM_ERROR_INVALID_HANDLE` if `groups` is not a live groups object.
+ *
+ * # Safety
+ * `changed` must be NULL or valid for writing a `uint32_t`.
+ */
+uint32_t rtm_nexthop_set_down(struct rtm_nexthop_groups *groups,
+                              uint32_t next_hop,
+                              uint8_t down,
+                              uint32_t *changed);
+
+/**
+ * Stores in `*down` 1 if next hop `next_hop` is marked down, else 0.
+ *
+ * Returns `RTM_ERROR_INVALID_PARAMETER` if `down` is NULL, `RTM_ERROR_INVALID_HANDLE` if
+ * `groups` is not a live groups object.
+ *
+ * # Safety
+ * `down` must be NULL or valid for writing a `uint8_t`.
+ */
+uint32_t rtm_nexthop_is_down(struct rtm_nexthop_groups *groups, uint32_t next_hop, uint8_t *down);
 
 #ifdef __cplusplus
 }  // extern "C"

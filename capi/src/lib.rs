@@ -57,6 +57,8 @@ mod block;
 mod messages;
 // Fibs.
 mod forwarding;
+// Next-hop groups.
+mod nexthops;
 
 // The layers under the entry points, which declare nothing for C.
 mod convert;
@@ -74,7 +76,9 @@ pub use codes::{
     RTM_ONLY_WITHIN_NETWORK, RTM_PREVIOUS_BEST_ROUTE, RTM_ROUTE_ADDED, RTM_ROUTE_CHANGED,
     RTM_ROUTE_DELETED, RTM_START_AFTER_ROUTE,
 };
-pub use types::{rtm_feed, rtm_fib, rtm_handle, rtm_route, rtm_stats, rtm_table};
+pub use types::{
+    rtm_feed, rtm_fib, rtm_handle, rtm_nexthop_groups, rtm_route, rtm_stats, rtm_table,
+};
 
 pub use block::{rtm_block_delete_routes, rtm_block_set_route_enable};
 pub use enumeration::{
@@ -86,6 +90,11 @@ pub use forwarding::{
 };
 pub use lookup::{rtm_lookup, rtm_lookup_len};
 pub use messages::{rtm_dequeue_route_change_message, rtm_feed_close, rtm_feed_open};
+pub use nexthops::{
+    rtm_nexthop_group_intern, rtm_nexthop_group_members, rtm_nexthop_group_release,
+    rtm_nexthop_group_select, rtm_nexthop_groups_create, rtm_nexthop_groups_destroy,
+    rtm_nexthop_is_down, rtm_nexthop_set_down,
+};
 pub use routes::{rtm_add_route, rtm_best_route, rtm_delete_route, rtm_get_route};
 pub use stats::{rtm_collect, rtm_route_count, rtm_table_stats};
 pub use tables::{rtm_table_create, rtm_table_create_ex, rtm_table_destroy};

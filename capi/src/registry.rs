@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use arc_swap::ArcSwap;
-use rtm::{EnumHandle, Error, Ipv4Net, Ipv6Net, RouteTable};
+use rtm::{EnumHandle, Error, Ipv4Net, Ipv6Net, NexthopGroups, RouteTable};
 
 use crate::feeds::Feeds;
 use crate::fib::Fibs;
@@ -131,6 +131,50 @@ pub(crate) fn unregister(token: u64) -> Result<(), Error> {
     drop(old);
     drop(entry);
     Ok(())
+}
+
+/// The registered next-hop groups objects, by token (from `NEXT_TOKEN`, as tables', so
+/// no token names both). Read and replaced as `REGISTRY` is.
+static GROUPS: LazyLock<ArcSwap<HashMap<u64, Arc<NexthopGroups<u32>>>>> =
+    LazyLock::new(ArcSwap::default);
+
+/// Registers a new, empty next-hop groups object, returning its token.
+pub(crate) fn register_groups() -> u64 {
+    // Relaxed: as in `register`.
+    let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+    let groups = Arc::new(NexthopGroups::new());
+    let _w = WRITER.lock().unwrap_or_else(|e| e.into_inner());
+    let mut map = HashMap::clone(&GROUPS.load());
+    map.insert(token, groups);
+    GROUPS.store(Arc::new(map));
+    token
+}
+
+/// Removes the groups object of `token`; calls in flight on it finish first (their load
+/// keeps it alive). `InvalidHandle` for an unknown token.
+pub(crate) fn unregister_groups(token: u64) -> Result<(), Error> {
+    let (old, removed) = {
+        let _w = WRITER.lock().unwrap_or_else(|e| e.into_inner());
+        let old = GROUPS.load_full();
+        let mut map = HashMap::clone(&old);
+        let removed = map.remove(&token).ok_or(Error::InvalidHandle)?;
+        GROUPS.store(Arc::new(map));
+        (old, removed)
+    };
+    // Dropped outside the writers' lock.
+    drop(old);
+    drop(removed);
+    Ok(())
+}
+
+/// Runs `f` on the groups object of `token`; `InvalidHandle` if there is none.
+pub(crate) fn with_groups<R>(
+    token: u64,
+    f: impl FnOnce(&NexthopGroups<u32>) -> Result<R, Error>,
+) -> Result<R, Error> {
+    let map = GROUPS.load();
+    let groups = map.get(&token).ok_or(Error::InvalidHandle)?;
+    f(groups)
 }
 
 /// Runs `f` on the table of `token`; `InvalidHandle` if there is none.

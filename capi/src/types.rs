@@ -10,6 +10,13 @@ pub struct rtm_table {
     _opaque: [u8; 0],
 }
 
+/// An opaque set of next-hop groups. As table pointers, the `rtm_nexthop_groups *`
+/// values are tokens, not addresses (never dereference one), never reused in the process
+/// and never equal to a table's.
+pub struct rtm_nexthop_groups {
+    _opaque: [u8; 0],
+}
+
 /// An enumeration handle: any 64-bit value may be passed; only the values that
 /// `rtm_create_enumeration_handle` returned, until closed, name an enumeration.
 pub type rtm_handle = u64;

@@ -7,6 +7,7 @@
 pub mod capi_misuse;
 pub mod feed;
 pub mod fib_ops;
+pub mod groups;
 pub mod handle_misuse;
 pub mod input;
 pub mod model;
@@ -44,4 +45,10 @@ pub fn run_feed(data: &[u8]) {
 /// journal in some inputs) and lookups, one by one and in batches.
 pub fn run_fib_ops(data: &[u8]) {
     fib_ops::run(data);
+}
+
+/// Next-hop groups: interns, releases, `set_down` and selects against a model with
+/// resilient-hashing checks.
+pub fn run_groups(data: &[u8]) {
+    groups::run(data);
 }

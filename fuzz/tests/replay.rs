@@ -110,6 +110,11 @@ fn fib_ops() {
     check("fib_ops", 0x666962, rtm_fuzz::run_fib_ops);
 }
 
+#[test]
+fn groups() {
+    check("groups", 0x67726f757073, rtm_fuzz::run_groups);
+}
+
 /// Inputs too short to hold a header or one operation still run (and check the empty
 /// tables' final state) without panicking.
 #[test]
@@ -122,6 +127,7 @@ fn empty_and_tiny_inputs_are_accepted() {
         rtm_fuzz::run_feed,
         rtm_fuzz::run_capi_misuse,
         rtm_fuzz::run_fib_ops,
+        rtm_fuzz::run_groups,
     ] {
         run(&[]);
         run(&[0]);

@@ -10,6 +10,7 @@
 //! | `timestamp_helping.rs`        | timestamps decided once, with helping readers         |
 //! | `skiplist_traversal.rs`       | removal racing a parked cursor and an insertion       |
 //! | `block_delete.rs`             | a block deletion racing single writes of its keys     |
+//! | `nexthop_select.rs`           | `select` racing `set_down` and a release + re-intern  |
 //!
 //! `check.sh` runs them at `LOOM_MAX_PREEMPTIONS=2`, then the negative controls: each
 //! `--cfg rtm_negative="..."` switch breaks one protocol in rtm, and the companion tests it enables

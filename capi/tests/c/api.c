@@ -820,6 +820,113 @@ static void test_fib(void) {
     EXPECT(rtm_table_destroy(t), RTM_NO_ERROR);
 }
 
+static void test_nexthop_groups(void) {
+    rtm_nexthop_groups *g, *g2;
+    uint32_t id, id2, id3, hop, n, changed;
+    uint8_t down;
+    const uint32_t hops[] = {7, 9, 11}, same[] = {11, 7, 9, 7}, pair[] = {7, 9};
+    EXPECT(rtm_nexthop_groups_create(NULL), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_nexthop_groups_create(&g), RTM_NO_ERROR);
+    EXPECT(rtm_nexthop_groups_create(&g2), RTM_NO_ERROR);
+    CHECK(g != g2);
+
+    /* Intern dedups by set; bad arguments. */
+    EXPECT(rtm_nexthop_group_intern(g, hops, 3, &id), RTM_NO_ERROR);
+    EXPECT(rtm_nexthop_group_intern(g, same, 4, &id2), RTM_NO_ERROR);
+    CHECK(id == 0 && id2 == id);
+    EXPECT(rtm_nexthop_group_intern(g, pair, 2, &id3), RTM_NO_ERROR);
+    CHECK(id3 == 1);
+    EXPECT(rtm_nexthop_group_intern(g, hops, 0, &id2), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_nexthop_group_intern(g, NULL, 3, &id2), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_nexthop_group_intern(g, hops, 3, NULL), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_nexthop_group_intern(NULL, hops, 3, &id2), RTM_ERROR_INVALID_PARAMETER);
+
+    /* Members: total count, truncated copy. */
+    uint32_t members[4] = {0};
+    EXPECT(rtm_nexthop_group_members(g, id, members, 4, &n), RTM_NO_ERROR);
+    CHECK(n == 3 && members[0] + members[1] + members[2] == 27);
+    EXPECT(rtm_nexthop_group_members(g, id, NULL, 0, &n), RTM_NO_ERROR);
+    CHECK(n == 3);
+    EXPECT(rtm_nexthop_group_members(g, id, members, 1, &n), RTM_NO_ERROR);
+    CHECK(n == 3);
+    EXPECT(rtm_nexthop_group_members(g, id, NULL, 1, &n), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_nexthop_group_members(g, id, members, 4, NULL), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_nexthop_group_members(g, 99, members, 4, &n), RTM_ERROR_INVALID_PARAMETER);
+
+    /* Select: stable per flow; only 9's flows move when 9 goes down; none to 9. */
+    uint32_t before[512], after[512];
+    for (uint32_t f = 0; f < 512; f++) {
+        EXPECT(rtm_nexthop_group_select(g, id, (uint64_t)f * 0x9e3779b97f4a7c15ull, &before[f]), RTM_NO_ERROR);
+        CHECK(before[f] == 7 || before[f] == 9 || before[f] == 11);
+    }
+    EXPECT(rtm_nexthop_group_select(g, id, 1, NULL), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_nexthop_group_select(g, 99, 1, &hop), RTM_ERROR_NO_MORE_ROUTES);
+    EXPECT(rtm_nexthop_group_select(g2, id, 1, &hop), RTM_ERROR_NO_MORE_ROUTES);
+    EXPECT(rtm_nexthop_set_down(g, 9, 1, &changed), RTM_NO_ERROR);
+    CHECK(changed == 2);
+    EXPECT(rtm_nexthop_set_down(g, 9, 1, &changed), RTM_NO_ERROR);
+    CHECK(changed == 0);
+    EXPECT(rtm_nexthop_set_down(g, 9, 1, NULL), RTM_NO_ERROR);
+    EXPECT(rtm_nexthop_is_down(g, 9, &down), RTM_NO_ERROR);
+    CHECK(down == 1);
+    EXPECT(rtm_nexthop_is_down(g, 7, &down), RTM_NO_ERROR);
+    CHECK(down == 0);
+    EXPECT(rtm_nexthop_is_down(g, 7, NULL), RTM_ERROR_INVALID_PARAMETER);
+    for (uint32_t f = 0; f < 512; f++) {
+        EXPECT(rtm_nexthop_group_select(g, id, (uint64_t)f * 0x9e3779b97f4a7c15ull, &after[f]), RTM_NO_ERROR);
+        CHECK(after[f] != 9);
+        CHECK(before[f] == 9 || after[f] == before[f]);
+    }
+    /* Back up: the original assignment. */
+    EXPECT(rtm_nexthop_set_down(g, 9, 0, &changed), RTM_NO_ERROR);
+    CHECK(changed == 2);
+    for (uint32_t f = 0; f < 512; f++) {
+        EXPECT(rtm_nexthop_group_select(g, id, (uint64_t)f * 0x9e3779b97f4a7c15ull, &hop), RTM_NO_ERROR);
+        CHECK(hop == before[f]);
+    }
+    /* Every member down: NO_MORE_ROUTES; a group interned while 7 is down starts so. */
+    EXPECT(rtm_nexthop_set_down(g, 7, 1, NULL), RTM_NO_ERROR);
+    EXPECT(rtm_nexthop_set_down(g, 9, 1, NULL), RTM_NO_ERROR);
+    EXPECT(rtm_nexthop_group_select(g, id3, 5, &hop), RTM_ERROR_NO_MORE_ROUTES);
+    const uint32_t seven[] = {7};
+    EXPECT(rtm_nexthop_group_intern(g, seven, 1, &id2), RTM_NO_ERROR);
+    CHECK(id2 == 2);
+    EXPECT(rtm_nexthop_group_select(g, id2, 5, &hop), RTM_ERROR_NO_MORE_ROUTES);
+    EXPECT(rtm_nexthop_set_down(g, 7, 0, NULL), RTM_NO_ERROR);
+    EXPECT(rtm_nexthop_group_select(g, id2, 5, &hop), RTM_NO_ERROR);
+    CHECK(hop == 7);
+
+    /* Release: references, then the id is free and reused. */
+    EXPECT(rtm_nexthop_group_release(g, id), RTM_NO_ERROR);
+    EXPECT(rtm_nexthop_group_select(g, id, 5, &hop), RTM_NO_ERROR);
+    EXPECT(rtm_nexthop_group_release(g, id), RTM_NO_ERROR);
+    EXPECT(rtm_nexthop_group_select(g, id, 5, &hop), RTM_ERROR_NO_MORE_ROUTES);
+    EXPECT(rtm_nexthop_group_release(g, id), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_nexthop_group_release(g, 0xffffffffu), RTM_ERROR_INVALID_PARAMETER);
+    const uint32_t other[] = {42, 43};
+    EXPECT(rtm_nexthop_group_intern(g, other, 2, &id2), RTM_NO_ERROR);
+    CHECK(id2 == id);
+
+    /* Destroyed and forged objects; a table token is not a groups object. */
+    rtm_table *t = table(4, 2);
+    EXPECT(rtm_nexthop_group_select((rtm_nexthop_groups *)t, 0, 1, &hop), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_nexthop_groups_destroy((rtm_nexthop_groups *)t), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_table_destroy(t), RTM_NO_ERROR);
+    EXPECT(rtm_nexthop_groups_destroy(g), RTM_NO_ERROR);
+    EXPECT(rtm_nexthop_groups_destroy(g), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_nexthop_groups_destroy(NULL), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_nexthop_group_select(g, id3, 1, &hop), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_nexthop_group_intern(g, hops, 3, &id2), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_nexthop_group_release(g, id3), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_nexthop_set_down(g, 7, 1, NULL), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_nexthop_is_down(g, 7, &down), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_nexthop_group_members(g, id3, members, 4, &n), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_nexthop_group_select((rtm_nexthop_groups *)(uintptr_t)0xdeadbeef, 0, 1, &hop), RTM_ERROR_INVALID_HANDLE);
+    /* The second object still holds its groups when destroyed (no leak under ASan). */
+    EXPECT(rtm_nexthop_group_intern(g2, hops, 3, &id2), RTM_NO_ERROR);
+    EXPECT(rtm_nexthop_groups_destroy(g2), RTM_NO_ERROR);
+}
+
 int main(void) {
     test_defines();
     test_create_destroy();
@@ -836,6 +943,7 @@ int main(void) {
     test_handle_uniqueness();
     test_feeds();
     test_fib();
+    test_nexthop_groups();
     printf("api: all checks passed\n");
     return 0;
 }
