@@ -8,21 +8,24 @@
  *
  * Threads: every function may be called from any number of threads at once, on the same
  * table or on different ones, including rtm_table_destroy while other calls on the table
- * are in flight. The one exclusive thing is an enumeration handle: one call at a time
- * uses it, and a second concurrent call on the same handle returns RTM_ERROR_BUSY at once
- * instead of waiting. No call blocks on another.
+ * are in flight. The exclusive things are an enumeration handle and a batch: one call at a
+ * time uses it, and a second concurrent call on the same handle or batch returns
+ * RTM_ERROR_BUSY at once instead of waiting. No call blocks on another (the batch calls
+ * take a short internal lock only to find the batch, never while working on it).
  *
  * Ownership: the caller owns every rtm_route, rtm_stats and buffer it passes; the library
  * copies what it reads and keeps no pointer after a call returns. Tables belong to the
  * library from rtm_table_create to rtm_table_destroy; handles from
  * rtm_create_enumeration_handle to rtm_close_enumeration_handle or the table's
- * destruction. Output arguments are written only when the call returns RTM_NO_ERROR
- * (except the count of rtm_enumerate_get_next_routes, written on every outcome).
+ * destruction; batches from rtm_batch_create to rtm_batch_commit or rtm_batch_destroy.
+ * Output arguments are written only when the call returns RTM_NO_ERROR (except the count
+ * of rtm_enumerate_get_next_routes, written on every outcome).
  *
- * Errors: every function returns a Win32 code. Any value may be passed where a table or a
- * handle is expected: values that name no live table or open handle give
- * RTM_ERROR_INVALID_HANDLE. Pointers other than tables must be NULL (an error where a
- * value is needed) or point to memory valid for the access the function documents.
+ * Errors: every function returns a Win32 code. Any value may be passed where a table, a
+ * batch or a handle is expected: values that name no live table, batch or open handle
+ * give RTM_ERROR_INVALID_HANDLE. Pointers other than tables and batches must be NULL (an
+ * error where a value is needed) or point to memory valid for the access the function
+ * documents.
  */
 
 #ifndef RTM_H
@@ -37,8 +40,8 @@
 #define RTM_NO_ERROR 0u
 
 /**
- * The table or the enumeration handle is unknown, destroyed, closed, stale or forged
- * (`ERROR_INVALID_HANDLE`).
+ * The table, the batch or the enumeration handle is unknown, destroyed, committed, closed,
+ * stale or forged (`ERROR_INVALID_HANDLE`).
  */
 #define RTM_ERROR_INVALID_HANDLE 6u
 
@@ -50,14 +53,15 @@
 #define RTM_ERROR_INVALID_PARAMETER 87u
 
 /**
- * Another thread's call is using this enumeration handle; the handle stays valid, try
- * again (`ERROR_BUSY`).
+ * Another thread's call is using this enumeration handle or batch; it stays valid (except
+ * for a batch passed to `rtm_batch_commit`, which is taken anyway), try again
+ * (`ERROR_BUSY`).
  */
 #define RTM_ERROR_BUSY 170u
 
 /**
- * The enumeration is exhausted, the route to delete is absent, or a lookup found nothing
- * (`ERROR_NO_MORE_ITEMS`).
+ * The enumeration is exhausted, the route to delete is absent (for a batch's delete: at
+ * its commit), or a lookup found nothing (`ERROR_NO_MORE_ITEMS`).
  */
 #define RTM_ERROR_NO_MORE_ROUTES 259u
 
@@ -158,6 +162,14 @@
  * `RTM_CURRENT_BEST_ROUTE | RTM_PREVIOUS_BEST_ROUTE`).
  */
 #define RTM_ROUTE_CHANGED 3u
+
+/**
+ * An opaque batch of route changes that commit together, at one version. Like tables,
+ * the `rtm_batch *` values the library hands out are tokens, not addresses: never
+ * dereference one. A token is never reused in the process (and is never a table's), so a
+ * committed or destroyed batch's token stays invalid (`RTM_ERROR_INVALID_HANDLE`) forever.
+ */
+typedef struct rtm_batch rtm_batch;
 
 /**
  * An opaque set of next-hop groups. As table pointers, the `rtm_nexthop_groups *`
@@ -585,8 +597,11 @@ uint32_t rtm_close_enumeration_handle(rtm_handle handle);
  * Deletes every route that matches `enumeration_flags` and `criteria` (as in
  * `rtm_create_enumeration_handle`) at a snapshot taken at the call (RTMv1's
  * `RtmBlockDeleteRoutes`), and stores how many were deleted in `*deleted` if it is not
- * NULL. Routes added after the snapshot are not touched; each deletion is its own change
- * of the table, so concurrent readers may see some deleted and not others.
+ * NULL. The deletions are one commit, at one version (as `rtm_batch_commit`): concurrent
+ * readers, enumerations and feeds see all of them or none. Each route is deleted only if
+ * it is still the version the snapshot saw: a route that another writer replaced or
+ * deleted after the snapshot is left alone and not counted (that write is newer, and
+ * wins), and a route added after the snapshot is untouched.
  *
  * Returns the errors of `rtm_create_enumeration_handle` (the snapshot takes one of the
  * table's enumeration slots while the call runs).
@@ -611,8 +626,10 @@ uint32_t rtm_block_delete_routes(struct rtm_table *table,
  * Sets `enabled` (0: disable, anything else: enable) on every route that matches
  * `enumeration_flags` and `criteria` at a snapshot taken at the call, disabled routes
  * included whatever `RTM_INCLUDE_DISABLED_ROUTES` says (RTMv1's `RtmBlockSetRouteEnable`),
- * and stores how many routes changed in `*changed` if it is not NULL. Each change is its
- * own commit. Errors as `rtm_block_delete_routes`.
+ * and stores how many routes changed in `*changed` if it is not NULL. A route already in
+ * the requested state is not rewritten and not counted. As `rtm_block_delete_routes`, the
+ * changes are one commit, and a route changed by another writer after the snapshot is left
+ * alone. Errors as `rtm_block_delete_routes`.
  *
  * ```c
  * rtm_route crit = {.family = 4, .interface_id = 3};
@@ -628,6 +645,143 @@ uint32_t rtm_block_set_route_enable(struct rtm_table *table,
                                     const struct rtm_route *criteria,
                                     uint8_t enable,
                                     uint32_t *changed);
+
+/**
+ * Creates an empty batch of `family` (4 or 6) and stores it in `*out`.
+ *
+ * Returns `RTM_ERROR_INVALID_PARAMETER` if `out` is NULL or `family` is not 4 or 6.
+ *
+ * A batch belongs to the library from here until `rtm_batch_commit` or
+ * `rtm_batch_destroy`, whichever comes first: the caller must end every batch it creates
+ * with exactly one of them (a batch that is never ended stays allocated). A batch borrows
+ * no table: it may be built on one thread and committed on another, to any table of its
+ * family. One call at a time uses a batch: a call that finds another thread's call using
+ * it returns `RTM_ERROR_BUSY` at once instead of waiting.
+ *
+ * ```c
+ * rtm_batch *batch;
+ * uint32_t rc = rtm_batch_create(4, &batch);
+ * if (rc != RTM_NO_ERROR) return rc;
+ * ```
+ *
+ * # Safety
+ * `out` must be NULL or valid for writing an `rtm_batch *`.
+ */
+uint32_t rtm_batch_create(uint8_t family, struct rtm_batch **out);
+
+/**
+ * Queues the insert of `*route` into the batch, or the replace of the route with the same
+ * key (as `rtm_add_route` does, at the commit). A batch's changes to one key apply in the
+ * order they were queued: of two adds, the last wins; an add after a delete re-adds.
+ *
+ * Returns `RTM_ERROR_INVALID_PARAMETER` if `batch` or `route` is NULL, or the route is
+ * malformed as `rtm_add_route` checks it (its family is not the batch's, its prefix length
+ * is beyond the family's width, or its network has host bits set): the batch is then
+ * unchanged. `RTM_ERROR_INVALID_HANDLE` if `batch` is not a live batch (committed,
+ * destroyed, or never created), `RTM_ERROR_BUSY` if another thread's call is using it.
+ *
+ * The library copies `*route`; the caller keeps it.
+ *
+ * # Safety
+ * `route` must be NULL or valid for reading an `rtm_route`.
+ */
+uint32_t rtm_batch_add_route(struct rtm_batch *batch, const struct rtm_route *route);
+
+/**
+ * Queues the delete of the route with the key of `*route` (network, prefix_len, protocol,
+ * interface_id, next_hop; the other fields are ignored). The route must be live when the
+ * batch commits, after the batch's earlier changes: otherwise the whole commit fails with
+ * `RTM_ERROR_NO_MORE_ROUTES` and applies nothing. To delete a route whether or not it is
+ * there, use `rtm_batch_withdraw_route`.
+ *
+ * Errors as `rtm_batch_add_route`.
+ *
+ * # Safety
+ * `route` must be NULL or valid for reading an `rtm_route`.
+ */
+uint32_t rtm_batch_delete_route(struct rtm_batch *batch, const struct rtm_route *route);
+
+/**
+ * Queues the withdrawal of the route with the key of `*route`: at the commit it is deleted
+ * if it is live, and nothing happens otherwise (a BGP withdraw of a route that may not be
+ * there). The other fields are ignored.
+ *
+ * Errors as `rtm_batch_add_route`.
+ *
+ * # Safety
+ * `route` must be NULL or valid for reading an `rtm_route`.
+ */
+uint32_t rtm_batch_withdraw_route(struct rtm_batch *batch, const struct rtm_route *route);
+
+/**
+ * Applies the batch's changes to the table, in the order they were queued, as one commit,
+ * and stores its version in `*version` if it is not NULL: every reader (a lookup, an
+ * enumeration handle, a feed, a Fib after its sync) sees the table before the batch or
+ * after it, never in between, and a feed reports the batch's changes together. The
+ * version equals `rtm_stats::version` right after the commit (if nothing else wrote
+ * meanwhile). A batch whose changes change nothing (an empty one, say) commits nothing
+ * and returns the table's current version.
+ *
+ * The call takes the batch in every case: whatever it returns, the batch is freed and
+ * `batch` is invalid from then on (`RTM_ERROR_INVALID_HANDLE` everywhere, including a
+ * second commit or a destroy).
+ *
+ * Returns, with nothing of the batch applied (no reader or feed sees any of it; the
+ * table's `rtm_stats::version` may still move on, as a failed commit is recorded):
+ * * `RTM_ERROR_INVALID_PARAMETER` if `batch` or `table` is NULL (a NULL table frees the
+ *   batch too), or the batch's family is not the table's;
+ * * `RTM_ERROR_NO_MORE_ROUTES` if a change queued by `rtm_batch_delete_route` names a
+ *   route that is not live at the commit;
+ * * `RTM_ERROR_INVALID_HANDLE` if `batch` is not a live batch (nothing is freed then) or
+ *   `table` is not a live table;
+ * * `RTM_ERROR_BUSY` if another thread's call is using the batch at this moment (the
+ *   batch is freed when that call returns).
+ *
+ * Lock-free: readers and single writers never wait for a commit; a commit that meets
+ * concurrent writers of the same keys tries again, so the call may take longer, but it
+ * never leaves the table half changed.
+ *
+ * A withdraw and an announce as one step: readers see the old /8 or the new /9, never a
+ * table with neither.
+ *
+ * ```c
+ * rtm_route old = {.family = 4, .prefix_len = 8, .network = {10},
+ *                  .next_hop = {192, 0, 2, 1}, .protocol = 14, .interface_id = 1};
+ * rtm_route repl = old;
+ * repl.prefix_len = 9;
+ * repl.enabled = 1;
+ * repl.value = 8; // the next-hop id
+ * rtm_batch *batch;
+ * uint64_t version;
+ * uint32_t rc = rtm_batch_create(4, &batch);
+ * if (rc != RTM_NO_ERROR) return rc;
+ * if ((rc = rtm_batch_withdraw_route(batch, &old)) != RTM_NO_ERROR ||
+ *     (rc = rtm_batch_add_route(batch, &repl)) != RTM_NO_ERROR) {
+ *     rtm_batch_destroy(batch);
+ *     return rc;
+ * }
+ * rc = rtm_batch_commit(table, batch, &version); // batch is gone, whatever rc says
+ * ```
+ *
+ * # Safety
+ * `version` must be NULL or valid for writing a `uint64_t`.
+ */
+uint32_t rtm_batch_commit(struct rtm_table *table, struct rtm_batch *batch, uint64_t *version);
+
+/**
+ * Discards a batch that was not committed, and frees it.
+ *
+ * Returns `RTM_ERROR_INVALID_PARAMETER` for NULL and `RTM_ERROR_INVALID_HANDLE` for a
+ * value that is not a live batch (already committed or destroyed, or never created): batch
+ * pointers are checked tokens, so ending a batch twice is an error, not undefined
+ * behaviour. A call that another thread is making on the batch at this moment finishes on
+ * it, and the batch is freed when it returns; every call that starts after this one
+ * returned gets `RTM_ERROR_INVALID_HANDLE`.
+ *
+ * # Safety
+ * None beyond the types: any pointer value may be passed.
+ */
+uint32_t rtm_batch_destroy(struct rtm_batch *batch);
 
 /**
  * Opens a feed of best-route changes (RTMv1's route change messages) for the networks

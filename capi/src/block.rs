@@ -11,8 +11,11 @@ use crate::types::{rtm_route, rtm_table};
 /// Deletes every route that matches `enumeration_flags` and `criteria` (as in
 /// `rtm_create_enumeration_handle`) at a snapshot taken at the call (RTMv1's
 /// `RtmBlockDeleteRoutes`), and stores how many were deleted in `*deleted` if it is not
-/// NULL. Routes added after the snapshot are not touched; each deletion is its own change
-/// of the table, so concurrent readers may see some deleted and not others.
+/// NULL. The deletions are one commit, at one version (as `rtm_batch_commit`): concurrent
+/// readers, enumerations and feeds see all of them or none. Each route is deleted only if
+/// it is still the version the snapshot saw: a route that another writer replaced or
+/// deleted after the snapshot is left alone and not counted (that write is newer, and
+/// wins), and a route added after the snapshot is untouched.
 ///
 /// Returns the errors of `rtm_create_enumeration_handle` (the snapshot takes one of the
 /// table's enumeration slots while the call runs).
@@ -53,8 +56,10 @@ pub unsafe extern "C" fn rtm_block_delete_routes(
 /// Sets `enabled` (0: disable, anything else: enable) on every route that matches
 /// `enumeration_flags` and `criteria` at a snapshot taken at the call, disabled routes
 /// included whatever `RTM_INCLUDE_DISABLED_ROUTES` says (RTMv1's `RtmBlockSetRouteEnable`),
-/// and stores how many routes changed in `*changed` if it is not NULL. Each change is its
-/// own commit. Errors as `rtm_block_delete_routes`.
+/// and stores how many routes changed in `*changed` if it is not NULL. A route already in
+/// the requested state is not rewritten and not counted. As `rtm_block_delete_routes`, the
+/// changes are one commit, and a route changed by another writer after the snapshot is left
+/// alone. Errors as `rtm_block_delete_routes`.
 ///
 /// ```c
 /// rtm_route crit = {.family = 4, .interface_id = 3};

@@ -4,18 +4,19 @@
 
 /// Success.
 pub const RTM_NO_ERROR: u32 = 0u32;
-/// The table or the enumeration handle is unknown, destroyed, closed, stale or forged
-/// (`ERROR_INVALID_HANDLE`).
+/// The table, the batch or the enumeration handle is unknown, destroyed, committed, closed,
+/// stale or forged (`ERROR_INVALID_HANDLE`).
 pub const RTM_ERROR_INVALID_HANDLE: u32 = 6u32;
 /// A NULL pointer where a value is needed, a family other than 4 or 6 or not the table's, a
 /// prefix length beyond the family's width, a prefix with host bits set, unknown flag bits,
 /// or a count of 0 (`ERROR_INVALID_PARAMETER`).
 pub const RTM_ERROR_INVALID_PARAMETER: u32 = 87u32;
-/// Another thread's call is using this enumeration handle; the handle stays valid, try
-/// again (`ERROR_BUSY`).
+/// Another thread's call is using this enumeration handle or batch; it stays valid (except
+/// for a batch passed to `rtm_batch_commit`, which is taken anyway), try again
+/// (`ERROR_BUSY`).
 pub const RTM_ERROR_BUSY: u32 = 170u32;
-/// The enumeration is exhausted, the route to delete is absent, or a lookup found nothing
-/// (`ERROR_NO_MORE_ITEMS`).
+/// The enumeration is exhausted, the route to delete is absent (for a batch's delete: at
+/// its commit), or a lookup found nothing (`ERROR_NO_MORE_ITEMS`).
 pub const RTM_ERROR_NO_MORE_ROUTES: u32 = 259u32;
 /// A failure inside the library, caught at the boundary instead of crossing into C
 /// (`ERROR_INTERNAL_ERROR`). It indicates a bug in the library; the process may go on.

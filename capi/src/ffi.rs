@@ -8,7 +8,6 @@ use std::ptr;
 use rtm::Error;
 
 use crate::codes::{RTM_ERROR_INTERNAL, RTM_NO_ERROR};
-use crate::types::rtm_table;
 
 /// Runs an entry point's body: its error is returned as its code, and a panic, which
 /// must not unwind into C, as `RTM_ERROR_INTERNAL`.
@@ -22,12 +21,13 @@ pub(crate) fn ffi(body: impl FnOnce() -> Result<(), Error>) -> u32 {
     }
 }
 
-/// The token of a table pointer: `InvalidParameter` for NULL.
-pub(crate) fn token(table: *mut rtm_table) -> Result<u64, Error> {
-    if table.is_null() {
+/// The token of a table or batch pointer (`rtm_table *`, `rtm_batch *`):
+/// `InvalidParameter` for NULL.
+pub(crate) fn token<T>(p: *mut T) -> Result<u64, Error> {
+    if p.is_null() {
         Err(Error::InvalidParameter)
     } else {
-        Ok(table.addr() as u64)
+        Ok(p.addr() as u64)
     }
 }
 

@@ -5,8 +5,9 @@
 //! Every function returns a Win32 code (`uint32_t`): [`RTM_NO_ERROR`] or one of the
 //! `RTM_ERROR_*` values, which are [`rtm::Error::code`] of the crate's errors. Every input
 //! is checked: NULL and malformed arguments are [`RTM_ERROR_INVALID_PARAMETER`], unknown,
-//! destroyed, closed or stale tables and handles are [`RTM_ERROR_INVALID_HANDLE`], and no
-//! panic crosses the boundary ([`RTM_ERROR_INTERNAL`] if one ever happens).
+//! destroyed, closed or stale tables, batches and handles are
+//! [`RTM_ERROR_INVALID_HANDLE`], and no panic crosses the boundary ([`RTM_ERROR_INTERNAL`]
+//! if one ever happens).
 //!
 //! ```
 //! use rtm_capi::*;
@@ -53,6 +54,8 @@ mod stats;
 mod enumeration;
 // Block delete and enable.
 mod block;
+// Batches that commit at one version.
+mod commits;
 // Route change messages.
 mod messages;
 // Fibs.
@@ -61,6 +64,7 @@ mod forwarding;
 mod nexthops;
 
 // The layers under the entry points, which declare nothing for C.
+mod batches;
 mod convert;
 mod feeds;
 mod ffi;
@@ -77,10 +81,14 @@ pub use codes::{
     RTM_ROUTE_DELETED, RTM_START_AFTER_ROUTE,
 };
 pub use types::{
-    rtm_feed, rtm_fib, rtm_handle, rtm_nexthop_groups, rtm_route, rtm_stats, rtm_table,
+    rtm_batch, rtm_feed, rtm_fib, rtm_handle, rtm_nexthop_groups, rtm_route, rtm_stats, rtm_table,
 };
 
 pub use block::{rtm_block_delete_routes, rtm_block_set_route_enable};
+pub use commits::{
+    rtm_batch_add_route, rtm_batch_commit, rtm_batch_create, rtm_batch_delete_route,
+    rtm_batch_destroy, rtm_batch_withdraw_route,
+};
 pub use enumeration::{
     rtm_close_enumeration_handle, rtm_create_enumeration_handle, rtm_enumerate_get_next_route,
     rtm_enumerate_get_next_routes,

@@ -1,4 +1,4 @@
-//! The C types: the opaque table, the 64-bit handle values (and how feed and Fib values
+//! The C types: the opaque table and batch, the 64-bit handle values (and how feed and Fib values
 //! pack their table's token), and the `#[repr(C)]` structs of routes and counters.
 
 use rtm::Error;
@@ -14,6 +14,14 @@ pub struct rtm_table {
 /// values are tokens, not addresses (never dereference one), never reused in the process
 /// and never equal to a table's.
 pub struct rtm_nexthop_groups {
+    _opaque: [u8; 0],
+}
+
+/// An opaque batch of route changes that commit together, at one version. Like tables,
+/// the `rtm_batch *` values the library hands out are tokens, not addresses: never
+/// dereference one. A token is never reused in the process (and is never a table's), so a
+/// committed or destroyed batch's token stays invalid (`RTM_ERROR_INVALID_HANDLE`) forever.
+pub struct rtm_batch {
     _opaque: [u8; 0],
 }
 

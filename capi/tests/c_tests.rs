@@ -1,8 +1,8 @@
-//! Builds the C tests in `tests/c/` and the example `examples/forwarding.c` with the
-//! system `cc` against the static library that cargo built for this test run
-//! (`<target>/<profile>/librtm_capi.a`), and runs them: once plain and once under
-//! AddressSanitizer (which also reports leaks at exit). Each C program exits non-zero on
-//! the first failed check.
+//! Builds the C tests in `tests/c/` and the examples `examples/forwarding.c` and
+//! `examples/batch.c` with the system `cc` against the static library that cargo built for
+//! this test run (`<target>/<profile>/librtm_capi.a`), and runs them: the tests once plain
+//! and once under AddressSanitizer (which also reports leaks at exit). Each C program exits
+//! non-zero on the first failed check.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -89,4 +89,11 @@ fn c_threads_asan() {
 fn c_example_forwarding() {
     let data = capi_dir().join("../benches/data/mae-west-v4.txt");
     run(&build("examples/forwarding.c", "forwarding", &[]), &[&data]);
+}
+
+/// The example of a batch: a withdraw and two announcements as one commit, and a commit
+/// that fails whole; under AddressSanitizer, which also checks that commits free batches.
+#[test]
+fn c_example_batch() {
+    run(&build("examples/batch.c", "batch-asan", ASAN), &[]);
 }

@@ -498,6 +498,271 @@ static void test_batch(void) {
     EXPECT(rtm_table_destroy(t), RTM_NO_ERROR);
 }
 
+/* Commits: rtm_batch_* queue changes that apply at one version, all or nothing. */
+static uint64_t table_version(rtm_table *t) {
+    rtm_stats s;
+    EXPECT(rtm_table_stats(t, &s), RTM_NO_ERROR);
+    return s.version;
+}
+
+static uint64_t routes_in(rtm_table *t) {
+    uint64_t n = 0;
+    EXPECT(rtm_route_count(t, &n), RTM_NO_ERROR);
+    return n;
+}
+
+static rtm_batch *batch(uint8_t family) {
+    rtm_batch *b = NULL;
+    EXPECT(rtm_batch_create(family, &b), RTM_NO_ERROR);
+    CHECK(b != NULL);
+    return b;
+}
+
+static void test_commit(void) {
+    rtm_table *t = table(4, 4);
+    rtm_route old = route4("10.0.0.0", 8, 14, 1, 1, 7), other = route4("192.168.0.0", 16, 14, 1, 1, 9);
+    EXPECT(rtm_add_route(t, &old), RTM_NO_ERROR);
+    EXPECT(rtm_add_route(t, &other), RTM_NO_ERROR);
+    uint64_t before = table_version(t);
+    rtm_handle h; /* a snapshot from before the commit */
+    EXPECT(rtm_create_enumeration_handle(t, 0, NULL, &h), RTM_NO_ERROR);
+
+    /* Withdraw the /8, announce its two halves, delete another route, as one commit. */
+    rtm_route lo = route4("10.0.0.0", 9, 14, 1, 2, 8), hi = route4("10.128.0.0", 9, 14, 1, 2, 8);
+    rtm_batch *b = batch(4);
+    EXPECT(rtm_batch_withdraw_route(b, &old), RTM_NO_ERROR);
+    EXPECT(rtm_batch_add_route(b, &lo), RTM_NO_ERROR);
+    EXPECT(rtm_batch_add_route(b, &hi), RTM_NO_ERROR);
+    EXPECT(rtm_batch_delete_route(b, &other), RTM_NO_ERROR);
+    hi.value = 10; /* a later add of the same key wins */
+    EXPECT(rtm_batch_add_route(b, &hi), RTM_NO_ERROR);
+    uint64_t v = 0;
+    EXPECT(rtm_batch_commit(t, b, &v), RTM_NO_ERROR);
+    CHECK(v == table_version(t) && v == before + 1);
+    CHECK(routes_in(t) == 2);
+    rtm_route out;
+    uint8_t a[4] = {10, 1, 2, 3}, c[4] = {10, 200, 0, 1}, d[4] = {192, 168, 1, 1};
+    EXPECT(rtm_lookup(t, a, &out), RTM_NO_ERROR);
+    CHECK(same_route(&out, &lo));
+    EXPECT(rtm_lookup(t, c, &out), RTM_NO_ERROR);
+    CHECK(same_route(&out, &hi) && out.value == 10);
+    EXPECT(rtm_lookup(t, d, &out), RTM_ERROR_NO_MORE_ROUTES);
+    EXPECT(rtm_get_route(t, &old, &out), RTM_ERROR_NO_MORE_ROUTES);
+    /* The snapshot from before sees none of it. */
+    rtm_route seen[4];
+    CHECK(drain(h, seen, 4) == 2);
+    CHECK(same_route(&seen[0], &old) && same_route(&seen[1], &other));
+    EXPECT(rtm_close_enumeration_handle(h), RTM_NO_ERROR);
+
+    /* The commit took the batch. */
+    EXPECT(rtm_batch_add_route(b, &lo), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_batch_commit(t, b, &v), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_batch_destroy(b), RTM_ERROR_INVALID_HANDLE);
+
+    /* An empty batch, and a withdraw of an absent route, commit nothing: the table's
+     * version; `version` may be NULL. */
+    EXPECT(rtm_batch_commit(t, batch(4), &v), RTM_NO_ERROR);
+    CHECK(v == table_version(t) && v == before + 1);
+    b = batch(4);
+    EXPECT(rtm_batch_withdraw_route(b, &old), RTM_NO_ERROR);
+    EXPECT(rtm_batch_commit(t, b, NULL), RTM_NO_ERROR);
+    CHECK(table_version(t) == before + 1);
+
+    /* A delete of a route the same batch added, then a re-add. */
+    b = batch(4);
+    EXPECT(rtm_batch_add_route(b, &old), RTM_NO_ERROR);
+    EXPECT(rtm_batch_delete_route(b, &old), RTM_NO_ERROR);
+    EXPECT(rtm_batch_delete_route(b, &lo), RTM_NO_ERROR);
+    EXPECT(rtm_batch_add_route(b, &lo), RTM_NO_ERROR);
+    EXPECT(rtm_batch_commit(t, b, &v), RTM_NO_ERROR);
+    CHECK(v == table_version(t) && v == before + 2);
+    EXPECT(rtm_get_route(t, &old, &out), RTM_ERROR_NO_MORE_ROUTES);
+    EXPECT(rtm_get_route(t, &lo, &out), RTM_NO_ERROR);
+    EXPECT(rtm_table_destroy(t), RTM_NO_ERROR);
+
+    /* IPv6, many routes, one version. */
+    rtm_table *t6 = table(6, 4);
+    b = batch(6);
+    for (int i = 0; i < 1000; i++) {
+        char net[64];
+        snprintf(net, sizeof net, "2001:db8:%x::", i);
+        rtm_route r = route6(net, 48, 1, 1, 1, (uint64_t)i);
+        EXPECT(rtm_batch_add_route(b, &r), RTM_NO_ERROR);
+    }
+    EXPECT(rtm_batch_commit(t6, b, &v), RTM_NO_ERROR);
+    CHECK(v == 1 && table_version(t6) == 1 && routes_in(t6) == 1000);
+    EXPECT(rtm_table_destroy(t6), RTM_NO_ERROR);
+}
+
+static void test_commit_fails_whole(void) {
+    rtm_table *t = table(4, 4);
+    rtm_route live = route4("10.0.0.0", 8, 1, 1, 1, 1), absent = route4("10.0.0.0", 8, 1, 1, 9, 0);
+    rtm_route fresh = route4("172.16.0.0", 12, 1, 1, 1, 2);
+    EXPECT(rtm_add_route(t, &live), RTM_NO_ERROR);
+    uint64_t before = table_version(t), v = 12345;
+
+    /* A delete of a route that is not live: NO_MORE_ROUTES, nothing applied. */
+    rtm_batch *b = batch(4);
+    EXPECT(rtm_batch_add_route(b, &fresh), RTM_NO_ERROR);
+    EXPECT(rtm_batch_delete_route(b, &live), RTM_NO_ERROR);
+    EXPECT(rtm_batch_delete_route(b, &absent), RTM_NO_ERROR);
+    EXPECT(rtm_batch_commit(t, b, &v), RTM_ERROR_NO_MORE_ROUTES);
+    CHECK(v == 12345); /* not written on failure */
+    rtm_route out;
+    EXPECT(rtm_get_route(t, &live, &out), RTM_NO_ERROR);
+    EXPECT(rtm_get_route(t, &fresh, &out), RTM_ERROR_NO_MORE_ROUTES);
+    /* (The version may have moved: the cancelled attempt is recorded, seen by nobody.) */
+    CHECK(routes_in(t) == 1 && table_version(t) >= before);
+    EXPECT(rtm_batch_destroy(b), RTM_ERROR_INVALID_HANDLE); /* freed all the same */
+
+    /* Deleting one route twice in a batch: the second is not live. */
+    b = batch(4);
+    EXPECT(rtm_batch_delete_route(b, &live), RTM_NO_ERROR);
+    EXPECT(rtm_batch_delete_route(b, &live), RTM_NO_ERROR);
+    EXPECT(rtm_batch_commit(t, b, NULL), RTM_ERROR_NO_MORE_ROUTES);
+    EXPECT(rtm_get_route(t, &live, &out), RTM_NO_ERROR);
+    CHECK(routes_in(t) == 1);
+    before = table_version(t);
+
+    /* A batch of the other family: INVALID_PARAMETER at the commit, nothing applied, freed. */
+    rtm_table *t6 = table(6, 4);
+    rtm_route six = route6("2001:db8::", 32, 1, 1, 1, 3);
+    b = batch(6);
+    EXPECT(rtm_batch_add_route(b, &six), RTM_NO_ERROR);
+    EXPECT(rtm_batch_commit(t, b, &v), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_batch_commit(t6, b, &v), RTM_ERROR_INVALID_HANDLE);
+    CHECK(routes_in(t6) == 0 && table_version(t) == before);
+    b = batch(4);
+    EXPECT(rtm_batch_add_route(b, &fresh), RTM_NO_ERROR);
+    EXPECT(rtm_batch_commit(t6, b, &v), RTM_ERROR_INVALID_PARAMETER);
+    CHECK(routes_in(t6) == 0 && v == 12345);
+    EXPECT(rtm_batch_destroy(b), RTM_ERROR_INVALID_HANDLE);
+
+    /* A destroyed table: INVALID_HANDLE, and the batch is freed. */
+    EXPECT(rtm_table_destroy(t6), RTM_NO_ERROR);
+    b = batch(6);
+    EXPECT(rtm_batch_add_route(b, &six), RTM_NO_ERROR);
+    EXPECT(rtm_batch_commit(t6, b, &v), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_batch_destroy(b), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_table_destroy(t), RTM_NO_ERROR);
+}
+
+/* Every queueing call rejects a malformed route as rtm_add_route does. */
+static void expect_batch_rejects(rtm_batch *b, const rtm_route *bad) {
+    EXPECT(rtm_batch_add_route(b, bad), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_batch_delete_route(b, bad), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_batch_withdraw_route(b, bad), RTM_ERROR_INVALID_PARAMETER);
+}
+
+static void test_batch_rejects_invalid_routes(void) {
+    rtm_table *t = table(4, 4);
+    rtm_route good = route4("10.0.0.0", 8, 1, 1, 1, 1), good6 = route6("2001:db8::", 32, 1, 1, 1, 1);
+    rtm_batch *b = batch(4);
+    EXPECT(rtm_batch_add_route(b, &good), RTM_NO_ERROR);
+    rtm_route bad = route4("10.1.2.3", 8, 1, 1, 1, 1); /* host bits */
+    expect_batch_rejects(b, &bad);
+    bad = good;
+    bad.prefix_len = 6; /* 10.0.0.0/6 has a host bit */
+    expect_batch_rejects(b, &bad);
+    bad = good;
+    bad.prefix_len = 33;
+    expect_batch_rejects(b, &bad);
+    bad.prefix_len = 255;
+    expect_batch_rejects(b, &bad);
+    bad = good;
+    bad.family = 0;
+    expect_batch_rejects(b, &bad);
+    bad.family = 5;
+    expect_batch_rejects(b, &bad);
+    expect_batch_rejects(b, &good6); /* not the batch's family */
+    EXPECT(rtm_batch_add_route(b, NULL), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_batch_delete_route(b, NULL), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_batch_withdraw_route(b, NULL), RTM_ERROR_INVALID_PARAMETER);
+    /* The batch holds just the one good change: the rejected deletes would fail the commit. */
+    uint64_t v;
+    EXPECT(rtm_batch_commit(t, b, &v), RTM_NO_ERROR);
+    CHECK(v == 1 && table_version(t) == 1 && routes_in(t) == 1);
+
+    rtm_batch *b6 = batch(6);
+    bad = good6;
+    bad.prefix_len = 129;
+    expect_batch_rejects(b6, &bad);
+    bad = good6;
+    bad.network[15] = 1;
+    expect_batch_rejects(b6, &bad);
+    expect_batch_rejects(b6, &good);
+    rtm_table *t6 = table(6, 4);
+    EXPECT(rtm_batch_commit(t6, b6, &v), RTM_NO_ERROR); /* nothing queued */
+    CHECK(v == 0 && routes_in(t6) == 0);
+    EXPECT(rtm_table_destroy(t6), RTM_NO_ERROR);
+    EXPECT(rtm_table_destroy(t), RTM_NO_ERROR);
+}
+
+static void test_batch_misuse(void) {
+    rtm_table *t = table(4, 4);
+    rtm_route r = route4("10.0.0.0", 8, 1, 1, 1, 1);
+    uint64_t v = 777;
+
+    /* Create: NULL out, bad families (out untouched). */
+    rtm_batch *b = NULL;
+    EXPECT(rtm_batch_create(4, NULL), RTM_ERROR_INVALID_PARAMETER);
+    uint8_t bad_families[] = {0, 1, 5, 7, 46, 255};
+    for (size_t i = 0; i < sizeof bad_families; i++) {
+        EXPECT(rtm_batch_create(bad_families[i], &b), RTM_ERROR_INVALID_PARAMETER);
+        CHECK(b == NULL);
+    }
+
+    /* NULL batch or table. */
+    EXPECT(rtm_batch_add_route(NULL, &r), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_batch_delete_route(NULL, &r), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_batch_withdraw_route(NULL, &r), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_batch_destroy(NULL), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_batch_commit(t, NULL, &v), RTM_ERROR_INVALID_PARAMETER);
+    EXPECT(rtm_batch_commit(NULL, NULL, &v), RTM_ERROR_INVALID_PARAMETER);
+    b = batch(4);
+    EXPECT(rtm_batch_add_route(b, &r), RTM_NO_ERROR);
+    EXPECT(rtm_batch_commit(NULL, b, &v), RTM_ERROR_INVALID_PARAMETER); /* takes the batch */
+    EXPECT(rtm_batch_destroy(b), RTM_ERROR_INVALID_HANDLE);
+    CHECK(v == 777 && routes_in(t) == 0);
+
+    /* Destroy an uncommitted batch: freed (LSan checks), then invalid everywhere. */
+    b = batch(4);
+    for (int i = 0; i < 100; i++) EXPECT(rtm_batch_add_route(b, &r), RTM_NO_ERROR);
+    EXPECT(rtm_batch_destroy(b), RTM_NO_ERROR);
+    EXPECT(rtm_batch_destroy(b), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_batch_add_route(b, &r), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_batch_delete_route(b, &r), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_batch_withdraw_route(b, &r), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_batch_commit(t, b, &v), RTM_ERROR_INVALID_HANDLE);
+    CHECK(routes_in(t) == 0 && table_version(t) == 0);
+
+    /* Forged batch pointers, and tables and batches passed as each other. */
+    rtm_batch *forged[] = {(rtm_batch *)(uintptr_t)1, (rtm_batch *)(uintptr_t)0xdeadbeef,
+                           (rtm_batch *)&r, (rtm_batch *)(uintptr_t)UINTPTR_MAX, (rtm_batch *)t};
+    for (size_t i = 0; i < sizeof forged / sizeof forged[0]; i++) {
+        EXPECT(rtm_batch_add_route(forged[i], &r), RTM_ERROR_INVALID_HANDLE);
+        EXPECT(rtm_batch_withdraw_route(forged[i], &r), RTM_ERROR_INVALID_HANDLE);
+        EXPECT(rtm_batch_commit(t, forged[i], &v), RTM_ERROR_INVALID_HANDLE);
+        EXPECT(rtm_batch_destroy(forged[i]), RTM_ERROR_INVALID_HANDLE);
+    }
+    b = batch(4);
+    EXPECT(rtm_add_route((rtm_table *)b, &r), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_table_destroy((rtm_table *)b), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_batch_commit((rtm_table *)b, b, &v), RTM_ERROR_INVALID_HANDLE);
+    EXPECT(rtm_batch_destroy(b), RTM_ERROR_INVALID_HANDLE);
+
+    /* Every commit frees its batch: many batches, none ended twice (LSan checks at exit). */
+    for (int i = 0; i < 2000; i++) {
+        b = batch(4);
+        rtm_route x = route4("10.0.0.0", 8, 1, 1, (uint8_t)(i % 4), (uint64_t)i);
+        EXPECT(rtm_batch_add_route(b, &x), RTM_NO_ERROR);
+        EXPECT(rtm_batch_withdraw_route(b, &r), RTM_NO_ERROR);
+        EXPECT(rtm_batch_commit(t, b, NULL), RTM_NO_ERROR);
+    }
+    CHECK(routes_in(t) == 3); /* hops 0, 2, 3; hop 1 is r, withdrawn each time */
+    EXPECT(rtm_table_destroy(t), RTM_NO_ERROR);
+}
+
 static void test_block_delete(void) {
     rtm_table *t = table(4, 4);
     for (int i = 0; i < 20; i++) {
@@ -938,6 +1203,10 @@ int main(void) {
     test_enumeration_flags();
     test_snapshot_and_handle_misuse();
     test_batch();
+    test_commit();
+    test_commit_fails_whole();
+    test_batch_rejects_invalid_routes();
+    test_batch_misuse();
     test_block_delete();
     test_stats_and_collect();
     test_handle_uniqueness();
