@@ -673,6 +673,7 @@ mod follow {
             .unwrap();
         let (fib, mut follower) = Fib::follow(&table, |r: &Route<Ipv4Net, u32>| r.value).unwrap();
         let stop = AtomicBool::new(false);
+        let reading = AtomicBool::new(false);
         std::thread::scope(|s| {
             let follower_thread = s.spawn(|| {
                 let mut syncs = 0;
@@ -691,9 +692,15 @@ mod follow {
                     let x = fib.lookup(a).expect("10/8 covers every address here");
                     assert!(x == 7 || (100..100 + 4096).contains(&x), "{x} for {a}");
                     n += 1;
+                    reading.store(true, Ordering::Release);
                 }
                 n
             });
+            // The writes start once the reader reads (a busy machine may schedule the
+            // reader late), so that lookups overlap them.
+            while !reading.load(Ordering::Acquire) {
+                std::thread::yield_now();
+            }
             let mut rng = Rng::new(6);
             for i in 0..20_000u32 {
                 let bits = 0x0a00_0000 | (rng.next_u64() as u32 & 0x00ff_ffff);
