@@ -104,7 +104,7 @@ struct Life {
 }
 
 enum Cursor<'t> {
-    Iter(Enumeration<'t, P, Payload>),
+    Iter(Box<Enumeration<'t, P, Payload>>),
     Handle(EnumHandle),
 }
 
@@ -184,7 +184,9 @@ impl<'t> State<'t> {
                 .create_enumeration_handle(criteria)
                 .map(Cursor::Handle)
         } else {
-            self.table.enumerate(criteria).map(Cursor::Iter)
+            self.table
+                .enumerate(criteria)
+                .map(|e| Cursor::Iter(Box::new(e)))
         };
         match cursor {
             Ok(cursor) => {
