@@ -669,9 +669,9 @@ where
         let before: Side<'g, P, V> = match self.best.get(&prefix) {
             // SAFETY: remembered as of the feed's position, before `t` (`BestRef`).
             Some(b) => b.best.map(|b| unsafe { b.get(guard) }),
-            None => network_at(table, prefix, t - 1, guard).0,
+            None => network_at(table, prefix, t - 1, None, guard).0,
         };
-        let (after, enabled) = network_at(table, prefix, t, guard);
+        let (after, enabled) = network_at(table, prefix, t, None, guard);
         let remember = Some((
             prefix,
             Best {
@@ -762,29 +762,7 @@ where
         // later version of a flapping route, is not walked), and how many of its routes are
         // enabled then.
         let walk = |s: u64, mine_at: Option<&'g Entry<V>>| {
-            let (mut best, mut enabled): (Side<'g, P, V>, u32) = (None, 0);
-            let mut cur = table.list.lower_bound(&RouteKey::first_of(prefix), guard);
-            while let Some(r) = cur {
-                let n = r.get();
-                if n.key.prefix != prefix {
-                    break;
-                }
-                let e = if std::ptr::eq(n, node) {
-                    mine_at
-                } else {
-                    n.chain
-                        .visible(s, &table.clock, guard)
-                        .and_then(|v| v.entry.as_ref())
-                };
-                if let Some(e) = e.filter(|e| e.enabled) {
-                    enabled += 1;
-                    if best.is_none_or(|b| rank((n, e)) < rank(b)) {
-                        best = Some((n, e));
-                    }
-                }
-                cur = r.next(guard);
-            }
-            (best, enabled)
+            network_at(table, prefix, s, Some((node, mine_at)), guard)
         };
         let slot = match self.best.get(&prefix) {
             Some(b) => *b,
@@ -829,11 +807,14 @@ where
 }
 
 /// The best route of network `prefix` at snapshot `s`, and how many of its routes are
-/// enabled then.
+/// enabled then. With `mine = (node, entry)`, that node's route at `s` is taken to be
+/// `entry` (known from the commit being read) instead of read from its chain.
+#[allow(clippy::type_complexity)]
 fn network_at<'g, P: Prefix, V: Clone + Send + Sync + 'static>(
     table: &RouteTable<P, V>,
     prefix: P,
     s: u64,
+    mine: Option<(&Node<RouteKey<P>, V>, Option<&'g Entry<V>>)>,
     guard: &'g Guard,
 ) -> (Side<'g, P, V>, u32) {
     let rank = |(n, e): (&Node<RouteKey<P>, V>, &Entry<V>)| (e.priority, e.metric, n.key);
@@ -844,10 +825,13 @@ fn network_at<'g, P: Prefix, V: Clone + Send + Sync + 'static>(
         if n.key.prefix != prefix {
             break;
         }
-        let e = n
-            .chain
-            .visible(s, &table.clock, guard)
-            .and_then(|v| v.entry.as_ref());
+        let e = match mine {
+            Some((node, mine_at)) if std::ptr::eq(n, node) => mine_at,
+            _ => n
+                .chain
+                .visible(s, &table.clock, guard)
+                .and_then(|v| v.entry.as_ref()),
+        };
         if let Some(e) = e.filter(|e| e.enabled) {
             enabled += 1;
             if best.is_none_or(|b| rank((n, e)) < rank(b)) {
