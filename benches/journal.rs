@@ -17,7 +17,8 @@
 //! waiting with `next_timeout` or polling with `try_next`),
 //! `dump` (a full dump after the day, rtm and SkipMap), `memory` (dead versions kept by a
 //! snapshot and by a feed that stops reading), `commits` (the day as single writes and as
-//! commits of 64 updates).
+//! commits of 64 updates), `big-commit` (a commit of the whole table beside a replaying
+//! writer), `commit-to-fib` (10,000-route commits reaching a followed Fib).
 
 #[path = "churn/mod.rs"]
 mod churn;
@@ -652,6 +653,143 @@ fn commits(real: &Real, opts: &Opts) {
     );
 }
 
+/// Percentiles of `lat` (ns, sorted) as one table row's cells.
+fn lat_row(lat: &[u64]) -> String {
+    format!(
+        "{} | {} | {} | {} | {}",
+        us(data::pct(lat, 0.5)),
+        us(data::pct(lat, 0.99)),
+        us(data::pct(lat, 0.9999)),
+        us(*lat.last().unwrap_or(&0)),
+        lat.iter().filter(|&&t| t > 50_000).count(),
+    )
+}
+
+/// One commit that replaces every route of the real table while a second writer replays
+/// the day as single writes on the same table: the second writer's write times beside the
+/// same replay alone (same table, same process), and how long the big commit took.
+fn big_commit(real: &Real, opts: &Opts) {
+    let updates = &real.updates[..real.updates.len().min(opts.day())];
+    let replay = |table: &Rtm, value: u64| {
+        let mut lat = Vec::with_capacity(updates.len());
+        for u in updates {
+            let t = monotonic_ns().unwrap_or(0);
+            apply(table, u, value);
+            lat.push(monotonic_ns().unwrap_or(0) - t);
+        }
+        lat.sort_unstable();
+        lat
+    };
+    let batch_of = |value: u64| {
+        let mut b = rtm::Batch::new();
+        for p in &real.prefixes {
+            b.add_route(data::route(data::key_v4(*p), value));
+        }
+        b
+    };
+    let table = Rtm::new();
+    load(&table, &real.prefixes);
+    let alone = replay(&table, 1);
+    // The big commit alone, for its own time.
+    let b = batch_of(2);
+    let t0 = Instant::now();
+    table.commit(b).unwrap();
+    let commit_alone = t0.elapsed();
+    let b = batch_of(3);
+    let go = AtomicBool::new(false);
+    let (beside, commit_beside, replay_time, finished_first) = std::thread::scope(|s| {
+        let committer = s.spawn(|| {
+            while !go.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+            let t0 = Instant::now();
+            let v = table.commit(b).unwrap();
+            (t0.elapsed(), v)
+        });
+        go.store(true, Ordering::Release);
+        let t0 = Instant::now();
+        let lat = replay(&table, 4);
+        let replay_time = t0.elapsed();
+        let finished_first = committer.is_finished();
+        let (commit_time, _) = committer.join().unwrap();
+        (lat, commit_time, replay_time, finished_first)
+    });
+    println!(
+        "\n## big commit: {} routes replaced in one commit while a writer replays {} updates of the day (load {})",
+        real.prefixes.len(),
+        updates.len(),
+        loadavg()
+    );
+    println!("| replaying writer | p50 us | p99 us | p99.99 us | max us | writes > 50 us |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    println!("| alone | {} |", lat_row(&alone));
+    println!("| beside the big commit | {} |", lat_row(&beside));
+    println!(
+        "big commit: {:.0} ms alone, {:.0} ms beside the writer (whose replay took {:.0} ms; the commit {} before it ended)",
+        commit_alone.as_secs_f64() * 1e3,
+        commit_beside.as_secs_f64() * 1e3,
+        replay_time.as_secs_f64() * 1e3,
+        if finished_first { "finished" } else { "had not finished" },
+    );
+}
+
+/// Commits of 10,000 routes (new next hops for a contiguous run of the real table) while a
+/// follower thread keeps a Fib in sync: the time from `commit` returning to `Fib::version`
+/// reaching its version, and the follower's CPU time per change.
+fn commit_to_fib(real: &Real, opts: &Opts) {
+    const N: usize = 10_000;
+    let rounds = if opts.quick { 20 } else { 100 };
+    let table = Rtm::new();
+    load(&table, &real.prefixes);
+    let (fib, mut follower) = rtm::Fib::follow(&table, |r| r.value as u32).unwrap();
+    let stop = AtomicBool::new(false);
+    let mut lag = Vec::with_capacity(rounds);
+    let (changes, cpu) = std::thread::scope(|s| {
+        let f = s.spawn(|| {
+            let (mut changes, c0) = (0usize, thread_cpu_clock().unwrap_or(0));
+            while !stop.load(Ordering::Relaxed) {
+                changes += follower.sync_timeout(Duration::from_millis(1)).unwrap();
+            }
+            (changes, thread_cpu_clock().unwrap_or(0) - c0)
+        });
+        let mut rng = data::Rng::new(5);
+        for round in 0..rounds {
+            let start = rng.below((real.prefixes.len() - N) as u64) as usize;
+            let mut b = rtm::Batch::new();
+            for p in &real.prefixes[start..start + N] {
+                b.add_route(data::route(data::key_v4(*p), 1_000 + round as u64));
+            }
+            let v = table.commit(b).unwrap();
+            let t0 = Instant::now();
+            while fib.version() < v {
+                std::hint::spin_loop();
+            }
+            lag.push(t0.elapsed().as_nanos() as u64);
+            // Let the follower nap, as between real commits.
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        stop.store(true, Ordering::Relaxed);
+        f.join().unwrap()
+    });
+    lag.sort_unstable();
+    println!(
+        "\n## commit to Fib: {rounds} commits of {N} routes, follower on its own thread (load {})",
+        loadavg()
+    );
+    println!("| commit returned -> Fib::version reaches it | p50 us | p99 us | max us |");
+    println!("| --- | --- | --- | --- |");
+    println!(
+        "| {N}-route commit | {} | {} | {} |",
+        us(data::pct(&lag, 0.5)),
+        us(data::pct(&lag, 0.99)),
+        us(*lag.last().unwrap_or(&0))
+    );
+    println!(
+        "follower: {changes} changes applied, {:.0} ns of its CPU per change",
+        cpu as f64 / changes.max(1) as f64
+    );
+}
+
 fn main() {
     let opts = Opts::parse();
     let t0 = Instant::now();
@@ -691,5 +829,11 @@ fn main() {
     }
     if opts.wants("commits") {
         commits(&real, &opts);
+    }
+    if opts.wants("big-commit") {
+        big_commit(&real, &opts);
+    }
+    if opts.wants("commit-to-fib") {
+        commit_to_fib(&real, &opts);
     }
 }
