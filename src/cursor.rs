@@ -234,6 +234,7 @@ pub(crate) struct Mark(Pos);
 /// entry (that version is a value, not a deletion marker).
 pub(crate) struct Hit<'g, P: Prefix, V> {
     pub(crate) node: NodeRef<'g, RouteKey<P>, V>,
+    #[cfg_attr(rtm_negative = "block-unconditional", allow(dead_code))]
     pub(crate) version: &'g VersionNode<V>,
     pub(crate) entry: &'g Entry<V>,
 }

@@ -70,6 +70,7 @@ fn racing_deletes() {
     finish(t, &ledger);
 }
 
+#[cfg_attr(rtm_negative = "block-unconditional", allow(dead_code))]
 fn newer_write() {
     let ledger = Ledger::new(4);
     let t = two_routes(&ledger);
