@@ -1,4 +1,4 @@
-//! Next-hop group selection: `NexthopGroups::select` beside a naive alternative in the
+//! Next-hop group selection: `NexthopGroups::select` and a `Selector`'s beside a naive alternative in the
 //! same run, a `RwLock<Vec<Vec<u32>>>` of each group's up members picked by
 //! `flow_hash % up members` (no resilient hashing: every change moves most flows), each
 //! alone and while a writer thread marks members down and up again.
@@ -152,17 +152,62 @@ fn time(s: &Setup, f: fn(&Setup) -> u64) -> f64 {
     ns[ns.len() / 2]
 }
 
+fn run_selector(s: &Setup, sel: &mut rtm::Selector<'_, u32>) -> u64 {
+    let mut sum = 0u64;
+    for &(id, h) in &s.pairs {
+        sum += u64::from(black_box(sel.select(black_box(id), h)).unwrap_or(0));
+    }
+    sum
+}
+
+/// ns per select through one `Selector`, the median of 15 rounds of all pairs.
+fn time_selector(s: &Setup) -> f64 {
+    let mut sel = s.rtm.selector();
+    let mut ns: Vec<f64> = (0..15)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..50 {
+                black_box(run_selector(s, &mut sel));
+            }
+            t.elapsed().as_nanos() as f64 / (50 * PAIRS) as f64
+        })
+        .collect();
+    ns.sort_by(f64::total_cmp);
+    ns[ns.len() / 2]
+}
+
+/// The three ways, each timed on `threads` threads at once (each thread its own
+/// selector); ns per select, the mean of the threads' medians.
+fn timed(s: &Setup, threads: usize) -> (f64, f64, f64) {
+    let each = |f: &(dyn Fn() -> f64 + Sync)| -> f64 {
+        thread::scope(|sc| {
+            let hs: Vec<_> = (0..threads).map(|_| sc.spawn(f)).collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum::<f64>() / threads as f64
+        })
+    };
+    (
+        each(&|| time(s, run_rtm)),
+        each(&|| time_selector(s)),
+        each(&|| time(s, run_naive)),
+    )
+}
+
 fn ratios(s: &Setup) {
-    for (what, writer) in [("alone", false), ("with a writer", true)] {
+    for (what, writer, threads) in [
+        ("alone", false, 1),
+        ("with a writer", true, 1),
+        ("two readers", false, 2),
+    ] {
         let churner = writer.then(|| churn(s));
-        let (r, n) = (time(s, run_rtm), time(s, run_naive));
+        let (r, c, n) = timed(s, threads);
         let changes = churner.map(|(stop, h)| {
             stop.store(true, Ordering::Relaxed);
             h.join().unwrap()
         });
         println!(
-            "nexthop select {what}: rtm {r:.2} ns, naive RwLock {n:.2} ns: ratio naive/rtm {:.2}{}",
+            "nexthop select {what}: rtm select {r:.2} ns, rtm Selector {c:.2} ns, naive RwLock {n:.2} ns: ratio naive/select {:.2}, naive/Selector {:.2}{}",
             n / r,
+            n / c,
             changes.map_or(String::new(), |c| format!(" ({c} down/up rounds of each)"))
         );
     }
@@ -179,6 +224,8 @@ fn main() {
         .configure_from_args();
     let mut g = c.benchmark_group("nexthop_select_4096");
     g.bench_function("rtm", |b| b.iter(|| run_rtm(&s)));
+    let mut sel = s.rtm.selector();
+    g.bench_function("rtm_selector", |b| b.iter(|| run_selector(&s, &mut sel)));
     g.bench_function("naive_rwlock", |b| b.iter(|| run_naive(&s)));
     let (stop, h) = churn(&s);
     g.bench_function("rtm_with_writer", |b| b.iter(|| run_rtm(&s)));

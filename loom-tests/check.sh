@@ -73,5 +73,6 @@ stale-current 2 get_route
 batch-ready-early 2 commit
 batch-no-abandon 2 commit
 nexthop-late-mark 2 nexthop_select
+selector-stale 2 nexthop_select
 EOF
 fi

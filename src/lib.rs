@@ -262,7 +262,7 @@ pub use feed::{Change, Feed, OwnedFeed};
 pub use fib::{Fib, FibFollower, FibKey, FibWriter, OwnedFibFollower};
 pub use handle::{EnumHandle, MAX_ENUMERATIONS};
 pub use ipnet::{Ipv4Net, Ipv6Net};
-pub use nexthop::{NexthopGroups, BUCKETS, MAX_GROUPS, MAX_MEMBERS};
+pub use nexthop::{NexthopGroups, Selector, BUCKETS, MAX_GROUPS, MAX_MEMBERS};
 pub use prefix::Prefix;
 pub use route::{InterfaceId, ProtocolId, Route, RouteKey, Version};
 pub use table::{RouteTable, Stats};

@@ -212,6 +212,73 @@ impl<T> ArcCell<T> {
     }
 }
 
+impl<T> ArcCell<T> {
+    /// A reader's cached share of this cell's value (see [`ArcCellCache`]).
+    pub(crate) fn cache(&self) -> ArcCellCache<'_, T> {
+        ArcCellCache {
+            #[cfg(not(loom))]
+            inner: arc_swap::Cache::new(&self.inner),
+            #[cfg(loom)]
+            cell: self,
+            #[cfg(loom)]
+            cached: self.load_full(),
+        }
+    }
+}
+
+/// One reader's cached share of an [`ArcCell`]'s value: [`arc_swap::Cache`]. A read first
+/// revalidates: one `Relaxed` load of the cell's pointer, compared with the cached one;
+/// only when they differ does it load the new value in full. The cached `Arc` keeps the
+/// old value alive, so its address cannot be reused while cached and equal pointers mean
+/// the same value. `Relaxed` is enough for what the crate promises: a store that
+/// happens before a read (its caller saw the writer return, through whatever
+/// synchronization told it so) is seen by that read, by read-write coherence; and the data
+/// behind a new pointer is synchronized by the full load, not by this check.
+///
+/// Under `cfg(loom)` the check compares the cached `Arc` with the stand-in cell's current
+/// one under its lock, the same contract in one modelled step.
+pub(crate) struct ArcCellCache<'a, T> {
+    #[cfg(not(loom))]
+    inner: arc_swap::Cache<&'a arc_swap::ArcSwapOption<T>, Option<std::sync::Arc<T>>>,
+    #[cfg(loom)]
+    #[cfg_attr(rtm_negative = "selector-stale", allow(dead_code))]
+    cell: &'a ArcCell<T>,
+    #[cfg(loom)]
+    cached: Option<std::sync::Arc<T>>,
+}
+
+impl<T> ArcCellCache<'_, T> {
+    /// Runs `f` on the value of the last store, revalidating the cached share first.
+    #[inline]
+    #[cfg_attr(all(loom, rtm_negative = "selector-stale"), allow(dead_code))]
+    pub(crate) fn read<R>(&mut self, f: impl FnOnce(Option<&T>) -> R) -> R {
+        #[cfg(not(loom))]
+        {
+            f(self.inner.load().as_deref())
+        }
+        #[cfg(loom)]
+        {
+            let current = self.cell.load_full();
+            let same = match (&current, &self.cached) {
+                (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+            if !same {
+                self.cached = current;
+            }
+            f(self.cached.as_deref())
+        }
+    }
+
+    /// Runs `f` on the cached share without revalidating it: only the negative control
+    /// `selector-stale` of the next-hop model uses it.
+    #[cfg(all(loom, rtm_negative = "selector-stale"))]
+    pub(crate) fn read_stale<R>(&mut self, f: impl FnOnce(Option<&T>) -> R) -> R {
+        f(self.cached.as_deref())
+    }
+}
+
 /// An `UnsafeCell` with loom's closure API, so the rest of the crate is written once.
 #[derive(Debug)]
 pub(crate) struct UnsafeCell<T> {

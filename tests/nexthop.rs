@@ -333,13 +333,19 @@ fn readers_racing_set_down_never_see_a_down_member() {
             thread::spawn(move || {
                 let hs = flows(256);
                 let mut n = 0usize;
+                // Reader 1 selects through a Selector (its cached states revalidated).
+                let mut sel = g.selector();
                 while !stop.load(Ordering::Acquire) {
                     for (i, &h) in hs.iter().enumerate() {
                         // SeqCst, as the writer's stores: the select below starts after
                         // the set_down whose return the first load saw.
                         let before = phase.load(Ordering::SeqCst);
                         let id = if (i + t) % 2 == 0 { a } else { b };
-                        let got = g.select(id, h);
+                        let got = if t == 0 {
+                            g.select(id, h)
+                        } else {
+                            sel.select(id, h)
+                        };
                         let after = phase.load(Ordering::SeqCst);
                         match got {
                             Some(m) => {
@@ -378,6 +384,44 @@ fn readers_racing_set_down_never_see_a_down_member() {
     assert!(checked > 0);
 }
 
+/// A selector answers as `select` does through downs, come-backs, releases and
+/// re-interns of other sets on the same ids, whatever it cached before.
+#[test]
+fn a_selector_answers_as_select() {
+    let g = NexthopGroups::<u32>::new();
+    let hs = flows(512);
+    let mut ids: Vec<u32> = (0..8u32)
+        .map(|i| g.intern(&[i, i + 1, i + 2, 100]).unwrap())
+        .collect();
+    let mut sel = g.selector();
+    let check = |sel: &mut rtm::Selector<'_, u32>, ids: &[u32]| {
+        for &id in ids.iter().chain([&(ids.len() as u32 + 5), &u32::MAX]) {
+            for &h in &hs {
+                assert_eq!(sel.select(id, h), g.select(id, h), "id {id} flow {h}");
+            }
+        }
+    };
+    check(&mut sel, &ids);
+    let mut changed = 0;
+    for step in 0..40u32 {
+        match step % 4 {
+            0 => changed += g.set_down(&(step % 10), true),
+            1 => changed += g.set_down(&((step - 1) % 10), false),
+            2 => changed += g.set_down(&100, step % 8 == 2),
+            _ => {
+                let i = (step as usize / 4) % ids.len();
+                g.release(ids[i]).unwrap();
+                // A different set on the freed id (lowest free first).
+                ids[i] = g.intern(&[50 + step, 51 + step]).unwrap();
+            }
+        }
+        check(&mut sel, &ids);
+    }
+    assert!(changed >= 40, "the marks changed groups: {changed}");
+    sel.clear();
+    check(&mut sel, &ids);
+}
+
 /// Readers racing releases and re-interns of other sets on the same ids: a select returns
 /// a member of one of the sets the id has held, or None.
 #[test]
@@ -389,11 +433,15 @@ fn readers_racing_release_and_reintern() {
         let (g, stop) = (Arc::clone(&g), Arc::clone(&stop));
         thread::spawn(move || {
             let mut seen = HashSet::new();
+            let mut sel = g.selector();
             while !stop.load(Ordering::Acquire) {
                 for h in 0..64 {
                     if let Some(m) = g.select(id, h) {
                         assert!(matches!(m, 1..=4), "member of no set: {m}");
                         seen.insert(m);
+                    }
+                    if let Some(m) = sel.select(id, h) {
+                        assert!(matches!(m, 1..=4), "a selector's member of no set: {m}");
                     }
                     if let Some(ms) = g.members(id) {
                         let s: HashSet<u32> = ms.iter().copied().collect();

@@ -1,7 +1,9 @@
 //! Model 14: next-hop groups. `select` racing `set_down` and a group's release and the
 //! re-intern of a different member set on the same id.
 //!
-//! Group 0 starts as {1, 2}. Thread A marks member 1 down, then selects from id 0: after
+//! Group 0 starts as {1, 2}. Thread A makes a `Selector` and selects from id 0 through it
+//! (caching the state it sees), marks member 1 down, then selects from id 0, directly and
+//! through the selector: after
 //! its `set_down` returned, whichever group holds id 0 ({1, 2} with 1 down, or the new
 //! {3, 1}, which must have started with 1 down), the select must not return 1. Thread B
 //! selects from id 0 (a member of {1, 2} or {3, 1}, or None between the release and the
@@ -17,7 +19,9 @@
 //! `rtm_negative="nexthop-late-mark"` control republishes the groups, unlocks, and records
 //! the mark in a second critical section: B's intern can run in between, see 1 up, and
 //! create {3, 1} with 1 up after A's `set_down` has returned, so A's select (and the
-//! final ones) can return the down member.
+//! final ones) can return the down member. The `rtm_negative="selector-stale"` control
+//! makes the selector answer from its cached state without revalidating it: A's select
+//! through it after `set_down` returns member 1 from the state it cached before.
 
 #![cfg(loom)]
 
@@ -68,12 +72,21 @@ fn model() {
         let groups = Arc::clone(&groups);
         let one = hop(1);
         thread::spawn(move || {
+            // A selector that cached group 0's state before the mark.
+            let mut sel = groups.selector();
+            let got = sel.select(0, FLOWS[0]).map(|m| m.id());
+            assert!(matches!(got, None | Some(1) | Some(2) | Some(3)), "{got:?}");
             groups.set_down(&one, true);
             for h in FLOWS {
                 let got = groups.select(0, h).map(|m| m.id());
                 assert!(
                     matches!(got, None | Some(2) | Some(3)),
                     "select after set_down(1) returned {got:?}"
+                );
+                let got = sel.select(0, h).map(|m| m.id());
+                assert!(
+                    matches!(got, None | Some(2) | Some(3)),
+                    "a selector's select after set_down(1) returned {got:?}"
                 );
             }
         })
@@ -109,7 +122,7 @@ fn model() {
 }
 
 #[test]
-#[cfg(not(rtm_negative = "nexthop-late-mark"))]
+#[cfg(not(any(rtm_negative = "nexthop-late-mark", rtm_negative = "selector-stale")))]
 fn nexthop_select_races_set_down_and_reintern() {
     common::check("nexthop_select_races_set_down_and_reintern", model);
 }
@@ -119,6 +132,15 @@ fn nexthop_select_races_set_down_and_reintern() {
 fn nexthop_select_fails_with_late_mark() {
     common::expect_failure(
         "nexthop_select_races_set_down_and_reintern/nexthop-late-mark",
+        model,
+    );
+}
+
+#[test]
+#[cfg(rtm_negative = "selector-stale")]
+fn nexthop_select_fails_with_a_stale_selector() {
+    common::expect_failure(
+        "nexthop_select_races_set_down_and_reintern/selector-stale",
         model,
     );
 }
