@@ -1,15 +1,22 @@
-//! Next-hop group selection: `NexthopGroups::select` and a `Selector`'s beside a naive alternative in the
-//! same run, a `RwLock<Vec<Vec<u32>>>` of each group's up members picked by
-//! `flow_hash % up members` (no resilient hashing: every change moves most flows), each
-//! alone and while a writer thread marks members down and up again.
+//! Next-hop groups, first on the real IPv4 table (RIPE RIS AS3333, 2026-05-11; source:
+//! RIPE NCC RIS): every network gets 1 to 4 equal-cost paths from a pool of 8 next hops; a
+//! forwarding step (`Fib::lookup_batch`, then a `Selector`'s select per address) beside
+//! `lookup_batch` alone; then one next hop fails, and `set_down` is timed beside the repair
+//! by one commit that deletes every route through it.
+//!
+//! Then selection alone: `NexthopGroups::select` and a `Selector`'s beside a naive
+//! alternative in the same run, a `RwLock<Vec<Vec<u32>>>` of each group's up members picked
+//! by `flow_hash % up members` (no resilient hashing: every change moves most flows), alone,
+//! while a writer thread marks members down and up again, and on two reader threads.
 //!
 //! ```text
-//! cargo bench --bench nexthop --target-dir target/bench
+//! cargo bench --bench nexthop                  # everything (~2 min)
+//! NEXTHOP_SKIP_REAL=1 cargo bench --bench nexthop  # selection alone
 //! ```
 //!
 //! 1,000 groups of 2 to 8 members drawn from 64 next hops; each measurement selects 4,096
 //! (group, flow) pairs. Before criterion's runs, one plain timing of each (the median of
-//! 15 rounds) gives the ratio, printed as `ratio naive/rtm`.
+//! 15 rounds) gives the ratios.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +25,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use rtm::NexthopGroups;
+use rtm::{
+    Batch, Fib, InterfaceId, Ipv4Net, NexthopGroups, ProtocolId, Route, RouteKey, RouteTable,
+};
+
+mod data;
 
 const GROUPS: u32 = 1_000;
 const HOPS: u32 = 64;
@@ -213,7 +224,150 @@ fn ratios(s: &Setup) {
     }
 }
 
+/// The pool of next hops the real table's networks draw their equal-cost paths from.
+const POOL: u32 = 8;
+
+/// A route of `p` through next hop `hop` of the pool, with the group id as its value.
+fn path(p: Ipv4Net, hop: u32, group: u32) -> Route<Ipv4Net, u64> {
+    Route::new(
+        RouteKey::new(
+            p,
+            ProtocolId(14),
+            InterfaceId(hop),
+            std::net::Ipv4Addr::new(198, 51, 100, hop as u8 + 1),
+        ),
+        u64::from(group),
+    )
+}
+
+/// ns per address of `f` over `addrs` in batches of 256: the median of `rounds`.
+fn per_address(rounds: usize, addrs: usize, mut f: impl FnMut() -> u64) -> f64 {
+    let mut ns: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let t = Instant::now();
+            black_box(f());
+            t.elapsed().as_nanos() as f64 / addrs as f64
+        })
+        .collect();
+    ns.sort_by(f64::total_cmp);
+    ns[ns.len() / 2]
+}
+
+/// On the real IPv4 table (RIPE RIS AS3333, 2026-05-11; source: RIPE NCC RIS): every
+/// network gets 1 to 4 equal-cost paths from a pool of 8 next hops, a table holds each path
+/// as a route, and a Fib maps each network to its group's id. A forwarding step is
+/// `lookup_batch` and a `Selector`'s select per address, beside `lookup_batch` alone;
+/// then next hop 0 fails: `set_down` beside the repair by rewriting, as one commit, every
+/// route through it.
+fn forwarding() {
+    let prefixes = data::ris_v4();
+    let groups = NexthopGroups::<u32>::new();
+    let table = RouteTable::<Ipv4Net, u64>::new();
+    let mut rng = Rng(0x5eed);
+    let mut fib_ids = rtm::FibWriter::<Ipv4Net>::for_prefixes(prefixes.len());
+    let (mut through, mut routes_through) = (0usize, Vec::new());
+    for p in &prefixes {
+        let k = 1 + (rng.next() % 4) as usize;
+        let mut set = Vec::with_capacity(k);
+        while set.len() < k {
+            let h = (rng.next() % u64::from(POOL)) as u32;
+            if !set.contains(&h) {
+                set.push(h);
+            }
+        }
+        let id = groups.intern(&set).unwrap();
+        fib_ids.insert(*p, id).unwrap();
+        for &h in &set {
+            let r = path(*p, h, id);
+            if h == 0 {
+                routes_through.push(r.key);
+            }
+            table.add_route(r).unwrap();
+        }
+        through += usize::from(set.contains(&0));
+    }
+    fib_ids.publish(rtm::Version(1));
+    let fib: Fib<Ipv4Net> = fib_ids.fib();
+    println!(
+        "\nreal IPv4 table: {} networks, {} routes, {} groups; next hop 0 is in {} networks' sets ({:.1}%)",
+        prefixes.len(),
+        table.route_count(),
+        groups.len(),
+        through,
+        100.0 * through as f64 / prefixes.len() as f64
+    );
+
+    const N: usize = 1 << 21;
+    let addrs = data::announced_v4(&prefixes, N, 9);
+    let mut out = vec![None; 256];
+    let mut sel = groups.selector();
+    let rounds = 9;
+    let (mut alone, mut step) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        alone.push(per_address(rounds, N, || {
+            let mut sum = 0u64;
+            for chunk in addrs.chunks(256) {
+                fib.lookup_batch(chunk, &mut out);
+                sum += out.iter().flatten().map(|&id| u64::from(id)).sum::<u64>();
+            }
+            sum
+        }));
+        step.push(per_address(rounds, N, || {
+            let mut sum = 0u64;
+            for chunk in addrs.chunks(256) {
+                fib.lookup_batch(chunk, &mut out);
+                for (a, id) in chunk.iter().zip(&out) {
+                    if let Some(id) = *id {
+                        let flow = u64::from(u32::from(*a)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                        sum += u64::from(sel.select(id, flow).unwrap_or(0));
+                    }
+                }
+            }
+            sum
+        }));
+    }
+    alone.sort_by(f64::total_cmp);
+    step.sort_by(f64::total_cmp);
+    let (a, st) = (alone[1], step[1]);
+    println!(
+        "forwarding step over {N} announced addresses: lookup_batch {a:.2} ns per address, lookup_batch + Selector::select {st:.2} ns: ratio {:.2}",
+        st / a
+    );
+
+    // Next hop 0 fails.
+    let mut downs = Vec::new();
+    let mut changed = 0;
+    for _ in 0..15 {
+        let t = Instant::now();
+        changed = groups.set_down(&0, true);
+        downs.push(t.elapsed().as_nanos() as f64);
+        assert_eq!(groups.set_down(&0, false), changed);
+    }
+    downs.sort_by(f64::total_cmp);
+    let down = downs[downs.len() / 2];
+    let version = table.version();
+    let mut b = Batch::new();
+    for k in &routes_through {
+        b.delete_route(*k);
+    }
+    let t = Instant::now();
+    let v = table.commit(b).unwrap();
+    let commit = t.elapsed().as_nanos() as f64;
+    assert_eq!(v.0, version.0 + 1);
+    println!(
+        "next hop 0 down: set_down {:.1} us for {changed} groups ({:.2} us per group); the commit deleting its {} routes {:.1} ms: ratio {:.0}x",
+        down / 1e3,
+        down / 1e3 / changed as f64,
+        routes_through.len(),
+        commit / 1e6,
+        commit / down
+    );
+}
+
 fn main() {
+    if std::env::var_os("NEXTHOP_SKIP_REAL").is_none() {
+        forwarding();
+    }
     let s = setup();
     assert_eq!(s.rtm.len(), GROUPS as usize);
     ratios(&s);
