@@ -152,7 +152,9 @@ struct GroupState<N> {
     up: usize,
     /// The member (an index into `members`) of each bucket; a power of two long. While
     /// some member is up, every bucket's member is up.
-    buckets: Box<[u32]>,
+    /// (`u16`: a group has at most [`MAX_MEMBERS`] = 2^16 members, so 256 buckets take
+    /// 512 bytes.)
+    buckets: Box<[u16]>,
 }
 
 impl<N> GroupState<N> {
@@ -172,12 +174,12 @@ impl<N> GroupState<N> {
 
 /// Deals `buckets` buckets to `members` members round-robin: bucket `b` to member
 /// `b % members` (its home).
-fn round_robin(members: usize, buckets: usize) -> Vec<u32> {
-    (0..buckets).map(|b| (b % members) as u32).collect()
+fn round_robin(members: usize, buckets: usize) -> Vec<u16> {
+    (0..buckets).map(|b| (b % members) as u16).collect()
 }
 
 /// How many buckets each member owns.
-fn counts(buckets: &[u32], members: usize) -> Vec<usize> {
+fn counts(buckets: &[u16], members: usize) -> Vec<usize> {
     let mut c = vec![0; members];
     for &m in buckets {
         c[m as usize] += 1;
@@ -187,7 +189,7 @@ fn counts(buckets: &[u32], members: usize) -> Vec<usize> {
 
 /// Member `gone`, now marked down in `down`, gives each of its buckets to the up member
 /// that owns the fewest (ties to the lower index). With no member up the buckets stay.
-fn take_down(buckets: &mut [u32], down: &[bool], gone: usize) {
+fn take_down(buckets: &mut [u16], down: &[bool], gone: usize) {
     let c = counts(buckets, down.len());
     let mut heap: BinaryHeap<Reverse<(usize, usize)>> = (0..down.len())
         .filter(|&m| !down[m])
@@ -197,7 +199,7 @@ fn take_down(buckets: &mut [u32], down: &[bool], gone: usize) {
         let Some(Reverse((n, m))) = heap.pop() else {
             return;
         };
-        *b = m as u32;
+        *b = m as u16;
         heap.push(Reverse((n + 1, m)));
     }
 }
@@ -208,20 +210,20 @@ fn take_down(buckets: &mut [u32], down: &[bool], gone: usize) {
 /// while it owns less than the share, the home buckets of members that are down (the ones
 /// it may have held before it went down: so downs and ups in LIFO order restore the
 /// assignment exactly); then any.
-fn bring_up(buckets: &mut [u32], down: &[bool], back: usize) {
+fn bring_up(buckets: &mut [u16], down: &[bool], back: usize) {
     let members = down.len();
     let up = down.iter().filter(|d| !**d).count();
     for b in buckets.iter_mut() {
         if down[*b as usize] {
-            *b = back as u32;
+            *b = back as u16;
         }
     }
     let share = buckets.len() / up.max(1);
     let mut c = counts(buckets, members);
-    let take = |buckets: &mut [u32], b: usize, c: &mut [usize]| {
+    let take = |buckets: &mut [u16], b: usize, c: &mut [usize]| {
         let owner = buckets[b] as usize;
         if owner != back && c[owner] > share {
-            buckets[b] = back as u32;
+            buckets[b] = back as u16;
             c[owner] -= 1;
             c[back] += 1;
         }
