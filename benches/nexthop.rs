@@ -376,7 +376,9 @@ fn main() {
     for id in 0..GROUPS {
         again.intern(&s.rtm.members(id).unwrap()).unwrap();
     }
-    let sizes: Vec<usize> = (0..GROUPS).map(|id| again.members(id).unwrap().len()).collect();
+    let sizes: Vec<usize> = (0..GROUPS)
+        .map(|id| again.members(id).unwrap().len())
+        .collect();
     println!(
         "\n{GROUPS} groups of 2 to 8 members (mean {:.1}): {:.0} bytes requested per group ({:.0} in glibc chunks), the registry's records included",
         sizes.iter().sum::<usize>() as f64 / f64::from(GROUPS),
