@@ -150,8 +150,9 @@ struct GroupState<N> {
     down: Box<[bool]>,
     /// How many members are up.
     up: usize,
-    /// The member (an index into `members`) of each bucket; a power of two long. While
-    /// some member is up, every bucket's member is up.
+    /// The member (an index into `members`, always `< members.len()`: `Selector` reads
+    /// through it unchecked) of each bucket; a power of two long. While some member is
+    /// up, every bucket's member is up.
     /// (`u16`: a group has at most [`MAX_MEMBERS`] = 2^16 members, so 256 buckets take
     /// 512 bytes.)
     buckets: Box<[u16]>,
@@ -741,7 +742,95 @@ impl<N: Clone + Eq + Hash + Send + Sync + 'static> NexthopGroups<N> {
 pub struct Selector<'g, N> {
     groups: &'g NexthopGroups<N>,
     /// By id: the cached share of the group's state, once selected.
-    cells: Vec<Option<ArcCellCache<'g, GroupState<N>>>>,
+    cells: Vec<Option<Cached<'g, N>>>,
+}
+
+/// A selector's entry for one id: the cached share of the group's state and, read from it
+/// once, what a select needs, so that a warm select reads this entry, the bucket and the
+/// member, and nothing else.
+struct Cached<'g, N> {
+    cache: ArcCellCache<'g, GroupState<N>>,
+    /// The state the fields below were read from (null: the id was not live). The cache
+    /// holds a share of it until a revalidation replaces it.
+    seen: *const GroupState<N>,
+    /// `seen`'s bucket table; null when no member is up (or no state).
+    buckets: *const u16,
+    /// `seen`'s bucket count minus one (a power of two minus one).
+    mask: usize,
+    /// `seen`'s members.
+    members: *const N,
+}
+
+// SAFETY: a `Cached` is a share of an `Arc<GroupState<N>>` (through its cache) and raw
+// pointers into that same state, which the share keeps alive wherever the entry goes;
+// `Arc<GroupState<N>>` is `Send` when `N: Send + Sync`. Only the `&mut` owner reads
+// through the pointers, so the entry is never shared between threads (it is not `Sync`).
+unsafe impl<N: Send + Sync> Send for Cached<'_, N> {}
+
+impl<'g, N: Clone> Cached<'g, N> {
+    fn new(cache: ArcCellCache<'g, GroupState<N>>) -> Self {
+        let mut c = Cached {
+            cache,
+            seen: std::ptr::null(),
+            buckets: std::ptr::null(),
+            mask: 0,
+            members: std::ptr::null(),
+        };
+        c.refresh();
+        c
+    }
+
+    /// The cached state, revalidated (or, under the negative control, not).
+    #[inline]
+    fn state(&mut self) -> Option<&Arc<GroupState<N>>> {
+        #[cfg(not(all(loom, rtm_negative = "selector-stale")))]
+        {
+            self.cache.get()
+        }
+        // Broken on purpose: trust the cached state without checking it.
+        #[cfg(all(loom, rtm_negative = "selector-stale"))]
+        {
+            self.cache.get_stale()
+        }
+    }
+
+    /// Reads the fields from the state the cache holds now.
+    #[cold]
+    fn refresh(&mut self) {
+        let (seen, buckets, mask, members) = match self.state() {
+            Some(s) if s.up > 0 => (
+                Arc::as_ptr(s),
+                s.buckets.as_ptr(),
+                s.buckets.len() - 1,
+                s.members.as_ptr(),
+            ),
+            Some(s) => (Arc::as_ptr(s), std::ptr::null(), 0, std::ptr::null()),
+            None => (std::ptr::null(), std::ptr::null(), 0, std::ptr::null()),
+        };
+        (self.seen, self.buckets, self.mask, self.members) = (seen, buckets, mask, members);
+    }
+
+    #[inline]
+    fn pick(&mut self, flow_hash: u64) -> Option<N> {
+        let now = self.state().map_or(std::ptr::null(), Arc::as_ptr);
+        if now != self.seen {
+            // A new state (or none). `now` cannot equal an older `seen` that was freed:
+            // the cache held `seen` until this revalidation, so the state it holds now was
+            // allocated while `seen` was alive.
+            self.refresh();
+        }
+        if self.buckets.is_null() {
+            return None;
+        }
+        let bucket = (flow_hash as usize) & self.mask;
+        // SAFETY: `buckets`, `mask` and `members` were read from the state at `seen`, which
+        // is the one the cache holds now (checked above, or just refreshed from it), so it
+        // is alive. `bucket <= mask = buckets.len() - 1`. Every bucket holds the index of a
+        // member of that state (`GroupState::buckets`), so `m < members.len()`.
+        let m = unsafe { *self.buckets.add(bucket) };
+        // SAFETY: as above; `N: Sync` (the registry's bound) lets this thread read it.
+        Some(unsafe { &*self.members.add(usize::from(m)) }.clone())
+    }
 }
 
 impl<N: Clone + Eq + Hash + Send + Sync + 'static> Selector<'_, N> {
@@ -758,21 +847,8 @@ impl<N: Clone + Eq + Hash + Send + Sync + 'static> Selector<'_, N> {
     #[inline]
     pub fn select(&mut self, id: u32, flow_hash: u64) -> Option<N> {
         match self.cells.get_mut(id as usize) {
-            Some(Some(cell)) => Self::read(cell, flow_hash),
+            Some(Some(cell)) => cell.pick(flow_hash),
             _ => self.select_first(id, flow_hash),
-        }
-    }
-
-    #[inline]
-    fn read(cell: &mut ArcCellCache<'_, GroupState<N>>, flow_hash: u64) -> Option<N> {
-        #[cfg(not(all(loom, rtm_negative = "selector-stale")))]
-        {
-            cell.read(|s| s?.select(flow_hash).cloned())
-        }
-        // Broken on purpose: trust the cached state without checking it.
-        #[cfg(all(loom, rtm_negative = "selector-stale"))]
-        {
-            cell.read_stale(|s| s?.select(flow_hash).cloned())
         }
     }
 
@@ -786,8 +862,9 @@ impl<N: Clone + Eq + Hash + Send + Sync + 'static> Selector<'_, N> {
         if self.cells.len() <= i {
             self.cells.resize_with(i + 1, || None);
         }
-        let cell = self.cells[i].insert(slot.cache());
-        Self::read(cell, flow_hash)
+        self.cells[i]
+            .insert(Cached::new(slot.cache()))
+            .pick(flow_hash)
     }
 
     /// Drops every cached state (each a share of a group's members), keeping nothing

@@ -248,13 +248,15 @@ pub(crate) struct ArcCellCache<'a, T> {
 }
 
 impl<T> ArcCellCache<'_, T> {
-    /// Runs `f` on the value of the last store, revalidating the cached share first.
+    /// The cached share after revalidating it (`None`: the cell is empty): the value of
+    /// the last store, borrowed from the cache, which keeps it alive until a later
+    /// revalidation replaces it.
     #[inline]
     #[cfg_attr(all(loom, rtm_negative = "selector-stale"), allow(dead_code))]
-    pub(crate) fn read<R>(&mut self, f: impl FnOnce(Option<&T>) -> R) -> R {
+    pub(crate) fn get(&mut self) -> Option<&std::sync::Arc<T>> {
         #[cfg(not(loom))]
         {
-            f(self.inner.load().as_deref())
+            self.inner.load().as_ref()
         }
         #[cfg(loom)]
         {
@@ -267,15 +269,15 @@ impl<T> ArcCellCache<'_, T> {
             if !same {
                 self.cached = current;
             }
-            f(self.cached.as_deref())
+            self.cached.as_ref()
         }
     }
 
-    /// Runs `f` on the cached share without revalidating it: only the negative control
+    /// The cached share without revalidating it: only the negative control
     /// `selector-stale` of the next-hop model uses it.
     #[cfg(all(loom, rtm_negative = "selector-stale"))]
-    pub(crate) fn read_stale<R>(&mut self, f: impl FnOnce(Option<&T>) -> R) -> R {
-        f(self.cached.as_deref())
+    pub(crate) fn get_stale(&mut self) -> Option<&std::sync::Arc<T>> {
+        self.cached.as_ref()
     }
 }
 
