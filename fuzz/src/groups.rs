@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use arbitrary::Arbitrary;
-use rtm::{Error, NexthopGroups};
+use rtm::{Error, NexthopGroups, Selector};
 
 use crate::input::decode;
 
@@ -103,8 +103,9 @@ fn flow(sel: FlowSel) -> u64 {
     }
 }
 
-fn select(g: &NexthopGroups<u8>, m: &mut Model, id: u32, h: u64) {
+fn select(g: &NexthopGroups<u8>, sel: &mut Selector<'_, u8>, m: &mut Model, id: u32, h: u64) {
     let got = g.select(id, h);
+    assert_eq!(sel.select(id, h), got, "a selector's select({id}, {h})");
     let Some(group) = m.groups.get(&id) else {
         assert_eq!(got, None, "select of dead id {id}");
         return;
@@ -136,6 +137,8 @@ fn select(g: &NexthopGroups<u8>, m: &mut Model, id: u32, h: u64) {
 pub fn run(data: &[u8]) {
     let (_h, ops): (Header, Vec<Op>) = decode(data);
     let g = NexthopGroups::<u8>::new();
+    // One selector for the whole run: its cached states must follow every change.
+    let mut selector = g.selector();
     let mut m = Model::default();
     for op in ops.iter().take(512) {
         match op {
@@ -218,12 +221,12 @@ pub fn run(data: &[u8]) {
             }
             Op::Select(sel, f) => {
                 let id = m.id(*sel);
-                select(&g, &mut m, id, flow(*f));
+                select(&g, &mut selector, &mut m, id, flow(*f));
             }
             Op::SelectAll(sel) => {
                 let id = m.id(*sel);
                 for h in FLOWS {
-                    select(&g, &mut m, id, h);
+                    select(&g, &mut selector, &mut m, id, h);
                 }
             }
             Op::Members(sel) => {
