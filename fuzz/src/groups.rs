@@ -12,8 +12,8 @@
 //! - `set_down` returns how many live groups hold the member when its mark changes, else 0;
 //! - `select` is `None` for an id that is not live or a group with every member down, else
 //!   a member of the group not marked down; and, resilient hashing: the same member as the
-//!   last select of that (id, flow) unless that member went down since, or a member that
-//!   came back since;
+//!   last select of that (id, flow), or a member that came back since, unless that member
+//!   (or one that came back since) went down since;
 //! - `members` is the group's set (each once), `len` and `is_down` the model's.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -205,17 +205,19 @@ pub fn run(data: &[u8]) {
                 let want = if changes { holding.len() } else { 0 };
                 assert_eq!(got, want, "set_down({x}, {down})");
                 if changes {
-                    for ((id, _), s) in m.seen.iter_mut() {
-                        if holding.contains(id) {
-                            if *down {
-                                s.back.remove(&x);
-                            } else {
+                    if *down {
+                        // A flow on `x` may move to any member still up: one whose last
+                        // answer was `x`, and one that may have moved to `x` since, when
+                        // `x` came back.
+                        m.seen.retain(|(id, _), s| {
+                            !holding.contains(id) || (s.member != x && !s.back.contains(&x))
+                        });
+                    } else {
+                        for ((id, _), s) in m.seen.iter_mut() {
+                            if holding.contains(id) {
                                 s.back.insert(x);
                             }
                         }
-                    }
-                    if *down {
-                        m.seen.retain(|_, s| s.member != x);
                     }
                 }
             }
