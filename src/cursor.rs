@@ -45,7 +45,7 @@ pub(crate) struct Cursor<P: Prefix> {
     pos: Pos,
     /// The best route (key, priority, metric) of the network last examined under
     /// `best_only` or `best_multipath`.
-    best: Option<(P, Option<(RouteKey<P>, u32, u32)>)>,
+    best: Option<(P, Option<Ranked<P>>)>,
 }
 
 impl<P: Prefix> Cursor<P> {
@@ -236,6 +236,9 @@ impl<P: Prefix> Cursor<P> {
         }
     }
 }
+
+/// A network's best route as a cursor remembers it: its key, priority and metric.
+type Ranked<P> = (RouteKey<P>, u32, u32);
 
 /// A position of a cursor (see [`Cursor::mark`]). The best-route memory is not part of it:
 /// it is what the snapshot says of a network, true wherever the cursor stands.

@@ -436,6 +436,9 @@ where
 /// Either side of a change, before it is cloned: the key's node and the version's entry.
 type Side<'g, P, V> = Option<(&'g Node<RouteKey<P>, V>, &'g Entry<V>)>;
 
+/// Both sides of a change, before they are cloned.
+type Sides<'g, P, V> = (Side<'g, P, V>, Side<'g, P, V>);
+
 impl<T, P, V> FeedCore<T, P, V>
 where
     T: Deref<Target = RouteTable<P, V>>,
@@ -483,6 +486,29 @@ where
 
     pub(crate) fn version(&self) -> Version {
         Version(self.pos)
+    }
+
+    /// The best set of network `prefix` at `t`, a commit this feed has returned changes of
+    /// and not moved past the end of: at `t` (the feed's position, or the commit it is
+    /// inside), so its floor is at most `t` and the reclaimer keeps every version `t`
+    /// sees, unless the feed fell a journal behind meanwhile, which is checked before and
+    /// after the read as `try_next` checks it: [`Error::Lagged`] then (the feed is dead).
+    pub(crate) fn best_set_at(&mut self, prefix: P, t: u64) -> Result<Vec<Route<P, V>>, Error> {
+        debug_assert!(self.pos <= t && t <= self.pos + 1);
+        let table = &*self.table;
+        let cap = table.clock.journal.capacity();
+        let guard = table.epoch.pin();
+        if self.lagged || !still_covered(table, t, cap) {
+            self.lagged = true;
+            return Err(Error::Lagged);
+        }
+        let set = set_at(table, prefix, t, None, &guard);
+        let routes = set.iter().map(|(n, e)| route_of(n.key, e)).collect();
+        if !still_covered(table, t, cap) {
+            self.lagged = true;
+            return Err(Error::Lagged);
+        }
+        Ok(routes)
     }
 
     /// Whether the feed is inside a batch's commit: it has returned some of its changes,
@@ -789,7 +815,7 @@ where
     fn take_set(
         pending: &mut VecDeque<Change<P, V>>,
         pending_ends: &mut bool,
-        sides: &[(Side<'_, P, V>, Side<'_, P, V>)],
+        sides: &[Sides<'_, P, V>],
         ends: bool,
         t: u64,
     ) -> Option<Change<P, V>> {
