@@ -641,3 +641,37 @@ fn a_lagging_multipath_follower_rebuilds_and_releases() {
     assert!(fib.is_empty());
     assert_eq!(groups.len(), 0);
 }
+
+/// A `next_hop` that panics inside a sync loses nothing: the panic comes out of that sync,
+/// the next one applies the change it interrupted, and the references stay exact.
+#[test]
+fn a_panicking_next_hop_loses_nothing() {
+    let t = RouteTable::<Ipv4Net, u32>::new();
+    let groups = NexthopGroups::<Ipv4Addr>::new();
+    let armed = AtomicBool::new(false);
+    let (fib, mut f) = Fib::follow_multipath(&t, &groups, |r| {
+        if r.key.next_hop == hop(66) && armed.swap(false, Ordering::Relaxed) {
+            panic!("next_hop failed");
+        }
+        r.key.next_hop
+    })
+    .unwrap();
+    let p = net("10.0.0.0/8");
+    t.add_route(route(key(p, 14, 1), 0, 10, true, 0)).unwrap();
+    t.add_route(route(key(p, 14, 66), 0, 10, true, 0)).unwrap();
+    armed.store(true, Ordering::Relaxed);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.sync()));
+    assert!(r.is_err(), "the panic comes out of the sync");
+    assert_eq!(
+        f.sync(),
+        Ok(2),
+        "counting the change applied before the panic"
+    );
+    let id = fib.lookup(Ipv4Addr::new(10, 0, 0, 1)).unwrap();
+    let m: BTreeSet<Ipv4Addr> = groups.members(id).unwrap().iter().copied().collect();
+    assert_eq!(m, [hop(1), hop(66)].into());
+    assert_eq!(groups.len(), 1);
+    t.delete_routes(Criteria::all()).unwrap();
+    f.sync().unwrap();
+    assert_eq!(groups.len(), 0);
+}
