@@ -8,7 +8,7 @@
 //! # What it changes, and why
 //!
 //! The set is fixed at the call: the routes that match the criteria at `s` (with
-//! `best_only` and `start_after` as an enumeration reads them at `s`). All of them are
+//! `best_only`, `best_multipath` and `start_after` as an enumeration reads them at `s`). All of them are
 //! changed by one commit (see `commit`), at one version, each *only if the version `s`
 //! sees is still the key's newest one*: its push is conditional on the chain head being
 //! exactly that version. So:
@@ -77,7 +77,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     ///
     /// Disabled routes match whatever `include_disabled` says (enabling them is the point);
     /// with `best_only`, each network's best route at the snapshot matches, which is an
-    /// enabled one. A route already in the requested state is not rewritten and not
+    /// enabled one (with `best_multipath`, each route of its best set). A route already in the requested state is not rewritten and not
     /// counted. Otherwise
     /// as [`RouteTable::delete_routes`]: one commit for every changed route, a route
     /// changed by another writer after the snapshot is left alone, same errors.

@@ -20,12 +20,23 @@ pub struct Criteria<P: Prefix> {
     pub(crate) network: Option<P>,
     pub(crate) interface: Option<InterfaceId>,
     pub(crate) protocol: Option<ProtocolId>,
-    pub(crate) best_only: bool,
+    pub(crate) best: Best,
     pub(crate) include_disabled: bool,
     pub(crate) within: Option<P>,
     pub(crate) covering: Option<P>,
     pub(crate) start_after: Option<RouteKey<P>>,
     pub(crate) unchanged_since: Option<u64>,
+}
+
+/// Which of a network's routes criteria keep (before their other filters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Best {
+    /// Every route.
+    All,
+    /// The best route ([`Criteria::best_only`]).
+    Only,
+    /// The best set ([`Criteria::best_multipath`]).
+    Multipath,
 }
 
 /// Where a walk in [`Criteria::covering`] mode goes from a node of network `q`.
@@ -57,7 +68,7 @@ impl<P: Prefix> Criteria<P> {
             network: None,
             interface: None,
             protocol: None,
-            best_only: false,
+            best: Best::All,
             include_disabled: false,
             within: None,
             covering: None,
@@ -106,8 +117,42 @@ impl<P: Prefix> Criteria<P> {
     /// let c = rtm::Criteria::<rtm::Ipv4Net>::all().best_only();
     /// # let _ = c;
     /// ```
+    ///
+    /// `best_only` and [`best_multipath`](Criteria::best_multipath) are both choices of
+    /// which of a network's routes to keep: the last one given wins.
     pub fn best_only(mut self) -> Self {
-        self.best_only = true;
+        self.best = Best::Only;
+        self
+    }
+
+    /// Only the routes in their network's *best set* as of the snapshot: every enabled
+    /// route whose `(priority, metric)` equals the network's best route's (its equal-cost
+    /// paths, see [`RouteTable::best_routes`](crate::RouteTable::best_routes)). Chosen
+    /// among all the network's routes, then filtered by the other criteria.
+    ///
+    /// `best_multipath` and [`best_only`](Criteria::best_only) are both choices of which
+    /// of a network's routes to keep: the last one given wins. A feed with it reports the
+    /// routes that enter, leave or change inside each network's best set (see
+    /// [`Change`](crate::Change)).
+    ///
+    /// ```
+    /// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, u32>::new();
+    /// let k = |hop: &str| RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId::BGP, InterfaceId(1), hop.parse().unwrap());
+    /// t.add_route(Route { metric: 5, ..Route::new(k("192.0.2.1"), 1) }).unwrap();
+    /// t.add_route(Route { metric: 5, ..Route::new(k("192.0.2.2"), 2) }).unwrap();
+    /// t.add_route(Route { metric: 9, ..Route::new(k("192.0.2.3"), 3) }).unwrap();
+    /// let set: Vec<u32> = t.enumerate(Criteria::all().best_multipath()).unwrap().map(|r| r.value).collect();
+    /// assert_eq!(set, [1, 2]);
+    /// let best: Vec<u32> = t
+    ///     .enumerate(Criteria::all().best_multipath().best_only())   // the last one wins
+    ///     .unwrap()
+    ///     .map(|r| r.value)
+    ///     .collect();
+    /// assert_eq!(best, [1]);
+    /// ```
+    pub fn best_multipath(mut self) -> Self {
+        self.best = Best::Multipath;
         self
     }
 
@@ -265,7 +310,8 @@ impl<P: Prefix> Criteria<P> {
         Some((lower, upper))
     }
 
-    /// Whether a route passes every filter but `best_only` (which needs the network's routes).
+    /// Whether a route passes every filter but `best_only` or `best_multipath` (which need
+    /// the network's routes).
     #[inline]
     pub(crate) fn admits(&self, key: &RouteKey<P>, enabled: bool) -> bool {
         (enabled || self.include_disabled)

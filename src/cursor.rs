@@ -3,7 +3,7 @@
 use std::ptr::NonNull;
 
 use crate::clock::Clock;
-use crate::criteria::{Criteria, Step};
+use crate::criteria::{Best, Criteria, Step};
 use crate::prefix::Prefix;
 use crate::route::{Route, RouteKey};
 use crate::skiplist::{Node, NodeRef, SkipList};
@@ -43,8 +43,9 @@ pub(crate) struct Cursor<P: Prefix> {
     lower: RouteKey<P>,
     upper: Option<RouteKey<P>>,
     pos: Pos,
-    /// The best route key of the network last examined under `best_only`.
-    best: Option<(P, Option<RouteKey<P>>)>,
+    /// The best route (key, priority, metric) of the network last examined under
+    /// `best_only` or `best_multipath`.
+    best: Option<(P, Option<Ranked<P>>)>,
 }
 
 impl<P: Prefix> Cursor<P> {
@@ -182,7 +183,7 @@ impl<P: Prefix> Cursor<P> {
                 if let Some(e) = v.entry.as_ref() {
                     if self.criteria.admits(&n.key, e.enabled)
                         && self.criteria.unchanged(v.decided())
-                        && (!self.criteria.best_only || self.is_best(&n, list, clock, guard))
+                        && self.is_chosen(&n, e, list, clock, guard)
                     {
                         self.pos = Pos::At(NodeAddr(n.as_non_null().cast()));
                         return Some(Hit {
@@ -199,13 +200,20 @@ impl<P: Prefix> Cursor<P> {
         None
     }
 
-    fn is_best<V: Send + 'static>(
+    /// Whether the route of `n` (entry `e` at the snapshot) is among the network's routes
+    /// the criteria keep: any, its best, or one of its best set.
+    fn is_chosen<V: Send + 'static>(
         &mut self,
         n: &Node<RouteKey<P>, V>,
+        e: &Entry<V>,
         list: &SkipList<RouteKey<P>, V>,
         clock: &Clock,
         guard: &Guard,
     ) -> bool {
+        let which = self.criteria.best;
+        if which == Best::All {
+            return true;
+        }
         let prefix = n.key.prefix;
         let best = match self.best {
             Some((p, b)) if p == prefix => b,
@@ -216,16 +224,23 @@ impl<P: Prefix> Cursor<P> {
                         .visible(s, clock, guard)
                         .and_then(|v| v.entry.as_ref())
                 })
-                .map(|(k, _)| k);
+                .map(|(k, e)| (k, e.priority, e.metric));
                 self.best = Some((prefix, b));
                 b
             }
         };
-        best == Some(n.key)
+        match (which, best) {
+            (Best::Only, Some((k, _, _))) => k == n.key,
+            (_, Some((_, p, m))) => e.enabled && (e.priority, e.metric) == (p, m),
+            (_, None) => false,
+        }
     }
 }
 
-/// A position of a cursor (see [`Cursor::mark`]). The `best_only` memory is not part of it:
+/// A network's best route as a cursor remembers it: its key, priority and metric.
+type Ranked<P> = (RouteKey<P>, u32, u32);
+
+/// A position of a cursor (see [`Cursor::mark`]). The best-route memory is not part of it:
 /// it is what the snapshot says of a network, true wherever the cursor stands.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Mark(Pos);
@@ -294,4 +309,34 @@ pub(crate) fn best_in_run<'g, P: Prefix, V: Send + 'static>(
         node = n.next(guard);
     }
     best
+}
+
+/// The best set of network `prefix` among the entries `read` gives for its nodes: every
+/// enabled one whose `(priority, metric)` is the smallest, in key order. One walk of the
+/// network's nodes: a route that ties the best so far joins it, a better one starts over.
+pub(crate) fn best_set<'g, P: Prefix, V: Send + 'static>(
+    list: &SkipList<RouteKey<P>, V>,
+    prefix: P,
+    guard: &'g Guard,
+    read: impl Fn(&'g Node<RouteKey<P>, V>) -> Option<&'g Entry<V>>,
+) -> Vec<(RouteKey<P>, &'g Entry<V>)> {
+    let mut set: Vec<(RouteKey<P>, &Entry<V>)> = Vec::new();
+    let mut node = list.lower_bound(&RouteKey::first_of(prefix), guard);
+    while let Some(n) = node {
+        if n.key.prefix != prefix {
+            break;
+        }
+        if let Some(e) = read(n.get()).filter(|e| e.enabled) {
+            match set.first().map(|(_, b)| (b.priority, b.metric)) {
+                Some(rank) if (e.priority, e.metric) > rank => {}
+                Some(rank) if (e.priority, e.metric) == rank => set.push((n.key, e)),
+                _ => {
+                    set.clear();
+                    set.push((n.key, e));
+                }
+            }
+        }
+        node = n.next(guard);
+    }
+    set
 }

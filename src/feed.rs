@@ -4,8 +4,9 @@
 //! returned), its criteria, and a slot that publishes the floor to the reclaimer. To turn
 //! the commit at `t` into a [`Change`], it reads the table at `t - 1` and at `t`: the key's
 //! version before and after for plain criteria, the network's best route before and after
-//! for `best_only`. The reclaimer keeps every version newer than the lowest floor (see
-//! `reclaim`), so both reads see exactly what the table held then.
+//! for `best_only`, its best set before and after for `best_multipath`. The reclaimer
+//! keeps every version newer than the lowest floor (see `reclaim`), so both reads see
+//! exactly what the table held then.
 //!
 //! Unless the feed fell a whole journal behind: then the reclaimer no longer honours its
 //! floor and may free what the commit names. The feed finds that out *before* it reads:
@@ -17,13 +18,14 @@
 //! reclaimer overlapped (its unlinking stores follow its announcement; had we read one,
 //! the announcement would precede our second fence).
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Deref;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::criteria::Criteria;
+use crate::criteria::{Best as Choice, Criteria};
 use crate::cursor::route as route_of;
 use crate::enumeration::{Enumeration, OwnedEnumeration};
 use crate::error::Error;
@@ -43,6 +45,34 @@ use crate::version::{Entry, VersionNode};
 /// criteria they are the network's entry before and after: its best route if that matches
 /// the other filters, else `None`, so their keys may differ. At least one is `Some`; they
 /// are equal only when the commit rewrote a route with an identical one.
+///
+/// For [`best_multipath`](Criteria::best_multipath) criteria the result is "the routes in
+/// their network's best set", and changes are per route, as for plain criteria: `old` and
+/// `new` are the same key's route, before and after, as members of the set. A route that
+/// joins its network's best set is `(None, route)`, one that leaves it `(route, None)`, one
+/// that stays in it but is rewritten `(before, after)`. One commit (even of one route: a
+/// better path evicts all the equal ones) may change several routes of a network's set:
+/// its changes come one after another, in key order, network by network, and
+/// [`Feed::version`] passes the commit only after the last. So a consumer that removes
+/// `old` and inserts `new` holds every network's exact best set at each version, and one
+/// that wants to act once per network per commit (a forwarding plane installing a group)
+/// acts when the next change has another network or version, or [`Feed::next_commit`]
+/// gives the whole commit at once.
+///
+/// ```
+/// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+/// let t = RouteTable::<Ipv4Net, u32>::new();
+/// let k = |hop: &str| RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId::BGP, InterfaceId(1), hop.parse().unwrap());
+/// let mut feed = t.feed(Criteria::all().best_multipath()).unwrap();
+/// t.add_route(Route { metric: 5, ..Route::new(k("192.0.2.1"), 1) }).unwrap();
+/// t.add_route(Route { metric: 5, ..Route::new(k("192.0.2.2"), 2) }).unwrap(); // a second path
+/// t.add_route(Route { metric: 1, ..Route::new(k("192.0.2.3"), 3) }).unwrap(); // better: evicts both
+/// let mut seen = Vec::new();
+/// while let Some(c) = feed.try_next().unwrap() {
+///     seen.push((c.old.map(|r| r.value), c.new.map(|r| r.value)));
+/// }
+/// assert_eq!(seen, [(None, Some(1)), (None, Some(2)), (Some(1), None), (Some(2), None), (None, Some(3))]);
+/// ```
 ///
 /// ```
 /// use rtm::{Criteria, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
@@ -149,6 +179,14 @@ where
     /// version since it: a walk per commit would make catching up cost the square of the
     /// backlog). Cleared when it outgrows [`BEST_CACHE`].
     best: BestCache<P, V>,
+    /// For `best_multipath` criteria: the changes of the network being read that are made
+    /// (cloned) and not yet returned. A network's best set may change by several routes
+    /// in one commit; they are returned one per call, and the feed stays before the
+    /// commit until the last is.
+    pending: VecDeque<Change<P, V>>,
+    /// Whether the commit after the feed's position is read to its end once `pending` is
+    /// returned (else more of its networks follow).
+    pending_ends: bool,
     /// Whether a caught-up `next_timeout` naps ([`NAP`]) and reads again rather than asks
     /// to be woken: set when a change ended a wait within [`BUSY`], cleared by a nap that
     /// found nothing.
@@ -398,6 +436,9 @@ where
 /// Either side of a change, before it is cloned: the key's node and the version's entry.
 type Side<'g, P, V> = Option<(&'g Node<RouteKey<P>, V>, &'g Entry<V>)>;
 
+/// Both sides of a change, before they are cloned.
+type Sides<'g, P, V> = (Side<'g, P, V>, Side<'g, P, V>);
+
 impl<T, P, V> FeedCore<T, P, V>
 where
     T: Deref<Target = RouteTable<P, V>>,
@@ -427,6 +468,8 @@ where
             sub: 0,
             lagged: false,
             best: FastMap::default(),
+            pending: VecDeque::new(),
+            pending_ends: false,
             nap: false,
         }
     }
@@ -435,7 +478,7 @@ where
     /// that it does not grow (and rehash, a pause of milliseconds at 100,000 networks)
     /// while a busy writer waits to be followed.
     pub(crate) fn reserve_networks(&mut self, networks: usize) {
-        if self.criteria.best_only {
+        if self.criteria.best == Choice::Only {
             self.best
                 .reserve(networks.min(BEST_CACHE).saturating_sub(self.best.len()));
         }
@@ -445,10 +488,33 @@ where
         Version(self.pos)
     }
 
+    /// The best set of network `prefix` at `t`, a commit this feed has returned changes of
+    /// and not moved past the end of: at `t` (the feed's position, or the commit it is
+    /// inside), so its floor is at most `t` and the reclaimer keeps every version `t`
+    /// sees, unless the feed fell a journal behind meanwhile, which is checked before and
+    /// after the read as `try_next` checks it: [`Error::Lagged`] then (the feed is dead).
+    pub(crate) fn best_set_at(&mut self, prefix: P, t: u64) -> Result<Vec<Route<P, V>>, Error> {
+        debug_assert!(self.pos <= t && t <= self.pos + 1);
+        let table = &*self.table;
+        let cap = table.clock.journal.capacity();
+        let guard = table.epoch.pin();
+        if self.lagged || !still_covered(table, t, cap) {
+            self.lagged = true;
+            return Err(Error::Lagged);
+        }
+        let set = set_at(table, prefix, t, None, &guard);
+        let routes = set.iter().map(|(n, e)| route_of(n.key, e)).collect();
+        if !still_covered(table, t, cap) {
+            self.lagged = true;
+            return Err(Error::Lagged);
+        }
+        Ok(routes)
+    }
+
     /// Whether the feed is inside a batch's commit: it has returned some of its changes,
     /// not all (its version is still the one before).
     pub(crate) fn in_commit(&self) -> bool {
-        self.sub != 0
+        self.sub != 0 || !self.pending.is_empty()
     }
 
     pub(crate) fn try_next(&mut self) -> Result<Option<Change<P, V>>, Error> {
@@ -462,6 +528,8 @@ where
     ) -> Result<Option<Version>, Error> {
         let start = out.len();
         let (pos, sub) = (self.pos, self.sub);
+        // Changes made before this call, which it returns first: a panic gives them back.
+        let had = self.pending.len();
         let Some(first) = self.try_next()? else {
             return Ok(None);
         };
@@ -490,7 +558,11 @@ where
                 // began, so that the next call returns all of it. What the feed remembered
                 // of networks it passed meanwhile is as of `t`: forget it all (a miss only
                 // costs a walk of the network).
-                out.truncate(start);
+                // Clones are made only once `pending` is empty, so the changes it held
+                // are all in `out`, first.
+                let mut back: Vec<_> = out.drain(start..).collect();
+                back.truncate(had);
+                self.pending = back.into();
                 self.sub = begun;
                 self.best.clear();
                 std::panic::resume_unwind(panic)
@@ -503,6 +575,16 @@ where
         let table = &*self.table;
         let cap = table.clock.journal.capacity();
         loop {
+            if let Some(c) = self.pending.pop_front() {
+                if self.pending.is_empty() && self.pending_ends {
+                    // The last change of the commit: the feed moves past it.
+                    self.pending_ends = false;
+                    self.sub = 0;
+                    self.pos += 1;
+                    table.slots.advance_feed(self.slot, self.pos);
+                }
+                return Ok(Some(c));
+            }
             if self.lagged {
                 return Err(Error::Lagged);
             }
@@ -526,6 +608,29 @@ where
                     // SAFETY: see `sides`: the version is alive while the floor is below
                     // `t`; the writer set the node before naming the version.
                     let node = unsafe { &*version.cast::<VersionNode<V>>() }.node();
+                    if self.criteria.best == Choice::Multipath {
+                        let sides = self.set_sides(node, version, t, &guard);
+                        if !still_covered(table, t, cap) {
+                            self.lagged = true;
+                            continue;
+                        }
+                        let first = Self::take_set(
+                            &mut self.pending,
+                            &mut self.pending_ends,
+                            &sides,
+                            true,
+                            t,
+                        );
+                        if !self.pending.is_empty() {
+                            return Ok(first);
+                        }
+                        self.pos = t;
+                        table.slots.advance_feed(self.slot, t);
+                        if first.is_some() {
+                            return Ok(first);
+                        }
+                        continue;
+                    }
                     let (sides, best) = self.sides(node, version, t, &guard);
                     if !still_covered(table, t, cap) {
                         self.lagged = true;
@@ -540,7 +645,29 @@ where
                     let log = unsafe { &*log };
                     let mut change = None;
                     if !log.cancelled {
-                        while self.sub < log.entries.len() && change.is_none() {
+                        while self.criteria.best == Choice::Multipath
+                            && self.sub < log.entries.len()
+                            && change.is_none()
+                        {
+                            let (end, sides) =
+                                self.batch_set_sides(&log.entries, self.sub, t, &guard);
+                            if !still_covered(table, t, cap) {
+                                self.lagged = true;
+                                break;
+                            }
+                            change = Self::take_set(
+                                &mut self.pending,
+                                &mut self.pending_ends,
+                                &sides,
+                                end == log.entries.len(),
+                                t,
+                            );
+                            self.sub = end;
+                        }
+                        while self.criteria.best != Choice::Multipath
+                            && self.sub < log.entries.len()
+                            && change.is_none()
+                        {
                             let (end, sides, best) =
                                 self.batch_sides(&log.entries, self.sub, t, &guard);
                             if !still_covered(table, t, cap) {
@@ -553,7 +680,7 @@ where
                         if self.lagged {
                             continue;
                         }
-                        if self.sub < log.entries.len() {
+                        if self.sub < log.entries.len() || !self.pending.is_empty() {
                             // More of this commit to come: the feed stays before `t`.
                             return Ok(change);
                         }
@@ -648,7 +775,7 @@ where
         Option<(P, Best<P, V>)>,
     ) {
         let (node, version) = entries[from];
-        if !self.criteria.best_only {
+        if self.criteria.best != Choice::Only {
             let (sides, best) = self.sides(node, version, t, guard);
             return (from + 1, sides, best);
         }
@@ -680,6 +807,97 @@ where
             },
         ));
         (end, self.best_change(before, after), remember)
+    }
+
+    /// Makes the changes of one network's best set (cloning their routes: if a clone
+    /// panics, nothing of the feed has changed), keeps all but the first in `pending`, and
+    /// returns the first. `ends`: the network is the commit's last.
+    fn take_set(
+        pending: &mut VecDeque<Change<P, V>>,
+        pending_ends: &mut bool,
+        sides: &[Sides<'_, P, V>],
+        ends: bool,
+        t: u64,
+    ) -> Option<Change<P, V>> {
+        let mut made: VecDeque<Change<P, V>> = sides
+            .iter()
+            .map(|(old, new)| Change {
+                version: Version(t),
+                old: old.map(|(n, e)| route_of(n.key, e)),
+                new: new.map(|(n, e)| route_of(n.key, e)),
+            })
+            .collect();
+        let first = made.pop_front();
+        *pending = made;
+        *pending_ends = ends && !pending.is_empty();
+        first
+    }
+
+    /// For `best_multipath` criteria, the changes a single commit (of `node`'s key, its
+    /// version `version`, at `t`) makes to its network's best set: see [`set_diff`].
+    #[allow(clippy::type_complexity)]
+    fn set_sides<'g>(
+        &self,
+        node: *const (),
+        version: *const (),
+        t: u64,
+        guard: &'g Guard,
+    ) -> Vec<(Side<'g, P, V>, Side<'g, P, V>)> {
+        // SAFETY: as in `sides`: the version a commit after the floor names is kept, and
+        // linked, with its node, while the floor is below `t`; `guard` pins.
+        let version = unsafe { &*version.cast::<VersionNode<V>>() };
+        // SAFETY: as just argued.
+        let node = unsafe { &*node.cast::<Node<RouteKey<P>, V>>() };
+        let prefix = node.key.prefix;
+        if !network_may_match(&self.criteria, &prefix) {
+            return Vec::new();
+        }
+        // The key's own route before and after, from the commit (as `sides` reads them),
+        // so that its chain is not walked.
+        let mine_before = version
+            .older(guard)
+            .and_then(|o| o.effective(guard))
+            .and_then(|o| o.entry.as_ref());
+        let table = &*self.table;
+        let before = set_at(table, prefix, t - 1, Some((node, mine_before)), guard);
+        let after = set_at(
+            table,
+            prefix,
+            t,
+            Some((node, version.entry.as_ref())),
+            guard,
+        );
+        set_diff(&self.criteria, &before, &after)
+    }
+
+    /// For `best_multipath` criteria, the changes a batch committed at `t` makes to the
+    /// best set of the network of entry `from` of its record, and where the next network's
+    /// entries start.
+    #[allow(clippy::type_complexity)]
+    fn batch_set_sides<'g>(
+        &self,
+        entries: &[(*const (), *const ())],
+        from: usize,
+        t: u64,
+        guard: &'g Guard,
+    ) -> (usize, Vec<(Side<'g, P, V>, Side<'g, P, V>)>) {
+        let node_of = |p: *const ()| {
+            // SAFETY: the record's nodes are linked while the feed's floor is below `t`
+            // (as a single commit's, see `sides`), and `guard` pins.
+            unsafe { &*p.cast::<Node<RouteKey<P>, V>>() }
+        };
+        let prefix = node_of(entries[from].0).key.prefix;
+        let mut end = from + 1;
+        while end < entries.len() && node_of(entries[end].0).key.prefix == prefix {
+            end += 1;
+        }
+        if !network_may_match(&self.criteria, &prefix) {
+            return (end, Vec::new());
+        }
+        let table = &*self.table;
+        let before = set_at(table, prefix, t - 1, None, guard);
+        let after = set_at(table, prefix, t, None, guard);
+        (end, set_diff(&self.criteria, &before, &after))
     }
 
     /// The change a `best_only` feed returns when its network's best goes from `before`
@@ -731,7 +949,7 @@ where
         if !network_may_match(c, &node.key.prefix) {
             return (None, None);
         }
-        if !c.best_only {
+        if c.best == Choice::All {
             let key = node.key;
             // The version this commit shadowed is the next one down: nothing is linked
             // between them, and the reclaimer unlinks neither (it keeps everything newer
@@ -843,6 +1061,92 @@ fn network_at<'g, P: Prefix, V: Clone + Send + Sync + 'static>(
     (best, enabled)
 }
 
+/// The best set of network `prefix` at snapshot `s`, in key order: its enabled routes of
+/// the smallest `(priority, metric)`. `mine` as in [`network_at`].
+#[allow(clippy::type_complexity)]
+fn set_at<'g, P: Prefix, V: Clone + Send + Sync + 'static>(
+    table: &RouteTable<P, V>,
+    prefix: P,
+    s: u64,
+    mine: Option<(&Node<RouteKey<P>, V>, Option<&'g Entry<V>>)>,
+    guard: &'g Guard,
+) -> Vec<(&'g Node<RouteKey<P>, V>, &'g Entry<V>)> {
+    let mut set: Vec<(&'g Node<RouteKey<P>, V>, &'g Entry<V>)> = Vec::new();
+    let mut cur = table.list.lower_bound(&RouteKey::first_of(prefix), guard);
+    while let Some(r) = cur {
+        let n = r.get();
+        if n.key.prefix != prefix {
+            break;
+        }
+        let e = match mine {
+            Some((node, mine_at)) if std::ptr::eq(n, node) => mine_at,
+            _ => n
+                .chain
+                .visible(s, &table.clock, guard)
+                .and_then(|v| v.entry.as_ref()),
+        };
+        if let Some(e) = e.filter(|e| e.enabled) {
+            match set.first().map(|(_, b)| (b.priority, b.metric)) {
+                Some(rank) if (e.priority, e.metric) > rank => {}
+                Some(rank) if (e.priority, e.metric) == rank => set.push((n, e)),
+                _ => {
+                    set.clear();
+                    set.push((n, e));
+                }
+            }
+        }
+        cur = r.next(guard);
+    }
+    set
+}
+
+/// What a `best_multipath` feed returns when a network's best set goes from `before` to
+/// `after` (both in key order): per key of either, in key order, `(old, new)` as a plain
+/// feed's for the result "routes in their network's best set". A route that left the set
+/// is `(route, None)`, one that joined it `(None, route)`, one that stayed but was
+/// rewritten `(route before, route after)`; a route that stayed as it was gives nothing.
+/// Each side only if the other criteria admit it.
+#[allow(clippy::type_complexity)]
+fn set_diff<'g, P: Prefix, V>(
+    c: &Criteria<P>,
+    before: &[(&'g Node<RouteKey<P>, V>, &'g Entry<V>)],
+    after: &[(&'g Node<RouteKey<P>, V>, &'g Entry<V>)],
+) -> Vec<(Side<'g, P, V>, Side<'g, P, V>)> {
+    let pass = |side: Side<'g, P, V>| side.filter(|(n, e)| c.admits(&n.key, e.enabled));
+    let mut out = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    loop {
+        let (old, new) = match (before.get(i), after.get(j)) {
+            (Some(b), Some(a)) if b.0.key == a.0.key => {
+                i += 1;
+                j += 1;
+                if std::ptr::eq(b.1, a.1) {
+                    continue;
+                }
+                (Some(*b), Some(*a))
+            }
+            (Some(b), Some(a)) if b.0.key < a.0.key => {
+                i += 1;
+                (Some(*b), None)
+            }
+            (Some(b), None) => {
+                i += 1;
+                (Some(*b), None)
+            }
+            (_, Some(a)) => {
+                j += 1;
+                (None, Some(*a))
+            }
+            (None, None) => break,
+        };
+        let (old, new) = (pass(old), pass(new));
+        if old.is_some() || new.is_some() {
+            out.push((old, new));
+        }
+    }
+    out
+}
+
 /// Whether routes of network `p` can pass the criteria's network filters (a cheap test
 /// before reading the network's routes; `Criteria::admits` decides).
 #[inline]
@@ -937,7 +1241,8 @@ macro_rules! feed_methods {
         /// Appends every change of the next commit that has any for this feed to `out`, in
         /// key order, and returns that commit's version; `Ok(None)` when caught up;
         /// [`Error::Lagged`] as [`Feed::try_next`] (then `out` is as it was). A batch's
-        /// changes come together: one per key (per network for `best_only` criteria), all
+        /// changes come together: one per key (per network for `best_only` criteria, per
+        /// route entering, leaving or changing inside a best set for `best_multipath`), all
         /// with the commit's version, and [`Feed::version`] reaches it only after the last.
         /// If the embedder's `Clone` panics, `out` is left as it was and the next call
         /// returns the whole commit.

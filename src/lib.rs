@@ -53,7 +53,9 @@
 //! snapshot enumeration and a [`Feed`] of every later change of the same criteria, in
 //! version order, each once; applied to the dump, they keep a copy exactly equal to the
 //! table as of [`Feed::version`]. A feed of `best_only` criteria gives each network's best
-//! route before and after a change: RTMv1's route change messages, and what a FIB needs.
+//! route before and after a change: RTMv1's route change messages, and what a FIB needs;
+//! one of [`Criteria::best_multipath`] criteria gives the routes that join, leave or change
+//! inside each network's best set (its equal-cost paths, [`RouteTable::best_routes`]).
 //! The journal is bounded: a feed that falls more than its capacity behind gets
 //! [`Error::Lagged`] (as a `tokio::sync::broadcast` receiver does) and subscribes again,
 //! so a consumer that stops reading costs at most the journal, and writers never wait.
@@ -78,6 +80,16 @@
 //! lock, no store and no epoch pin. [`Fib::follow`] builds one from a table's best routes
 //! and returns the [`FibFollower`] that applies the table's best-route feed to it; each
 //! lookup sees one whole published version. [docs/FIB.md] has the design and its numbers.
+//!
+//! # Multipath: next-hop groups
+//!
+//! A network's equal-cost paths are its *best set* ([`RouteTable::best_routes`]). Real
+//! tables have few distinct sets of next hops among many networks, so forwarding planes
+//! share *groups*: [`NexthopGroups`] interns each set once, selects a member per flow
+//! without a lock (resilient hashing), and takes a failed next hop out of every group at
+//! once ([`NexthopGroups::set_down`]), however many networks use them.
+//! [`Fib::follow_multipath`] keeps a Fib of group ids in step with a table's best sets:
+//! a lookup then a `select` forwards, and a network's set changes in one step.
 //!
 //! # The handle API
 //!
@@ -162,6 +174,11 @@
 //!   follower. The follower holds one slot (its feed) and needs one more while it builds; on
 //!   [`Error::Lagged`] it rebuilds from a fresh snapshot while readers keep reading the old
 //!   state.
+//! * [`Fib::follow_multipath`]: after a sync with no write running, each lookup's id names
+//!   the group of the next hops of the best set of the longest covering network that has
+//!   an enabled route; networks with the same next hops share one id; a set's change
+//!   reaches lookups in one step; the follower releases a group after the publish that
+//!   stops using it, and all of them when it is dropped.
 //!
 //! # Panics in `V`'s Clone
 //!
@@ -259,7 +276,7 @@ pub use criteria::Criteria;
 pub use enumeration::{Enumeration, OwnedEnumeration};
 pub use error::Error;
 pub use feed::{Change, Feed, OwnedFeed};
-pub use fib::{Fib, FibFollower, FibKey, FibWriter, OwnedFibFollower};
+pub use fib::{BestRoute, Fib, FibFollower, FibKey, FibWriter, Multipath, OwnedFibFollower};
 pub use handle::{EnumHandle, MAX_ENUMERATIONS};
 pub use ipnet::{Ipv4Net, Ipv6Net};
 pub use nexthop::{NexthopGroups, Selector, BUCKETS, MAX_GROUPS, MAX_MEMBERS};

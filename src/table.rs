@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::clock::Clock;
-use crate::cursor::{best_in_run, best_of, route as route_of, Cursor};
+use crate::cursor::{best_in_run, best_of, best_set, route as route_of, Cursor};
 use crate::error::Error;
 use crate::handle::MAX_ENUMERATIONS;
 use crate::prefix::sealed::AddrBits;
@@ -336,6 +336,38 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             return None;
         }
         self.read_at_now(|s, guard| self.best_at(*prefix, s, guard))
+    }
+
+    /// The network's *best set*: every enabled route of exactly this network whose
+    /// `(priority, metric)` equals its best route's (its equal-cost paths), in key order,
+    /// read at one version as [`RouteTable::best_route`] is. Empty when the network has no
+    /// enabled route, and for a prefix with host bits set.
+    ///
+    /// ```
+    /// use rtm::{InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let t = RouteTable::<Ipv4Net, &str>::new();
+    /// let k = |hop: &str| RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId::BGP, InterfaceId(1), hop.parse().unwrap());
+    /// t.add_route(Route { metric: 10, ..Route::new(k("192.0.2.2"), "b") }).unwrap();
+    /// t.add_route(Route { metric: 10, ..Route::new(k("192.0.2.1"), "a") }).unwrap();
+    /// t.add_route(Route { metric: 20, ..Route::new(k("192.0.2.3"), "backup") }).unwrap();
+    /// let set: Vec<&str> = t.best_routes(&"10.0.0.0/8".parse().unwrap()).into_iter().map(|r| r.value).collect();
+    /// assert_eq!(set, ["a", "b"]);
+    /// assert!(t.best_routes(&"10.0.0.1/8".parse().unwrap()).is_empty()); // host bits
+    /// ```
+    pub fn best_routes(&self, prefix: &P) -> Vec<Route<P, V>> {
+        if !is_canonical(prefix) {
+            return Vec::new();
+        }
+        self.read_at_now(|s, guard| {
+            best_set(&self.list, *prefix, guard, |n: &Node<RouteKey<P>, V>| {
+                n.chain
+                    .visible(s, &self.clock, guard)
+                    .and_then(|v| v.entry.as_ref())
+            })
+            .into_iter()
+            .map(|(k, e)| route_of(k, e))
+            .collect()
+        })
     }
 
     /// Runs a read of several keys at one point of history, without registering a slot.

@@ -89,6 +89,20 @@ fn best(t: &Routes, net: Ipv4Net) -> Option<&R> {
         .min_by_key(|r| (r.priority, r.metric, r.key))
 }
 
+/// The network's best set: its enabled routes of the smallest (priority, metric), by key.
+fn best_set(t: &Routes, net: Ipv4Net) -> Routes {
+    let Some(b) = best(t, net) else {
+        return Routes::new();
+    };
+    let rank = (b.priority, b.metric);
+    t.range(RouteKey::new(net, ProtocolId(0), InterfaceId(0), Ipv4Addr::UNSPECIFIED)..)
+        .map(|(_, r)| r)
+        .take_while(|r| r.key.prefix == net)
+        .filter(|r| r.enabled && (r.priority, r.metric) == rank)
+        .map(|r| (r.key, r.clone()))
+        .collect()
+}
+
 /// Criteria as the model applies them.
 #[derive(Clone, Debug, Default)]
 struct Crit {
@@ -96,6 +110,8 @@ struct Crit {
     interface: Option<InterfaceId>,
     protocol: Option<ProtocolId>,
     best_only: bool,
+    /// `best_multipath` (never with `best_only`: the last one given wins).
+    multipath: bool,
     include_disabled: bool,
     within: Option<Ipv4Net>,
     start_after: Option<Key>,
@@ -115,6 +131,9 @@ impl Crit {
         }
         if self.best_only {
             c = c.best_only();
+        }
+        if self.multipath {
+            c = c.best_multipath();
         }
         if self.include_disabled {
             c = c.include_disabled();
@@ -144,8 +163,47 @@ impl Crit {
         t.values()
             .filter(|r| self.filters(r))
             .filter(|r| !self.best_only || best(t, r.key.prefix).is_some_and(|b| b.key == r.key))
+            .filter(|r| !self.multipath || best_set(t, r.key.prefix).contains_key(&r.key))
             .map(|r| (r.key, r.clone()))
             .collect()
+    }
+
+    /// What a commit of `keys` (from `before` to `after`, at `version`) does to E(C) of
+    /// multipath criteria in network `net`: per key of its best set before or after, in key
+    /// order, the key's route in the set before and after (a key in both whose route the
+    /// commit did not write gives nothing). Flags as in `change`.
+    fn set_changes(
+        &self,
+        before: &Routes,
+        after: &Routes,
+        keys: &[Key],
+        net: Ipv4Net,
+        version: u64,
+    ) -> Vec<(Change<Ipv4Net, u64>, bool)> {
+        let (b, a) = (best_set(before, net), best_set(after, net));
+        let all: std::collections::BTreeSet<Key> = b.keys().chain(a.keys()).copied().collect();
+        let mut out = Vec::new();
+        for k in all {
+            let (old, new) = (b.get(&k), a.get(&k));
+            if old.is_some() && new.is_some() && !keys.contains(&k) {
+                continue;
+            }
+            let old = old.filter(|r| self.filters(r)).cloned();
+            let new = new.filter(|r| self.filters(r)).cloned();
+            if old.is_none() && new.is_none() {
+                continue;
+            }
+            let optional = old == new;
+            out.push((
+                Change {
+                    version: Version(version),
+                    old,
+                    new,
+                },
+                optional,
+            ));
+        }
+        out
     }
 
     /// What the commit of `key` (from `before` to `after`, at `version`) does to E(C):
@@ -268,7 +326,11 @@ impl History {
             // One change per key; for best-only criteria, per network (a commit's keys are
             // in key order, so a network's keys are together).
             for (j, key) in keys.iter().enumerate() {
-                if c.best_only && j > 0 && keys[j - 1].prefix == key.prefix {
+                if (c.best_only || c.multipath) && j > 0 && keys[j - 1].prefix == key.prefix {
+                    continue;
+                }
+                if c.multipath {
+                    out.extend(c.set_changes(before, after, keys, key.prefix, *v));
                     continue;
                 }
                 out.extend(c.change(before, after, keys, *key, *v));
@@ -284,6 +346,7 @@ enum CritIn {
     Interface(u32),
     Protocol(u32),
     BestOnly,
+    BestMultipath,
     IncludeDisabled,
     Within(usize),
     StartAfter(KeyIn),
@@ -322,6 +385,7 @@ fn crit_strategy() -> impl Strategy<Value = CritIn> {
         1 => (1u32..3).prop_map(CritIn::Interface),
         1 => (1u32..4).prop_map(CritIn::Protocol),
         3 => Just(CritIn::BestOnly),
+        3 => Just(CritIn::BestMultipath),
         1 => Just(CritIn::IncludeDisabled),
         1 => (0..PREFIXES.len()).prop_map(CritIn::Within),
         1 => key_strategy().prop_map(CritIn::StartAfter),
@@ -356,7 +420,8 @@ fn build(crits: &[CritIn]) -> Crit {
             CritIn::Network(i) => c.network = Some(prefix(i)),
             CritIn::Interface(i) => c.interface = Some(InterfaceId(i)),
             CritIn::Protocol(p) => c.protocol = Some(ProtocolId(p)),
-            CritIn::BestOnly => c.best_only = true,
+            CritIn::BestOnly => (c.best_only, c.multipath) = (true, false),
+            CritIn::BestMultipath => (c.best_only, c.multipath) = (false, true),
             CritIn::IncludeDisabled => c.include_disabled = true,
             CritIn::Within(i) => c.within = Some(prefix(i)),
             CritIn::StartAfter(k) => c.start_after = Some(key_of(k)),
@@ -884,6 +949,16 @@ fn subscriber(
                 feed.try_next()
             };
             match got {
+                Ok(Some(c)) if crit.multipath => {
+                    // A commit may change several routes of a best set: its changes share
+                    // its version, and the feed passes it after the last.
+                    assert!(c.version >= last, "{:?} after {last:?}", c.version);
+                    assert!(feed.version().0 + 1 >= c.version.0);
+                    last = c.version;
+                    apply(&mut copy, &c, false);
+                    seen.changes += 1;
+                    idle = 0;
+                }
                 Ok(Some(c)) => {
                     assert!(c.version > last, "{:?} after {last:?}", c.version);
                     assert!(feed.version() >= c.version);
@@ -987,6 +1062,16 @@ fn churn_criteria() -> Vec<Crit> {
             best_only: true,
             within: Some(prefix(1)),
             interface: Some(InterfaceId(1)),
+            ..Crit::default()
+        },
+        Crit {
+            multipath: true,
+            ..Crit::default()
+        },
+        Crit {
+            multipath: true,
+            within: Some(prefix(1)),
+            protocol: Some(ProtocolId(2)),
             ..Crit::default()
         },
     ]

@@ -11,6 +11,7 @@ pub mod groups;
 pub mod handle_misuse;
 pub mod input;
 pub mod model;
+pub mod multipath;
 pub mod reclaimer;
 pub mod table_ops;
 
@@ -51,4 +52,11 @@ pub fn run_fib_ops(data: &[u8]) {
 /// resilient-hashing checks.
 pub fn run_groups(data: &[u8]) {
     groups::run(data);
+}
+
+/// `Fib::follow_multipath` over a shared `NexthopGroups`: writes, commits, block deletions,
+/// syncs (lagging a small journal in some inputs), `set_down` and lookups, against a model
+/// of the best sets and the groups in use.
+pub fn run_multipath(data: &[u8]) {
+    multipath::run(data);
 }

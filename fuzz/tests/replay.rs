@@ -115,6 +115,11 @@ fn groups() {
     check("groups", 0x67726f757073, rtm_fuzz::run_groups);
 }
 
+#[test]
+fn multipath() {
+    check("multipath", 0x6d756c7469, rtm_fuzz::run_multipath);
+}
+
 /// Inputs too short to hold a header or one operation still run (and check the empty
 /// tables' final state) without panicking.
 #[test]
@@ -128,6 +133,7 @@ fn empty_and_tiny_inputs_are_accepted() {
         rtm_fuzz::run_capi_misuse,
         rtm_fuzz::run_fib_ops,
         rtm_fuzz::run_groups,
+        rtm_fuzz::run_multipath,
     ] {
         run(&[]);
         run(&[0]);

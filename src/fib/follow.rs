@@ -1,11 +1,17 @@
-//! The follower: keeps a [`Fib`] in step with a [`RouteTable`]'s best routes by applying
-//! the table's best-route feed.
+//! The follower: keeps a [`Fib`] in step with a [`RouteTable`]'s best routes (or best
+//! sets) by applying the table's best-route (or best-set) feed.
 
 //!
 //! [`FibFollower`] borrows its table and [`OwnedFibFollower`] holds an `Arc` of it; both
-//! are one [`Follower`], generic over how the table is held (as the enumerations are).
+//! are one [`Follower`], generic over how the table is held (as the enumerations are) and
+//! over what id a network maps to ([`Paths`]): the next hop of its best route
+//! ([`BestRoute`], [`Fib::follow`]) or the interned group of its best set's next hops
+//! ([`Multipath`], [`Fib::follow_multipath`]). The feed, the rebuild on lag, the
+//! publishing and the panic safety are the same code for both.
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry as Slot;
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,10 +19,91 @@ use std::time::Duration;
 use super::reader::Fib;
 use super::writer::FibWriter;
 use crate::feed::{subscribe_in, FeedCore};
+use crate::nexthop::NexthopGroups;
 use crate::{Change, Criteria, Error, Prefix, Route, RouteTable, Version};
 
 /// The embedder's map from a best route to a next-hop id.
 type NextHop<'t, P, V> = Box<dyn Fn(&Route<P, V>) -> u32 + Send + 't>;
+
+/// The embedder's map from a route of a best set to its next hop, a group member.
+type MemberOf<'t, P, V, N> = Box<dyn Fn(&Route<P, V>) -> N + Send + 't>;
+
+/// The follower of an [`OwnedFibFollower`].
+type OwnedInner<P, V> = Follower<Arc<RouteTable<P, V>>, P, V, BestRoute<'static, P, V>>;
+
+/// What id a follower's networks map to, and how it keeps them: the part of a follower
+/// that differs between [`Fib::follow`] and [`Fib::follow_multipath`].
+pub(crate) trait Paths<P: Prefix, V: Clone + Send + Sync + 'static> {
+    /// The criteria of the follower's snapshot and feed.
+    fn criteria(&self) -> Criteria<P>;
+
+    /// Applies one change of the feed (which stands at or just before its version).
+    /// [`Error::Lagged`] when what it had to read is gone (the follower rebuilds); another
+    /// error leaves the Fib as it was for this change (the next sync tries it again).
+    fn apply<T: Deref<Target = RouteTable<P, V>>>(
+        &mut self,
+        writer: &mut FibWriter<P>,
+        feed: &mut FeedCore<T, P, V>,
+        change: &Change<P, V>,
+    ) -> Result<(), Error>;
+
+    /// Makes `prefix`'s entry that of `routes`, the network's routes in a snapshot of the
+    /// criteria (at least one).
+    fn install(
+        &mut self,
+        writer: &mut FibWriter<P>,
+        prefix: P,
+        routes: &[Route<P, V>],
+    ) -> Result<(), Error>;
+
+    /// Removes `prefix`'s entry.
+    fn remove(&mut self, writer: &mut FibWriter<P>, prefix: P);
+
+    /// The writer published everything applied so far.
+    fn published(&mut self);
+}
+
+/// How a [`Fib::follow`] follower maps networks: each to its best route's next hop, the
+/// `u32` the embedder's `next_hop` gives. It only names the default of
+/// [`FibFollower`]'s last parameter; nothing is done with it directly.
+///
+/// ```
+/// use rtm::{BestRoute, Fib, FibFollower, Ipv4Net, RouteTable};
+/// let table = RouteTable::<Ipv4Net, u32>::new();
+/// let (_fib, f): (_, FibFollower<'_, Ipv4Net, u32, BestRoute<'_, Ipv4Net, u32>>) =
+///     Fib::follow(&table, |r| r.value).unwrap();
+/// # let _ = f;
+/// ```
+pub struct BestRoute<'t, P: Prefix, V> {
+    next_hop: NextHop<'t, P, V>,
+}
+
+/// How a [`Fib::follow_multipath`] follower maps networks: each to the id, in its
+/// [`NexthopGroups`], of the group of its best set's next hops. It holds one reference
+/// to each group some network of its Fib uses, however many networks share it.
+///
+/// ```
+/// use rtm::{Fib, FibFollower, Ipv4Net, Multipath, NexthopGroups, RouteTable};
+/// use std::net::Ipv4Addr;
+/// let table = RouteTable::<Ipv4Net, ()>::new();
+/// let groups = NexthopGroups::<Ipv4Addr>::new();
+/// let (_fib, f): (_, FibFollower<'_, Ipv4Net, (), Multipath<'_, Ipv4Net, (), Ipv4Addr>>) =
+///     Fib::follow_multipath(&table, &groups, |r| r.key.next_hop).unwrap();
+/// # let _ = f;
+/// ```
+pub struct Multipath<'t, P: Prefix, V, N: Clone + Eq + Hash + Send + Sync + 'static> {
+    groups: &'t NexthopGroups<N>,
+    next_hop: MemberOf<'t, P, V, N>,
+    /// Per group id this follower holds a reference of: how many networks of the writer's
+    /// (working) state use it.
+    uses: HashMap<u32, u32>,
+    /// Ids whose use count fell to zero since the last publish: released at the next one
+    /// (if still unused), so that no published version names a released id.
+    unused: Vec<u32>,
+    /// The network and version last installed from a table read: the other changes of
+    /// that network in that commit have nothing more to say.
+    last: Option<(P, Version)>,
+}
 
 /// The single writer of a [`Fib`] made by [`Fib::follow`]: applies the table's best-route
 /// changes, in version order, and publishes them.
@@ -49,8 +136,11 @@ type NextHop<'t, P, V> = Box<dyn Fn(&Route<P, V>) -> u32 + Send + 't>;
 /// assert_eq!(fib.lookup("10.1.1.1".parse().unwrap()), Some(42));
 /// assert_eq!(fib.version(), table.version());
 /// ```
-pub struct FibFollower<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
-    inner: Follower<'t, &'t RouteTable<P, V>, P, V>,
+///
+/// The last parameter says what the Fib's ids are: [`BestRoute`] (the default) for
+/// [`Fib::follow`], [`Multipath`] for [`Fib::follow_multipath`].
+pub struct FibFollower<'t, P: Prefix, V: Clone + Send + Sync + 'static, M = BestRoute<'t, P, V>> {
+    inner: Follower<&'t RouteTable<P, V>, P, V, M>,
 }
 
 /// A [`FibFollower`] that owns a share of its table (`Arc<RouteTable>`), so it is
@@ -72,19 +162,20 @@ pub struct FibFollower<'t, P: Prefix, V: Clone + Send + Sync + 'static> {
 /// assert_eq!(fib.lookup("10.1.1.1".parse().unwrap()), Some(42));
 /// ```
 pub struct OwnedFibFollower<P: Prefix, V: Clone + Send + Sync + 'static> {
-    inner: Follower<'static, Arc<RouteTable<P, V>>, P, V>,
+    inner: OwnedInner<P, V>,
 }
 
-/// What both followers are, written once: a table holder `T` (a borrow or an `Arc`), the
-/// embedder's `next_hop` (which may borrow for `'h`), the best-route feed and the writer.
-pub(crate) struct Follower<'h, T, P, V>
+/// What every follower is, written once: a table holder `T` (a borrow or an `Arc`), what
+/// its networks map to (`M`, a [`Paths`]: the embedder's `next_hop`, which may borrow),
+/// the feed and the writer.
+pub(crate) struct Follower<T, P, V, M>
 where
     T: Deref<Target = RouteTable<P, V>>,
     P: Prefix,
     V: Clone + Send + Sync + 'static,
 {
     table: T,
-    next_hop: NextHop<'h, P, V>,
+    paths: M,
     /// `None` from a sync that lagged, or a rebuild that failed or unwound, until the
     /// next one subscribes again.
     feed: Option<FeedCore<T, P, V>>,
@@ -99,7 +190,7 @@ where
     applied: usize,
 }
 
-impl<P: Prefix, V: Clone + Send + Sync + 'static> std::fmt::Debug for FibFollower<'_, P, V> {
+impl<P: Prefix, V: Clone + Send + Sync + 'static, M> std::fmt::Debug for FibFollower<'_, P, V, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FibFollower")
             .field("writer", &self.inner.writer)
@@ -140,7 +231,81 @@ impl<P: Prefix> Fib<P> {
         table: &'t RouteTable<P, V>,
         next_hop: impl Fn(&Route<P, V>) -> u32 + Send + 't,
     ) -> Result<(Fib<P>, FibFollower<'t, P, V>), Error> {
-        let (fib, inner) = Follower::start(table, Box::new(next_hop))?;
+        let paths = BestRoute {
+            next_hop: Box::new(next_hop),
+        };
+        let (fib, inner) = Follower::start(table, paths)?;
+        Ok((fib, FibFollower { inner }))
+    }
+
+    /// A Fib whose lookups return, for each network, the id in `groups` of the group of
+    /// its best set's next hops (each route of
+    /// [`RouteTable::best_routes`](crate::RouteTable::best_routes) mapped through
+    /// `next_hop`), and the follower that keeps it in step. Networks with the same set of
+    /// next hops share one id; forward with [`Fib::lookup`] (or `lookup_batch`) and then
+    /// [`NexthopGroups::select`], and take a failed next hop out of every network at once
+    /// with [`NexthopGroups::set_down`], without a write to the table or the Fib.
+    ///
+    /// The Fib holds ids only, as [`Fib::follow`]'s does: its memory per prefix and its
+    /// lookup are the same. A change of a network's best set is one update of its entry
+    /// (a lookup sees the old group or the new one, never a group missing a path of
+    /// both): the follower interns the new set's group before it installs it, and
+    /// releases a group only once a published version no longer uses it.
+    ///
+    /// References: the follower holds one reference to each group any of its networks
+    /// uses (it interns a set once per distinct set, not per network), gives it back after
+    /// the publish that stops using it, and gives back all it holds when dropped. After
+    /// that drop the Fib's last version still names those ids, which may then be gone or
+    /// reused: stop forwarding with a Fib whose follower is dropped. `next_hop` should
+    /// depend on the route alone. A set the registry refuses (more than
+    /// [`MAX_MEMBERS`](crate::MAX_MEMBERS) next hops, or no id free) makes `sync` return
+    /// that error with the network's entry as it was; the next sync tries again.
+    ///
+    /// Slots and errors as [`Fib::follow`].
+    ///
+    /// ```
+    /// use rtm::{Fib, InterfaceId, Ipv4Net, NexthopGroups, ProtocolId, Route, RouteKey, RouteTable};
+    /// use std::net::Ipv4Addr;
+    /// let table = RouteTable::<Ipv4Net, ()>::new();
+    /// let groups = NexthopGroups::<Ipv4Addr>::new();
+    /// let (fib, mut follower) = Fib::follow_multipath(&table, &groups, |r| r.key.next_hop).unwrap();
+    /// let key = |p: &str, hop: &str| RouteKey::new(p.parse().unwrap(), ProtocolId::BGP, InterfaceId(1), hop.parse().unwrap());
+    /// for p in ["10.0.0.0/8", "172.16.0.0/12"] {
+    ///     table.add_route(Route::new(key(p, "192.0.2.1"), ())).unwrap();
+    ///     table.add_route(Route::new(key(p, "192.0.2.2"), ())).unwrap(); // equal cost
+    /// }
+    /// follower.sync().unwrap();
+    /// let id = fib.lookup("10.1.2.3".parse().unwrap()).unwrap();
+    /// assert_eq!(fib.lookup("172.16.0.1".parse().unwrap()), Some(id)); // one shared group
+    /// assert_eq!(groups.members(id).unwrap().len(), 2);
+    /// assert_eq!(groups.len(), 1);
+    ///
+    /// groups.set_down(&"192.0.2.1".parse().unwrap(), true);           // a next hop fails
+    /// assert_eq!(groups.select(id, 7), Some("192.0.2.2".parse().unwrap()));
+    ///
+    /// table.delete_routes(rtm::Criteria::all()).unwrap();
+    /// follower.sync().unwrap();
+    /// assert!(fib.is_empty());
+    /// assert_eq!(groups.len(), 0);                                      // released
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn follow_multipath<
+        't,
+        V: Clone + Send + Sync + 'static,
+        N: Clone + Eq + Hash + Send + Sync + 'static,
+    >(
+        table: &'t RouteTable<P, V>,
+        groups: &'t NexthopGroups<N>,
+        next_hop: impl Fn(&Route<P, V>) -> N + Send + 't,
+    ) -> Result<(Fib<P>, FibFollower<'t, P, V, Multipath<'t, P, V, N>>), Error> {
+        let paths = Multipath {
+            groups,
+            next_hop: Box::new(next_hop),
+            uses: HashMap::new(),
+            unused: Vec::new(),
+            last: None,
+        };
+        let (fib, inner) = Follower::start(table, paths)?;
         Ok((fib, FibFollower { inner }))
     }
 
@@ -163,23 +328,27 @@ impl<P: Prefix> Fib<P> {
         table: Arc<RouteTable<P, V>>,
         next_hop: impl Fn(&Route<P, V>) -> u32 + Send + 'static,
     ) -> Result<(Fib<P>, OwnedFibFollower<P, V>), Error> {
-        let (fib, inner) = Follower::start(table, Box::new(next_hop))?;
+        let paths = BestRoute {
+            next_hop: Box::new(next_hop),
+        };
+        let (fib, inner) = Follower::start(table, paths)?;
         Ok((fib, OwnedFibFollower { inner }))
     }
 }
 
-impl<'h, T, P, V> Follower<'h, T, P, V>
+impl<T, P, V, M> Follower<T, P, V, M>
 where
     T: Deref<Target = RouteTable<P, V>> + Clone,
     P: Prefix,
     V: Clone + Send + Sync + 'static,
+    M: Paths<P, V>,
 {
-    /// A follower of `table`'s best routes, built, and a reader handle of its Fib.
-    fn start(table: T, next_hop: NextHop<'h, P, V>) -> Result<(Fib<P>, Self), Error> {
+    /// A follower of `table`'s best routes (or sets), built, and a reader handle of its Fib.
+    fn start(table: T, paths: M) -> Result<(Fib<P>, Self), Error> {
         let writer = FibWriter::for_prefixes(table.network_count());
         let mut follower = Follower {
             table,
-            next_hop,
+            paths,
             feed: None,
             writer,
             published: Version(0),
@@ -222,7 +391,12 @@ where
             match next {
                 Ok(Some(change)) => {
                     let change = self.unapplied.insert(change);
-                    apply(&mut self.writer, &*self.next_hop, change);
+                    match self.paths.apply(&mut self.writer, feed, change) {
+                        Ok(()) => {}
+                        Err(Error::Lagged) => return self.rebuild(),
+                        // Left in `unapplied`: the next sync tries it again.
+                        Err(e) => return Err(e),
+                    }
                     self.unapplied = None;
                     self.applied += 1;
                     // Never inside a batch's commit: the Fib shows commits whole.
@@ -231,6 +405,7 @@ where
                         // up in steps rather than all at its end.
                         self.published = feed.version();
                         self.writer.publish(self.published);
+                        self.paths.published();
                     }
                 }
                 Ok(None) => break,
@@ -247,6 +422,7 @@ where
         if feed.version() != self.published {
             self.published = feed.version();
             self.writer.publish(self.published);
+            self.paths.published();
         }
         Ok(std::mem::take(&mut self.applied))
     }
@@ -263,26 +439,40 @@ where
         let table = &self.table;
         let (snapshot, feed) = subscribe_in(
             T::clone(table),
-            Criteria::all().best_only(),
+            self.paths.criteria(),
             |c| table.enumerate(c),
             |e| e.snapshot(),
         )?;
         let version = snapshot.snapshot();
         let mut seen = HashSet::new();
+        // The snapshot's routes of one network (one for best routes; a best set's come
+        // together, in key order).
+        let mut run: Vec<Route<P, V>> = Vec::new();
         for route in snapshot {
-            let prefix = route.key.prefix;
-            // A table's prefixes are canonical, so insert cannot fail.
-            let _ = self.writer.insert(prefix, (self.next_hop)(&route));
+            if let Some(first) = run.first() {
+                if first.key.prefix != route.key.prefix {
+                    let prefix = first.key.prefix;
+                    self.paths.install(&mut self.writer, prefix, &run)?;
+                    seen.insert(prefix);
+                    run.clear();
+                }
+            }
+            run.push(route);
+        }
+        if let Some(first) = run.first() {
+            let prefix = first.key.prefix;
+            self.paths.install(&mut self.writer, prefix, &run)?;
             seen.insert(prefix);
         }
         if seen.len() != self.writer.len() {
             for prefix in self.writer.prefixes() {
                 if !seen.contains(&prefix) {
-                    let _ = self.writer.remove(prefix);
+                    self.paths.remove(&mut self.writer, prefix);
                 }
             }
         }
         self.writer.publish(version);
+        self.paths.published();
         self.published = version;
         let mut feed = feed;
         // Room for the networks a day's churn touches, about an eighth of a full table's
@@ -352,6 +542,16 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> FibFollower<'_, P, V> {
     follower_methods!("follow", "RouteTable::<Ipv4Net, u32>::new()", "&table");
 }
 
+impl<P: Prefix, V: Clone + Send + Sync + 'static, N: Clone + Eq + Hash + Send + Sync + 'static>
+    FibFollower<'_, P, V, Multipath<'_, P, V, N>>
+{
+    follower_methods!(
+        "follow_multipath",
+        "RouteTable::<Ipv4Net, u32>::new();\nlet groups = rtm::NexthopGroups::<u32>::new()",
+        "&table, &groups"
+    );
+}
+
 impl<P: Prefix, V: Clone + Send + Sync + 'static> OwnedFibFollower<P, V> {
     follower_methods!(
         "follow_owned",
@@ -363,25 +563,190 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> OwnedFibFollower<P, V> {
 /// A sync publishes at least once per this many changes.
 const PUBLISH_EVERY: usize = 256;
 
-/// Applies one best-route change: the network's next hop becomes `new`'s, or goes.
-fn apply<P: Prefix, V>(
-    writer: &mut FibWriter<P>,
-    next_hop: &dyn Fn(&Route<P, V>) -> u32,
-    change: &Change<P, V>,
-) {
-    match (&change.old, &change.new) {
-        (old, Some(new)) => {
-            let id = next_hop(new);
-            // The Fib holds `old`'s next hop for the network: if the new best route has
-            // the same, there is nothing to write (most BGP updates change attributes,
-            // not where the traffic goes).
-            if old.as_ref().is_none_or(|old| next_hop(old) != id) {
-                let _ = writer.insert(new.key.prefix, id);
+impl<P: Prefix, V: Clone + Send + Sync + 'static> Paths<P, V> for BestRoute<'_, P, V> {
+    fn criteria(&self) -> Criteria<P> {
+        Criteria::all().best_only()
+    }
+
+    /// The network's next hop becomes `new`'s, or goes.
+    fn apply<T: Deref<Target = RouteTable<P, V>>>(
+        &mut self,
+        writer: &mut FibWriter<P>,
+        _feed: &mut FeedCore<T, P, V>,
+        change: &Change<P, V>,
+    ) -> Result<(), Error> {
+        let next_hop = &self.next_hop;
+        match (&change.old, &change.new) {
+            (old, Some(new)) => {
+                let id = next_hop(new);
+                // The Fib holds `old`'s next hop for the network: if the new best route has
+                // the same, there is nothing to write (most BGP updates change attributes,
+                // not where the traffic goes).
+                if old.as_ref().is_none_or(|old| next_hop(old) != id) {
+                    let _ = writer.insert(new.key.prefix, id);
+                }
+            }
+            (Some(old), None) => {
+                let _ = writer.remove(old.key.prefix);
+            }
+            (None, None) => {}
+        }
+        Ok(())
+    }
+
+    fn install(
+        &mut self,
+        writer: &mut FibWriter<P>,
+        prefix: P,
+        routes: &[Route<P, V>],
+    ) -> Result<(), Error> {
+        if let Some(best) = routes.first() {
+            // A table's prefixes are canonical, so insert cannot fail.
+            let _ = writer.insert(prefix, (self.next_hop)(best));
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, writer: &mut FibWriter<P>, prefix: P) {
+        let _ = writer.remove(prefix);
+    }
+
+    fn published(&mut self) {}
+}
+
+impl<P, V, N> Multipath<'_, P, V, N>
+where
+    P: Prefix,
+    V: Clone + Send + Sync + 'static,
+    N: Clone + Eq + Hash + Send + Sync + 'static,
+{
+    /// Makes `prefix`'s entry the group of `members` (none: no entry). The new group is
+    /// interned (and counted) before the entry changes, and the old one is uncounted
+    /// after, so a group in use is never released.
+    fn set(&mut self, writer: &mut FibWriter<P>, prefix: P, members: &[N]) -> Result<(), Error> {
+        let old = writer.get(prefix);
+        if members.is_empty() {
+            if let Some(o) = old {
+                let _ = writer.remove(prefix);
+                self.unuse(o);
+            }
+            return Ok(());
+        }
+        let id = self.groups.intern(members)?;
+        match self.uses.entry(id) {
+            Slot::Occupied(mut e) => {
+                // This follower holds a reference already: give the new one back (it
+                // cannot fail, the group is live).
+                let _ = self.groups.release(id);
+                *e.get_mut() += 1;
+            }
+            Slot::Vacant(e) => {
+                e.insert(1);
             }
         }
-        (Some(old), None) => {
-            let _ = writer.remove(old.key.prefix);
+        if old == Some(id) {
+            self.unuse(id);
+            return Ok(());
         }
-        (None, None) => {}
+        // A table's prefixes are canonical, so insert cannot fail.
+        let _ = writer.insert(prefix, id);
+        if let Some(o) = old {
+            self.unuse(o);
+        }
+        Ok(())
+    }
+
+    /// One network fewer uses `id`.
+    fn unuse(&mut self, id: u32) {
+        if let Some(n) = self.uses.get_mut(&id) {
+            *n -= 1;
+            if *n == 0 {
+                self.unused.push(id);
+            }
+        }
+    }
+}
+
+impl<P, V, N> Paths<P, V> for Multipath<'_, P, V, N>
+where
+    P: Prefix,
+    V: Clone + Send + Sync + 'static,
+    N: Clone + Eq + Hash + Send + Sync + 'static,
+{
+    fn criteria(&self) -> Criteria<P> {
+        Criteria::all().best_multipath()
+    }
+
+    /// A change of a route in a network's best set: the network's entry becomes the group
+    /// of its whole set at the change's version, read from the table (the feed gives the
+    /// set's changes route by route; the first of a commit's changes of a network installs
+    /// the set the commit left, the others find it installed).
+    fn apply<T: Deref<Target = RouteTable<P, V>>>(
+        &mut self,
+        writer: &mut FibWriter<P>,
+        feed: &mut FeedCore<T, P, V>,
+        change: &Change<P, V>,
+    ) -> Result<(), Error> {
+        let Some(prefix) = change
+            .new
+            .as_ref()
+            .or(change.old.as_ref())
+            .map(|r| r.key.prefix)
+        else {
+            return Ok(());
+        };
+        if self.last == Some((prefix, change.version)) {
+            return Ok(());
+        }
+        if let (Some(o), Some(n)) = (&change.old, &change.new) {
+            // A route of the set rewritten in place: the set of next hops is the same if
+            // its next hop is (the commit's other changes of the network come on their own).
+            if (self.next_hop)(o) == (self.next_hop)(n) {
+                return Ok(());
+            }
+        }
+        let routes = feed.best_set_at(prefix, change.version.0)?;
+        let members: Vec<N> = routes.iter().map(|r| (self.next_hop)(r)).collect();
+        self.set(writer, prefix, &members)?;
+        self.last = Some((prefix, change.version));
+        Ok(())
+    }
+
+    fn install(
+        &mut self,
+        writer: &mut FibWriter<P>,
+        prefix: P,
+        routes: &[Route<P, V>],
+    ) -> Result<(), Error> {
+        self.last = None;
+        let members: Vec<N> = routes.iter().map(|r| (self.next_hop)(r)).collect();
+        self.set(writer, prefix, &members)
+    }
+
+    fn remove(&mut self, writer: &mut FibWriter<P>, prefix: P) {
+        if let Some(o) = writer.get(prefix) {
+            let _ = writer.remove(prefix);
+            self.unuse(o);
+        }
+    }
+
+    /// Releases the groups no network uses since the last publish, unless one uses
+    /// them again.
+    fn published(&mut self) {
+        for id in std::mem::take(&mut self.unused) {
+            if self.uses.get(&id) == Some(&0) {
+                self.uses.remove(&id);
+                let _ = self.groups.release(id);
+            }
+        }
+    }
+}
+
+impl<P: Prefix, V, N: Clone + Eq + Hash + Send + Sync + 'static> Drop for Multipath<'_, P, V, N> {
+    /// Gives back every reference the follower holds (see [`Fib::follow_multipath`]).
+    fn drop(&mut self) {
+        for (&id, _) in self.uses.iter() {
+            let _ = self.groups.release(id);
+        }
     }
 }
