@@ -575,6 +575,14 @@ where
         let table = &*self.table;
         let cap = table.clock.journal.capacity();
         loop {
+            if !self.pending.is_empty() && !self.lagged && !holds(table, self.pos + 1, cap) {
+                // The commit these changes come from left the journal: the feed lags as
+                // it would on reading the commit's next entry, so that when a feed lags
+                // depends only on where it is, not on how its changes were computed.
+                self.lagged = true;
+                self.pending.clear();
+                self.pending_ends = false;
+            }
             if let Some(c) = self.pending.pop_front() {
                 if self.pending.is_empty() && self.pending_ends {
                     // The last change of the commit: the feed moves past it.
@@ -1159,6 +1167,16 @@ fn network_may_match<P: Prefix>(c: &Criteria<P>, p: &P) -> bool {
 /// Whether the reclaimer still keeps what position `t` needs in `table` (module docs);
 /// the feed is lagged when not.
 #[inline]
+/// Whether the journal still holds position `t`, as a read of it would find.
+fn holds<P: Prefix, V: Clone + Send + Sync + 'static>(
+    table: &RouteTable<P, V>,
+    t: u64,
+    cap: u64,
+) -> bool {
+    let guard = table.epoch.pin();
+    still_covered(table, t, cap) && !matches!(table.clock.journal.read(t, &guard), Read::Lost)
+}
+
 fn still_covered<P: Prefix, V: Clone + Send + Sync + 'static>(
     table: &RouteTable<P, V>,
     t: u64,
