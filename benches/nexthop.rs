@@ -365,10 +365,53 @@ fn forwarding() {
     );
 }
 
+/// Resilient hashing, measured: for groups of 2 to 16 members, the share of 100,000 flows
+/// that move when one member goes down (ideally its own share, 1 / members, and no other),
+/// the spread of the flows over the members still up (largest / smallest share), and the
+/// flows that move when it comes back (ideally the same ones back).
+fn resilience() {
+    let flows: Vec<u64> = {
+        let mut r = Rng(0x7e5);
+        (0..100_000).map(|_| r.next()).collect()
+    };
+    println!("\n| members | flows moved by one down | of which not its own | up members' shares, largest / smallest | flows moved by its return | not back where they were |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
+    for k in [2u32, 3, 4, 5, 8, 16] {
+        let g = NexthopGroups::<u32>::new();
+        let id = g.intern(&(0..k).collect::<Vec<_>>()).unwrap();
+        let before: Vec<u32> = flows.iter().map(|&h| g.select(id, h).unwrap()).collect();
+        g.set_down(&0, true);
+        let down: Vec<u32> = flows.iter().map(|&h| g.select(id, h).unwrap()).collect();
+        let moved = before.iter().zip(&down).filter(|(a, b)| a != b).count();
+        let foreign = before
+            .iter()
+            .zip(&down)
+            .filter(|(a, b)| a != b && **a != 0)
+            .count();
+        let mut share = vec![0usize; k as usize];
+        for &m in &down {
+            share[m as usize] += 1;
+        }
+        let up = &share[1..];
+        let spread = *up.iter().max().unwrap() as f64 / *up.iter().min().unwrap() as f64;
+        g.set_down(&0, false);
+        let back: Vec<u32> = flows.iter().map(|&h| g.select(id, h).unwrap()).collect();
+        let returned = down.iter().zip(&back).filter(|(a, b)| a != b).count();
+        let astray = before.iter().zip(&back).filter(|(a, b)| a != b).count();
+        println!(
+            "| {k} | {:.2}% (1 / {k} = {:.2}%) | {foreign} | {spread:.3} | {:.2}% | {astray} |",
+            100.0 * moved as f64 / flows.len() as f64,
+            100.0 / f64::from(k),
+            100.0 * returned as f64 / flows.len() as f64,
+        );
+    }
+}
+
 fn main() {
     if std::env::var_os("NEXTHOP_SKIP_REAL").is_none() {
         forwarding();
     }
+    resilience();
     let s = setup();
     // The registry alone: the same sets interned into a fresh one.
     let (b, c) = (counting::bytes(), counting::chunks());
