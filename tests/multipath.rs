@@ -712,8 +712,8 @@ fn a_best_set_feed_survives_a_panicking_clone_inside_a_commit() {
     let mut batch = Batch::new();
     batch.add_route(r(a, 9, 1)).add_route(r(b, 9, 1));
     let v = t.commit(batch).unwrap();
-    let mut fold = |copy: &mut BTreeMap<Key, Route<Ipv4Net, Fragile>>,
-                    c: rtm::Change<Ipv4Net, Fragile>| {
+    let fold = |copy: &mut BTreeMap<Key, Route<Ipv4Net, Fragile>>,
+                c: rtm::Change<Ipv4Net, Fragile>| {
         assert_eq!(c.version, v);
         if let Some(o) = c.old {
             assert_eq!(copy.remove(&o.key), Some(o));
