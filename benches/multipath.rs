@@ -4,7 +4,10 @@
 //! worse backup. Prints the Fib's bytes per prefix for both followers, the groups the
 //! multipath one interned, and the median time of `lookup_batch` over 16,384 uniform
 //! addresses for both Fibs, then of `lookup_batch` + `select` (a forwarding step), in
-//! interleaved rounds, with the ratios. A plain timing harness:
+//! interleaved rounds, with the ratios; then replays the real BGP day on that table (each
+//! announcement a path through one of the pool's next hops, each withdrawal one taken away)
+//! with both followers synced every 64 writes, and prints each one's sync time per change
+//! (`--quick`: the first 300,000 updates). A plain timing harness:
 //!
 //! ```text
 //! cargo bench --bench multipath            # IPv4 and IPv6
@@ -78,18 +81,23 @@ fn timed(f: impl FnOnce()) -> f64 {
     s.elapsed().as_nanos() as f64 / BATCH as f64
 }
 
-fn run<P: Prefix>(name: &str, prefixes: &[P], addrs: &[P::Addr], rounds: usize)
-where
+fn run<P: Prefix>(
+    name: &str,
+    prefixes: &[P],
+    addrs: &[P::Addr],
+    rounds: usize,
+    updates: &[data::Update<P>],
+) where
     P::Addr: Hop + Copy,
 {
     let mut rng = data::Rng::new(7);
     let t = table(prefixes, &mut rng);
     let groups = NexthopGroups::<u32>::new();
     let s = Instant::now();
-    let (single, _f1) = Fib::follow(&t, |r| r.value).unwrap();
+    let (single, mut f1) = Fib::follow(&t, |r| r.value).unwrap();
     let single_build = s.elapsed().as_secs_f64();
     let s = Instant::now();
-    let (multi, _f2) = Fib::follow_multipath(&t, &groups, |r| r.value).unwrap();
+    let (multi, mut f2) = Fib::follow_multipath(&t, &groups, |r| r.value).unwrap();
     let multi_build = s.elapsed().as_secs_f64();
     let n = single.len();
     assert_eq!(multi.len(), n);
@@ -139,6 +147,49 @@ where
         b / a,
         c / a
     );
+
+    // The real day's updates on this table: an announcement adds (or rewrites) a path
+    // through one of the pool's next hops, a withdrawal takes one away; both followers
+    // sync every 64 writes, each timed on its own.
+    let mut rng = data::Rng::new(11);
+    let (mut t1, mut t2, mut n1, mut n2) = (0f64, 0f64, 0usize, 0usize);
+    for (i, u) in updates.iter().enumerate() {
+        let h = rng.below(8);
+        match *u {
+            data::Update::Announce(p) => {
+                let k = RouteKey::new(p, ProtocolId::BGP, InterfaceId(1), P::Addr::hop(h));
+                t.add_route(Route {
+                    metric: 10,
+                    ..Route::new(k, h as u32)
+                })
+                .unwrap();
+            }
+            data::Update::Withdraw(p) => {
+                let k = RouteKey::new(p, ProtocolId::BGP, InterfaceId(1), P::Addr::hop(h));
+                let _ = t.delete_route(&k);
+            }
+        }
+        if i % 64 == 63 {
+            let s = Instant::now();
+            n1 += f1.sync().unwrap();
+            t1 += s.elapsed().as_secs_f64();
+            let s = Instant::now();
+            n2 += f2.sync().unwrap();
+            t2 += s.elapsed().as_secs_f64();
+        }
+    }
+    if !updates.is_empty() {
+        println!(
+            "  {} updates, synced every 64: follow {n1} changes, {:.3} s ({:.0} ns/change); follow_multipath {n2} changes, {:.3} s ({:.0} ns/change); ratio of totals {:.2}; groups {}",
+            updates.len(),
+            t1,
+            t1 * 1e9 / n1.max(1) as f64,
+            t2,
+            t2 * 1e9 / n2.max(1) as f64,
+            t2 / t1,
+            groups.len()
+        );
+    }
 }
 
 fn main() {
@@ -149,7 +200,9 @@ fn main() {
     let addrs: Vec<Ipv4Addr> = (0..BATCH * 4)
         .map(|_| Ipv4Addr::from(rng.next_u64() as u32))
         .collect();
-    run("RIS IPv4", &v4, &addrs, rounds);
+    let mut updates = data::ris_v4_updates();
+    updates.truncate(if quick { 300_000 } else { updates.len() });
+    run("RIS IPv4", &v4, &addrs, rounds, &updates);
     drop(v4);
     let v6 = data::ris_v6();
     // addresses under the table's networks: a random network's address, random low bits
@@ -160,5 +213,7 @@ fn main() {
             std::net::Ipv6Addr::from(u128::from(p.network()) | low)
         })
         .collect();
-    run("RIS IPv6", &v6, &addrs, rounds);
+    let mut updates = data::ris_v6_updates();
+    updates.truncate(if quick { 300_000 } else { updates.len() });
+    run("RIS IPv6", &v6, &addrs, rounds, &updates);
 }

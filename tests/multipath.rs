@@ -675,3 +675,71 @@ fn a_panicking_next_hop_loses_nothing() {
     f.sync().unwrap();
     assert_eq!(groups.len(), 0);
 }
+
+/// A value whose `Clone` panics while `CLONE_PANICS` is set.
+#[derive(Debug, PartialEq)]
+struct Fragile(u32);
+
+static CLONE_PANICS: AtomicBool = AtomicBool::new(false);
+
+impl Clone for Fragile {
+    fn clone(&self) -> Self {
+        if CLONE_PANICS.load(Ordering::Relaxed) {
+            panic!("clone failed");
+        }
+        Fragile(self.0)
+    }
+}
+
+/// A best-set feed whose embedder's `Clone` panics in the middle of a commit (after some
+/// of its changes were returned one by one, in the next network's) loses nothing: the
+/// next `next_commit` returns the rest of the commit whole.
+#[test]
+fn a_best_set_feed_survives_a_panicking_clone_inside_a_commit() {
+    let t = RouteTable::<Ipv4Net, Fragile>::new();
+    let (a, b) = (net("10.0.0.0/8"), net("192.168.0.0/16"));
+    let r = |p: Ipv4Net, h: u8, metric: u32| Route {
+        metric,
+        ..Route::new(key(p, 14, h), Fragile(u32::from(h)))
+    };
+    for h in 1..=3 {
+        t.add_route(r(a, h, 5)).unwrap();
+        t.add_route(r(b, h, 5)).unwrap();
+    }
+    let (dump, mut feed) = t.subscribe(Criteria::all().best_multipath()).unwrap();
+    let mut copy: BTreeMap<Key, Route<Ipv4Net, Fragile>> = dump.map(|r| (r.key, r)).collect();
+    // one commit: a better path in each network evicts its three
+    let mut batch = Batch::new();
+    batch.add_route(r(a, 9, 1)).add_route(r(b, 9, 1));
+    let v = t.commit(batch).unwrap();
+    let fold = |copy: &mut BTreeMap<Key, Route<Ipv4Net, Fragile>>,
+                c: rtm::Change<Ipv4Net, Fragile>| {
+        assert_eq!(c.version, v);
+        if let Some(o) = c.old {
+            assert_eq!(copy.remove(&o.key), Some(o));
+        }
+        if let Some(n) = c.new {
+            copy.insert(n.key, n);
+        }
+    };
+    let first = feed.try_next().unwrap().unwrap(); // network a's first change
+    fold(&mut copy, first);
+    CLONE_PANICS.store(true, Ordering::Relaxed);
+    let mut out = Vec::new();
+    let r1 = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| feed.next_commit(&mut out)));
+    CLONE_PANICS.store(false, Ordering::Relaxed);
+    assert!(r1.is_err(), "the clone of network b's changes panicked");
+    assert!(out.is_empty(), "out as it was");
+    assert_eq!(feed.next_commit(&mut out), Ok(Some(v)));
+    assert_eq!(out.len(), 3 + 4, "a's other three changes, then b's four");
+    for c in out.drain(..) {
+        fold(&mut copy, c);
+    }
+    assert_eq!(feed.next_commit(&mut out), Ok(None));
+    let fresh: BTreeMap<Key, Route<Ipv4Net, Fragile>> = t
+        .enumerate(Criteria::all().best_multipath())
+        .unwrap()
+        .map(|r| (r.key, r))
+        .collect();
+    assert_eq!(copy, fresh);
+}
