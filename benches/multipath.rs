@@ -3,7 +3,7 @@
 //! from a pool of eight next hops (as a router with several upstreams sees them) and a
 //! worse backup. Prints the Fib's bytes per prefix for both followers, the groups the
 //! multipath one interned, and the median time of `lookup_batch` over 16,384 uniform
-//! addresses for both Fibs, then of `lookup_batch` + `select` (a forwarding step), in
+//! addresses for both Fibs, then of `lookup_batch` + a `Selector`'s `select` (a forwarding step), in
 //! interleaved rounds, with the ratios; then replays the real BGP day on that table (each
 //! announcement a path through one of the pool's next hops, each withdrawal one taken away)
 //! with both followers synced every 64 writes, and prints each one's sync time per change
@@ -116,6 +116,8 @@ fn run<P: Prefix>(
     );
     let mut out = vec![None; BATCH];
     let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    // The forwarding thread's view of the groups, as a forwarding engine keeps one.
+    let mut sel = groups.selector();
     for _ in 0..rounds {
         for chunk in addrs.chunks(BATCH) {
             a.push(timed(|| {
@@ -132,7 +134,7 @@ fn run<P: Prefix>(
                 for (i, id) in out[..chunk.len()].iter().enumerate() {
                     if let Some(id) = id {
                         let h = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-                        if let Some(m) = groups.select(*id, h) {
+                        if let Some(m) = sel.select(*id, h) {
                             x ^= m;
                         }
                     }
