@@ -93,6 +93,13 @@ fn a_failed_batch_changes_nothing() {
         .delete_route(key("10.0.0.0/8", 1)); // not live after the first
     assert_eq!(t.commit(b), Err(Error::NoSuchRoute));
 
+    // a delete of a key that is not live fails the batch even when a later add of the
+    // same key would make it live
+    let mut b = Batch::new();
+    b.delete_route(key("10.1.0.0/16", 1))
+        .add_route(Route::new(key("10.1.0.0/16", 1), 1));
+    assert_eq!(t.commit(b), Err(Error::NoSuchRoute));
+
     let mut b = Batch::new();
     b.add_route(Route::new(key("10.1.0.0/16", 1), 1))
         .add_route(Route::new(key("10.1.2.3/16", 1), 1)); // host bits
