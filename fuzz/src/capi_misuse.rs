@@ -165,6 +165,15 @@ pub enum Op {
         null_version: bool,
     },
     BatchDestroy(BatchSel),
+    /// A batch's whole life in one step: created, filled with `changes` (kind, route,
+    /// NULL selector), then committed to `t` (or destroyed, for `end % 4 == 3`).
+    BatchRun {
+        family: u8,
+        changes: Vec<(u8, RouteSel, u8)>,
+        t: TableSel,
+        end: u8,
+        null_version: bool,
+    },
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -1106,6 +1115,31 @@ fn step(w: &mut World, op: &Op) {
             assert_eq!(rc, want, "{op:?}");
             if rc != OK {
                 assert_eq!(v, 0xeeee, "version written on error {rc}");
+            }
+        }
+        Op::BatchRun {
+            family,
+            ref changes,
+            t,
+            end,
+            null_version,
+        } => {
+            step(
+                w,
+                &Op::BatchCreate {
+                    family,
+                    null_out: 0,
+                },
+            );
+            // the newest batch (or, if none could be created, another live one)
+            let b = BatchSel::Live(w.batches.len().saturating_sub(1) as u8);
+            for &(kind, r, null) in changes {
+                step(w, &Op::BatchQueue { b, kind, r, null });
+            }
+            if end % 4 == 3 {
+                step(w, &Op::BatchDestroy(b));
+            } else {
+                step(w, &Op::BatchCommit { t, b, null_version });
             }
         }
         Op::BatchDestroy(b) => {
