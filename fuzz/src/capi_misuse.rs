@@ -166,7 +166,8 @@ pub enum Op {
     },
     BatchDestroy(BatchSel),
     /// A batch's whole life in one step: created, filled with `changes` (kind, route,
-    /// NULL selector), then committed to `t` (or destroyed, for `end % 4 == 3`).
+    /// NULL selector), then committed to `t` (a live selector: a table of the batch's
+    /// family, if there is one), or destroyed for `end % 4 == 3`.
     BatchRun {
         family: u8,
         changes: Vec<(u8, RouteSel, u8)>,
@@ -1136,6 +1137,21 @@ fn step(w: &mut World, op: &Op) {
             for &(kind, r, null) in changes {
                 step(w, &Op::BatchQueue { b, kind, r, null });
             }
+            // A live table selector picks among the tables of the batch's family (if any):
+            // other selectors still reach the other families and dead or forged tables.
+            let family = match w.batch(b).1 {
+                Some(i) => w.batches[i].family,
+                None => 0,
+            };
+            let same: Vec<usize> = (0..w.live.len())
+                .filter(|&i| w.live[i].model.family() == family)
+                .collect();
+            let t = match t {
+                TableSel::Live(i) if !same.is_empty() => {
+                    TableSel::Live(same[usize::from(i) % same.len()] as u8)
+                }
+                t => t,
+            };
             if end % 4 == 3 {
                 step(w, &Op::BatchDestroy(b));
             } else {
