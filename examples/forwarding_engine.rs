@@ -11,11 +11,26 @@
 //! the day is over it checks that the copy equals a fresh enumeration at the feed's
 //! version, and prints what it measured.
 //!
+//! With `--batch N` the writer commits the day as batches of N consecutive updates
+//! (`Batch::add_route` for an announce, `Batch::withdraw_route` for a withdraw; an announce
+//! and a withdraw of one prefix in the same batch apply in order), one version each.
+//!
+//! Then a graceful restart (unless `--no-graceful-restart`): the peer's session drops,
+//! the engine notes the table's version `v0` and keeps forwarding on the stale routes; the
+//! peer comes back and announces 95% of its routes again (each `add_route` rewrites its
+//! route, an identical one too), and one `delete_routes` of the peer's routes unchanged
+//! since `v0` sweeps the rest in one commit. Lookup threads on the Fib (kept in step by its
+//! follower) and on the table count the "no route" answers for addresses inside the
+//! re-announced networks all along: there must be none (the demo exits with status 1
+//! otherwise).
+//!
 //! ```text
 //! cargo run --release --example forwarding_engine                      # the real day
 //! cargo run --release --example forwarding_engine -- --updates 200000  # its first 200k updates
 //! cargo run --release --example forwarding_engine -- --routes 100000   # synthetic table + churn
+//! cargo run --release --example forwarding_engine -- --batch 64        # the day as commits of 64
 //! cargo run --release --example forwarding_engine -- --follower-first  # the follower at SCHED_FIFO
+//! cargo run --release --example forwarding_engine -- --no-graceful-restart  # the replay only
 //! ```
 //!
 //! The real data: RIPE NCC Routing Information Service (see benches/data/README.md).
@@ -31,25 +46,35 @@ use std::time::{Duration, Instant};
 
 use data::Update;
 use indicatif::{ProgressBar, ProgressStyle};
-use rtm::{Criteria, Error, Fib, Ipv4Net, Route, RouteKey, RouteTable, Version};
+use rtm::{
+    Batch, Criteria, Error, Fib, FibFollower, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable,
+    Version,
+};
 
 type Table = RouteTable<Ipv4Net, u64>;
 type Key = RouteKey<Ipv4Net>;
 
 const USAGE: &str =
-    "usage: forwarding_engine [--routes N] [--updates N] [--lookup-threads N] [--follower-first]
+    "usage: forwarding_engine [--routes N] [--updates N] [--batch N] [--lookup-threads N]
+                         [--follower-first] [--no-graceful-restart]
   (no --routes)    the real RIPE RIS IPv4 table and its real BGP day
   --routes N       a synthetic BGP-like table of N routes and synthetic churn instead
   --updates N      replay at most N updates (default: the whole day; synthetic: 1,000,000)
+  --batch N        replay the updates as commits of N consecutive updates (default: one
+                   write per update)
   --lookup-threads N   threads running longest-prefix matches (default 1)
   --follower-first the Fib's follower thread at SCHED_FIFO priority 1 (Linux, CAP_SYS_NICE):
-                   ahead of every ordinary thread when changes wake it";
+                   ahead of every ordinary thread when changes wake it
+  --no-graceful-restart  skip the graceful restart after the replay (the peer announces 95%
+                   of its routes again, one commit sweeps the rest)";
 
 struct Args {
     routes: Option<usize>,
     updates: Option<usize>,
+    batch: Option<usize>,
     lookup_threads: usize,
     follower_first: bool,
+    graceful_restart: bool,
 }
 
 /// Parses the command line; a bad one prints the usage and exits with status 2.
@@ -61,8 +86,10 @@ fn parse_args() -> Args {
     let mut a = Args {
         routes: None,
         updates: None,
+        batch: None,
         lookup_threads: 1,
         follower_first: false,
+        graceful_restart: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -78,7 +105,9 @@ fn parse_args() -> Args {
             "--routes" => a.routes = Some(number().max(1)),
             "--updates" => a.updates = Some(number()),
             "--lookup-threads" => a.lookup_threads = number(),
+            "--batch" => a.batch = Some(number().max(1)),
             "--follower-first" => a.follower_first = true,
+            "--no-graceful-restart" => a.graceful_restart = false,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -141,7 +170,9 @@ fn us(ns: u64) -> String {
 
 /// What the writer measured.
 struct Replay {
+    /// Per write, or per commit of a batch.
     latencies: Vec<u64>,
+    updates: usize,
     elapsed: Duration,
     absent_withdrawals: usize,
     preempted: u64,
@@ -342,7 +373,7 @@ fn main() {
             }
             replaying.finish_and_clear();
         });
-        let replay = replay(&table, &w, v0, &committed_at, &progress, start);
+        let replay = replay(&table, &w, args.batch, v0, &committed_at, &progress, start);
         // The lookup threads ran from `start` to here.
         let looked = start.elapsed();
         done.store(true, Ordering::Relaxed);
@@ -366,16 +397,31 @@ fn main() {
     // The figures.
     let mut lat = replay.latencies;
     lat.sort_unstable();
+    match args.batch {
+        None => println!(
+            "replay: {} updates in {:.2?} = {:.2} M/s ({} withdrawals of absent routes)",
+            replay.updates,
+            replay.elapsed,
+            replay.updates as f64 / replay.elapsed.as_secs_f64() / 1e6,
+            replay.absent_withdrawals
+        ),
+        Some(n) => println!(
+            "replay: {} updates in {:.2?} = {:.2} M/s, as {} commits of {} consecutive updates",
+            replay.updates,
+            replay.elapsed,
+            replay.updates as f64 / replay.elapsed.as_secs_f64() / 1e6,
+            lat.len(),
+            n
+        ),
+    }
     println!(
-        "replay: {} updates in {:.2?} = {:.2} M/s ({} withdrawals of absent routes)",
-        lat.len(),
-        replay.elapsed,
-        lat.len() as f64 / replay.elapsed.as_secs_f64() / 1e6,
-        replay.absent_withdrawals
-    );
-    println!(
-        "  write latency: p50 {}, p99.9 {}, max {} (the writer thread was preempted {} times, \
+        "  {} latency: p50 {}, p99.9 {}, max {} (the writer thread was preempted {} times, \
          used {:.2} s of CPU)",
+        if args.batch.is_some() {
+            "commit"
+        } else {
+            "write"
+        },
         us(data::pct(&lat, 0.5)),
         us(data::pct(&lat, 0.999)),
         us(*lat.last().unwrap_or(&0)),
@@ -488,6 +534,16 @@ fn main() {
         st.live_routes,
         rss_mib()
     );
+
+    let restart_ok = !args.graceful_restart
+        || graceful_restart(
+            &table,
+            &fib,
+            &mut follower,
+            next_hop,
+            args.lookup_threads.max(1),
+            args.batch,
+        );
     if fib_wrong > 0 {
         eprintln!("the Fib does not match the table after its last sync");
         std::process::exit(1);
@@ -499,12 +555,180 @@ fn main() {
         );
         std::process::exit(1);
     }
+    if !restart_ok {
+        eprintln!("the graceful restart dropped traffic or swept the wrong routes");
+        std::process::exit(1);
+    }
 }
 
-/// The writer: replays the updates flat out, timing each.
+/// The graceful restart (module docs): the peer's routes are all protocol 14 (BGP). Returns
+/// whether no lookup of a re-announced network answered "no route" and the sweep removed
+/// exactly the routes not announced again.
+fn graceful_restart<'t>(
+    table: &'t Table,
+    fib: &Fib<Ipv4Net>,
+    follower: &mut FibFollower<'t, Ipv4Net, u64>,
+    next_hop: impl Fn(&Route<Ipv4Net, u64>) -> u32,
+    lookup_threads: usize,
+    batch: Option<usize>,
+) -> bool {
+    let peer = ProtocolId(14);
+    // The session drops: note the version, keep forwarding on the (now stale) routes.
+    let v0 = table.version();
+    let routes: Vec<Route<Ipv4Net, u64>> = table
+        .enumerate(Criteria::all().protocol(peer).include_disabled())
+        .expect("a free slot")
+        .collect();
+    // The peer comes back and announces 95% of them again (every 20th is gone for good).
+    let (again, gone): (Vec<_>, Vec<_>) = routes
+        .into_iter()
+        .enumerate()
+        .partition(|(i, _)| i % 20 != 19);
+    let again: Vec<Route<Ipv4Net, u64>> = again.into_iter().map(|(_, r)| r).collect();
+    // Addresses inside re-announced networks: a random host of each of 2^18 of them.
+    let mut rng = data::Rng::new(5);
+    let addrs: Vec<std::net::Ipv4Addr> = (0..1 << 18)
+        .map(|_| {
+            let p = again[rng.below(again.len() as u64) as usize].key.prefix;
+            let host = (rng.next_u64() as u32)
+                & (u32::MAX.checked_shr(u32::from(p.prefix_len())).unwrap_or(0));
+            std::net::Ipv4Addr::from(u32::from(p.network()) | host)
+        })
+        .collect();
+    let done = AtomicBool::new(false);
+    let (fib_lookups, fib_misses) = (AtomicU64::new(0), AtomicU64::new(0));
+    let (table_lookups, table_misses) = (AtomicU64::new(0), AtomicU64::new(0));
+    let t0 = Instant::now();
+    let (announce, sweep, swept) = thread::scope(|s| {
+        for t in 0..lookup_threads {
+            let (addrs, done, fl, fm, tl, tm) = (
+                &addrs,
+                &done,
+                &fib_lookups,
+                &fib_misses,
+                &table_lookups,
+                &table_misses,
+            );
+            s.spawn(move || {
+                let mut out = [None; 256];
+                let mut i = (t * 7919) & !255;
+                let (mut n, mut miss, mut tn, mut tmiss) = (0u64, 0u64, 0u64, 0u64);
+                while !done.load(Ordering::Relaxed) {
+                    i = (i + 256) & (addrs.len() - 1);
+                    fib.lookup_batch(&addrs[i..i + 256], &mut out);
+                    n += 256;
+                    miss += out.iter().filter(|o| o.is_none()).count() as u64;
+                    // and one in 16 addresses on the table itself
+                    for a in addrs[i..i + 256].iter().step_by(16) {
+                        tn += 1;
+                        tmiss += u64::from(table.lookup(*a).is_none());
+                    }
+                }
+                fl.fetch_add(n, Ordering::Relaxed);
+                fm.fetch_add(miss, Ordering::Relaxed);
+                tl.fetch_add(tn, Ordering::Relaxed);
+                tm.fetch_add(tmiss, Ordering::Relaxed);
+            });
+        }
+        let follower_thread = {
+            let done = &done;
+            let follower = &mut *follower;
+            s.spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    follower
+                        .sync_timeout(Duration::from_millis(1))
+                        .expect("the follower keeps its slots");
+                }
+            })
+        };
+        // The re-announcement: each add rewrites its route (a fresh value: new attributes).
+        let t1 = Instant::now();
+        let fresh = |r: &Route<Ipv4Net, u64>| Route {
+            value: r.value + (1 << 40),
+            ..r.clone()
+        };
+        match batch {
+            None => {
+                for r in &again {
+                    table.add_route(fresh(r)).expect("canonical prefix");
+                }
+            }
+            Some(n) => {
+                for chunk in again.chunks(n) {
+                    let mut b = Batch::new();
+                    for r in chunk {
+                        b.add_route(fresh(r));
+                    }
+                    table.commit(b).expect("canonical prefixes");
+                }
+            }
+        }
+        let announce = t1.elapsed();
+        // End of RIB: sweep what was not announced again, in one commit.
+        let t2 = Instant::now();
+        let swept = table
+            .delete_routes(
+                Criteria::all()
+                    .protocol(peer)
+                    .include_disabled()
+                    .unchanged_since(v0),
+            )
+            .expect("a free slot");
+        let sweep = t2.elapsed();
+        // Let the lookups see the Fib after the sweep for a moment.
+        thread::sleep(Duration::from_millis(50));
+        done.store(true, Ordering::Relaxed);
+        follower_thread.join().expect("follower");
+        (announce, sweep, swept)
+    });
+    follower.sync().expect("the follower keeps its slots");
+    let fib_wrong = addrs
+        .iter()
+        .step_by(16)
+        .filter(|a| fib.lookup(**a) != table.lookup(**a).map(|r| next_hop(&r)))
+        .count();
+    let (fm, tm) = (
+        fib_misses.load(Ordering::Relaxed),
+        table_misses.load(Ordering::Relaxed),
+    );
+    println!(
+        "graceful restart: the peer announced {} of its {} routes again in {:.2?} ({}); the \
+         sweep of the routes unchanged since version {} removed {} in one commit in {:.2?} \
+         ({} expected); {} routes left",
+        again.len(),
+        again.len() + gone.len(),
+        announce,
+        match batch {
+            None => "single writes".to_string(),
+            Some(n) => format!("commits of {n}"),
+        },
+        v0.0,
+        swept,
+        sweep,
+        gone.len(),
+        table.route_count()
+    );
+    println!(
+        "  no-route answers for addresses in re-announced networks: {} of {} Fib lookups, {} \
+         of {} table lookups (over {:.2?}); after a last sync the Fib differs from the table \
+         at {} of {} sampled addresses",
+        fm,
+        fib_lookups.load(Ordering::Relaxed),
+        tm,
+        table_lookups.load(Ordering::Relaxed),
+        t0.elapsed(),
+        fib_wrong,
+        addrs.len() / 16
+    );
+    fm == 0 && tm == 0 && fib_wrong == 0 && swept == gone.len()
+}
+
+/// The writer: replays the updates flat out, timing each (or, with `batch`, each commit
+/// of that many consecutive updates).
 fn replay(
     table: &Table,
     w: &Workload,
+    batch: Option<usize>,
     v0: u64,
     committed_at: &[AtomicU64],
     progress: &AtomicUsize,
@@ -515,6 +739,36 @@ fn replay(
     let mut absent = 0;
     let (p0, cpu0) = (data::preempted(), data::thread_cpu_secs());
     let t0 = Instant::now();
+    if let Some(n) = batch {
+        let mut done = 0;
+        for chunk in w.updates.chunks(n) {
+            let t = Instant::now();
+            let mut b = Batch::new();
+            for (j, u) in chunk.iter().enumerate() {
+                match u {
+                    Update::Announce(p) => {
+                        b.add_route(data::route(data::key_v4(*p), base + (done + j) as u64))
+                    }
+                    Update::Withdraw(p) => b.withdraw_route(data::key_v4(*p)),
+                };
+            }
+            let v = table.commit(b).expect("canonical prefixes");
+            latencies.push(t.elapsed().as_nanos() as u64);
+            if let Some(at) = committed_at.get((v.0 - v0) as usize) {
+                at.store(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            }
+            done += chunk.len();
+            progress.store(done, Ordering::Relaxed);
+        }
+        return Replay {
+            latencies,
+            updates: done,
+            elapsed: t0.elapsed(),
+            absent_withdrawals: 0,
+            preempted: data::preempted() - p0,
+            cpu: data::thread_cpu_secs() - cpu0,
+        };
+    }
     for (i, u) in w.updates.iter().enumerate() {
         let t = Instant::now();
         let committed = match u {
@@ -543,6 +797,7 @@ fn replay(
         progress.store(i + 1, Ordering::Relaxed);
     }
     Replay {
+        updates: latencies.len(),
         latencies,
         elapsed: t0.elapsed(),
         absent_withdrawals: absent,

@@ -401,12 +401,19 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
                         Inserted::New(node) => (node, None),
                         Inserted::Pushed(node, prev) => (node, prev),
                     };
+                let was = prev.is_some_and(|p| p.entry.is_some());
                 linked.push(Linked {
                     plan: i,
                     node,
                     version: v,
-                    was: prev.is_some_and(|p| p.entry.is_some()),
+                    was,
                 });
+                if plan.must_live && !was {
+                    // A `delete_route` before this key's add found it not live: the
+                    // version just linked is cancelled with the rest of the attempt.
+                    failed = Some(Error::NoSuchRoute);
+                    break;
+                }
                 continue;
             }
             // A delete if live, or a block operation's write over one version.

@@ -465,13 +465,17 @@ impl Reclaimer {
         // The node a walk will resume from stays linked until the walk moves past it.
         let walk_stop = state.walk == Walk::At(node.as_ptr().cast::<()>());
         if p.retirable && p.head_ts <= upto && !retained && !walk_stop && SkipList::is_built(node) {
-            if node.chain.retire(&parts.clock.journal, guard, &pass.permit) {
+            if let Some(marker) = node.chain.retire(&parts.clock.journal, guard, &pass.permit) {
                 // SAFETY: we are the reclaimer (we hold the permit), we just retired the
                 // chain, the node is built, and a retired chain is skipped above, so the
                 // node is removed once.
                 unsafe { parts.list.remove(node, guard) };
-                // The node goes with its chain, the lone marker.
-                self.markers.fetch_sub(1, Ordering::Relaxed);
+                // The node goes with its chain: the lone marker, or a lone cancelled
+                // version (a failed or cancelled batch's add of a new key), which was
+                // never counted as a marker.
+                if marker {
+                    self.markers.fetch_sub(1, Ordering::Relaxed);
+                }
             }
             return;
         }

@@ -779,17 +779,24 @@ impl<V: Send + 'static> Chain<V> {
     /// Retires the key if its chain is still the lone deletion marker (or lone cancelled
     /// version) `prune` saw. Only the reclaimer retires (`_permit`): it then removes the
     /// node, once. On success a lone marker is taken out of the journal: the node (and
-    /// with it the marker) goes to the epoch next.
-    pub(crate) fn retire(&self, journal: &Journal, guard: &Guard, _permit: &SweepPermit) -> bool {
+    /// with it the marker) goes to the epoch next. Returns `None` if the chain was not
+    /// retired, else whether its lone version was a deletion marker (`false`: a cancelled
+    /// version, which the marker count never counted).
+    pub(crate) fn retire(
+        &self,
+        journal: &Journal,
+        guard: &Guard,
+        _permit: &SweepPermit,
+    ) -> Option<bool> {
         let (h, dead) = self.head_ptr(guard);
-        let Some(h) = h else { return false };
+        let h = h?;
         if dead || h.older(guard).is_some() {
-            return false;
+            return None;
         }
         let marker = match h.stamp() {
             Stamp::At(t) if h.entry.is_none() => Some(t),
             Stamp::Cancelled(at) if at != u64::MAX => None,
-            _ => return false,
+            _ => return None,
         };
         let w = ptr::from_ref(h).cast_mut();
         // AcqRel: a writer that then fails its push sees the retirement.
@@ -802,12 +809,13 @@ impl<V: Send + 'static> Chain<V> {
                 Ordering::Acquire,
             )
             .is_ok();
-        if retired {
-            if let Some(t) = marker {
-                journal.forget(t, h.erased(), guard);
-            }
+        if !retired {
+            return None;
         }
-        retired
+        if let Some(t) = marker {
+            journal.forget(t, h.erased(), guard);
+        }
+        Some(marker.is_some())
     }
 }
 

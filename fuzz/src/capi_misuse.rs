@@ -10,7 +10,10 @@
 //! `INVALID_PARAMETER`; so are unknown flag bits; a handle value is valid iff the model
 //! holds it as an open handle of a live table, and then `next` pops the snapshot taken at
 //! its creation; no handle value is issued twice; every result otherwise equals the
-//! model's.
+//! model's. Batches (`rtm_batch_*`) are created, filled with adds, deletes and withdraws of
+//! routes well-formed or not, committed to tables of their family or not (and NULL, dead or
+//! forged batch values passed everywhere): a commit takes a live batch whatever it returns,
+//! and applies it whole (one commit: a feed gets its messages together) or not at all.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::ptr;
@@ -20,7 +23,7 @@ use rtm::{InterfaceId, Ipv4Net, Ipv6Net, ProtocolId, Route, RouteKey};
 use rtm_capi::*;
 
 use crate::input::{decode, AddrIn, RouteIn};
-use crate::model::{net_mask, Crit, Fam, Model};
+use crate::model::{net_mask, BatchOp, Crit, Fam, Model};
 
 const OK: u32 = RTM_NO_ERROR;
 const IP: u32 = RTM_ERROR_INVALID_PARAMETER;
@@ -145,7 +148,54 @@ pub enum Op {
         null: u8,
     },
     FibDestroy(FeedSel),
+    BatchCreate {
+        family: u8,
+        null_out: u8,
+    },
+    /// Queues an add, a delete or a withdraw (`kind % 3`).
+    BatchQueue {
+        b: BatchSel,
+        kind: u8,
+        r: RouteSel,
+        null: u8,
+    },
+    BatchCommit {
+        t: TableSel,
+        b: BatchSel,
+        null_version: bool,
+    },
+    BatchDestroy(BatchSel),
+    /// A batch's whole life in one step: created, filled with `changes` (kind, route,
+    /// NULL selector), then committed to `t` (a live selector: a table of the batch's
+    /// family, if there is one), or destroyed for `end % 4 == 3`.
+    BatchRun {
+        family: u8,
+        changes: Vec<(u8, RouteSel, u8)>,
+        t: TableSel,
+        end: u8,
+        null_version: bool,
+    },
 }
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum BatchSel {
+    Live(u8),
+    /// Committed or destroyed.
+    Dead(u8),
+    Null,
+    Raw(u64),
+}
+
+/// A live batch: its family and the changes queued, in order (kind `% 3`: add, delete,
+/// withdraw).
+struct BatchModel {
+    ptr: *mut rtm_batch,
+    family: u8,
+    ops: Vec<(u8, rtm_route)>,
+}
+
+/// The most batches an input keeps alive at once.
+const MAX_BATCHES: usize = 4;
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 pub enum FeedSel {
@@ -157,11 +207,35 @@ pub enum FeedSel {
 /// A route change message: flags, current best, previous best.
 type Message = (u32, Option<rtm_route>, Option<rtm_route>);
 
-/// An open feed's criteria and the messages it has not returned yet.
+/// An open feed's criteria and the messages it has not returned yet, each with the
+/// number of the commit that made it (the messages of one commit come in any order).
 struct FeedModel {
     flags: u32,
     crit: Option<rtm_route>,
-    queue: VecDeque<Message>,
+    queue: VecDeque<(usize, Message)>,
+}
+
+/// Takes the queued message the feed returned: of the first commit's messages, the one
+/// equal to what was written to the outputs that are not NULL (else the first, which the
+/// caller's comparison then reports).
+fn take_message(
+    q: &mut VecDeque<(usize, Message)>,
+    flags: u32,
+    cur: Option<&rtm_route>,
+    prev: Option<&rtm_route>,
+) -> Option<Message> {
+    let first = q.front()?.0;
+    let s = sentinel();
+    let i = q
+        .iter()
+        .take_while(|m| m.0 == first)
+        .position(|(_, (f, c, p))| {
+            *f == flags
+                && cur.is_none_or(|r| c.unwrap_or(s) == *r)
+                && prev.is_none_or(|r| p.unwrap_or(s) == *r)
+        })
+        .unwrap_or(0);
+    q.remove(i).map(|m| m.1)
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -319,6 +393,9 @@ trait CModel {
     /// The routes an enumeration opened now returns, or the parameter error.
     fn enumerate(&self, flags: u32, crit: Option<&rtm_route>) -> Result<Vec<rtm_route>, u32>;
     fn counts(&self) -> (usize, usize);
+    /// Commits a batch's changes (routes checked when queued): `Ok(whether anything
+    /// changed)`, or `NO_MORE_ROUTES` with the model unchanged.
+    fn commit(&mut self, ops: &[(u8, rtm_route)]) -> Result<bool, u32>;
     /// A copy of the model (what a Fib synced now holds).
     fn snapshot(&self) -> Box<dyn CModel>;
 }
@@ -448,6 +525,28 @@ impl<P: CFam> CModel for Model<P, u64> {
     fn counts(&self) -> (usize, usize) {
         (self.routes.len(), self.network_count())
     }
+
+    fn commit(&mut self, ops: &[(u8, rtm_route)]) -> Result<bool, u32> {
+        let ops: Vec<BatchOp<P, u64>> = ops
+            .iter()
+            .map(|(kind, r)| {
+                let r = from_c::<P>(r).expect("checked when queued");
+                match kind % 3 {
+                    0 => BatchOp::Add(r),
+                    1 => BatchOp::Delete(r.key),
+                    _ => BatchOp::Withdraw(r.key),
+                }
+            })
+            .collect();
+        match Model::commit(self, &ops) {
+            Ok((after, changed)) => {
+                *self = after;
+                Ok(!changed.is_empty())
+            }
+            Err(rtm::Error::NoSuchRoute) => Err(NMR),
+            Err(e) => panic!("the model's commit: {e:?}"),
+        }
+    }
 }
 
 struct Table {
@@ -480,14 +579,10 @@ impl Table {
         self.handles.len() + self.feeds.len() + self.fibs.len()
     }
 
-    /// Runs one write on the model and queues the message each feed gets for it.
-    /// `written`: the route an add wrote (an identical rewrite of a network's entry is a
+    /// Runs one commit on the model and queues the messages each feed gets for it.
+    /// `written`: the routes its adds wrote (an identical rewrite of a network's entry is a
     /// message too).
-    fn write(
-        &mut self,
-        written: Option<&rtm_route>,
-        f: impl FnOnce(&mut dyn CModel) -> u32,
-    ) -> u32 {
+    fn write(&mut self, written: &[rtm_route], f: impl FnOnce(&mut dyn CModel) -> u32) -> u32 {
         let before: Vec<_> = self
             .feeds
             .values()
@@ -497,6 +592,7 @@ impl Table {
         if rc != OK {
             return rc;
         }
+        let commit = self.commits;
         self.commits += 1;
         for (fm, before) in self.feeds.values_mut().zip(before) {
             let after = entries(&*self.model, fm);
@@ -504,12 +600,13 @@ impl Table {
                 before.keys().chain(after.keys()).copied().collect();
             for n in nets {
                 let (old, new) = (before.get(&n).copied(), after.get(&n).copied());
-                let rewrite =
-                    written.is_some_and(|w| new.is_some_and(|r| r == to_canonical(w, &r)));
+                let rewrite = written
+                    .iter()
+                    .any(|w| new.is_some_and(|r| r == to_canonical(w, &r)));
                 if old != new || rewrite {
                     let flags = (u32::from(new.is_some()) * RTM_CURRENT_BEST_ROUTE)
                         | (u32::from(old.is_some()) * RTM_PREVIOUS_BEST_ROUTE);
-                    fm.queue.push_back((flags, new, old));
+                    fm.queue.push_back((commit, (flags, new, old)));
                 }
             }
         }
@@ -538,9 +635,30 @@ struct World {
     dead: Vec<u64>,
     /// Closed feeds and feeds of destroyed tables.
     dead_feeds: Vec<u64>,
+    batches: Vec<BatchModel>,
+    /// Committed and destroyed batches.
+    dead_batches: Vec<*mut rtm_batch>,
 }
 
 impl World {
+    /// The batch value a selector names, and the live batch it is, if any (a raw value
+    /// may hit a live token).
+    fn batch(&self, sel: BatchSel) -> (*mut rtm_batch, Option<usize>) {
+        let p = match sel {
+            BatchSel::Live(i) if !self.batches.is_empty() => {
+                self.batches[usize::from(i) % self.batches.len()].ptr
+            }
+            BatchSel::Live(i) => ptr::without_provenance_mut(1 << 63 | usize::from(i) << 48),
+            BatchSel::Dead(i) if !self.dead_batches.is_empty() => {
+                self.dead_batches[usize::from(i) % self.dead_batches.len()]
+            }
+            BatchSel::Dead(i) => ptr::without_provenance_mut(usize::from(i) + 1),
+            BatchSel::Null => ptr::null_mut(),
+            BatchSel::Raw(r) => ptr::without_provenance_mut(r as usize),
+        };
+        (p, self.batches.iter().position(|b| b.ptr == p))
+    }
+
     /// The pointer a selector names, and the live table it is, if any.
     fn table(&self, sel: TableSel) -> (*mut rtm_table, Option<usize>) {
         let p = match sel {
@@ -772,8 +890,8 @@ fn step(w: &mut World, op: &Op) {
             };
             let want = pre(p, rp.is_null()).unwrap_or_else(|| match ti {
                 None => IH,
-                Some(i) if add => w.live[i].write(Some(&route), |m| m.add(&route)),
-                Some(i) => w.live[i].write(None, |m| m.delete(&route)),
+                Some(i) if add => w.live[i].write(&[route], |m| m.add(&route)),
+                Some(i) => w.live[i].write(&[], |m| m.delete(&route)),
             });
             assert_eq!(rc, want, "{op:?}");
         }
@@ -856,6 +974,201 @@ fn step(w: &mut World, op: &Op) {
                     assert_eq!(st.open_enumerations, t.slots_used() as u64);
                     assert_eq!(st.max_enumerations as usize, t.max);
                     assert_eq!(st.family, t.model.family());
+                }
+            }
+        }
+        Op::BatchCreate { family, null_out } => {
+            if w.batches.len() >= MAX_BATCHES {
+                return;
+            }
+            let family = match family % 8 {
+                0..=3 => 4,
+                4..=6 => 6,
+                _ => family,
+            };
+            let mut b: *mut rtm_batch = ptr::null_mut();
+            let out: *mut *mut rtm_batch = if is_null(null_out) {
+                ptr::null_mut()
+            } else {
+                &mut b
+            };
+            // SAFETY: `out` is NULL or points to `b`.
+            let rc = unsafe { rtm_batch_create(family, out) };
+            if out.is_null() || (family != 4 && family != 6) {
+                assert_eq!(rc, IP);
+                assert!(b.is_null());
+                return;
+            }
+            assert_eq!(rc, OK);
+            assert!(!b.is_null() && w.batches.iter().all(|x| x.ptr != b));
+            assert!(!w.dead_batches.contains(&b), "a batch token was reused");
+            w.batches.push(BatchModel {
+                ptr: b,
+                family,
+                ops: Vec::new(),
+            });
+        }
+        Op::BatchQueue { b, kind, r, null } => {
+            let (bp, bi) = w.batch(b);
+            // routes from a live table of the batch's family, if any
+            let family = bi.map(|i| w.batches[i].family);
+            let ti = w.live.iter().position(|t| Some(t.model.family()) == family);
+            let route = w.route(ti, &r);
+            let rp: *const rtm_route = if is_null(null) { ptr::null() } else { &route };
+            // SAFETY: `rp` is NULL or points to `route`; any batch value may be passed.
+            let rc = unsafe {
+                match kind % 3 {
+                    0 => rtm_batch_add_route(bp, rp),
+                    1 => rtm_batch_delete_route(bp, rp),
+                    _ => rtm_batch_withdraw_route(bp, rp),
+                }
+            };
+            let want = if bp.is_null() || rp.is_null() {
+                IP
+            } else {
+                match bi {
+                    None => IH,
+                    Some(i) => {
+                        let ok = if w.batches[i].family == 4 {
+                            from_c::<Ipv4Net>(&route).is_some()
+                        } else {
+                            from_c::<Ipv6Net>(&route).is_some()
+                        };
+                        if ok {
+                            w.batches[i].ops.push((kind % 3, route));
+                            OK
+                        } else {
+                            IP
+                        }
+                    }
+                }
+            };
+            assert_eq!(rc, want, "{op:?}");
+        }
+        Op::BatchCommit { t, b, null_version } => {
+            let (bp, bi) = w.batch(b);
+            let (p, ti) = w.table(t);
+            if ti.is_some_and(|i| w.live[i].commits >= MAX_COMMITS) {
+                return;
+            }
+            let stats_version = |p: *mut rtm_table| {
+                let mut st = rtm_stats::default();
+                // SAFETY: `st` is a local; `p` is a live table.
+                assert_eq!(unsafe { rtm_table_stats(p, &mut st) }, OK);
+                st.version
+            };
+            let before = ti.map(|_| stats_version(p));
+            let mut v = 0xeeee_u64;
+            let vp: *mut u64 = if null_version {
+                ptr::null_mut()
+            } else {
+                &mut v
+            };
+            // SAFETY: `vp` is NULL or a local; any table and batch value may be passed.
+            let rc = unsafe { rtm_batch_commit(p, bp, vp) };
+            let Some(bi) = bi else {
+                assert_eq!(rc, if bp.is_null() { IP } else { IH }, "{op:?}");
+                assert_eq!(v, 0xeeee);
+                return;
+            };
+            // taken, whatever happens next
+            let batch = w.batches.swap_remove(bi);
+            w.dead_batches.push(batch.ptr);
+            let want = match ti {
+                _ if p.is_null() => IP,
+                None => IH,
+                Some(i) if w.live[i].model.family() != batch.family => IP,
+                Some(i) => {
+                    let t = &mut w.live[i];
+                    let written: Vec<rtm_route> = batch
+                        .ops
+                        .iter()
+                        .filter(|(k, _)| *k == 0)
+                        .map(|(_, r)| *r)
+                        .collect();
+                    let mut changed = false;
+                    let rc = t.write(&written, |m| match m.commit(&batch.ops) {
+                        Ok(c) => {
+                            changed = c;
+                            OK
+                        }
+                        Err(e) => e,
+                    });
+                    let before = before.expect("a live table");
+                    let after = stats_version(p);
+                    if rc == OK {
+                        let want = before + u64::from(changed);
+                        assert_eq!(
+                            after, want,
+                            "one commit for the batch, if it changes anything"
+                        );
+                        if !null_version {
+                            assert_eq!(v, after);
+                        }
+                    } else {
+                        // a failed commit may take a clock value (and a journal slot)
+                        t.commits += 1;
+                        assert!(after >= before);
+                    }
+                    rc
+                }
+            };
+            assert_eq!(rc, want, "{op:?}");
+            if rc != OK {
+                assert_eq!(v, 0xeeee, "version written on error {rc}");
+            }
+        }
+        Op::BatchRun {
+            family,
+            ref changes,
+            t,
+            end,
+            null_version,
+        } => {
+            step(
+                w,
+                &Op::BatchCreate {
+                    family,
+                    null_out: 0,
+                },
+            );
+            // the newest batch (or, if none could be created, another live one)
+            let b = BatchSel::Live(w.batches.len().saturating_sub(1) as u8);
+            for &(kind, r, null) in changes {
+                step(w, &Op::BatchQueue { b, kind, r, null });
+            }
+            // A live table selector picks among the tables of the batch's family (if any):
+            // other selectors still reach the other families and dead or forged tables.
+            let family = match w.batch(b).1 {
+                Some(i) => w.batches[i].family,
+                None => 0,
+            };
+            let same: Vec<usize> = (0..w.live.len())
+                .filter(|&i| w.live[i].model.family() == family)
+                .collect();
+            let t = match t {
+                TableSel::Live(i) if !same.is_empty() => {
+                    TableSel::Live(same[usize::from(i) % same.len()] as u8)
+                }
+                t => t,
+            };
+            if end % 4 == 3 {
+                step(w, &Op::BatchDestroy(b));
+            } else {
+                step(w, &Op::BatchCommit { t, b, null_version });
+            }
+        }
+        Op::BatchDestroy(b) => {
+            let (bp, bi) = w.batch(b);
+            // SAFETY: any batch value may be passed.
+            let rc = unsafe { rtm_batch_destroy(bp) };
+            match bi {
+                _ if bp.is_null() => assert_eq!(rc, IP),
+                None => assert_eq!(rc, IH),
+                Some(i) => {
+                    assert_eq!(rc, OK);
+                    let b = w.batches.swap_remove(i);
+                    w.dead_batches.push(b.ptr);
                 }
             }
         }
@@ -1017,10 +1330,18 @@ fn step(w: &mut World, op: &Op) {
                         match t.model.enumerate(flags, crit.as_ref()) {
                             Err(e) => Err(e),
                             Ok(_) if t.slots_used() >= t.max => Err(NSR),
-                            Ok(routes) => Ok(routes
-                                .iter()
-                                .filter(|r| t.write(None, |m| m.delete(r)) == OK)
-                                .count()),
+                            Ok(routes) if routes.is_empty() => Ok(0),
+                            Ok(routes) => {
+                                // one commit: every matching route is live, and goes
+                                let rc = t.write(&[], |m| {
+                                    for r in &routes {
+                                        assert_eq!(m.delete(r), OK);
+                                    }
+                                    OK
+                                });
+                                assert_eq!(rc, OK);
+                                Ok(routes.len())
+                            }
                         }
                     }
                 },
@@ -1116,7 +1437,9 @@ fn step(w: &mut World, op: &Op) {
                 return;
             };
             let q = &mut t.feeds.get_mut(&f).unwrap().queue;
-            match q.pop_front() {
+            let written = |p: *mut rtm_route, r: &rtm_route| (!p.is_null()).then_some(*r);
+            let (wc, wp) = (written(cp, &cur), written(pp, &prev));
+            match take_message(q, flags, wc.as_ref(), wp.as_ref()) {
                 None => {
                     assert_eq!(rc, RTM_ERROR_NO_MESSAGES);
                     assert_eq!(flags, 0xeeee);
@@ -1292,6 +1615,20 @@ fn step(w: &mut World, op: &Op) {
 /// Drains and closes every open handle against its snapshot, checks the counts, destroys
 /// every table, and checks that nothing issued or destroyed is valid any more.
 fn finish(w: &mut World) {
+    for b in std::mem::take(&mut w.batches) {
+        // SAFETY: a live batch.
+        assert_eq!(unsafe { rtm_batch_destroy(b.ptr) }, OK);
+        w.dead_batches.push(b.ptr);
+    }
+    for &b in &w.dead_batches {
+        let r = sentinel();
+        // SAFETY: any batch value may be passed; `r` is a local.
+        unsafe {
+            assert_eq!(rtm_batch_add_route(b, &r), IH);
+            assert_eq!(rtm_batch_commit(ptr::null_mut(), b, ptr::null_mut()), IH);
+            assert_eq!(rtm_batch_destroy(b), IH);
+        }
+    }
     for mut t in std::mem::take(&mut w.live) {
         for f in std::mem::take(&mut t.fibs).into_keys() {
             // SAFETY: any value may be passed.
@@ -1300,12 +1637,15 @@ fn finish(w: &mut World) {
         }
         for (f, fm) in std::mem::take(&mut t.feeds) {
             let n = fm.queue.len();
-            for (i, (mflags, mcur, mprev)) in fm.queue.into_iter().enumerate() {
+            let mut queue = fm.queue;
+            for i in 0..n {
                 let s = sentinel();
                 let (mut cur, mut prev, mut flags) = (s, s, 0);
                 // SAFETY: locals.
                 let rc =
                     unsafe { rtm_dequeue_route_change_message(f, &mut flags, &mut cur, &mut prev) };
+                let (mflags, mcur, mprev) =
+                    take_message(&mut queue, flags, Some(&cur), Some(&prev)).expect("queued");
                 assert_eq!(
                     rc,
                     if i + 1 == n {

@@ -1,18 +1,24 @@
-//! `feed`: writes (block deletes and enables included), feeds opened at arbitrary points (`subscribe` and `feed`) with arbitrary
-//! criteria, and reads interleaved, IPv4 or IPv6, with a journal of 64 commits in some
-//! inputs.
+//! `feed`: writes (block deletes and enables, and batches valid or not, included), feeds
+//! opened at arbitrary points (`subscribe` and `feed`) with arbitrary criteria, and reads
+//! (`try_next`, `next_timeout`, `next_commit`) interleaved, IPv4 or IPv6, with a journal
+//! of 64 commits in some inputs.
 //!
 //! The model keeps the table's state after every commit, so it knows `E(C, v)` for any
 //! criteria and version, and what each commit did to it. Checks:
 //! - a subscription's dump is `E(C)` at its snapshot, and the feed starts there; a `feed`
 //!   starts at the table's version;
-//! - each change is exactly the one the next commit that changed `E(C, ·)` made (`old` and
-//!   `new` as the docs of `rtm::Change` define them, best_only included), in strictly increasing version
-//!   order, none skipped (an identical rewrite, `old == new`, may be reported or not);
+//! - each change is one the next commit that changed `E(C, ·)` made (`old` and `new` as the
+//!   docs of `rtm::Change` define them, best_only included), commits in strictly increasing
+//!   version order, none skipped (an identical rewrite, `old == new`, may be reported or
+//!   not); the changes of one commit (a batch or a block operation: one per key, or per
+//!   network for best_only) come together, each once, in any order, and `feed.version()`
+//!   stays the version before the commit until its last change is returned;
+//!   `next_commit` returns all of a commit's changes at once;
 //! - replaying the changes onto the dump (or onto `E(C, v0)`) gives `E(C, feed.version())`
 //!   after every change and whenever `try_next` returns `Ok(None)`;
-//! - `Lagged` exactly when the table is more than the journal's capacity ahead of the
-//!   feed, and for good;
+//! - `Lagged` exactly when the table's clock is more than the journal's capacity ahead of
+//!   the feed, and for good (a failed batch that had linked versions takes a clock value,
+//!   recorded as a cancellation, and counts towards it);
 //! - slots: subscribe takes two, feed one, `NoSystemResources` otherwise,
 //!   `open_enumerations` counts them; `InvalidParameter` for host bits;
 //! - after `collect()`, `dead_versions` is exactly what the open dumps see plus what the
@@ -26,8 +32,8 @@ use rtm::{
     Change, Enumeration, Error, Feed, Ipv4Net, Ipv6Net, Route, RouteKey, RouteTable, Version,
 };
 
-use crate::input::{decode, CritIn, RouteIn};
-use crate::model::{canonical, Crit, Fam, Model};
+use crate::input::{batch_ops, decode, BatchOpIn, CritIn, RouteIn};
+use crate::model::{canonical, to_batch, Crit, Fam, Model};
 
 #[derive(Arbitrary, Debug, Default)]
 pub struct Header {
@@ -47,16 +53,19 @@ pub enum Op {
     Block(CritIn, Option<bool>),
     Subscribe(CritIn),
     Feed(CritIn),
-    /// Reads up to `n` changes of one feed (`try_next`, or `next_timeout(0)`).
+    /// Reads up to `n` changes of one feed (`mode % 3`: `try_next`, `next_timeout(0)`, or
+    /// `next_commit`, `n` commits).
     Read {
         idx: u8,
         n: u8,
-        timeout: bool,
+        mode: u8,
     },
     /// Reads a subscription's dump.
     Dump(u8),
     Close(u8),
     Collect,
+    /// Commits a batch (each add carries a fresh value).
+    Batch(Vec<BatchOpIn>),
 }
 
 pub fn run(data: &[u8]) {
@@ -75,8 +84,8 @@ type M<P> = Model<P, u32>;
 /// The table's history: its state after every commit.
 struct History<P: Fam> {
     empty: M<P>,
-    /// (version, key written, state after)
-    commits: Vec<(u64, RouteKey<P>, M<P>)>,
+    /// (version, keys written, state after)
+    commits: Vec<(u64, Vec<RouteKey<P>>, M<P>)>,
 }
 
 impl<P: Fam> History<P> {
@@ -89,13 +98,14 @@ impl<P: Fam> History<P> {
         }
     }
 
-    /// What the commits in `(from, to]` did to E(C): the change a feed returns, and
-    /// whether it is an identical rewrite (which a feed may leave out).
-    fn changes(&self, c: &Crit<P>, from: u64, to: u64) -> Vec<(Change<P, u32>, bool)> {
+    /// What the commits in `(from, to]` did to E(C), per commit that did something: the
+    /// changes a feed returns, each with whether it is an identical rewrite (which a feed
+    /// may leave out).
+    fn changes(&self, c: &Crit<P>, from: u64, to: u64) -> Vec<(u64, Pending<P>)> {
         let start = self.commits.partition_point(|x| x.0 <= from);
         let mut out = Vec::new();
         for i in start..self.commits.len() {
-            let (v, key, after) = &self.commits[i];
+            let (v, keys, after) = &self.commits[i];
             if *v > to {
                 break;
             }
@@ -104,7 +114,25 @@ impl<P: Fam> History<P> {
             } else {
                 &self.commits[i - 1].2
             };
-            out.extend(change(c, before, after, *key, *v));
+            let mut seen = Vec::new();
+            let changes: Pending<P> = keys
+                .iter()
+                .filter(|k| {
+                    // best_only: one change per network
+                    let id = if c.best_only {
+                        (k.prefix, None)
+                    } else {
+                        (k.prefix, Some(**k))
+                    };
+                    let new = !seen.contains(&id);
+                    seen.push(id);
+                    new
+                })
+                .filter_map(|k| change(c, before, after, keys, *k, *v))
+                .collect();
+            if !changes.is_empty() {
+                out.push((*v, changes));
+            }
         }
         out
     }
@@ -118,11 +146,15 @@ fn filters<P: Fam>(c: &Crit<P>) -> Crit<P> {
     }
 }
 
-/// What the commit of `key` did to E(C).
+/// A commit's changes a feed has yet to return, each with whether it may be left out.
+type Pending<P> = Vec<(Change<P, u32>, bool)>;
+
+/// What the commit of `keys` did to E(C) at `key` (at its network, for best_only).
 fn change<P: Fam>(
     c: &Crit<P>,
     before: &M<P>,
     after: &M<P>,
+    keys: &[RouteKey<P>],
     key: RouteKey<P>,
     version: u64,
 ) -> Option<(Change<P, u32>, bool)> {
@@ -132,7 +164,8 @@ fn change<P: Fam>(
         let (b, a) = (before.best(&net), after.best(&net));
         // the network's entry changed iff its best route is another key, or the same key
         // rewritten by this commit
-        let moved = b.map(|r| r.key) != a.map(|r| r.key) || a.is_some_and(|r| r.key == key);
+        let moved =
+            b.map(|r| r.key) != a.map(|r| r.key) || a.is_some_and(|r| keys.contains(&r.key));
         if !moved {
             return None;
         }
@@ -203,7 +236,10 @@ struct Open<'t, P: Fam> {
     dump: Option<Enumeration<'t, P, u32>>,
     crit: Crit<P>,
     copy: Option<Routes<P>>,
+    /// `feed.version()` as the model expects it.
     pos: u64,
+    /// The commit whose changes the feed has begun to return: its version and the rest.
+    cur: Option<(u64, Pending<P>)>,
     lagged: bool,
 }
 
@@ -237,7 +273,7 @@ fn run_ops<P: Fam>(ops: &[Op], max: usize, journal: usize) {
     let mut open: Vec<Open<P>> = Vec::new();
     let mut next_value = 0u32;
     let commit = |h: &mut History<P>, ledger: &mut Ledger<P>, model: &M<P>, key| {
-        ledger.commit(table.version().0, h, model, key);
+        ledger.commit(table.version().0, h, model, &[key]);
     };
 
     for op in ops {
@@ -276,6 +312,7 @@ fn run_ops<P: Fam>(ops: &[Op], max: usize, journal: usize) {
             }
             Op::Block(c, enable) => {
                 let (criteria, mut crit) = c.build(&model);
+                let before = table.version();
                 let got = match enable {
                     None => table.delete_routes(criteria),
                     Some(e) => table.set_routes_enabled(criteria, *e),
@@ -294,22 +331,26 @@ fn run_ops<P: Fam>(ops: &[Op], max: usize, journal: usize) {
                     // disabled routes match whatever include_disabled says
                     crit.include_disabled = true;
                 }
-                // what matched at the call, each changed by its own commit, in key order
+                // what matched at the call, all changed by one commit
                 let set: Vec<_> = model
                     .matching(&crit)
                     .into_iter()
                     .filter(|r| enable.is_none_or(|e| r.enabled != e))
                     .collect();
                 assert_eq!(got, Ok(set.len()));
-                let v0 = h.commits.last().map_or(0, |c| c.0);
-                assert_eq!(table.version(), Version(v0 + set.len() as u64));
-                for (i, r) in set.into_iter().enumerate() {
-                    let k = r.key;
-                    match enable {
-                        None => model.routes.remove(&k),
-                        Some(e) => model.routes.insert(k, Route { enabled: *e, ..r }),
-                    };
-                    ledger.commit(v0 + 1 + i as u64, &mut h, &model, k);
+                if !set.is_empty() {
+                    let keys: Vec<_> = set.iter().map(|r| r.key).collect();
+                    for r in set {
+                        match enable {
+                            None => model.routes.remove(&r.key),
+                            Some(e) => model.routes.insert(r.key, Route { enabled: *e, ..r }),
+                        };
+                    }
+                    let v = table.version().0;
+                    assert_eq!(v, before.0 + 1, "a block operation is one commit");
+                    ledger.commit(v, &mut h, &model, &keys);
+                } else {
+                    assert_eq!(table.version(), before);
                 }
                 in_use_check(&table, &open);
             }
@@ -342,6 +383,7 @@ fn run_ops<P: Fam>(ops: &[Op], max: usize, journal: usize) {
                         crit,
                         copy,
                         pos: now,
+                        cur: None,
                         lagged: false,
                     });
                     in_use_check(&table, &open);
@@ -355,14 +397,39 @@ fn run_ops<P: Fam>(ops: &[Op], max: usize, journal: usize) {
                     open[usize::from(*i) % n].take_dump(&h);
                 }
             }
-            Op::Read { idx, n, timeout } => {
+            Op::Read { idx, n, mode } => {
                 let len = open.len();
                 if len == 0 {
                     continue;
                 }
                 let o = &mut open[usize::from(*idx) % len];
                 o.take_dump(&h);
-                read(o, &table, &h, cap, usize::from(*n % 16) + 1, *timeout);
+                read(o, &table, &h, cap, usize::from(*n % 16) + 1, *mode % 3);
+            }
+            Op::Batch(changes) => {
+                let ops = batch_ops(changes, &model, |_| {
+                    next_value += 1;
+                    next_value
+                });
+                let before = table.version();
+                let got = table.commit(to_batch(&ops));
+                match model.commit(&ops) {
+                    Ok((after, keys)) => {
+                        let v = got.unwrap_or_else(|e| panic!("commit of {ops:?}: {e:?}"));
+                        assert_eq!(table.version(), v);
+                        model = after;
+                        if keys.is_empty() {
+                            assert_eq!(v, before, "a batch that changes nothing");
+                        } else {
+                            assert_eq!(v.0, before.0 + 1, "one version for the batch");
+                            ledger.commit(v.0, &mut h, &model, &keys);
+                        }
+                    }
+                    Err(e) => {
+                        assert_eq!(got, Err(e), "commit of {ops:?}");
+                        assert!(table.version() >= before);
+                    }
+                }
             }
             Op::Close(i) => {
                 let n = open.len();
@@ -400,7 +467,7 @@ fn run_ops<P: Fam>(ops: &[Op], max: usize, journal: usize) {
     // Every feed reads to the end: it converges, or it lagged.
     for o in &mut open {
         o.take_dump(&h);
-        read(o, &table, &h, cap, usize::MAX, false);
+        read(o, &table, &h, cap, usize::MAX, 0);
         if !o.lagged {
             assert_eq!(o.feed.version(), table.version());
             assert_eq!(o.copy.as_ref(), Some(&result(&model, &o.crit)));
@@ -428,17 +495,19 @@ impl<P: Fam> Default for Ledger<P> {
 }
 
 impl<P: Fam> Ledger<P> {
-    /// The write of `key` committed at `v`, leaving `model`.
-    fn commit(&mut self, v: u64, h: &mut History<P>, model: &M<P>, key: RouteKey<P>) {
+    /// The writes of `keys` committed at `v`, leaving `model`.
+    fn commit(&mut self, v: u64, h: &mut History<P>, model: &M<P>, keys: &[RouteKey<P>]) {
         assert!(v > h.commits.last().map_or(0, |c| c.0), "a commit advances");
-        if let Some(i) = self.current.remove(&key) {
-            self.versions[i].1 = Some(v);
+        for &key in keys {
+            if let Some(i) = self.current.remove(&key) {
+                self.versions[i].1 = Some(v);
+            }
+            if model.routes.contains_key(&key) {
+                self.current.insert(key, self.versions.len());
+                self.versions.push((v, None));
+            }
         }
-        if model.routes.contains_key(&key) {
-            self.current.insert(key, self.versions.len());
-            self.versions.push((v, None));
-        }
-        h.commits.push((v, key, model.clone()));
+        h.commits.push((v, keys.to_vec(), model.clone()));
     }
 }
 
@@ -447,63 +516,132 @@ fn in_use_check<P: Fam>(table: &RouteTable<P, u32>, open: &[Open<P>]) {
     assert_eq!(table.stats().open_enumerations, slots);
 }
 
-/// Reads up to `n` changes (until caught up), checking each against the history.
+/// Reads up to `n` changes (`mode` 0: `try_next`, 1: `next_timeout(0)`) or `n` commits
+/// (mode 2: `next_commit`), until caught up, checking each against the history.
 fn read<P: Fam>(
     o: &mut Open<P>,
     table: &RouteTable<P, u32>,
     h: &History<P>,
     cap: u64,
     n: usize,
-    timeout: bool,
+    mode: u8,
 ) {
     for _ in 0..n {
         let now = table.version().0;
         assert_eq!(o.feed.version(), Version(o.pos));
-        let got = if timeout {
-            o.feed.next_timeout(Duration::ZERO)
-        } else {
-            o.feed.try_next()
+        let mut out = Vec::new();
+        let got = match mode {
+            0 => o.feed.try_next().map(|c| c.map(|c| vec![c])),
+            1 => o
+                .feed
+                .next_timeout(Duration::ZERO)
+                .map(|c| c.map(|c| vec![c])),
+            _ => o.feed.next_commit(&mut out).map(|v| {
+                v.map(|v| {
+                    assert!(!out.is_empty(), "next_commit returned {v:?} and no change");
+                    assert!(out.iter().all(|c| c.version == v), "one commit: {out:?}");
+                    std::mem::take(&mut out)
+                })
+            }),
         };
+        assert!(out.is_empty(), "next_commit left {out:?} on {got:?}");
         if o.lagged || now - o.pos > cap {
             assert_eq!(got, Err(Error::Lagged), "{} commits behind", now - o.pos);
             o.lagged = true;
             return;
         }
-        let mut want = h.changes(&o.crit, o.pos, now).into_iter();
-        let copy = o.copy.as_mut().expect("dump taken");
         match got.expect("no lag") {
-            Some(c) => {
-                assert!(c.version.0 > o.pos, "versions strictly increase");
-                loop {
-                    let (w, optional) = want
-                        .next()
-                        .unwrap_or_else(|| panic!("no commit made {c:?}"));
-                    if w == c {
-                        break;
-                    }
-                    assert!(
-                        optional && w.version < c.version,
-                        "skipped or wrong: want {w:?}, got {c:?}"
+            Some(changes) => {
+                for c in &changes {
+                    o.accept(h, c);
+                }
+                let cv = changes[0].version.0;
+                let v = o.feed.version().0;
+                let rest = o.cur.as_ref().map_or(&[][..], |c| &c.1[..]);
+                let mandatory = rest.iter().any(|(_, optional)| !optional);
+                if mode == 2 {
+                    assert_eq!(v, cv, "next_commit returns the whole commit");
+                    assert!(!mandatory, "next_commit left out {rest:?}");
+                } else if mandatory {
+                    assert_eq!(
+                        v,
+                        cv - 1,
+                        "the version before, until the commit's last change"
                     );
+                } else {
+                    // after the commit's last change (or with only identical rewrites
+                    // left), the feed may not have seen yet that nothing more of the
+                    // commit is for it: its next call tells
+                    assert!(v == cv || v == cv - 1, "at {v}, in the commit {cv}");
                 }
-                let v = o.feed.version();
-                assert!(v >= c.version);
-                for (w, optional) in want {
-                    assert!(w.version > v || optional, "at {v:?}, skipped {w:?}");
+                if v == cv {
+                    o.cur = None;
                 }
-                apply(copy, &c, o.crit.best_only);
-                o.pos = v.0;
-                assert_eq!(*copy, result(h.at(v.0), &o.crit), "convergence after {c:?}");
+                o.pos = v;
+                if !mandatory {
+                    let copy = o.copy.as_ref().expect("dump taken");
+                    assert_eq!(*copy, result(h.at(cv), &o.crit), "convergence at {cv}");
+                }
             }
             None => {
-                for (w, optional) in want {
-                    assert!(optional, "caught up without {w:?}");
+                for (_, rest) in o.pending(h, now) {
+                    for (w, optional) in rest {
+                        assert!(optional, "caught up without {w:?}");
+                    }
                 }
                 assert_eq!(o.feed.version(), Version(now));
                 o.pos = now;
+                o.cur = None;
+                let copy = o.copy.as_ref().expect("dump taken");
                 assert_eq!(*copy, result(h.at(now), &o.crit), "convergence, caught up");
                 return;
             }
         }
+    }
+}
+
+impl<P: Fam> Open<'_, P> {
+    /// The changes through `now` the feed has not returned: the rest of the commit it is
+    /// in, then every later commit's.
+    fn pending(&self, h: &History<P>, now: u64) -> Vec<(u64, Pending<P>)> {
+        let mut out = Vec::new();
+        let from = match &self.cur {
+            Some((v, rest)) => {
+                out.push((*v, rest.clone()));
+                *v
+            }
+            None => self.pos,
+        };
+        out.extend(h.changes(&self.crit, from, now));
+        out
+    }
+
+    /// Checks a change the feed returned against the history and applies it to the copy.
+    fn accept(&mut self, h: &History<P>, c: &Change<P, u32>) {
+        let cv = c.version.0;
+        assert!(cv > self.pos, "versions increase: {c:?} at {}", self.pos);
+        let now = h.commits.last().map_or(0, |x| x.0);
+        let mut found = false;
+        let mut cur = None;
+        for (v, mut rest) in self.pending(h, now) {
+            if v < cv {
+                for (w, optional) in &rest {
+                    assert!(*optional, "skipped {w:?} (got {c:?})");
+                }
+                continue;
+            }
+            assert_eq!(v, cv, "no commit made {c:?}");
+            let i = rest.iter().position(|(w, _)| w == c).unwrap_or_else(|| {
+                panic!("commit {cv} did not make {c:?} (or gave it already); it made {rest:?}")
+            });
+            rest.swap_remove(i);
+            cur = Some((v, rest));
+            found = true;
+            break;
+        }
+        assert!(found, "no commit made {c:?}");
+        self.cur = cur;
+        let copy = self.copy.as_mut().expect("dump taken");
+        apply(copy, c, self.crit.best_only);
     }
 }

@@ -4,7 +4,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use rtm::{Criteria, InterfaceId, ProtocolId, Route, RouteKey};
 
-use crate::model::{all_ones, net_mask, Crit, Fam, Model};
+use crate::model::{all_ones, net_mask, BatchOp, Crit, Fam, Model};
 
 const PROTOCOLS: [u32; 4] = [1, 2, 0, u32::MAX];
 const INTERFACES: [u32; 4] = [1, 2, 0, u32::MAX];
@@ -220,4 +220,36 @@ pub fn decode<'a, H: Arbitrary<'a> + Default, O: Arbitrary<'a>>(data: &'a [u8]) 
         }
     }
     (header, ops)
+}
+
+/// One change of a batch: an add, a delete or a withdraw (`kind % 3`) of the route's key,
+/// or, with `again`, of the key an earlier change of the same batch named (so that one
+/// batch changes a key several times). Pool keys give deletes of keys that are not live
+/// and prefixes with host bits set.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub struct BatchOpIn {
+    pub kind: u8,
+    pub route: RouteIn,
+    pub again: Option<u8>,
+}
+
+/// The batch's changes as the model applies them, each add carrying `value(change)`.
+pub fn batch_ops<P: Fam, V: Clone, W>(
+    changes: &[BatchOpIn],
+    model: &Model<P, V>,
+    mut value: impl FnMut(&RouteIn) -> W,
+) -> Vec<BatchOp<P, W>> {
+    let mut out: Vec<BatchOp<P, W>> = Vec::with_capacity(changes.len());
+    for c in changes {
+        let key = match c.again {
+            Some(i) if !out.is_empty() => *out[usize::from(i) % out.len()].key(),
+            _ => c.route.key.key(model),
+        };
+        out.push(match c.kind % 3 {
+            0 => BatchOp::Add(c.route.with_key(key, value(&c.route))),
+            1 => BatchOp::Delete(key),
+            _ => BatchOp::Withdraw(key),
+        });
+    }
+    out
 }

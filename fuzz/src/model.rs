@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use rtm::{InterfaceId, Ipv4Net, Ipv6Net, Prefix, ProtocolId, Route, RouteKey};
+use rtm::{Batch, Error, InterfaceId, Ipv4Net, Ipv6Net, Prefix, ProtocolId, Route, RouteKey};
 
 /// An address family as the model needs it: raw bits, lengths, and the pools the inputs
 /// draw prefixes and next hops from.
@@ -138,6 +138,19 @@ pub struct Crit<P: Prefix> {
 }
 
 impl<P: Fam> Crit<P> {
+    /// Every route, disabled ones included.
+    pub fn everything() -> Self {
+        Self {
+            network: None,
+            interface: None,
+            protocol: None,
+            best_only: false,
+            include_disabled: true,
+            within: None,
+            start_after: None,
+        }
+    }
+
     /// No prefix in the criteria has host bits set.
     pub fn valid(&self) -> bool {
         self.network.as_ref().is_none_or(canonical)
@@ -218,5 +231,70 @@ impl<P: Fam, V: Clone> Model<P, V> {
             .keys()
             .nth(usize::from(idx) % self.routes.len())
             .copied()
+    }
+}
+
+/// One change of a batch, as queued.
+#[derive(Clone, Debug)]
+pub enum BatchOp<P: Prefix, V> {
+    Add(Route<P, V>),
+    Delete(RouteKey<P>),
+    Withdraw(RouteKey<P>),
+}
+
+impl<P: Prefix, V> BatchOp<P, V> {
+    pub fn key(&self) -> &RouteKey<P> {
+        match self {
+            BatchOp::Add(r) => &r.key,
+            BatchOp::Delete(k) | BatchOp::Withdraw(k) => k,
+        }
+    }
+}
+
+/// The table's batch of the same changes, in the same order.
+pub fn to_batch<P: Prefix, V: Clone>(ops: &[BatchOp<P, V>]) -> Batch<P, V> {
+    let mut b = Batch::new();
+    for op in ops {
+        match op {
+            BatchOp::Add(r) => b.add_route(r.clone()),
+            BatchOp::Delete(k) => b.delete_route(*k),
+            BatchOp::Withdraw(k) => b.withdraw_route(*k),
+        };
+    }
+    assert_eq!(b.len(), ops.len());
+    b
+}
+
+impl<P: Fam, V: Clone> Model<P, V> {
+    /// What committing `ops` does, as the crate docs define a commit: `InvalidParameter` if
+    /// any key has host bits set (before anything else), `NoSuchRoute` if a delete finds
+    /// its key not live after the batch's earlier changes; otherwise the state after the
+    /// changes, applied in order, and the keys whose route the commit changes (a key whose
+    /// last change writes, or that ends deleted and was live before), in key order.
+    pub fn commit(&self, ops: &[BatchOp<P, V>]) -> Result<(Self, Vec<RouteKey<P>>), Error> {
+        if ops.iter().any(|op| !canonical(&op.key().prefix)) {
+            return Err(Error::InvalidParameter);
+        }
+        let mut after = self.clone();
+        let mut touched = BTreeSet::new();
+        for op in ops {
+            match op {
+                BatchOp::Add(r) => {
+                    after.routes.insert(r.key, r.clone());
+                }
+                BatchOp::Delete(k) => {
+                    after.routes.remove(k).ok_or(Error::NoSuchRoute)?;
+                }
+                BatchOp::Withdraw(k) => {
+                    after.routes.remove(k);
+                }
+            }
+            touched.insert(*op.key());
+        }
+        let changed = touched
+            .into_iter()
+            .filter(|k| after.routes.contains_key(k) || self.routes.contains_key(k))
+            .collect();
+        Ok((after, changed))
     }
 }

@@ -1,11 +1,13 @@
 //! `table_ops`: every read and write of the table, IPv4 or IPv6, against the model;
-//! enumerations with every criterion, through both the RAII and the handle API.
+//! enumerations with every criterion, through both the RAII and the handle API; batches
+//! (valid and invalid) committed beside the single writes, with a snapshot open across
+//! some of them.
 
 use arbitrary::Arbitrary;
-use rtm::{EnumHandle, Error, Ipv4Net, Ipv6Net, RouteTable};
+use rtm::{Criteria, EnumHandle, Error, Ipv4Net, Ipv6Net, RouteTable, Version};
 
-use crate::input::{decode, prefix, AddrIn, CritIn, KeySel, RouteIn};
-use crate::model::{canonical, Fam, Model};
+use crate::input::{batch_ops, decode, prefix, AddrIn, BatchOpIn, CritIn, KeySel, RouteIn};
+use crate::model::{canonical, to_batch, Crit, Fam, Model};
 
 #[derive(Arbitrary, Debug)]
 pub enum Op {
@@ -14,8 +16,16 @@ pub enum Op {
     Get(KeySel),
     Best(u8),
     Lookup(AddrIn),
-    Enumerate { crit: CritIn, handle: bool },
+    Enumerate {
+        crit: CritIn,
+        handle: bool,
+    },
     Counts,
+    /// Commits a batch; with `snapshot`, an enumeration opened before it is read after.
+    Batch {
+        changes: Vec<BatchOpIn>,
+        snapshot: bool,
+    },
 }
 
 pub fn run(data: &[u8]) {
@@ -89,6 +99,9 @@ fn run_ops<P: Fam>(ops: &[Op]) {
                 }
                 assert_eq!(table.stats().open_enumerations, 0);
             }
+            Op::Batch { changes, snapshot } => {
+                wrote = commit(&table, &mut model, changes, *snapshot);
+            }
             Op::Counts => {
                 assert_eq!(table.network_count(), model.network_count());
                 let s = table.stats();
@@ -105,6 +118,73 @@ fn run_ops<P: Fam>(ops: &[Op]) {
         }
     }
     assert_eq!(table.network_count(), model.network_count());
+}
+
+/// Commits the batch and checks it against the model: applied whole at one new version,
+/// or (on the model's error) not at all. Returns whether it changed anything.
+fn commit<P: Fam>(
+    table: &RouteTable<P, u16>,
+    model: &mut Model<P, u16>,
+    changes: &[BatchOpIn],
+    snapshot: bool,
+) -> bool {
+    let all = || Criteria::all().include_disabled();
+    let ops = batch_ops(changes, model, |r| r.value);
+    let before = table.version();
+    let old = model.matching(&Crit::everything());
+    let snap = snapshot.then(|| table.enumerate(all()).expect("a free slot"));
+    let got = table.commit(to_batch(&ops));
+    let wrote = match model.commit(&ops) {
+        Ok((after, changed)) => {
+            let v = got.unwrap_or_else(|e| panic!("commit of {ops:?}: {e:?}"));
+            if changed.is_empty() {
+                assert_eq!(v, before, "a batch that changes nothing commits nothing");
+            } else {
+                assert_eq!(v, Version(before.0 + 1), "one version for the whole batch");
+            }
+            assert_eq!(table.version(), v);
+            for k in &changed {
+                assert_eq!(table.get_route(k).as_ref(), after.routes.get(k));
+            }
+            // every changed route is at the new version, every other one older
+            let unchanged: Vec<_> = after
+                .routes
+                .values()
+                .filter(|r| !changed.contains(&r.key))
+                .cloned()
+                .collect();
+            let e = table
+                .enumerate(all().unchanged_since(before))
+                .expect("valid");
+            assert_eq!(
+                e.collect::<Vec<_>>(),
+                unchanged,
+                "unchanged since {before:?}"
+            );
+            let e = table.enumerate(all().unchanged_since(v)).expect("valid");
+            assert_eq!(e.collect::<Vec<_>>(), after.matching(&Crit::everything()));
+            *model = after;
+            !changed.is_empty()
+        }
+        Err(e) => {
+            assert_eq!(got, Err(e), "commit of {ops:?}");
+            // A failed batch may have taken a clock value (a gap), nothing else.
+            assert!(table.version() >= before);
+            let now = table.enumerate(all()).expect("valid");
+            assert_eq!(
+                now.collect::<Vec<_>>(),
+                model.matching(&Crit::everything()),
+                "a failed batch changes nothing"
+            );
+            false
+        }
+    };
+    if let Some(s) = snap {
+        // a snapshot from before the batch sees none of it
+        assert_eq!(s.snapshot(), before);
+        assert_eq!(s.collect::<Vec<_>>(), old, "the snapshot before the batch");
+    }
+    wrote
 }
 
 fn enumerate_handle<P: Fam>(
