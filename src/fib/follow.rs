@@ -387,6 +387,8 @@ where
         // The changes committed by now, and no more: a writer that commits faster than
         // they are applied must not keep a sync from publishing.
         let target = self.table.version();
+        // Changes applied since this sync last published.
+        let mut unpublished = 0usize;
         loop {
             match next {
                 Ok(Some(change)) => {
@@ -399,10 +401,14 @@ where
                     }
                     self.unapplied = None;
                     self.applied += 1;
-                    // Never inside a batch's commit: the Fib shows commits whole.
-                    if self.applied.is_multiple_of(PUBLISH_EVERY) && !feed.in_commit() {
+                    unpublished += 1;
+                    // Never inside a batch's commit: the Fib shows commits whole. So the
+                    // step is the first commit boundary after `PUBLISH_EVERY` changes (a
+                    // multiple of it may well fall inside a commit).
+                    if unpublished >= PUBLISH_EVERY && !feed.in_commit() {
                         // A long backlog (after the follower was descheduled, say) shows
                         // up in steps rather than all at its end.
+                        unpublished = 0;
                         self.published = feed.version();
                         self.writer.publish(self.published);
                         self.paths.published();
@@ -560,7 +566,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> OwnedFibFollower<P, V> {
     );
 }
 
-/// A sync publishes at least once per this many changes.
+/// A sync publishes at the first commit boundary after this many changes.
 const PUBLISH_EVERY: usize = 256;
 
 impl<P: Prefix, V: Clone + Send + Sync + 'static> Paths<P, V> for BestRoute<'_, P, V> {
