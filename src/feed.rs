@@ -1032,9 +1032,40 @@ where
     }
 }
 
+/// The enabled routes of network `prefix` at snapshot `s`, in key order, each with its
+/// entry then. With `mine = (node, entry)`, that node's route at `s` is taken to be `entry`
+/// (known from the commit being read) instead of read from its chain.
+#[allow(clippy::type_complexity)]
+fn enabled_at<'t, 'g, P: Prefix, V: Clone + Send + Sync + 'static>(
+    table: &'t RouteTable<P, V>,
+    prefix: P,
+    s: u64,
+    mine: Option<(&Node<RouteKey<P>, V>, Option<&'g Entry<V>>)>,
+    guard: &'g Guard,
+) -> impl Iterator<Item = (&'g Node<RouteKey<P>, V>, &'g Entry<V>)> + use<'t, 'g, P, V> {
+    // Compared by address only.
+    let mine = mine.map(|(node, e)| (std::ptr::from_ref(node), e));
+    let mut cur = table.list.lower_bound(&RouteKey::first_of(prefix), guard);
+    std::iter::from_fn(move || {
+        let r = cur.take()?;
+        cur = r.next(guard);
+        Some(r.get())
+    })
+    .take_while(move |n| n.key.prefix == prefix)
+    .filter_map(move |n| {
+        let e = match mine {
+            Some((node, mine_at)) if std::ptr::eq(n, node) => mine_at,
+            _ => n
+                .chain
+                .visible(s, &table.clock, guard)
+                .and_then(|v| v.entry.as_ref()),
+        };
+        e.filter(|e| e.enabled).map(|e| (n, e))
+    })
+}
+
 /// The best route of network `prefix` at snapshot `s`, and how many of its routes are
-/// enabled then. With `mine = (node, entry)`, that node's route at `s` is taken to be
-/// `entry` (known from the commit being read) instead of read from its chain.
+/// enabled then. `mine` as in [`enabled_at`].
 #[allow(clippy::type_complexity)]
 fn network_at<'g, P: Prefix, V: Clone + Send + Sync + 'static>(
     table: &RouteTable<P, V>,
@@ -1045,32 +1076,17 @@ fn network_at<'g, P: Prefix, V: Clone + Send + Sync + 'static>(
 ) -> (Side<'g, P, V>, u32) {
     let rank = |(n, e): (&Node<RouteKey<P>, V>, &Entry<V>)| (e.priority, e.metric, n.key);
     let (mut best, mut enabled): (Side<'g, P, V>, u32) = (None, 0);
-    let mut cur = table.list.lower_bound(&RouteKey::first_of(prefix), guard);
-    while let Some(r) = cur {
-        let n = r.get();
-        if n.key.prefix != prefix {
-            break;
+    for (n, e) in enabled_at(table, prefix, s, mine, guard) {
+        enabled += 1;
+        if best.is_none_or(|b| rank((n, e)) < rank(b)) {
+            best = Some((n, e));
         }
-        let e = match mine {
-            Some((node, mine_at)) if std::ptr::eq(n, node) => mine_at,
-            _ => n
-                .chain
-                .visible(s, &table.clock, guard)
-                .and_then(|v| v.entry.as_ref()),
-        };
-        if let Some(e) = e.filter(|e| e.enabled) {
-            enabled += 1;
-            if best.is_none_or(|b| rank((n, e)) < rank(b)) {
-                best = Some((n, e));
-            }
-        }
-        cur = r.next(guard);
     }
     (best, enabled)
 }
 
 /// The best set of network `prefix` at snapshot `s`, in key order: its enabled routes of
-/// the smallest `(priority, metric)`. `mine` as in [`network_at`].
+/// the smallest `(priority, metric)`. `mine` as in [`enabled_at`].
 #[allow(clippy::type_complexity)]
 fn set_at<'g, P: Prefix, V: Clone + Send + Sync + 'static>(
     table: &RouteTable<P, V>,
@@ -1080,30 +1096,15 @@ fn set_at<'g, P: Prefix, V: Clone + Send + Sync + 'static>(
     guard: &'g Guard,
 ) -> Vec<(&'g Node<RouteKey<P>, V>, &'g Entry<V>)> {
     let mut set: Vec<(&'g Node<RouteKey<P>, V>, &'g Entry<V>)> = Vec::new();
-    let mut cur = table.list.lower_bound(&RouteKey::first_of(prefix), guard);
-    while let Some(r) = cur {
-        let n = r.get();
-        if n.key.prefix != prefix {
-            break;
-        }
-        let e = match mine {
-            Some((node, mine_at)) if std::ptr::eq(n, node) => mine_at,
-            _ => n
-                .chain
-                .visible(s, &table.clock, guard)
-                .and_then(|v| v.entry.as_ref()),
-        };
-        if let Some(e) = e.filter(|e| e.enabled) {
-            match set.first().map(|(_, b)| (b.priority, b.metric)) {
-                Some(rank) if (e.priority, e.metric) > rank => {}
-                Some(rank) if (e.priority, e.metric) == rank => set.push((n, e)),
-                _ => {
-                    set.clear();
-                    set.push((n, e));
-                }
+    for (n, e) in enabled_at(table, prefix, s, mine, guard) {
+        match set.first().map(|(_, b)| (b.priority, b.metric)) {
+            Some(rank) if (e.priority, e.metric) > rank => {}
+            Some(rank) if (e.priority, e.metric) == rank => set.push((n, e)),
+            _ => {
+                set.clear();
+                set.push((n, e));
             }
         }
-        cur = r.next(guard);
     }
     set
 }
