@@ -72,6 +72,7 @@ fib-strong-count 2 fib_arena_free
 stale-current 2 get_route
 batch-ready-early 2 commit
 batch-no-abandon 2 commit
+slide-no-count 2 commit
 nexthop-late-mark 2 nexthop_select
 selector-stale 2 nexthop_select
 EOF

@@ -8,14 +8,20 @@
 //! 1. **Install.** The committer allocates a [`Decision`] (`INSTALLING`) and links one
 //!    version per key, in key order, each pointing at the decision instead of owning a
 //!    timestamp. A reader that meets such a version skips it (it reads the version below),
-//!    as it would skip a write that has not committed. A writer that meets it *abandons*
-//!    the batch with one CAS on the decision (`INSTALLING -> ABANDONED`) and goes on: it
-//!    never waits for the committer, however long the committer is preempted.
+//!    as it would skip a write that has not committed. A single writer that meets an add
+//!    *slides under it*: it registers in the decision, links its own version right below
+//!    the batch's, decides it, and leaves, so its write comes just before the batch. A
+//!    writer that meets any other batch version (a delete, a withdrawal, a block
+//!    operation's write: they depend on what the key held), or a batch that meets another
+//!    batch, *abandons* the batch with one CAS on the decision (`INSTALLING ->
+//!    ABANDONED`) and goes on. Neither waits for the committer, however long the committer
+//!    is preempted.
 //! 2. **Ready.** Once every version is linked, the committer moves the decision to
 //!    `READY` with one CAS; if a writer abandoned it first, the attempt is cancelled.
 //! 3. **Decide.** A `READY` batch gets one timestamp, decided once by a CAS that anyone may
-//!    make: the committer, a reader that meets the batch (and helps, as it helps a pending
-//!    single write), a writer about to shadow one of its versions. A snapshot taken before
+//!    make once no writer is sliding under the batch: the committer, a reader that meets
+//!    the batch (and helps, as it helps a pending single write), a writer about to shadow
+//!    one of its versions, the last slider to leave. A snapshot taken before
 //!    the decision sees none of the batch; one taken after sees all of it (the argument is
 //!    in `Decision::state`): the commit is one step for every reader.
 //! 4. **Finish.** The committer writes the timestamp into each version's own word, records
@@ -30,15 +36,21 @@
 //! live is cancelled and fails.
 //!
 //! Serializability: every key's chain is linked in timestamp order (a writer settles the
-//! head it shadows first), a batch's versions are decided together after all of them are
-//! linked, and nothing is linked over an undecided batch version without cancelling it. So
-//! the batch's changes happen at its timestamp, over exactly the versions they shadowed,
-//! and every other commit is before or after it.
+//! head it shadows first; a slider's version, below the batch's, is decided before the
+//! batch can be), a batch's versions are decided together after all of them are linked,
+//! and nothing is linked over an undecided batch version without cancelling it. So the
+//! batch's changes happen at its timestamp, over exactly the versions they shadow then
+//! (the committer counts what a slider put below it), and every other commit is before or
+//! after it.
 //!
-//! Progress: readers and single writers never wait for a batch. Two batches that touch the
-//! same key may cancel each other; each cancelled committer backs off (a growing number of
-//! yields) before it tries again, so one of them gets through.
+//! Progress: readers and single writers never wait for a batch, and single writers never
+//! cancel a batch of adds. A committer waits only for the sliders in flight under its
+//! batch (each a few instructions) once the batch is ready. Two batches that touch the
+//! same key may cancel each other, as a writer cancels a batch's delete; each cancelled
+//! committer backs off (a growing number of yields) before it tries again, so one of them
+//! gets through.
 
+use std::cell::Cell;
 use std::fmt;
 
 use crate::error::Error;
@@ -289,8 +301,11 @@ struct Linked<'g, P: Prefix, V> {
     plan: usize,
     node: NodeRef<'g, RouteKey<P>, V>,
     version: *mut VersionNode<V>,
-    /// The version it shadows was a value.
-    was: bool,
+    /// The version it shadows was a value (a single write that slides under the version
+    /// before the decision changes that: see `VersionNode::shadowed_now`).
+    was: Cell<bool>,
+    /// The version it shadowed when it was linked (null: none).
+    over: *const (),
 }
 
 /// How an attempt ended.
@@ -316,9 +331,10 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     /// empty batch (or one whose changes change nothing) commits nothing and returns the
     /// table's current version. Every value the batch carries is dropped exactly once.
     ///
-    /// Lock-free: readers never wait for a commit and never see it unfinished; a writer
-    /// that meets an unfinished batch cancels it (the committer then tries again), so a
-    /// committer preempted halfway holds up nobody. A batch's size is bounded only by
+    /// Readers never wait for a commit and never see it unfinished, and a committer
+    /// preempted halfway holds up nobody: a single write that meets an unfinished add
+    /// goes in just before the batch, and one that meets an unfinished delete or
+    /// withdrawal cancels the batch (the committer then tries again). A batch's size is bounded only by
     /// memory, and it costs less than its changes committed one at a time.
     ///
     /// ```
@@ -394,7 +410,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
                     .entry
                     .take()
                     .expect("an attempt starts with every entry");
-                let v = VersionNode::alloc_in_batch(Some(entry), decision);
+                let v = VersionNode::alloc_in_batch(Some(entry), decision, !plan.must_live);
                 // SAFETY: `v` was just allocated, undecided and alone, and is still ours.
                 let (node, prev) =
                     match unsafe { self.list.insert(plan.key, v, &self.clock, &guard) } {
@@ -406,7 +422,8 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
                     plan: i,
                     node,
                     version: v,
-                    was,
+                    was: Cell::new(was),
+                    over: prev.map_or(std::ptr::null(), |p| p.erased()),
                 });
                 if plan.must_live && !was {
                     // A `delete_route` before this key's add found it not live: the
@@ -420,13 +437,14 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             let node = self.list.find(&plan.key, &guard);
             let entry = if plan.put { plan.entry.take() } else { None };
             let pushed = node.and_then(|node| {
-                let v = VersionNode::alloc_in_batch(entry, decision);
+                let v = VersionNode::alloc_in_batch(entry, decision, false);
                 match node.chain.push_if(v, &self.clock, &guard, cond) {
                     Ok(Ok(prev)) => Some(Linked {
                         plan: i,
                         node,
                         version: v,
-                        was: prev.is_some_and(|p| p.entry.is_some()),
+                        was: Cell::new(prev.is_some_and(|p| p.entry.is_some())),
+                        over: prev.map_or(std::ptr::null(), |p| p.erased()),
                     }),
                     Ok(Err(_)) | Err(_) => {
                         // SAFETY: `v` was not linked: it is still ours alone.
@@ -474,9 +492,14 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         #[cfg(not(rtm_negative = "batch-ready-early"))]
         let ready = failed.is_none() && d.ready();
         let committed = if ready {
-            match d.decide(&self.clock, &guard) {
-                Stamp::At(t) => Some(t),
-                s => unreachable!("a ready batch is decided, not {s:?}"),
+            // Writers sliding under the batch's adds hold the decision back until their
+            // own versions are decided; the last of them decides it, or this does.
+            loop {
+                match d.decide(&self.clock, &guard) {
+                    Stamp::At(t) => break Some(t),
+                    Stamp::Open => crate::sync::yield_now(),
+                    s => unreachable!("a ready batch is decided or open, not {s:?}"),
+                }
             }
         } else {
             d.abandon();
@@ -521,8 +544,16 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             };
         };
         for l in &linked {
+            // SAFETY: `l.version` is linked, and the guard keeps it.
+            let v = unsafe { &*l.version };
+            // A single write may have slid under the version before the decision; what
+            // the batch shadows is what is below it now (the reclaimer leaves the link
+            // below a version whose word still names its decision alone).
+            if let Some(below) = v.shadowed_now(l.over, &guard) {
+                l.was.set(below);
+            }
             // SAFETY: we are the committer, and the decision is not handed over yet.
-            unsafe { (*l.version).finish(t) };
+            unsafe { v.finish(t) };
         }
         self.clock
             .journal
@@ -531,7 +562,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         for l in &linked {
             // SAFETY: as above.
             let is_value = unsafe { &*l.version }.entry.is_some();
-            self.count_commit(l.was, is_value);
+            self.count_commit(l.was.get(), is_value);
         }
         let n = linked.len();
         drop(linked);

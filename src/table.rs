@@ -270,7 +270,12 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         // SAFETY: `v` is linked in `node`'s chain; it is freed only through the epoch,
         // which `guard` pins.
         let version = unsafe { &*v };
-        let ts = version.decide(&self.clock, guard);
+        // A write that slid under an unfinished batch is decided already (and a reader
+        // may have helped decide any other): no clock value of its own then.
+        let ts = match version.ts() {
+            crate::version::PENDING => version.decide(&self.clock, guard),
+            t => t,
+        };
         self.record(ts, node, v, guard);
         self.count_commit(
             prev.is_some_and(|p| p.entry.is_some()),

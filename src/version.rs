@@ -31,10 +31,30 @@ pub(crate) const BATCH: u64 = u64::MAX - 1;
 /// position at which the committer recorded the cancellation.
 pub(crate) const CANCELLED: u64 = 1 << 62;
 
-/// A decision's states besides a decided timestamp (which is below [`CANCELLED`]).
-const INSTALLING: u64 = u64::MAX;
-const READY: u64 = u64::MAX - 1;
-const ABANDONED: u64 = u64::MAX - 2;
+/// The word of a batch's version that writes a value whatever the key held before (an
+/// add): a single write that meets it unfinished slides under it instead of cancelling
+/// the batch (see `Chain::push_if`). Otherwise as [`BATCH`].
+pub(crate) const BATCH_PUT: u64 = u64::MAX - 2;
+
+/// Whether a version's word says its timestamp is its batch's decision.
+#[inline(always)]
+fn is_batch_word(w: u64) -> bool {
+    w == BATCH || w == BATCH_PUT
+}
+
+/// A decision's states besides a decided timestamp (which is below [`CANCELLED`]): bit 63
+/// says undecided, bit 62 ready, bit 61 abandoned; the low 16 bits count the single
+/// writers sliding under one of the batch's versions right now, and the 45 bits between
+/// count how many ever registered (mod 2^45), so that a decider that loaded a state with
+/// no slider, before a writer came and went, fails its CAS (the word is not the same).
+const UNDECIDED: u64 = 1 << 63;
+const READY_BIT: u64 = 1 << 62;
+const ABANDONED_BIT: u64 = 1 << 61;
+const SLIDERS: u64 = (1 << 16) - 1;
+const GENERATION: u64 = ((1 << 61) - 1) & !SLIDERS;
+const GENERATION_ONE: u64 = 1 << 16;
+const INSTALLING: u64 = UNDECIDED;
+const READY: u64 = UNDECIDED | READY_BIT;
 
 /// What a version's word says once read through its decision, if it has one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,10 +72,14 @@ pub(crate) enum Stamp {
 ///
 /// `INSTALLING` while the committer links the versions, then `READY` (every version is
 /// linked), then a timestamp, decided once by a CAS that anyone who meets the batch READY
-/// may make; or, from `INSTALLING` only, `ABANDONED`, by a writer that met an unfinished
-/// version of the batch (or by the committer itself, when its batch fails). Every
-/// transition is SeqCst: the argument that a snapshot never falls inside a batch (see
-/// `Decision::state`) is one about the single total order.
+/// with no writer sliding under it may make; or, from `INSTALLING` only, `ABANDONED`, by a
+/// writer that met an unfinished version of the batch it may not slide under (or by the
+/// committer itself, when its batch fails). While undecided, the word also counts the
+/// single writers sliding under the batch's add versions (`slide`): none of their
+/// timestamps may come after the batch's, so the batch is decided only when the count is
+/// zero, by the last of them if nobody else does. Every transition is SeqCst: the argument
+/// that a snapshot never falls inside a batch (see `Decision::state`) is one about the
+/// single total order.
 pub(crate) struct Decision {
     state: AtomicU64,
 }
@@ -70,23 +94,48 @@ impl Decision {
 
     /// The state now.
     ///
+    /// `s` without its generation bits.
+    #[inline]
+    fn kind(s: u64) -> u64 {
+        s & !GENERATION
+    }
+
     /// SeqCst, and the reason every transition is SeqCst: a reader at snapshot `s` (a
-    /// clock value it loaded, SeqCst, before this load) that finds `INSTALLING` skips the
-    /// batch, so the batch's timestamp must come out above `s`. It does: this load reads
-    /// before the store of `READY` in the total order, the store happens before any
-    /// decider's tick (the decider loaded `READY`), so the reader's clock load precedes
-    /// the tick in the total order and the tick returns more than `s`.
+    /// clock value it loaded, SeqCst, before this load) that finds the batch undecided and
+    /// not decidable (`INSTALLING`, or `READY` with a writer sliding under it) skips the
+    /// batch, so the batch's timestamp must come out above `s`. It does: the timestamp is
+    /// the tick of a decider that loaded `READY` with no slider, and that state was stored
+    /// (by the committer's `ready`, or by the last slider's `unslide`) after this load in
+    /// the total order (this load read an earlier state of the word); the decider's tick
+    /// follows its load, so the reader's clock load precedes the tick in the total order,
+    /// and the tick returns more than `s`. A reader that finds `READY` with no slider helps
+    /// decide instead, as it helps a pending single write.
     #[inline]
     fn state(&self) -> u64 {
         self.state.load(Ordering::SeqCst)
     }
 
-    /// Moves `INSTALLING` to `READY` (the committer, once every version is linked);
-    /// false if the batch was abandoned first.
+    /// Moves `INSTALLING` to `READY` (the committer, once every version is linked), keeping
+    /// the count of sliders; false if the batch was abandoned first.
     pub(crate) fn ready(&self) -> bool {
-        self.state
-            .compare_exchange(INSTALLING, READY, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
+        let mut s = self.state();
+        loop {
+            if s & ABANDONED_BIT != 0 {
+                return false;
+            }
+            debug_assert_eq!(
+                Self::kind(s) & !SLIDERS,
+                INSTALLING,
+                "only the committer readies"
+            );
+            match self
+                .state
+                .compare_exchange(s, s | READY_BIT, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
+        }
     }
 
     /// Abandons the batch if it is still being linked; true if it is abandoned now
@@ -96,34 +145,100 @@ impl Decision {
         {
             // Broken on purpose: a writer goes over an unfinished batch without cancelling
             // it, so the batch may still commit underneath the writer's version.
-            return self.state() == ABANDONED;
+            return self.abandoned();
         }
         #[cfg(not(rtm_negative = "batch-no-abandon"))]
-        match self
-            .state
-            .compare_exchange(INSTALLING, ABANDONED, Ordering::SeqCst, Ordering::SeqCst)
         {
-            Ok(_) => true,
-            Err(s) => s == ABANDONED,
+            let mut s = self.state();
+            loop {
+                if s & ABANDONED_BIT != 0 {
+                    return true;
+                }
+                if Self::kind(s) & !SLIDERS != INSTALLING {
+                    return false;
+                }
+                match self.state.compare_exchange(
+                    s,
+                    s | ABANDONED_BIT,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                ) {
+                    Ok(_) => return true,
+                    Err(now) => s = now,
+                }
+            }
         }
     }
 
     /// Whether a writer abandoned the batch.
     pub(crate) fn abandoned(&self) -> bool {
-        self.state() == ABANDONED
+        self.state() & (UNDECIDED | ABANDONED_BIT) == UNDECIDED | ABANDONED_BIT
     }
 
-    /// Decides the timestamp of a `READY` batch (anyone may) and returns the stamp it has
-    /// now. A caller whose tick did not become the timestamp records it as a gap.
+    /// Registers a single writer about to slide a version under one of the batch's
+    /// versions: true if the batch is still undecided and not abandoned, so that it will
+    /// not be decided before the writer's `unslide`.
+    pub(crate) fn slide(&self) -> bool {
+        #[cfg(rtm_negative = "slide-no-count")]
+        {
+            // Broken on purpose: slide without counting, so the batch may be decided while
+            // the writer's version under it is not, and come out older than that version.
+            let s = self.state();
+            return s & UNDECIDED != 0 && s & ABANDONED_BIT == 0;
+        }
+        #[cfg(not(rtm_negative = "slide-no-count"))]
+        {
+            let mut s = self.state();
+            loop {
+                if s & UNDECIDED == 0 || s & ABANDONED_BIT != 0 {
+                    return false;
+                }
+                debug_assert!(s & SLIDERS < SLIDERS, "more sliders than threads");
+                let generation = (s + GENERATION_ONE) & GENERATION;
+                let new = ((s & !GENERATION) + 1) | generation;
+                match self
+                    .state
+                    .compare_exchange(s, new, Ordering::SeqCst, Ordering::SeqCst)
+                {
+                    Ok(_) => return true,
+                    Err(now) => s = now,
+                }
+            }
+        }
+    }
+
+    /// Ends a writer's `slide` (its version is decided by then); the last slider of a
+    /// ready batch decides it.
+    pub(crate) fn unslide(&self, clock: &Clock, guard: &Guard) {
+        #[cfg(rtm_negative = "slide-no-count")]
+        {
+            // Broken on purpose: `slide` counted nothing (see there), so nothing to undo.
+            let _ = (clock, guard);
+        }
+        #[cfg(not(rtm_negative = "slide-no-count"))]
+        {
+            // SeqCst: a transition of the word (see `state`).
+            let s = self.state.fetch_sub(1, Ordering::SeqCst) - 1;
+            if Self::kind(s) == READY {
+                self.decide(clock, guard);
+            }
+        }
+    }
+
+    /// Decides the timestamp of a `READY` batch that no writer is sliding under (anyone
+    /// may) and returns the stamp it has now. A caller whose tick did not become the
+    /// timestamp records it as a gap.
     pub(crate) fn decide(&self, clock: &Clock, guard: &Guard) -> Stamp {
-        match self.state() {
-            READY => {}
-            s => return Self::stamp_of(s),
+        let s = self.state();
+        if Self::kind(s) != READY {
+            return Self::stamp_of(s);
         }
         let t = clock.tick();
+        // The whole word, generation included: a writer that slid under the batch since
+        // the load above took a timestamp after ours, so ours may not be the batch's.
         match self
             .state
-            .compare_exchange(READY, t, Ordering::SeqCst, Ordering::SeqCst)
+            .compare_exchange(s, t, Ordering::SeqCst, Ordering::SeqCst)
         {
             Ok(_) => Stamp::At(t),
             Err(s) => {
@@ -134,10 +249,12 @@ impl Decision {
     }
 
     fn stamp_of(s: u64) -> Stamp {
-        match s {
-            INSTALLING | READY => Stamp::Open,
-            ABANDONED => Stamp::Cancelled(u64::MAX),
-            t => Stamp::At(t),
+        if s & UNDECIDED == 0 {
+            Stamp::At(s)
+        } else if s & ABANDONED_BIT != 0 {
+            Stamp::Cancelled(u64::MAX)
+        } else {
+            Stamp::Open
         }
     }
 }
@@ -147,6 +264,11 @@ impl Decision {
 /// unlinked. A `VersionNode` is aligned to 8, so the bit is free; it is set and cleared
 /// with `map_addr`, which keeps the pointer's provenance.
 const DEAD: usize = 1;
+
+/// Set in the low bit of a version's `next` once the version is a cancelled batch's add
+/// (see `VersionNode::freeze`): no writer may slide under it any more. Only such versions
+/// carry it; every load of `next` masks it.
+const FROZEN: usize = 1;
 
 /// Proof that the holder is the table's reclaimer: the one thread at a time that may prune
 /// chains and retire keys (and remove skip-list nodes). The reclaimer mints one inside a
@@ -206,10 +328,15 @@ impl<V> VersionNode<V> {
         }))
     }
 
-    /// A version of the batch `decision` decides, not yet linked.
-    pub(crate) fn alloc_in_batch(entry: Option<Entry<V>>, decision: *const Decision) -> *mut Self {
+    /// A version of the batch `decision` decides, not yet linked. `put`: the batch writes
+    /// it whatever the key held (an add), so a single writer may slide under it.
+    pub(crate) fn alloc_in_batch(
+        entry: Option<Entry<V>>,
+        decision: *const Decision,
+        put: bool,
+    ) -> *mut Self {
         Box::into_raw(Box::new(Self {
-            ts: AtomicU64::new(BATCH),
+            ts: AtomicU64::new(if put { BATCH_PUT } else { BATCH }),
             next: AtomicPtr::new(ptr::null_mut()),
             owner: AtomicPtr::new(decision.cast_mut().cast()),
             entry,
@@ -249,7 +376,39 @@ impl<V> VersionNode<V> {
 
     /// Whether this version has no older version linked (true for an unpublished one).
     pub(crate) fn is_alone(&self) -> bool {
-        self.next.load(Ordering::Relaxed).is_null()
+        self.next_ptr(Ordering::Relaxed).is_null()
+    }
+
+    /// The link to the next older version, without its [`FROZEN`] bit.
+    #[inline(always)]
+    fn next_ptr(&self, order: Ordering) -> *mut Self {
+        self.next.load(order).map_addr(|a| a & !FROZEN)
+    }
+
+    /// Sets [`FROZEN`] on the link below a cancelled batch's add version, so that a writer
+    /// still sliding under it fails its CAS (and links its version elsewhere) rather than
+    /// into a version the reclaimer is about to unlink. The committer calls it before it
+    /// writes the cancellation into the version's word.
+    fn freeze(&self) {
+        // Relaxed: the committer's Release store of the cancelled word publishes it to the
+        // reclaimer; a slider's CAS reads the word itself.
+        let mut w = self.next.load(Ordering::Relaxed);
+        while let Err(now) = self.next.compare_exchange_weak(
+            w,
+            w.map_addr(|a| a | FROZEN),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            w = now;
+        }
+    }
+
+    /// Whether this is a batch's version its committer has not finished (its word still
+    /// sends readers to the decision).
+    #[inline]
+    fn is_unfinished_batch(&self) -> bool {
+        // Acquire: as `ts`.
+        is_batch_word(self.ts.load(Ordering::Acquire))
     }
 
     /// The decided timestamp, or [`PENDING`].
@@ -275,7 +434,7 @@ impl<V> VersionNode<V> {
     pub(crate) fn stamp(&self) -> Stamp {
         match self.ts() {
             PENDING => Stamp::Open,
-            BATCH => self
+            BATCH | BATCH_PUT => self
                 .decision()
                 .map_or(Stamp::Open, |d| Decision::stamp_of(d.state())),
             w if w & CANCELLED != 0 => Stamp::Cancelled(w & !CANCELLED),
@@ -302,7 +461,7 @@ impl<V> VersionNode<V> {
     pub(crate) fn settle(&self, clock: &Clock, guard: &Guard) -> Stamp {
         match self.ts() {
             PENDING => Stamp::At(self.decide(clock, guard)),
-            BATCH => match self.decision() {
+            BATCH | BATCH_PUT => match self.decision() {
                 Some(d) => d.decide(clock, guard),
                 None => Stamp::Open,
             },
@@ -315,12 +474,30 @@ impl<V> VersionNode<V> {
     /// writer does to the head it is about to shadow, so that it never waits.
     #[inline]
     fn settle_for_write(&self, clock: &Clock, guard: &Guard) -> Stamp {
-        if self.ts() == BATCH {
+        if is_batch_word(self.ts()) {
             if let Some(d) = self.decision() {
                 d.abandon();
             }
         }
         self.settle(clock, guard)
+    }
+
+    /// For a batch's decided but unfinished add: whether the version it shadows now is a
+    /// value, if that may differ from when it was linked over `over` (a single write slid
+    /// under it meanwhile); `None` when the version right below is still `over`.
+    pub(crate) fn shadowed_now(&self, over: *const (), guard: &Guard) -> Option<bool> {
+        if self.ts.load(Ordering::Relaxed) != BATCH_PUT {
+            return None;
+        }
+        let below = self.older(guard);
+        if below.map_or(ptr::null(), |b| b.erased()) == over {
+            return None;
+        }
+        Some(
+            below
+                .and_then(|b| b.effective(guard))
+                .is_some_and(|e| e.entry.is_some()),
+        )
     }
 
     /// The committer's last word on one of its batch's versions: the decided timestamp, or
@@ -331,7 +508,10 @@ impl<V> VersionNode<V> {
     /// The caller is the version's committer, and has not handed the version's decision to
     /// the epoch yet.
     pub(crate) unsafe fn finish(&self, word: u64) {
-        debug_assert_eq!(self.ts.load(Ordering::Relaxed), BATCH);
+        debug_assert!(is_batch_word(self.ts.load(Ordering::Relaxed)));
+        if word & CANCELLED != 0 && self.ts.load(Ordering::Relaxed) == BATCH_PUT {
+            self.freeze();
+        }
         // Release: a reader that reads the new word and goes on to a newer version still
         // sees what the decision's readers saw.
         self.ts.store(word, Ordering::Release);
@@ -381,7 +561,7 @@ impl<V> VersionNode<V> {
     #[inline]
     pub(crate) fn older<'g>(&self, _guard: &'g Guard) -> Option<&'g VersionNode<V>> {
         // Acquire: the older version's contents were written before it was linked.
-        let p = self.next.load(Ordering::Acquire);
+        let p = self.next_ptr(Ordering::Acquire);
         // SAFETY: versions reachable from a chain are freed only through the epoch after
         // being unlinked (see `Chain::prune`); `_guard` pins the epoch, so `p` outlives 'g.
         unsafe { p.as_ref() }
@@ -494,34 +674,30 @@ impl<V: Send + 'static> Chain<V> {
     /// (read-read coherence, for the version's word and for its batch's decision alike).
     #[inline]
     pub(crate) fn current<'g>(&self, guard: &'g Guard) -> Option<&'g VersionNode<V>> {
-        let (h, _) = self.head_ptr(guard);
-        let h = h?;
-        let mut v = match h.stamp() {
-            Stamp::At(_) => return Some(h),
-            Stamp::Cancelled(_) => h.older(guard),
-            Stamp::Open => {
-                #[cfg(test)]
-                tests::between_ts_and_next();
-                let older = h.older(guard);
-                #[cfg(rtm_negative = "stale-current")]
-                {
-                    // Broken on purpose: trust `next` without checking that the head is
-                    // still open, as if the reclaimer could not have cleared it meanwhile.
-                    older
-                }
-                #[cfg(not(rtm_negative = "stale-current"))]
-                match h.stamp() {
-                    Stamp::At(_) => return Some(h),
-                    _ => older,
-                }
-            }
-        };
-        // Below the head every version is decided or cancelled.
+        let (mut v, _) = self.head_ptr(guard);
+        // Besides the head, only a writer's version sliding under an unfinished batch's
+        // version may be open; the same two loads step over it.
         while let Some(x) = v {
-            if let Stamp::At(_) = x.stamp() {
-                return Some(x);
-            }
-            v = x.older(guard);
+            v = match x.stamp() {
+                Stamp::At(_) => return Some(x),
+                Stamp::Cancelled(_) => x.older(guard),
+                Stamp::Open => {
+                    #[cfg(test)]
+                    tests::between_ts_and_next();
+                    let older = x.older(guard);
+                    #[cfg(rtm_negative = "stale-current")]
+                    {
+                        // Broken on purpose: trust `next` without checking that the version
+                        // is still open, as if the reclaimer could not have cleared it.
+                        older
+                    }
+                    #[cfg(not(rtm_negative = "stale-current"))]
+                    match x.stamp() {
+                        Stamp::At(_) => return Some(x),
+                        _ => older,
+                    }
+                }
+            };
         }
         None
     }
@@ -571,6 +747,10 @@ impl<V: Send + 'static> Chain<V> {
     /// timestamps grow from old to new along the chain. The version shadowed is the newest
     /// decided one (cancelled versions in between are skipped; they stay linked under
     /// `new` until the reclaimer takes them out).
+    ///
+    /// One exception keeps a large batch from being cancelled by every single write that
+    /// meets it: a single write (`new` pending) whose head is an unfinished batch's add
+    /// slides under it (`slide_under`), and is decided there, before the batch.
     pub(crate) fn push_if<'g>(
         &self,
         new: *mut VersionNode<V>,
@@ -587,6 +767,21 @@ impl<V: Send + 'static> Chain<V> {
                 return Err(Retired);
             }
             if let Some(h) = h {
+                // Relaxed: `new` is ours.
+                let single = new_is_single(new);
+                if single && h.ts() == BATCH_PUT {
+                    if let Some(d) = h.decision() {
+                        if d.slide() {
+                            let slid = self.slide_under(h, new, clock, guard, &cond);
+                            d.unslide(clock, guard);
+                            match slid {
+                                Some(r) => return Ok(r),
+                                // The batch was cancelled meanwhile: start again.
+                                None => continue,
+                            }
+                        }
+                    }
+                }
                 h.settle_for_write(clock, guard);
             }
             let shadowed = h.and_then(|h| h.effective(guard));
@@ -605,6 +800,60 @@ impl<V: Send + 'static> Chain<V> {
                 .is_ok()
             {
                 return Ok(Ok(shadowed));
+            }
+        }
+    }
+
+    /// Links the single write `new` right below `batch`, an add of an unfinished batch
+    /// whose decision the caller registered with (`Decision::slide`), if `cond` holds for
+    /// the version it then shadows, and decides `new`'s timestamp. `None` if the batch
+    /// was cancelled first (the link below it is frozen): `new` is still the caller's.
+    ///
+    /// The write is serialized just before the batch: the batch cannot be decided before
+    /// the caller's `unslide`, which follows `new`'s decision, so the batch's timestamp
+    /// comes out above `new`'s and the chain stays ordered (batch, `new`, older). A reader
+    /// at a snapshot sees `new` pending like any single write and helps decide it; the
+    /// batch's version it skips or sees as before. The version below `batch` is settled
+    /// first (another slider's write is decided), as a push settles the head.
+    fn slide_under<'g>(
+        &self,
+        batch: &'g VersionNode<V>,
+        new: *mut VersionNode<V>,
+        clock: &Clock,
+        guard: &'g Guard,
+        cond: &impl Fn(Option<&VersionNode<V>>) -> bool,
+    ) -> Option<Pushed<'g, V>> {
+        loop {
+            // Acquire: as `older`.
+            let w = batch.next.load(Ordering::Acquire);
+            if w.addr() & FROZEN != 0 {
+                // SAFETY: `new` is still ours; it goes back with no older version.
+                unsafe { (*new).next.store(ptr::null_mut(), Ordering::Relaxed) };
+                return None;
+            }
+            // SAFETY: as in `VersionNode::older`: reachable from the chain, pinned.
+            let below = unsafe { w.as_ref() };
+            if let Some(b) = below {
+                b.settle(clock, guard);
+            }
+            let shadowed = below.and_then(|b| b.effective(guard));
+            if !cond(shadowed) {
+                // SAFETY: as above.
+                unsafe { (*new).next.store(ptr::null_mut(), Ordering::Relaxed) };
+                return Some(Err(shadowed));
+            }
+            // SAFETY: `new` is ours until the CAS below publishes it.
+            unsafe { (*new).next.store(w, Ordering::Relaxed) };
+            // Release publishes `new`'s entry and `next` to whoever follows `batch`'s link;
+            // Acquire on failure re-reads. Fails once the committer froze the link.
+            if batch
+                .next
+                .compare_exchange(w, new, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                // SAFETY: `new` is linked now; the guard keeps it.
+                unsafe { &*new }.decide(clock, guard);
+                return Some(Ok(shadowed));
             }
         }
     }
@@ -684,22 +933,38 @@ impl<V: Send + 'static> Chain<V> {
         let mut garbage: Vec<(*mut VersionNode<V>, Option<u64>)> = Vec::new();
         while let Some(v) = cur {
             let next = v.older(guard);
+            // The link below an unfinished batch's version is never written here: writers
+            // may be sliding under it (CAS on that link), and its committer reads it to
+            // count what the batch shadowed. So the version right below stays.
+            let under_batch = kept.is_unfinished_batch();
             let (keep, ts) = match v.stamp() {
-                Stamp::At(t) => (t > now || sees_between(t, newer_ts, now, pinned), Some(t)),
+                Stamp::At(t) => (
+                    under_batch || t > now || sees_between(t, newer_ts, now, pinned),
+                    Some(t),
+                ),
                 // Nobody sees a cancelled version; it goes once the reclaimer has read the
                 // cancellation's record (the record names this chain's node, which must
                 // stay linked until then).
-                Stamp::Cancelled(at) => (at > now, None),
+                Stamp::Cancelled(at) => (under_batch || at > now, None),
+                // A single write sliding under an unfinished batch (the only open version
+                // below a head): kept, and like an open head it counts as +infinity for
+                // the version below it.
                 Stamp::Open => {
-                    debug_assert!(false, "only a head can be undecided");
+                    newer_ts = PENDING;
                     (true, None)
                 }
             };
             if keep {
-                if !ptr::eq(kept.next.load(Ordering::Relaxed), v) {
+                let link = kept.next.load(Ordering::Relaxed);
+                if !under_batch && !ptr::eq(link.map_addr(|a| a & !FROZEN), v) {
                     // Release: a reader that follows the new link sees `v` initialized (it
-                    // was long ago, but the link is the edge readers follow).
-                    kept.next.store(v as *const _ as *mut _, Ordering::Release);
+                    // was long ago, but the link is the edge readers follow). A frozen
+                    // link stays frozen.
+                    let to = ptr::from_ref(v).cast_mut();
+                    kept.next.store(
+                        to.map_addr(|a| a | (link.addr() & FROZEN)),
+                        Ordering::Release,
+                    );
                 }
                 match ts {
                     Some(_) if newer_ts != PENDING => {
@@ -731,8 +996,11 @@ impl<V: Send + 'static> Chain<V> {
             }
             cur = next;
         }
-        if !kept.next.load(Ordering::Relaxed).is_null() {
-            kept.next.store(ptr::null_mut(), Ordering::Release);
+        let link = kept.next.load(Ordering::Relaxed);
+        if !kept.is_unfinished_batch() && !link.map_addr(|a| a & !FROZEN).is_null() {
+            let cut = ptr::null_mut::<VersionNode<V>>();
+            kept.next
+                .store(cut.map_addr(|_| link.addr() & FROZEN), Ordering::Release);
         }
         for (g, ts) in garbage {
             if let Some(ts) = ts {
@@ -743,7 +1011,7 @@ impl<V: Send + 'static> Chain<V> {
         let lowest = pinned.first().copied().unwrap_or(now).min(now);
         match head_stamp {
             Stamp::Cancelled(at) if at <= now => {
-                let below = head.next.load(Ordering::Relaxed);
+                let below = head.next_ptr(Ordering::Relaxed);
                 if below.is_null() {
                     // A lone cancelled version: the key never had a value; it can go.
                     out.retirable = true;
@@ -830,8 +1098,7 @@ impl<V> Chain<V> {
         let mut p = self.head.load(Ordering::Relaxed).map_addr(|a| a & !DEAD);
         while !p.is_null() {
             // SAFETY: exclusive access, per the caller's contract.
-            let (next, value) =
-                unsafe { ((*p).next.load(Ordering::Relaxed), (*p).entry.is_some()) };
+            let (next, value) = unsafe { ((*p).next_ptr(Ordering::Relaxed), (*p).entry.is_some()) };
             if value {
                 values += 1;
             }
@@ -842,6 +1109,15 @@ impl<V> Chain<V> {
         }
         values
     }
+}
+
+/// Whether `new`, a version about to be pushed, is a single write's (pending) rather than a
+/// batch's.
+#[inline]
+fn new_is_single<V>(new: *mut VersionNode<V>) -> bool {
+    // SAFETY: the caller of `push_if` owns `new` (not yet published).
+    // Relaxed: nobody else has written it.
+    unsafe { &*new }.ts.load(Ordering::Relaxed) == PENDING
 }
 
 /// True when some snapshot `s` in `pinned ∪ {now}` has `t <= s < newer`.

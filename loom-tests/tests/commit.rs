@@ -2,10 +2,15 @@
 //!
 //! * a reader: a snapshot (an enumeration) sees both old values or both new ones, and a
 //!   point read that saw one new value is followed by point reads that see the other;
-//! * a single writer of one of the batch's keys: the writer never waits, and the outcome
+//! * a single writer of a key the batch deletes: the writer never waits, and the outcome
 //!   is serializable: if the writer shadowed the old value, it came first and the batch
-//!   (which then went around it, cancelled and retried, or linked over it) is the newest
-//!   version of the key; if it shadowed the batch's value, its own value is the newest.
+//!   (which then cancelled and retried, or linked over it) deleted the key; if it found
+//!   the key deleted, the batch came first and the writer's value is the newest;
+//! * a single writer of a key the batch adds, which slides under the batch's version if it
+//!   meets it unfinished (so the batch is not cancelled): the same serializability, and a
+//!   feed opened before both reports changes that, folded in order, start from the table's
+//!   old contents, each change's old value the one the fold holds, and end at its new ones
+//!   (a writer decided after the batch but linked below it would break that);
 //!
 //! * another batch of the same two keys, queued in the opposite order: both commit, at two
 //!   versions, and the later one's values are the table's, whole.
@@ -16,16 +21,19 @@
 //! Negative controls: `rtm_negative="batch-ready-early"` moves the batch to READY before
 //! its versions are linked, so a reader helps decide it half-installed and sees half of it;
 //! `rtm_negative="batch-no-abandon"` lets the writer link over an unfinished batch without
-//! cancelling it, so the batch later commits underneath the writer's version.
+//! cancelling it, so the batch later commits underneath the writer's version;
+//! `rtm_negative="slide-no-count"` lets a writer slide under a batch without holding its
+//! decision back, so the batch may be decided before the writer's version below it.
 
 #![cfg(loom)]
 
 mod common;
 
-use common::{key, route, table, Ledger};
+use common::{change_ids, key, route, table, table_with_journal, Ledger};
 use loom::sync::Arc;
 use loom::thread;
 use rtm::{Batch, Criteria};
+use std::collections::BTreeMap;
 
 fn reader_model() {
     let ledger = Ledger::new(4);
@@ -69,10 +77,53 @@ fn reader_model() {
 }
 
 fn writer_model() {
-    let ledger = Ledger::new(5);
+    let ledger = Ledger::new(4);
     let t = Arc::new(table(1));
     t.add_route(route(1, ledger.value(0))).unwrap();
     t.add_route(route(2, ledger.value(1))).unwrap();
+
+    let writer = {
+        let t = Arc::clone(&t);
+        let ledger = std::sync::Arc::clone(&ledger);
+        thread::spawn(move || {
+            let old = t.add_route(route(1, ledger.value(3))).unwrap();
+            old.map(|r| r.value.id())
+        })
+    };
+
+    // The delete is conditional (key 1 must be live), so a writer may not slide under it.
+    let mut b = Batch::new();
+    b.delete_route(key(1)).add_route(route(2, ledger.value(2)));
+    t.commit(b).unwrap();
+    let shadowed = writer.join().unwrap();
+
+    let now = t.get_route(&key(1)).map(|r| r.value.id());
+    match shadowed {
+        // the writer came first: the batch deleted its value
+        Some(0) => {
+            assert_eq!(now, None, "the writer came first, yet its value is there");
+            assert_eq!(t.route_count(), 1);
+        }
+        // the batch came first: the writer's value is newest
+        None => {
+            assert_eq!(now, Some(3), "the batch came first, yet the key is deleted");
+            assert_eq!(t.route_count(), 2);
+        }
+        other => panic!("the writer shadowed {other:?}"),
+    }
+    assert_eq!(t.get_route(&key(2)).map(|r| r.value.id()), Some(2));
+    t.collect();
+    assert_eq!(t.stats().dead_versions, 0);
+    drop(t);
+    ledger.assert_all_freed();
+}
+
+fn slide_model() {
+    let ledger = Ledger::new(5);
+    let t = Arc::new(table_with_journal(1, 8));
+    t.add_route(route(1, ledger.value(0))).unwrap();
+    t.add_route(route(2, ledger.value(1))).unwrap();
+    let mut feed = t.feed(Criteria::all()).unwrap();
 
     let writer = {
         let t = Arc::clone(&t);
@@ -86,12 +137,12 @@ fn writer_model() {
     let mut b = Batch::new();
     b.add_route(route(1, ledger.value(2)))
         .add_route(route(2, ledger.value(3)));
-    t.commit(b).unwrap();
+    let v = t.commit(b).unwrap();
     let shadowed = writer.join().unwrap();
 
     let now = t.get_route(&key(1)).map(|r| r.value.id());
     match shadowed {
-        // the writer came first: the batch is newer
+        // the writer came first (around the batch, or slid under it): the batch is newer
         Some(0) => assert_eq!(
             now,
             Some(2),
@@ -107,6 +158,32 @@ fn writer_model() {
     }
     assert_eq!(t.get_route(&key(2)).map(|r| r.value.id()), Some(3));
     assert_eq!(t.route_count(), 2);
+
+    // The feed, folded in order, goes from the old contents to the new ones.
+    let mut changes = Vec::new();
+    while let Some(c) = feed.try_next().unwrap() {
+        changes.push((c.version, change_ids(&c)));
+    }
+    let mut fold = BTreeMap::from([(1u8, Some(0usize)), (2, Some(1))]);
+    for (i, &(_, (k, old, new))) in changes.iter().enumerate() {
+        assert!(
+            i == 0 || changes[i - 1].0 <= changes[i].0,
+            "changes out of order: {changes:?}"
+        );
+        assert_eq!(
+            fold[&k], old,
+            "a change of key {k} from a value it did not have: {changes:?} (writer saw {shadowed:?}, batch at {v:?})"
+        );
+        fold.insert(k, new);
+    }
+    assert_eq!(feed.version(), t.version());
+    assert!(feed.version() >= v);
+    let table_now = BTreeMap::from([(1u8, now), (2, t.get_route(&key(2)).map(|r| r.value.id()))]);
+    assert_eq!(
+        fold, table_now,
+        "the feed's changes do not add up to the table"
+    );
+    drop(feed);
     t.collect();
     assert_eq!(t.stats().dead_versions, 0);
     drop(t);
@@ -157,6 +234,7 @@ fn two_batches_model() {
 #[cfg(not(any(
     rtm_negative = "batch-ready-early",
     rtm_negative = "batch-no-abandon",
+    rtm_negative = "slide-no-count",
     rtm_negative = "eager-free"
 )))]
 fn two_batches_of_the_same_keys_serialize() {
@@ -176,6 +254,7 @@ fn batches_that_do_not_cancel_each_other_break_the_order() {
 #[cfg(not(any(
     rtm_negative = "batch-ready-early",
     rtm_negative = "batch-no-abandon",
+    rtm_negative = "slide-no-count",
     rtm_negative = "eager-free"
 )))]
 fn a_reader_sees_a_batch_whole() {
@@ -186,10 +265,31 @@ fn a_reader_sees_a_batch_whole() {
 #[cfg(not(any(
     rtm_negative = "batch-ready-early",
     rtm_negative = "batch-no-abandon",
+    rtm_negative = "slide-no-count",
     rtm_negative = "eager-free"
 )))]
 fn a_writer_and_a_batch_serialize() {
     common::check("a_writer_and_a_batch_serialize", writer_model);
+}
+
+#[test]
+#[cfg(not(any(
+    rtm_negative = "batch-ready-early",
+    rtm_negative = "batch-no-abandon",
+    rtm_negative = "slide-no-count",
+    rtm_negative = "eager-free"
+)))]
+fn a_writer_slides_under_a_batch_and_serializes() {
+    common::check("a_writer_slides_under_a_batch_and_serializes", slide_model);
+}
+
+#[test]
+#[cfg(rtm_negative = "slide-no-count")]
+fn a_slider_that_does_not_hold_the_decision_back_breaks_the_order() {
+    common::expect_failure(
+        "a_writer_slides_under_a_batch_and_serializes/slide-no-count",
+        slide_model,
+    );
 }
 
 #[test]
