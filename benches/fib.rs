@@ -9,7 +9,11 @@
 //! python3 benches/medians.py target/bench/criterion
 //! ```
 //!
-//! Each benchmark looks up the same 16,384 addresses per iteration (throughput: addresses).
+//! Each benchmark looks up the same 16,384 addresses per iteration (throughput: addresses):
+//! a hot working set, whose lines stay in cache. The cold comparisons (`fib_cold_*`, IPv4
+//! and IPv6, interleaved rounds only) pass once over 2,000,000 distinct random addresses
+//! (`FIB_COLD`; 0 skips them), uniform and announced, so that nearly every lookup starts
+//! from lines and pages not touched since the last pass, as a router's traffic does.
 //!
 //! Before the lookups, the section `fib_update_throughput` (a plain timing harness, run
 //! unless a filter that does not match its name is given) replays the real BGP day (the
@@ -190,7 +194,7 @@ type Pass<'a> = (&'static str, Box<dyn FnMut() -> u64 + 'a>);
 /// that a preempted pass does not count), and prints each one's median time per address
 /// and the median over rounds of its ratio to the first contender. Interleaving puts every
 /// contender under the same load, round by round; the ratios are the figures to read.
-fn interleaved(title: &str, rounds: usize, passes: &mut [Pass<'_>]) {
+fn interleaved(title: &str, rounds: usize, n: usize, passes: &mut [Pass<'_>]) {
     let mut times = vec![Vec::with_capacity(rounds); passes.len()];
     let mut sums = vec![0u64; passes.len()];
     for _ in 0..rounds {
@@ -199,7 +203,7 @@ fn interleaved(title: &str, rounds: usize, passes: &mut [Pass<'_>]) {
             for _ in 0..3 {
                 let t = Instant::now();
                 sums[i] = black_box(pass());
-                best = best.min(t.elapsed().as_secs_f64() * 1e9 / N as f64);
+                best = best.min(t.elapsed().as_secs_f64() * 1e9 / n as f64);
             }
             times[i].push(best);
         }
@@ -208,7 +212,7 @@ fn interleaved(title: &str, rounds: usize, passes: &mut [Pass<'_>]) {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    println!("{title}: {rounds} interleaved rounds, best of 3 passes of {N} addresses each");
+    println!("{title}: {rounds} interleaved rounds, best of 3 passes of {n} addresses each");
     for (i, (name, _)) in passes.iter().enumerate() {
         let mut ratios: Vec<f64> = times[i]
             .iter()
@@ -280,6 +284,43 @@ fn rounds() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(15)
+}
+
+/// Addresses per cold pass (`FIB_COLD`, default 2,000,000; 0 skips the cold comparisons).
+fn cold() -> usize {
+    std::env::var("FIB_COLD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000_000)
+}
+
+/// Rounds of the cold comparisons (`FIB_COLD_ROUNDS`, default 7): each pass is long, so
+/// fewer rounds give a steady median.
+fn cold_rounds() -> usize {
+    std::env::var("FIB_COLD_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7)
+}
+
+/// `n` distinct addresses from `gen(count, seed)`, in the generator's random order: drawn
+/// in rounds until `n` distinct ones are found (duplicates dropped after the first).
+fn distinct<A: Ord + Copy + std::hash::Hash>(
+    n: usize,
+    gen: impl Fn(usize, u64) -> Vec<A>,
+) -> Vec<A> {
+    let mut seen = std::collections::HashSet::with_capacity(n);
+    let mut out = Vec::with_capacity(n);
+    let mut seed = 1_000;
+    while out.len() < n {
+        for a in gen(n - out.len(), seed) {
+            if seen.insert(a) {
+                out.push(a);
+            }
+        }
+        seed += 1;
+    }
+    out
 }
 
 /// The next-hop id of the `i`th prefix, whose route leaves by `interface`: by default a
@@ -387,7 +428,7 @@ fn v4(c: &mut Criterion) {
             ),
         ];
         if rounds() > 0 {
-            interleaved(&format!("fib_{name}"), rounds(), &mut passes);
+            interleaved(&format!("fib_{name}"), rounds(), N, &mut passes);
         }
         drop(passes);
         let mut g = group(c, &format!("fib_{name}"));
@@ -422,6 +463,39 @@ fn v4(c: &mut Criterion) {
             })
         });
         g.finish();
+    }
+    if cold() > 0 && rounds() > 0 {
+        let n = cold();
+        let uniform = distinct(n, data::uniform_v4);
+        let announced = distinct(n, |k, seed| data::announced_v4(&prefixes, k, seed));
+        for a in uniform.iter().chain(&announced).step_by(97) {
+            assert_eq!(fib.lookup(*a), dir.lookup(*a), "{a}");
+        }
+        for (name, addrs) in [("v4_uniform", &uniform), ("v4_announced", &announced)] {
+            let mut out = vec![None; n];
+            let [single, batch] = fib_passes(&fib, addrs, &mut out);
+            let mut passes: Vec<Pass<'_>> = vec![
+                (
+                    "DIR-24-8 array",
+                    Box::new(|| addrs.iter().fold(0, |s, a| sum(s, dir.lookup(*a)))),
+                ),
+                (
+                    "DIR-24-8, huge pages",
+                    Box::new(|| addrs.iter().fold(0, |s, a| sum(s, huge_dir.lookup(*a)))),
+                ),
+                single,
+                batch,
+                (
+                    "prefix-trie get_lpm",
+                    Box::new(|| {
+                        addrs.iter().fold(0, |s, a| {
+                            sum(s, trie.get_lpm(&Ipv4Net::from(*a)).map(|(_, v)| *v))
+                        })
+                    }),
+                ),
+            ];
+            interleaved(&format!("fib_cold_{name}"), cold_rounds(), n, &mut passes);
+        }
     }
     drop(writer);
 }
@@ -486,7 +560,7 @@ fn v6(c: &mut Criterion) {
             batch,
         ];
         if rounds() > 0 {
-            interleaved(&format!("fib_{name}"), rounds(), &mut passes);
+            interleaved(&format!("fib_{name}"), rounds(), N, &mut passes);
         }
         drop(passes);
         let mut g = group(c, &format!("fib_{name}"));
@@ -506,6 +580,32 @@ fn v6(c: &mut Criterion) {
             })
         });
         g.finish();
+    }
+    if cold() > 0 && rounds() > 0 {
+        let n = cold();
+        let uniform = distinct(n, data::uniform_v6);
+        let announced = distinct(n, |k, seed| data::announced_v6(&prefixes, k, seed));
+        for a in uniform.iter().chain(&announced).step_by(97) {
+            let want = trie.get_lpm(&Ipv6Net::from(*a)).map(|(_, v)| *v);
+            assert_eq!(fib.lookup(*a), want, "{a}");
+        }
+        for (name, addrs) in [("v6_uniform", &uniform), ("v6_announced", &announced)] {
+            let mut out = vec![None; n];
+            let [single, batch] = fib_passes(&fib, addrs, &mut out);
+            let mut passes: Vec<Pass<'_>> = vec![
+                (
+                    "prefix-trie get_lpm",
+                    Box::new(|| {
+                        addrs.iter().fold(0, |s, a| {
+                            sum(s, trie.get_lpm(&Ipv6Net::from(*a)).map(|(_, v)| *v))
+                        })
+                    }),
+                ),
+                single,
+                batch,
+            ];
+            interleaved(&format!("fib_cold_{name}"), cold_rounds(), n, &mut passes);
+        }
     }
     drop(writer);
 }
