@@ -74,5 +74,6 @@ batch-ready-early 2 commit
 batch-no-abandon 2 commit
 nexthop-late-mark 2 nexthop_select
 selector-stale 2 nexthop_select
+fib-help-no-recheck 2 fib_help
 EOF
 fi
