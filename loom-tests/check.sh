@@ -75,5 +75,6 @@ batch-no-abandon 2 commit
 slide-no-count 2 commit
 nexthop-late-mark 2 nexthop_select
 selector-stale 2 nexthop_select
+fib-help-no-recheck 2 fib_help
 EOF
 fi

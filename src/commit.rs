@@ -366,7 +366,10 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         let mut yields = 1u32;
         loop {
             match self.attempt(plans) {
-                Attempt::Done(t, n) => return Ok((t, n)),
+                Attempt::Done(t, n) => {
+                    self.help_fib(n);
+                    return Ok((t, n));
+                }
                 Attempt::Failed(e) => return Err(e),
                 Attempt::Cancelled => {
                     for _ in 0..yields {

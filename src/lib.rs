@@ -276,7 +276,9 @@ pub use criteria::Criteria;
 pub use enumeration::{Enumeration, OwnedEnumeration};
 pub use error::Error;
 pub use feed::{Change, Feed, OwnedFeed};
-pub use fib::{BestRoute, Fib, FibFollower, FibKey, FibWriter, Multipath, OwnedFibFollower};
+pub use fib::{
+    BestRoute, Fib, FibFollower, FibKey, FibWriter, HelpedFibFollower, Multipath, OwnedFibFollower,
+};
 pub use handle::{EnumHandle, MAX_ENUMERATIONS};
 pub use ipnet::{Ipv4Net, Ipv6Net};
 pub use nexthop::{NexthopGroups, Selector, BUCKETS, MAX_GROUPS, MAX_MEMBERS};

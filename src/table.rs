@@ -12,7 +12,7 @@ use crate::reclaim::{Parts, Reclaimer};
 use crate::route::{Route, RouteKey, Version};
 use crate::skiplist::{Inserted, Node, NodeRef, SkipList};
 use crate::slots::Slots;
-use crate::sync::{fence, AtomicUsize, CachePadded, Epoch, Ordering};
+use crate::sync::{fence, AtomicBool, AtomicUsize, CachePadded, Epoch, Ordering};
 use crate::version::{Entry, VersionNode};
 
 /// The skip list orders routes by key, with the prefix's order hint first.
@@ -63,6 +63,8 @@ pub struct RouteTable<P: Prefix, V> {
     pub(crate) reclaimer: Reclaimer,
     routes: CachePadded<AtomicUsize>,
     journal_capacity: usize,
+    /// The Fib follower whose writers help it, if one is registered.
+    pub(crate) fib_help: HelpSlot,
     // Declared last: dropped after the list, whose nodes it may still guard under loom.
     pub(crate) epoch: Epoch,
 }
@@ -166,6 +168,7 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             reclaimer: Reclaimer::new(),
             routes: CachePadded::new(AtomicUsize::new(0)),
             journal_capacity,
+            fib_help: HelpSlot::new(),
             epoch,
         }
     }
@@ -612,6 +615,18 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
     #[inline]
     pub(crate) fn after_write(&self, _ts: u64) {
         self.reclaimer.step(&self.parts());
+        self.help_fib(1);
+    }
+
+    /// A commit of `changes` keys is done: the registered Fib follower, if any, applies
+    /// what is pending within a budget, unless someone is applying already (never waits).
+    #[inline]
+    pub(crate) fn help_fib(&self, changes: usize) {
+        // Relaxed: a hint. A writer that misses a registration made meanwhile leaves its
+        // commit to the next writer or to the follower thread.
+        if self.fib_help.set.load(Ordering::Relaxed) {
+            self.fib_help.run(changes);
+        }
     }
 
     #[inline]
@@ -619,6 +634,64 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         self.reclaimer.closed();
         if self.reclaimer.held() {
             self.reclaimer.step(&self.parts());
+        }
+    }
+}
+
+/// A Fib follower that lets the table's writers apply their own commits to its Fib
+/// (`Fib::follow_helped`).
+pub(crate) trait WriterHelp: Send + Sync {
+    /// A writer committed `changes` keys: apply what is pending, within a budget.
+    fn help(&self, changes: usize);
+}
+
+/// Where a table keeps its helped follower: a weak reference (the follower owns a share
+/// of the table, so a strong one would be a cycle), read with `try_read` so that a writer
+/// never waits for a registration.
+pub(crate) struct HelpSlot {
+    /// Whether a follower is registered (a hint checked before the lock).
+    set: AtomicBool,
+    helper: std::sync::RwLock<Option<std::sync::Weak<dyn WriterHelp>>>,
+}
+
+impl HelpSlot {
+    fn new() -> Self {
+        HelpSlot {
+            set: AtomicBool::new(false),
+            helper: std::sync::RwLock::new(None),
+        }
+    }
+
+    fn run(&self, changes: usize) {
+        let helper = match self.helper.try_read() {
+            Ok(slot) => slot.as_ref().and_then(std::sync::Weak::upgrade),
+            // Being registered or unregistered: leave the commit to the follower thread.
+            Err(_) => None,
+        };
+        if let Some(h) = helper {
+            h.help(changes);
+        }
+    }
+
+    /// Registers `helper`; false if another live one is registered.
+    pub(crate) fn register(&self, helper: std::sync::Weak<dyn WriterHelp>) -> bool {
+        let mut slot = self.helper.write().unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref().is_some_and(|w| w.strong_count() > 0) {
+            return false;
+        }
+        *slot = Some(helper);
+        // Relaxed: a hint (see `help_fib`).
+        self.set.store(true, Ordering::Relaxed);
+        true
+    }
+
+    /// Unregisters `helper` if it is the one registered.
+    pub(crate) fn unregister(&self, helper: &std::sync::Weak<dyn WriterHelp>) {
+        let mut slot = self.helper.write().unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref().is_some_and(|w| w.ptr_eq(helper)) {
+            *slot = None;
+            // Relaxed: a hint (see `help_fib`).
+            self.set.store(false, Ordering::Relaxed);
         }
     }
 }

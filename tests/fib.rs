@@ -724,6 +724,151 @@ mod follow {
         same_as_table(&fib, &table, &addrs);
         assert_eq!(fib.version(), table.version());
     }
+
+    /// With no follower thread at all, a helped Fib is at the table's version after every
+    /// write (single routes, a batch, a block delete), and answers as the table does.
+    #[test]
+    fn writers_alone_keep_a_helped_fib_at_the_tables_version() {
+        let prefixes = data::mae_west();
+        let table = Arc::new(RouteTable::<Ipv4Net, u32>::new());
+        for (i, p) in prefixes.iter().enumerate().step_by(2) {
+            table.add_route(route(*p, 1, 10, i as u32)).unwrap();
+        }
+        let (fib, mut follower) = Fib::follow_helped(Arc::clone(&table), |r| r.value).unwrap();
+        assert_eq!(fib.version(), table.version());
+        let mut addrs = data::announced_v4(&prefixes, 10_000, 41);
+        addrs.extend(data::uniform_v4(2_000, 42));
+        let mut rng = Rng::new(43);
+        for round in 0..10u32 {
+            for _ in 0..300 {
+                let p = prefixes[rng.below(prefixes.len() as u64) as usize];
+                match rng.below(4) {
+                    0 => drop(table.add_route(route(p, 2, 5, 1_000_000 + round))),
+                    1 => drop(table.add_route(route(p, 3, 50, 2_000_000))),
+                    2 => drop(table.delete_route(&key(p, 1))),
+                    _ => drop(table.delete_route(&key(p, 2))),
+                }
+                assert_eq!(fib.version(), table.version());
+            }
+            // A batch of 1,000 keys: its writer applies all of it.
+            let mut b = rtm::Batch::new();
+            for _ in 0..1_000 {
+                let p = prefixes[rng.below(prefixes.len() as u64) as usize];
+                b.add_route(route(p, 4, 1, 3_000_000 + round));
+            }
+            table.commit(b).unwrap();
+            assert_eq!(fib.version(), table.version());
+            assert_eq!(fib.len(), table.network_count());
+            same_as_table(&fib, &table, &addrs);
+        }
+        // A block delete is a commit too.
+        table
+            .delete_routes(rtm::Criteria::all().protocol(ProtocolId(4)))
+            .unwrap();
+        assert_eq!(fib.version(), table.version());
+        same_as_table(&fib, &table, &addrs);
+        assert!(follower.applied_by_writers() > 3_000);
+        assert_eq!(follower.sync(), Ok(0), "writers left nothing");
+    }
+
+    /// Writers on two threads, no follower thread: each applies what it finds pending, or
+    /// leaves it to the one applying. After they stop, every further write applies up to
+    /// 64 changes more than its own, so the Fib reaches the table's version within
+    /// backlog / 64 + 1 writes of one thread, and answers as the table does.
+    #[test]
+    fn concurrent_writers_alone_bring_a_helped_fib_to_the_tables_version() {
+        let table = Arc::new(RouteTable::<Ipv4Net, u32>::new());
+        let (fib, follower) = Fib::follow_helped(Arc::clone(&table), |r| r.value).unwrap();
+        let writes = 2_000u32;
+        std::thread::scope(|s| {
+            for t in 0..2u32 {
+                let table = &table;
+                s.spawn(move || {
+                    let mut rng = Rng::new(50 + u64::from(t));
+                    for i in 0..writes {
+                        let bits = 0x0a00_0000 | (rng.next_u64() as u32 & 0x00ff_ffff);
+                        let q = Ipv4Net::new(Ipv4Addr::from(bits), 12 + rng.below(13) as u8)
+                            .unwrap()
+                            .trunc();
+                        if rng.below(3) == 0 {
+                            let _ = table.delete_route(&key(q, 1 + t));
+                        } else {
+                            table.add_route(route(q, 1 + t, 10, i)).unwrap();
+                        }
+                    }
+                });
+            }
+        });
+        let filler = key("192.0.2.0/24".parse().unwrap(), 9);
+        let mut extra = 0;
+        while fib.version() != table.version() {
+            assert!(extra <= 2 * writes / 64 + 1, "the Fib does not catch up");
+            table.add_route(Route::new(filler, extra)).unwrap();
+            extra += 1;
+        }
+        assert!(follower.applied_by_writers() > 0);
+        let addrs = data::uniform_v4(2_000, 51)
+            .into_iter()
+            .map(|a| Ipv4Addr::from(0x0a00_0000 | (u32::from(a) & 0x00ff_ffff)))
+            .collect::<Vec<_>>();
+        same_as_table(&fib, &table, &addrs);
+    }
+
+    /// A `next_hop` that panics inside a write does not come out of the write; the change
+    /// stays for the follower's sync, which surfaces the panic, and nothing is lost.
+    #[test]
+    fn a_panic_in_next_hop_inside_a_write_stays_in_the_follower() {
+        let table = Arc::new(RouteTable::<Ipv4Net, u32>::new());
+        let boom = Arc::new(AtomicBool::new(false));
+        let b = Arc::clone(&boom);
+        let (fib, mut follower) = Fib::follow_helped(Arc::clone(&table), move |r| {
+            if r.value == 666 && b.load(Ordering::Relaxed) {
+                panic!("the embedder's next_hop");
+            }
+            r.value
+        })
+        .unwrap();
+        let p = |s: &str| s.parse::<Ipv4Net>().unwrap();
+        table.add_route(route(p("10.0.0.0/8"), 1, 0, 1)).unwrap();
+        assert_eq!(fib.version(), table.version());
+        boom.store(true, Ordering::Relaxed);
+        let v = fib.version();
+        assert!(table.add_route(route(p("10.1.0.0/16"), 1, 0, 666)).is_ok());
+        assert_eq!(fib.version(), v, "the panicking change is not published");
+        let unwound =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| follower.sync())).is_err();
+        assert!(unwound, "the sync meets the change again");
+        boom.store(false, Ordering::Relaxed);
+        table.add_route(route(p("10.2.0.0/16"), 1, 0, 2)).unwrap();
+        assert_eq!(fib.version(), table.version());
+        assert_eq!(fib.lookup("10.1.2.3".parse().unwrap()), Some(666));
+        assert_eq!(fib.lookup("10.2.3.4".parse().unwrap()), Some(2));
+        assert_eq!(follower.sync(), Ok(0));
+    }
+
+    /// One helped follower per table; once it is dropped, writers stop helping it and
+    /// another can be made.
+    #[test]
+    fn one_helped_follower_per_table() {
+        let table = Arc::new(RouteTable::<Ipv4Net, u32>::new());
+        let (fib, follower) = Fib::follow_helped(Arc::clone(&table), |r| r.value).unwrap();
+        assert_eq!(
+            Fib::follow_helped(Arc::clone(&table), |r| r.value).err(),
+            Some(Error::Busy)
+        );
+        drop(follower);
+        let p: Ipv4Net = "10.0.0.0/8".parse().unwrap();
+        table.add_route(route(p, 1, 0, 7)).unwrap();
+        assert_eq!(
+            fib.lookup("10.1.1.1".parse().unwrap()),
+            None,
+            "nobody helps a dropped follower"
+        );
+        let (fib, _follower) = Fib::follow_helped(Arc::clone(&table), |r| r.value).unwrap();
+        assert_eq!(fib.lookup("10.1.1.1".parse().unwrap()), Some(7));
+        table.delete_route(&key(p, 1)).unwrap();
+        assert_eq!(fib.lookup("10.1.1.1".parse().unwrap()), None);
+    }
 }
 
 #[test]

@@ -19,7 +19,10 @@ use std::time::Duration;
 use super::reader::Fib;
 use super::writer::FibWriter;
 use crate::feed::{subscribe_in, FeedCore};
+use crate::journal::Read;
 use crate::nexthop::NexthopGroups;
+use crate::sync::{fence, AtomicU64, Mutex, MutexGuard, Ordering};
+use crate::table::WriterHelp;
 use crate::{Change, Criteria, Error, Prefix, Route, RouteTable, Version};
 
 /// The embedder's map from a best route to a next-hop id.
@@ -345,7 +348,11 @@ where
 {
     /// A follower of `table`'s best routes (or sets), built, and a reader handle of its Fib.
     fn start(table: T, paths: M) -> Result<(Fib<P>, Self), Error> {
+        // Under loom a model's Fib is a few words: a directory of 2 bits.
+        #[cfg(not(loom))]
         let writer = FibWriter::for_prefixes(table.network_count());
+        #[cfg(loom)]
+        let writer = FibWriter::with_direct_bits(2);
         let mut follower = Follower {
             table,
             paths,
@@ -431,6 +438,61 @@ where
             self.paths.published();
         }
         Ok(std::mem::take(&mut self.applied))
+    }
+
+    /// A writer's share of the work: applies at most `budget` of the changes readable now
+    /// and publishes at the last commit boundary it reached. Never rebuilds: a feed that
+    /// lagged is dropped, and the follower thread's next sync rebuilds. `None` when there
+    /// is no feed to apply from; else how many changes it applied.
+    fn help_step(&mut self, budget: usize) -> Option<usize> {
+        let feed = self.feed.as_mut()?;
+        let mut done = 0;
+        let mut lagged = false;
+        while done < budget {
+            let next = match self.unapplied.take() {
+                Some(change) => Ok(Some(change)),
+                None => feed.try_next(),
+            };
+            match next {
+                Ok(Some(change)) => {
+                    let change = self.unapplied.insert(change);
+                    match self.paths.apply(&mut self.writer, feed, change) {
+                        Ok(()) => {}
+                        Err(Error::Lagged) => {
+                            lagged = true;
+                            break;
+                        }
+                        // Left in `unapplied`, for the follower thread's sync to report.
+                        Err(_) => break,
+                    }
+                    self.unapplied = None;
+                    done += 1;
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    lagged = true;
+                    break;
+                }
+            }
+        }
+        if lagged {
+            self.feed = None;
+            self.unapplied = None;
+            return Some(done);
+        }
+        // Only between commits: the Fib shows commits whole. A writer that stopped inside
+        // one leaves the rest of it in the writer, unpublished, for the next to finish.
+        if !feed.in_commit() && feed.version() != self.published {
+            self.published = feed.version();
+            self.writer.publish(self.published);
+            self.paths.published();
+        }
+        Some(done)
+    }
+
+    /// The journal position of the next commit this follower reads (0: no feed).
+    fn next_position(&self) -> u64 {
+        self.feed.as_ref().map_or(0, |f| f.version().0 + 1)
     }
 
     /// Subscribes afresh and makes the writer's prefixes those of the snapshot (only the
@@ -754,5 +816,308 @@ impl<P: Prefix, V, N: Clone + Eq + Hash + Send + Sync + 'static> Drop for Multip
         for (&id, _) in self.uses.iter() {
             let _ = self.groups.release(id);
         }
+    }
+}
+
+/// How many changes beyond its own commit's a helping writer may apply (see
+/// [`Fib::follow_helped`]).
+pub(crate) const HELP_SLICE: usize = 64;
+
+/// What a [`HelpedFibFollower`] shares with its table's writers: the follower, behind a
+/// lock that only the follower thread ever waits for.
+struct Helped<P: Prefix, V: Clone + Send + Sync + 'static> {
+    state: Mutex<OwnedInner<P, V>>,
+    table: Arc<RouteTable<P, V>>,
+    /// The journal position of the next commit to apply, as the last holder of `state`
+    /// left it (0: no feed). Relaxed: the follower thread's hint of whether to wait.
+    next: AtomicU64,
+    /// Changes applied by writers (a statistic).
+    by_writers: AtomicU64,
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> Helped<P, V> {
+    /// Whether journal position `ts` holds a commit (or a gap) yet.
+    fn written(&self, ts: u64) -> bool {
+        let guard = self.table.epoch.pin();
+        !matches!(self.table.clock.journal.read(ts, &guard), Read::NotYet)
+    }
+
+    /// The state, if nobody holds it. A poisoned lock (a panic in a `next_hop` called by
+    /// the follower thread's sync) is taken as it is: the follower is consistent after a
+    /// panic (see [`FibFollower`]).
+    fn try_state(&self) -> Option<MutexGuard<'_, OwnedInner<P, V>>> {
+        match self.state.try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// The state, waiting for a writer that holds it (the follower thread only).
+    fn state(&self) -> MutexGuard<'_, OwnedInner<P, V>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Releases the state and says whether a commit may be waiting that a writer left
+    /// to the holder (the handoff protocol of [`Fib::follow_helped`]).
+    fn release(&self, state: MutexGuard<'_, OwnedInner<P, V>>) -> bool {
+        let next = state.next_position();
+        // Relaxed: a hint for the follower thread's wait; the handoff below does not use it.
+        self.next.store(next, Ordering::Relaxed);
+        drop(state);
+        #[cfg(rtm_negative = "fib-help-no-recheck")]
+        {
+            // Broken on purpose: a writer that found the state held is never answered.
+            let _ = next;
+            false
+        }
+        #[cfg(not(rtm_negative = "fib-help-no-recheck"))]
+        {
+            // SeqCst fence: store buffering against a writer's fence between its journal
+            // record and its `try_lock`. Either the writer's `try_lock` comes after our
+            // unlock in the lock's order (and it takes the state itself), or this fence
+            // comes after its fence and our read of the journal sees its record.
+            fence(Ordering::SeqCst);
+            next != 0 && self.written(next)
+        }
+    }
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> WriterHelp for Helped<P, V> {
+    fn help(&self, changes: usize) {
+        let mut budget = changes.saturating_add(HELP_SLICE);
+        loop {
+            // SeqCst fence: our commit's journal record, before it, against the holder's
+            // fence after its unlock (see `release`).
+            fence(Ordering::SeqCst);
+            let Some(mut state) = self.try_state() else {
+                // The holder looks at the journal again after it unlocks.
+                return;
+            };
+            // A panic in the embedder's `next_hop` does not come out of a write: the
+            // change stays unapplied (the follower is consistent) and the follower
+            // thread's next sync meets it again.
+            let done =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.help_step(budget)));
+            let again = self.release(state);
+            let Ok(Some(done)) = done else {
+                // No feed (it lagged): rebuilding is the follower thread's work.
+                return;
+            };
+            // Relaxed: a statistic.
+            self.by_writers.fetch_add(done as u64, Ordering::Relaxed);
+            // At least one per round, so a writer's rounds are bounded by its budget.
+            budget = budget.saturating_sub(done.max(1));
+            if !again || budget == 0 {
+                return;
+            }
+        }
+    }
+}
+
+/// A follower whose table's writers apply their own commits to the Fib: made by
+/// [`Fib::follow_helped`]. A follower thread calling [`sync_timeout`](Self::sync_timeout)
+/// is optional; it picks up what writers left (a commit beyond a writer's budget, a
+/// rebuild after [`Error::Lagged`]).
+///
+/// ```
+/// use std::sync::Arc;
+/// use rtm::{Fib, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+/// let table = Arc::new(RouteTable::<Ipv4Net, u32>::new());
+/// let (fib, follower) = Fib::follow_helped(Arc::clone(&table), |r| r.value).unwrap();
+/// let key = RouteKey::new("10.0.0.0/8".parse().unwrap(), ProtocolId(2), InterfaceId(1),
+///                         "192.0.2.1".parse().unwrap());
+/// table.add_route(Route::new(key, 42)).unwrap();       // the writer applies it
+/// assert_eq!(fib.lookup("10.1.1.1".parse().unwrap()), Some(42));
+/// assert_eq!(fib.version(), table.version());
+/// assert_eq!(follower.applied_by_writers(), 1);
+/// ```
+pub struct HelpedFibFollower<P: Prefix, V: Clone + Send + Sync + 'static> {
+    shared: Arc<Helped<P, V>>,
+    /// Whether the last wait found work left by writers: then the next one asks to be
+    /// woken by a commit; else it naps for its timeout, costing writers no wake-up.
+    behind: bool,
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> std::fmt::Debug for HelpedFibFollower<P, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HelpedFibFollower")
+            .field("applied_by_writers", &self.applied_by_writers())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Prefix> Fib<P> {
+    /// As [`Fib::follow_owned`], but every writer of `table` that finds the follower idle
+    /// applies the changes pending, its own commit's first, to the Fib itself before its
+    /// write returns: the Fib keeps up with the writers without a follower thread, and
+    /// one that waits for a core no longer leaves the Fib behind.
+    ///
+    /// A writer never waits: it takes the follower with a `try_lock`, and if someone holds
+    /// it (the follower thread, another writer) it leaves its commit to that holder, which
+    /// after unlocking looks at the journal again and goes on if a commit came meanwhile.
+    /// A writer applies at most its own commit's number of keys plus 64 changes, and
+    /// publishes only at a commit boundary; what it leaves, the next writer or the
+    /// follower thread applies. On [`Error::Lagged`] writers stop helping and the follower
+    /// thread's next sync rebuilds (an O(table) pass is never a writer's). A panic in
+    /// `next_hop` inside a write is caught: the change stays for the next sync.
+    ///
+    /// One helped follower per table: [`Error::Busy`] while another is alive. Slots and
+    /// other errors as [`Fib::follow`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rtm::{Batch, Error, Fib, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
+    /// let table = Arc::new(RouteTable::<Ipv4Net, u32>::new());
+    /// let (fib, mut follower) = Fib::follow_helped(Arc::clone(&table), |r| r.value).unwrap();
+    /// assert_eq!(Fib::follow_helped(Arc::clone(&table), |r| r.value).err(), Some(Error::Busy));
+    /// let mut b = Batch::new();
+    /// for i in 0..3u8 {
+    ///     let key = RouteKey::new(format!("10.{i}.0.0/16").parse().unwrap(), ProtocolId(2),
+    ///                             InterfaceId(1), "192.0.2.1".parse().unwrap());
+    ///     b.add_route(Route::new(key, u32::from(i)));
+    /// }
+    /// table.commit(b).unwrap();
+    /// assert_eq!(fib.version(), table.version());          // no sync
+    /// assert_eq!(fib.lookup("10.2.0.1".parse().unwrap()), Some(2));
+    /// assert_eq!(follower.sync(), Ok(0));                   // nothing left
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn follow_helped<V: Clone + Send + Sync + 'static>(
+        table: Arc<RouteTable<P, V>>,
+        next_hop: impl Fn(&Route<P, V>) -> u32 + Send + 'static,
+    ) -> Result<(Fib<P>, HelpedFibFollower<P, V>), Error> {
+        let paths = BestRoute {
+            next_hop: Box::new(next_hop),
+        };
+        let (fib, inner) = Follower::start(Arc::clone(&table), paths)?;
+        let shared = Arc::new(Helped {
+            next: AtomicU64::new(inner.next_position()),
+            state: Mutex::new(inner),
+            table,
+            by_writers: AtomicU64::new(0),
+        });
+        let weak: std::sync::Weak<dyn WriterHelp> = Arc::downgrade(&shared) as _;
+        if !shared.table.fib_help.register(weak) {
+            return Err(Error::Busy);
+        }
+        Ok((
+            fib,
+            HelpedFibFollower {
+                shared,
+                behind: true,
+            },
+        ))
+    }
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> HelpedFibFollower<P, V> {
+    /// Applies every change committed so far that writers left, as
+    /// [`FibFollower::sync`] (waiting for a writer that is applying), and returns how many
+    /// this call applied (writers' changes are counted by
+    /// [`applied_by_writers`](Self::applied_by_writers)).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rtm::{Fib, Ipv4Net, RouteTable};
+    /// let table = Arc::new(RouteTable::<Ipv4Net, u32>::new());
+    /// let (_fib, mut f) = Fib::follow_helped(Arc::clone(&table), |r| r.value).unwrap();
+    /// assert_eq!(f.sync(), Ok(0));
+    /// ```
+    pub fn sync(&mut self) -> Result<usize, Error> {
+        let mut state = self.shared.state();
+        let r = state.drain(None);
+        if self.shared.release(state) {
+            // A writer left a commit while we held the state: take it too, unless a
+            // writer holds the state now (then it is that writer's).
+            if let Some(mut state) = self.shared.try_state() {
+                let more = state.drain(None);
+                let _ = self.shared.release(state);
+                return match (r, more) {
+                    (Ok(a), Ok(b)) => Ok(a + b),
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                };
+            }
+        }
+        r
+    }
+
+    /// As `sync`, waiting up to `timeout` first (without holding the follower, so that
+    /// writers apply their commits meanwhile) if writers left nothing. While writers keep
+    /// up, it naps for `timeout` instead of asking each commit to wake it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use std::sync::Arc;
+    /// use rtm::{Fib, Ipv4Net, RouteTable};
+    /// let table = Arc::new(RouteTable::<Ipv4Net, u32>::new());
+    /// let (_fib, mut f) = Fib::follow_helped(Arc::clone(&table), |r| r.value).unwrap();
+    /// assert_eq!(f.sync_timeout(Duration::from_millis(1)), Ok(0));
+    /// ```
+    pub fn sync_timeout(&mut self, timeout: Duration) -> Result<usize, Error> {
+        // Relaxed: a hint; the sync below reads the feed under the lock.
+        let next = self.shared.next.load(Ordering::Relaxed);
+        if next != 0 && !self.shared.written(next) {
+            if self.behind {
+                let table = &self.shared.table;
+                table
+                    .clock
+                    .journal
+                    .wait(next, Some(timeout), || table.epoch.pin());
+            } else {
+                std::thread::sleep(timeout);
+            }
+        }
+        let n = self.sync()?;
+        self.behind = n > 0;
+        Ok(n)
+    }
+
+    /// How many changes the table's writers applied to the Fib.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rtm::{Fib, Ipv4Net, RouteTable};
+    /// let table = Arc::new(RouteTable::<Ipv4Net, u32>::new());
+    /// let (_fib, f) = Fib::follow_helped(Arc::clone(&table), |r| r.value).unwrap();
+    /// assert_eq!(f.applied_by_writers(), 0);
+    /// ```
+    pub fn applied_by_writers(&self) -> u64 {
+        // Relaxed: a statistic.
+        self.shared.by_writers.load(Ordering::Relaxed)
+    }
+
+    /// The number of networks in the follower's writer (as published or about to be).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rtm::{Fib, Ipv4Net, RouteTable};
+    /// let table = Arc::new(RouteTable::<Ipv4Net, u32>::new());
+    /// let (_fib, f) = Fib::follow_helped(Arc::clone(&table), |r| r.value).unwrap();
+    /// assert_eq!(f.len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.shared.state().writer.len()
+    }
+
+    /// Whether the follower's writer holds no network.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rtm::{Fib, Ipv4Net, RouteTable};
+    /// let table = Arc::new(RouteTable::<Ipv4Net, u32>::new());
+    /// let (_fib, f) = Fib::follow_helped(Arc::clone(&table), |r| r.value).unwrap();
+    /// assert!(f.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<P: Prefix, V: Clone + Send + Sync + 'static> Drop for HelpedFibFollower<P, V> {
+    /// Writers stop helping (one in the middle of it finishes first, holding its share).
+    fn drop(&mut self) {
+        let weak: std::sync::Weak<dyn WriterHelp> = Arc::downgrade(&self.shared) as _;
+        self.shared.table.fib_help.unregister(&weak);
     }
 }

@@ -26,7 +26,7 @@ mod pages;
 mod reader;
 mod writer;
 
-pub use follow::{BestRoute, FibFollower, Multipath, OwnedFibFollower};
+pub use follow::{BestRoute, FibFollower, HelpedFibFollower, Multipath, OwnedFibFollower};
 pub use key::FibKey;
 pub use reader::Fib;
 pub use writer::FibWriter;
