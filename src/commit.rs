@@ -501,7 +501,8 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
                 match d.decide(&self.clock, &guard) {
                     Stamp::At(t) => break Some(t),
                     Stamp::Open => crate::sync::yield_now(),
-                    s => unreachable!("a ready batch is decided or open, not {s:?}"),
+                    // A writer of a delete of ours met the batch held back by sliders.
+                    Stamp::Cancelled(_) => break None,
                 }
             }
         } else {

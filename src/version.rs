@@ -72,9 +72,9 @@ pub(crate) enum Stamp {
 ///
 /// `INSTALLING` while the committer links the versions, then `READY` (every version is
 /// linked), then a timestamp, decided once by a CAS that anyone who meets the batch READY
-/// with no writer sliding under it may make; or, from `INSTALLING` only, `ABANDONED`, by a
-/// writer that met an unfinished version of the batch it may not slide under (or by the
-/// committer itself, when its batch fails). While undecided, the word also counts the
+/// with no writer sliding under it may make; or, from `INSTALLING` or from `READY` with
+/// sliders (states nobody can decide), `ABANDONED`, by a writer that met a version of the
+/// batch it may not slide under (or by the committer itself, when its batch fails). While undecided, the word also counts the
 /// single writers sliding under the batch's add versions (`slide`): none of their
 /// timestamps may come after the batch's, so the batch is decided only when the count is
 /// zero, by the last of them if nobody else does. Every transition is SeqCst: the argument
@@ -138,8 +138,8 @@ impl Decision {
         }
     }
 
-    /// Abandons the batch if it is still being linked; true if it is abandoned now
-    /// (by this call or an earlier one).
+    /// Abandons the batch if it is still being linked, or ready but not decidable (writers
+    /// are sliding under it); true if it is abandoned now (by this call or an earlier one).
     pub(crate) fn abandon(&self) -> bool {
         #[cfg(rtm_negative = "batch-no-abandon")]
         {
@@ -154,7 +154,11 @@ impl Decision {
                 if s & ABANDONED_BIT != 0 {
                     return true;
                 }
-                if Self::kind(s) & !SLIDERS != INSTALLING {
+                // Still being linked; or ready but held back by sliders, so that nobody can
+                // decide it now and a writer of another of its keys could otherwise only
+                // wait (a reader that met it so skipped it, as a cancelled batch).
+                let held = Self::kind(s) & !SLIDERS == READY && s & SLIDERS != 0;
+                if Self::kind(s) & !SLIDERS != INSTALLING && !held {
                     return false;
                 }
                 match self.state.compare_exchange(
@@ -509,9 +513,12 @@ impl<V> VersionNode<V> {
     /// the epoch yet.
     pub(crate) unsafe fn finish(&self, word: u64) {
         debug_assert!(is_batch_word(self.ts.load(Ordering::Relaxed)));
+        #[cfg(not(rtm_negative = "slide-no-freeze"))]
         if word & CANCELLED != 0 && self.ts.load(Ordering::Relaxed) == BATCH_PUT {
             self.freeze();
         }
+        // Broken on purpose under `slide-no-freeze`: a slider still registered may link its
+        // version below this one after the reclaimer has read the link to unlink it.
         // Release: a reader that reads the new word and goes on to a newer version still
         // sees what the decision's readers saw.
         self.ts.store(word, Ordering::Release);

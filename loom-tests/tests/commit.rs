@@ -11,6 +11,8 @@
 //!   feed opened before both reports changes that, folded in order, start from the table's
 //!   old contents, each change's old value the one the fold holds, and end at its new ones
 //!   (a writer decided after the batch but linked below it would break that);
+//! * a writer sliding under the batch's add while another writer cancels the batch through
+//!   its delete: the slider's write stays in the table's history;
 //!
 //! * another batch of the same two keys, queued in the opposite order: both commit, at two
 //!   versions, and the later one's values are the table's, whole.
@@ -23,7 +25,9 @@
 //! `rtm_negative="batch-no-abandon"` lets the writer link over an unfinished batch without
 //! cancelling it, so the batch later commits underneath the writer's version;
 //! `rtm_negative="slide-no-count"` lets a writer slide under a batch without holding its
-//! decision back, so the batch may be decided before the writer's version below it.
+//! decision back, so the batch may be decided before the writer's version below it;
+//! `rtm_negative="slide-no-freeze"` cancels a batch's add without freezing the link below
+//! it, so a writer still sliding links its version into a version about to be unlinked.
 
 #![cfg(loom)]
 
@@ -190,6 +194,69 @@ fn slide_model() {
     ledger.assert_all_freed();
 }
 
+/// A writer slides under the batch's add of key 1 while another writer cancels the batch
+/// through its delete of key 2: the slider's write must land in the chain (not in the
+/// cancelled version the reclaimer unlinks), and the retried batch still serializes.
+fn slide_cancel_model() {
+    let ledger = Ledger::new(5);
+    let t = Arc::new(table_with_journal(1, 8));
+    t.add_route(route(1, ledger.value(0))).unwrap();
+    t.add_route(route(2, ledger.value(1))).unwrap();
+    let mut feed = t.feed(Criteria::all()).unwrap();
+
+    let slider = {
+        let t = Arc::clone(&t);
+        let ledger = std::sync::Arc::clone(&ledger);
+        thread::spawn(move || {
+            t.add_route(route(1, ledger.value(3))).unwrap();
+        })
+    };
+    let canceller = {
+        let t = Arc::clone(&t);
+        let ledger = std::sync::Arc::clone(&ledger);
+        thread::spawn(move || {
+            t.add_route(route(2, ledger.value(4))).unwrap();
+        })
+    };
+    let mut b = Batch::new();
+    b.add_route(route(1, ledger.value(2))).delete_route(key(2));
+    t.commit(b).unwrap();
+    slider.join().unwrap();
+    canceller.join().unwrap();
+
+    let mut fold = BTreeMap::from([(1u8, Some(0usize)), (2, Some(1))]);
+    let mut changes = Vec::new();
+    while let Some(c) = feed.try_next().unwrap() {
+        changes.push((c.version, change_ids(&c)));
+    }
+    for &(_, (k, old, new)) in &changes {
+        assert_eq!(
+            fold[&k], old,
+            "a change of key {k} from a value it did not have: {changes:?}"
+        );
+        fold.insert(k, new);
+    }
+    let now = BTreeMap::from([
+        (1u8, t.get_route(&key(1)).map(|r| r.value.id())),
+        (2, t.get_route(&key(2)).map(|r| r.value.id())),
+    ]);
+    assert_eq!(
+        fold, now,
+        "the feed's changes do not add up to the table: {changes:?}"
+    );
+    assert!(
+        changes
+            .iter()
+            .any(|&(_, (k, _, new))| k == 1 && new == Some(3)),
+        "the slider's write is lost: {changes:?}"
+    );
+    drop(feed);
+    t.collect();
+    assert_eq!(t.stats().dead_versions, 0);
+    drop(t);
+    ledger.assert_all_freed();
+}
+
 fn two_batches_model() {
     let ledger = Ledger::new(6);
     let t = Arc::new(table(1));
@@ -235,6 +302,7 @@ fn two_batches_model() {
     rtm_negative = "batch-ready-early",
     rtm_negative = "batch-no-abandon",
     rtm_negative = "slide-no-count",
+    rtm_negative = "slide-no-freeze",
     rtm_negative = "eager-free"
 )))]
 fn two_batches_of_the_same_keys_serialize() {
@@ -255,6 +323,7 @@ fn batches_that_do_not_cancel_each_other_break_the_order() {
     rtm_negative = "batch-ready-early",
     rtm_negative = "batch-no-abandon",
     rtm_negative = "slide-no-count",
+    rtm_negative = "slide-no-freeze",
     rtm_negative = "eager-free"
 )))]
 fn a_reader_sees_a_batch_whole() {
@@ -266,6 +335,7 @@ fn a_reader_sees_a_batch_whole() {
     rtm_negative = "batch-ready-early",
     rtm_negative = "batch-no-abandon",
     rtm_negative = "slide-no-count",
+    rtm_negative = "slide-no-freeze",
     rtm_negative = "eager-free"
 )))]
 fn a_writer_and_a_batch_serialize() {
@@ -277,10 +347,35 @@ fn a_writer_and_a_batch_serialize() {
     rtm_negative = "batch-ready-early",
     rtm_negative = "batch-no-abandon",
     rtm_negative = "slide-no-count",
+    rtm_negative = "slide-no-freeze",
     rtm_negative = "eager-free"
 )))]
 fn a_writer_slides_under_a_batch_and_serializes() {
     common::check("a_writer_slides_under_a_batch_and_serializes", slide_model);
+}
+
+#[test]
+#[cfg(not(any(
+    rtm_negative = "batch-ready-early",
+    rtm_negative = "batch-no-abandon",
+    rtm_negative = "slide-no-count",
+    rtm_negative = "slide-no-freeze",
+    rtm_negative = "eager-free"
+)))]
+fn a_slider_under_a_cancelled_batch_keeps_its_write() {
+    common::check(
+        "a_slider_under_a_cancelled_batch_keeps_its_write",
+        slide_cancel_model,
+    );
+}
+
+#[test]
+#[cfg(rtm_negative = "slide-no-freeze")]
+fn a_cancelled_add_that_is_not_frozen_loses_a_slider() {
+    common::expect_failure(
+        "a_slider_under_a_cancelled_batch_keeps_its_write/slide-no-freeze",
+        slide_cancel_model,
+    );
 }
 
 #[test]
