@@ -453,9 +453,9 @@ impl<V> VersionNode<V> {
         // the Acquire load of a link.
         let d = self.owner.load(Ordering::Relaxed).cast::<Decision>();
         // SAFETY: the committer frees a decision (through the epoch) only after it has
-        // rewritten the word of every version of its batch; we read `BATCH` from this
-        // version's word under a guard before this load, so the decision was not yet
-        // handed to the epoch then, and the guard keeps it.
+        // rewritten the word of every version of its batch; we read a batch word (`BATCH` or
+        // `BATCH_PUT`) from this version's word under a guard before this load, so the
+        // decision was not yet handed to the epoch then, and the guard keeps it.
         unsafe { d.as_ref() }
     }
 

@@ -122,6 +122,37 @@ fn writer_model() {
     ledger.assert_all_freed();
 }
 
+/// Drains `feed` (opened when key 1 held value 0 and key 2 value 1) and checks that its
+/// changes, folded in order, pass only through values each key held and end at `now`.
+/// Returns them as `(version, (key, old id, new id))`.
+#[allow(clippy::type_complexity)]
+fn fold_feed(
+    feed: &mut rtm::Feed<'_, rtm::Ipv4Net, common::Tracked>,
+    now: BTreeMap<u8, Option<usize>>,
+) -> Vec<(rtm::Version, (u8, Option<usize>, Option<usize>))> {
+    let mut changes = Vec::new();
+    while let Some(c) = feed.try_next().unwrap() {
+        changes.push((c.version, change_ids(&c)));
+    }
+    let mut fold = BTreeMap::from([(1u8, Some(0usize)), (2, Some(1))]);
+    for (i, &(_, (k, old, new))) in changes.iter().enumerate() {
+        assert!(
+            i == 0 || changes[i - 1].0 <= changes[i].0,
+            "changes out of order: {changes:?}"
+        );
+        assert_eq!(
+            fold[&k], old,
+            "a change of key {k} from a value it did not have: {changes:?}"
+        );
+        fold.insert(k, new);
+    }
+    assert_eq!(
+        fold, now,
+        "the feed's changes do not add up to the table: {changes:?}"
+    );
+    changes
+}
+
 fn slide_model() {
     let ledger = Ledger::new(5);
     let t = Arc::new(table_with_journal(1, 8));
@@ -164,29 +195,10 @@ fn slide_model() {
     assert_eq!(t.route_count(), 2);
 
     // The feed, folded in order, goes from the old contents to the new ones.
-    let mut changes = Vec::new();
-    while let Some(c) = feed.try_next().unwrap() {
-        changes.push((c.version, change_ids(&c)));
-    }
-    let mut fold = BTreeMap::from([(1u8, Some(0usize)), (2, Some(1))]);
-    for (i, &(_, (k, old, new))) in changes.iter().enumerate() {
-        assert!(
-            i == 0 || changes[i - 1].0 <= changes[i].0,
-            "changes out of order: {changes:?}"
-        );
-        assert_eq!(
-            fold[&k], old,
-            "a change of key {k} from a value it did not have: {changes:?} (writer saw {shadowed:?}, batch at {v:?})"
-        );
-        fold.insert(k, new);
-    }
-    assert_eq!(feed.version(), t.version());
-    assert!(feed.version() >= v);
     let table_now = BTreeMap::from([(1u8, now), (2, t.get_route(&key(2)).map(|r| r.value.id()))]);
-    assert_eq!(
-        fold, table_now,
-        "the feed's changes do not add up to the table"
-    );
+    let changes = fold_feed(&mut feed, table_now);
+    assert!(feed.version() >= v, "{changes:?} (writer saw {shadowed:?})");
+    assert_eq!(feed.version(), t.version());
     drop(feed);
     t.collect();
     assert_eq!(t.stats().dead_versions, 0);
@@ -224,26 +236,11 @@ fn slide_cancel_model() {
     slider.join().unwrap();
     canceller.join().unwrap();
 
-    let mut fold = BTreeMap::from([(1u8, Some(0usize)), (2, Some(1))]);
-    let mut changes = Vec::new();
-    while let Some(c) = feed.try_next().unwrap() {
-        changes.push((c.version, change_ids(&c)));
-    }
-    for &(_, (k, old, new)) in &changes {
-        assert_eq!(
-            fold[&k], old,
-            "a change of key {k} from a value it did not have: {changes:?}"
-        );
-        fold.insert(k, new);
-    }
     let now = BTreeMap::from([
         (1u8, t.get_route(&key(1)).map(|r| r.value.id())),
         (2, t.get_route(&key(2)).map(|r| r.value.id())),
     ]);
-    assert_eq!(
-        fold, now,
-        "the feed's changes do not add up to the table: {changes:?}"
-    );
+    let changes = fold_feed(&mut feed, now);
     assert!(
         changes
             .iter()
