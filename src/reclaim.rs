@@ -35,8 +35,14 @@
 //! # Steps
 //!
 //! Each write and each close runs one step of at most [`STEP_BUDGET`] chain visits (a
-//! commit of `n` keys runs one of `n` times that: its own record's visits; the slot scan is refreshed every [`RESCAN`] commits or after a close, so it is amortized to
-//! a few loads per write and one scan per close). A step takes the reclaimer's lock with
+//! commit of `n` keys runs one of `n` times that: its own record's visits). The slot scan
+//! is refreshed every [`RESCAN`] commits or after a close, so it is amortized to a few
+//! loads per write and one scan per close; a large step runs in slices of [`SLICE`]
+//! visits, each checking its scan's age and re-pinning, and stops at the clock value it
+//! started at. A visit for a single write's commit `t` prunes from that commit's own
+//! version down (`Chain::prune_below`): a hot
+//! key's newer versions, which the visit must keep anyway while the reclaimer is behind,
+//! are not walked again for each of its commits. A step takes the reclaimer's lock with
 //! `try_lock`: a thread that finds another one stepping goes on without waiting, and the
 //! work stays in the journal for the next step. [`collect`](crate::RouteTable::collect)
 //! takes the lock (waiting at most for one running step), processes the whole journal and
@@ -84,6 +90,10 @@ pub(crate) const STEP_BUDGET: usize = 8;
 
 /// Commits after which a step refreshes its scan of the slots.
 const RESCAN: u64 = 256;
+
+/// The visits of one slice of a long step (see `Reclaimer::run`): a slice takes well under
+/// a millisecond, so its scan stays within a few hundred commits of the clock.
+const SLICE: usize = 256;
 
 /// A node on the retained list, by address, and the horizon at which visiting it again
 /// frees something (`Pruned::free_at`). Only the reclaimer removes nodes, and it never
@@ -277,18 +287,54 @@ impl Reclaimer {
         self.run(&mut state, parts, Mode::All, guard);
         drop(state);
         // Flushed after the lock is released: a flush runs destructors.
-        for _ in 0..8 {
-            parts.epoch.pin().flush();
-        }
+        parts.epoch.flush_deferred();
     }
 
+    /// Runs `mode`'s work. A step larger than [`SLICE`] visits (a big commit's) goes in
+    /// slices, each against a scan at most [`RESCAN`] commits old and under a fresh pin:
+    /// one scan for the whole step would fall ever further behind the writers meanwhile,
+    /// and every version they write stays newer than its `now`, so the step's visits of a
+    /// hot chain would each walk all of them without freeing any, and leave the chains
+    /// long for the steps after it; one pin for the whole step would hold the epoch.
     fn run<P: Prefix, V: Send + 'static, C>(
         &self,
         state: &mut State,
         parts: &Parts<'_, P, V, C>,
         mode: Mode,
-        guard: Guard,
+        mut guard: Guard,
     ) {
+        let Mode::Step(mut left) = mode else {
+            self.slice(state, parts, mode, &mut guard, u64::MAX, true);
+            return;
+        };
+        // The commits made while the step runs are the next steps' work, and the walk
+        // after an overrun moves by one step's budget per run, however large the run.
+        let until = parts.clock.now();
+        let mut first = true;
+        while left > 0 {
+            let budget = Mode::Step(left.min(SLICE));
+            let used = self.slice(state, parts, budget, &mut guard, until, first);
+            first = false;
+            if used == 0 {
+                break;
+            }
+            left = left.saturating_sub(used);
+            guard.repin();
+        }
+    }
+
+    /// One slice of a run: the journal up to `until`, then due retained chains, then (if
+    /// `walk`) the walk, with at most `mode`'s budget of visits besides the walk's. Returns
+    /// the visits it made (the walk's included), 0 when there was nothing to do.
+    fn slice<P: Prefix, V: Send + 'static, C>(
+        &self,
+        state: &mut State,
+        parts: &Parts<'_, P, V, C>,
+        mode: Mode,
+        guard: &mut Guard,
+        until: u64,
+        walk: bool,
+    ) -> usize {
         let cap = parts.clock.journal.capacity();
         let closes = self.closes.load(Ordering::Relaxed);
         let fresh = match &state.scan {
@@ -329,18 +375,19 @@ impl Reclaimer {
             Mode::Step(n) => n,
             Mode::All => usize::MAX,
         };
+        let given = budget;
 
         // The journal, in version order.
         while budget > 0 {
             let t = state.cursor + 1;
-            if t > scan.now {
+            if t > scan.now || t > until {
                 break;
             }
             let behind = parts.clock.now().saturating_sub(state.cursor);
             if mode != Mode::All && t > pass.horizon && behind < cap / 2 {
                 break;
             }
-            match parts.clock.journal.read(t, &guard) {
+            match parts.clock.journal.read(t, guard) {
                 Read::NotYet => break,
                 Read::Lost => {
                     // Overwritten by a newer lap (the reclaimer forgets only versions at or
@@ -367,7 +414,7 @@ impl Reclaimer {
                     // SAFETY: so a node named by a commit at or after the cursor is
                     // linked, and `guard` pins.
                     let node = unsafe { NodeRef::from_ptr(node) }.expect("a commit names a node");
-                    self.visit(state, parts, node, t, &pass, &guard);
+                    self.visit(state, parts, node, t, Some(version), &pass, guard);
                     budget -= 1;
                 }
                 Read::Batch(log) => {
@@ -383,7 +430,7 @@ impl Reclaimer {
                         // SAFETY: so the node is linked, and `guard` pins.
                         let node =
                             unsafe { NodeRef::from_ptr(node) }.expect("a record names nodes");
-                        self.visit(state, parts, node, t, &pass, &guard);
+                        self.visit(state, parts, node, t, None, &pass, guard);
                         state.sub += 1;
                         budget -= 1;
                     }
@@ -394,7 +441,7 @@ impl Reclaimer {
                     if t <= pass.horizon {
                         // Every feed has read past it, and every chain it names has been
                         // visited: the record has done its work.
-                        parts.clock.journal.forget_batch(t, &guard);
+                        parts.clock.journal.forget_batch(t, guard);
                     }
                 }
             }
@@ -413,6 +460,7 @@ impl Reclaimer {
                 _ => break,
             }
         }
+        let mut used = (given - budget) + due.len();
         for addr in due {
             // SAFETY: nodes on the retained list are linked (see `Retained`); the address is
             // that of the whole allocation (from `NodeRef::as_ptr`).
@@ -420,31 +468,34 @@ impl Reclaimer {
                 .expect("a retained node");
             node.chain.set_retained(false);
             let cursor = state.cursor;
-            self.visit(state, parts, node, cursor, &pass, &guard);
+            self.visit(state, parts, node, cursor, None, &pass, guard);
         }
 
-        if state.walk != Walk::Idle {
+        if walk && state.walk != Walk::Idle {
             let budget = match mode {
                 Mode::Step(_) => STEP_BUDGET,
                 Mode::All => usize::MAX,
             };
-            self.walk(state, parts, &pass, guard, budget);
+            used += self.walk(state, parts, &pass, guard, budget);
         }
         let held =
             !state.retained.is_empty() || state.cursor < scan.now || state.walk != Walk::Idle;
         // Relaxed: a hint (see `held`); the lock orders it for the next run.
         self.held.store(held, Ordering::Relaxed);
+        used
     }
 
     /// Prunes one chain; retires its key when it is a lone deletion marker everyone sees
     /// and its newest commit has been processed (`upto`); otherwise puts it on the retained
     /// list if it still holds something a pin may release later.
+    #[allow(clippy::too_many_arguments)]
     fn visit<P: Prefix, V: Send + 'static, C>(
         &self,
         state: &mut State,
         parts: &Parts<'_, P, V, C>,
         node: NodeRef<'_, RouteKey<P>, V>,
         upto: u64,
+        from: Option<&VersionNode<V>>,
         pass: &Pass<'_>,
         guard: &Guard,
     ) {
@@ -454,9 +505,17 @@ impl Reclaimer {
         // Versions newer than `upto` stay: their commits may not be in the journal yet, and
         // a writer must not name a version there after we freed it.
         let now = pass.now.min(upto);
-        let p = node
-            .chain
-            .prune(now, pass.pinned, &parts.clock.journal, guard, &pass.permit);
+        let journal = &parts.clock.journal;
+        let p = match from {
+            // A single write's commit: what it shadowed lies below its own version.
+            Some(v) => {
+                node.chain
+                    .prune_below(v, upto, now, pass.pinned, journal, guard, &pass.permit)
+            }
+            None => node
+                .chain
+                .prune(now, pass.pinned, journal, guard, &pass.permit),
+        };
         self.dead.fetch_sub(p.values, Ordering::Relaxed);
         if p.markers != 0 {
             self.markers.fetch_sub(p.markers, Ordering::Relaxed);
@@ -494,14 +553,14 @@ impl Reclaimer {
         state: &mut State,
         parts: &Parts<'_, P, V, C>,
         pass: &Pass<'_>,
-        mut guard: Guard,
+        guard: &mut Guard,
         budget: usize,
-    ) {
+    ) -> usize {
         let mut node: *const Node<RouteKey<P>, V> = match state.walk {
-            Walk::Idle => return,
+            Walk::Idle => return 0,
             Walk::Start => parts
                 .list
-                .first(&guard)
+                .first(guard)
                 .map_or(std::ptr::null(), |n| n.as_ptr()),
             Walk::At(at) => at.cast(),
         };
@@ -515,13 +574,13 @@ impl Reclaimer {
         while let Some(n) = unsafe { NodeRef::from_ptr(node) } {
             if steps == budget {
                 state.walk = Walk::At(node.cast());
-                return;
+                return steps;
             }
-            let next = n.next(&guard).map_or(std::ptr::null(), |n| n.as_ptr());
+            let next = n.next(guard).map_or(std::ptr::null(), |n| n.as_ptr());
             // Move the stop first: the visit may retire `n`, and must not retire `next`.
             state.walk = Walk::At(next.cast());
             let cursor = state.cursor;
-            self.visit(state, parts, n, cursor, pass, &guard);
+            self.visit(state, parts, n, cursor, None, pass, guard);
             node = next;
             steps += 1;
             if steps.is_multiple_of(256) {
@@ -530,6 +589,7 @@ impl Reclaimer {
             }
         }
         state.walk = Walk::Idle;
+        steps
     }
 }
 

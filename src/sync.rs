@@ -417,7 +417,57 @@ impl Epoch {
             crossbeam_epoch::pin()
         }
     }
+
+    /// Runs the epoch until every destructor this thread deferred so far has run, and
+    /// says whether they have. The epoch frees the bags of deferred destructors in the
+    /// order they were queued, a few bags per flush, and only once every pinned thread
+    /// has caught up with it; the queue may hold other tables' or threads' garbage ahead
+    /// of this thread's, and another thread may be pinned while the scheduler has it off
+    /// its core. So a marker is deferred behind this thread's garbage, and the thread
+    /// flushes until the marker has run: the bags ahead of it have run too. A flush costs
+    /// a fraction of a microsecond; after 64 the thread yields between flushes, for at
+    /// most [`FLUSH_FOR`] in all (a thread that stays pinned holds the epoch back for as
+    /// long as it does). A thread already pinned (a destructor that calls back into its
+    /// table) holds the epoch back itself, so it flushes 8 times and does not wait. Under
+    /// loom, at most 8 flushes and no clock: the models check what a flush frees, not how
+    /// long a caller waits.
+    pub(crate) fn flush_deferred(&self) -> bool {
+        #[cfg(not(loom))]
+        let nested = crossbeam_epoch::is_pinned();
+        #[cfg(loom)]
+        let nested = false;
+        let reached = std::sync::Arc::new(AtomicBool::new(false));
+        let marker = std::sync::Arc::clone(&reached);
+        // Release: pairs with the Acquire loads below, which then know the bags queued
+        // before the marker's have run.
+        self.pin()
+            .defer(move || marker.store(true, Ordering::Release));
+        #[cfg(not(loom))]
+        let start = std::time::Instant::now();
+        for flushes in 1.. {
+            self.pin().flush();
+            // Acquire: see the marker's Release.
+            if reached.load(Ordering::Acquire) {
+                return true;
+            }
+            if (nested || cfg!(loom)) && flushes == 8 {
+                return false;
+            }
+            #[cfg(not(loom))]
+            if flushes >= 64 {
+                if start.elapsed() >= FLUSH_FOR {
+                    return false;
+                }
+                std::thread::yield_now();
+            }
+        }
+        unreachable!("the loop returns")
+    }
 }
+
+/// The longest `Epoch::flush_deferred` waits for a pinned thread to let the epoch move.
+#[cfg(not(loom))]
+pub(crate) const FLUSH_FOR: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Hints the CPU to start loading the cache line at `p`, so that a walk overlaps that miss
 /// with other work. Nothing under loom (it models no caches) or off x86-64.

@@ -931,12 +931,61 @@ impl<V: Send + 'static> Chain<V> {
             Stamp::Open => PENDING,
         };
         // An open or cancelled head counts as +infinity: the version below it is current.
-        let mut newer_ts = match head_stamp {
+        let newer_ts = match head_stamp {
             Stamp::At(t) => t,
             _ => PENDING,
         };
-        let mut kept: &VersionNode<V> = head;
-        let mut cur = head.older(guard);
+        let kept = Self::sweep(head, newer_ts, now, pinned, journal, guard, &mut out);
+        let lowest = pinned.first().copied().unwrap_or(now).min(now);
+        match head_stamp {
+            Stamp::Cancelled(at) if at <= now => {
+                let below = head.next_ptr(Ordering::Relaxed);
+                if below.is_null() {
+                    // A lone cancelled version: the key never had a value; it can go.
+                    out.retirable = true;
+                } else {
+                    let w = ptr::from_ref(head).cast_mut();
+                    // Acquire on failure / Release on success: a writer's push CAS on the
+                    // same word either comes first (and we leave the head alone) or finds
+                    // the version below as the head, initialized long ago.
+                    if self
+                        .head
+                        .compare_exchange(w, below, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        out.cancelled += 1;
+                        out.unlinked_head = true;
+                        destroy_later(w, guard);
+                    }
+                }
+            }
+            Stamp::Cancelled(at) => out.free_at = out.free_at.min(at),
+            Stamp::At(t) if head.entry.is_none() => {
+                out.retirable = ptr::eq(kept, head) && t <= lowest;
+                if !out.retirable {
+                    // A deletion marker: the key can go once the horizon reaches it.
+                    out.free_at = out.free_at.min(t);
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// Prunes the versions below `top`, which stays (with everything above it), as
+    /// `prune` does: `newer_ts` is the timestamp that shadows the first version below `top`
+    /// (`PENDING` if `top` is open or cancelled). Returns the lowest version kept.
+    fn sweep<'g>(
+        top: &'g VersionNode<V>,
+        mut newer_ts: u64,
+        now: u64,
+        pinned: &[u64],
+        journal: &Journal,
+        guard: &'g Guard,
+        out: &mut Pruned,
+    ) -> &'g VersionNode<V> {
+        let mut kept: &VersionNode<V> = top;
+        let mut cur = top.older(guard);
         let mut garbage: Vec<(*mut VersionNode<V>, Option<u64>)> = Vec::new();
         while let Some(v) = cur {
             let next = v.older(guard);
@@ -1015,39 +1064,46 @@ impl<V: Send + 'static> Chain<V> {
             }
             destroy_later(g, guard);
         }
-        let lowest = pinned.first().copied().unwrap_or(now).min(now);
-        match head_stamp {
-            Stamp::Cancelled(at) if at <= now => {
-                let below = head.next_ptr(Ordering::Relaxed);
-                if below.is_null() {
-                    // A lone cancelled version: the key never had a value; it can go.
-                    out.retirable = true;
-                } else {
-                    let w = ptr::from_ref(head).cast_mut();
-                    // Acquire on failure / Release on success: a writer's push CAS on the
-                    // same word either comes first (and we leave the head alone) or finds
-                    // the version below as the head, initialized long ago.
-                    if self
-                        .head
-                        .compare_exchange(w, below, Ordering::AcqRel, Ordering::Acquire)
-                        .is_ok()
-                    {
-                        out.cancelled += 1;
-                        out.unlinked_head = true;
-                        destroy_later(w, guard);
-                    }
-                }
-            }
-            Stamp::Cancelled(at) => out.free_at = out.free_at.min(at),
-            Stamp::At(t) if head.entry.is_none() => {
-                out.retirable = ptr::eq(kept, head) && t <= lowest;
-                if !out.retirable {
-                    // A deletion marker: the key can go once the horizon reaches it.
-                    out.free_at = out.free_at.min(t);
-                }
-            }
-            _ => {}
+        kept
+    }
+
+    /// Prunes below `version`, the version a single write committed at `t`, which the
+    /// journal names and which is therefore still linked (only the reclaimer unlinks a
+    /// version that is not a cancelled head, and it takes it out of the journal first).
+    /// The versions above it are newer than `t`, and `now <= t` keeps them all (see
+    /// `Reclaimer::visit`): a prune from the head would walk them only to keep them, and
+    /// a hot key's chain while the reclaimer is behind holds many. What `t` shadowed, and
+    /// what lies below it, is pruned exactly as `prune` would. When `version` is the head
+    /// (or is not decided at `t`), this is `prune`, which also finds whether the key can
+    /// be retired; otherwise the result never says so (the head's own commit, processed
+    /// later, will).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn prune_below(
+        &self,
+        version: &VersionNode<V>,
+        t: u64,
+        now: u64,
+        pinned: &[u64],
+        journal: &Journal,
+        guard: &Guard,
+        permit: &SweepPermit,
+    ) -> Pruned {
+        let (head, _) = self.head_ptr(guard);
+        let at_head = head.is_some_and(|h| ptr::eq(h, version));
+        if at_head || now > t || version.stamp() != Stamp::At(t) {
+            return self.prune(now, pinned, journal, guard, permit);
         }
+        let mut out = Pruned {
+            values: 0,
+            markers: 0,
+            cancelled: 0,
+            dead_kept: 0,
+            retirable: false,
+            unlinked_head: false,
+            head_ts: PENDING,
+            free_at: u64::MAX,
+        };
+        Self::sweep(version, t, now, pinned, journal, guard, &mut out);
         out
     }
 
