@@ -513,12 +513,11 @@ impl<V> VersionNode<V> {
     /// the epoch yet.
     pub(crate) unsafe fn finish(&self, word: u64) {
         debug_assert!(is_batch_word(self.ts.load(Ordering::Relaxed)));
-        #[cfg(not(rtm_negative = "slide-no-freeze"))]
+        // A slider still registered must not link its version below this one once the
+        // reclaimer may unlink it: the frozen link makes its CAS fail.
         if word & CANCELLED != 0 && self.ts.load(Ordering::Relaxed) == BATCH_PUT {
             self.freeze();
         }
-        // Broken on purpose under `slide-no-freeze`: a slider still registered may link its
-        // version below this one after the reclaimer has read the link to unlink it.
         // Release: a reader that reads the new word and goes on to a newer version still
         // sees what the decision's readers saw.
         self.ts.store(word, Ordering::Release);
