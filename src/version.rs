@@ -616,6 +616,22 @@ pub(crate) struct Pruned {
     pub(crate) free_at: u64,
 }
 
+impl Pruned {
+    /// A prune that unlinked and kept nothing, reporting `head_ts` as the head's stamp.
+    fn nothing(head_ts: u64) -> Self {
+        Self {
+            values: 0,
+            markers: 0,
+            cancelled: 0,
+            dead_kept: 0,
+            retirable: false,
+            unlinked_head: false,
+            head_ts,
+            free_at: u64::MAX,
+        }
+    }
+}
+
 impl<V: Send + 'static> Chain<V> {
     pub(crate) fn new(first: *mut VersionNode<V>) -> Self {
         Self {
@@ -908,16 +924,7 @@ impl<V: Send + 'static> Chain<V> {
         guard: &Guard,
         _permit: &SweepPermit,
     ) -> Pruned {
-        let mut out = Pruned {
-            values: 0,
-            markers: 0,
-            cancelled: 0,
-            dead_kept: 0,
-            retirable: false,
-            unlinked_head: false,
-            head_ts: 0,
-            free_at: u64::MAX,
-        };
+        let mut out = Pruned::nothing(0);
         let (head, dead) = self.head_ptr(guard);
         let Some(head) = head else { return out };
         debug_assert!(
@@ -1092,16 +1099,7 @@ impl<V: Send + 'static> Chain<V> {
         if at_head || now > t || version.stamp() != Stamp::At(t) {
             return self.prune(now, pinned, journal, guard, permit);
         }
-        let mut out = Pruned {
-            values: 0,
-            markers: 0,
-            cancelled: 0,
-            dead_kept: 0,
-            retirable: false,
-            unlinked_head: false,
-            head_ts: PENDING,
-            free_at: u64::MAX,
-        };
+        let mut out = Pruned::nothing(PENDING);
         Self::sweep(version, t, now, pinned, journal, guard, &mut out);
         out
     }
