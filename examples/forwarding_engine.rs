@@ -3,8 +3,10 @@
 //! Loads the full IPv4 table one RIPE RIS peer held on 2026-05-11 (1,042,325 prefixes) and
 //! replays every update that peer sent in the next 24 hours on a writer thread (`A prefix`
 //! adds or replaces the route, `W prefix` deletes it), flat out. Meanwhile lookup threads
-//! run longest-prefix matches in batches on a `Fib` (the forwarding table), which a
-//! follower thread keeps in step with the table's best routes, and a dumper does what a
+//! run longest-prefix matches in batches on a `Fib` (the forwarding table), kept in step
+//! with the table's best routes by the writer itself (`Fib::follow_helped`: each write
+//! applies its own change to the Fib before it returns, and a follower thread picks up
+//! what a writer leaves; `--no-help` for a plain follower thread alone), and a dumper does what a
 //! BGP speaker does for a peer that
 //! just came up: it subscribes (a snapshot enumeration and a feed of every change after
 //! it), reads the dump into its own copy, then keeps the copy current from the feed. When
@@ -30,6 +32,7 @@
 //! cargo run --release --example forwarding_engine -- --routes 100000   # synthetic table + churn
 //! cargo run --release --example forwarding_engine -- --batch 64        # the day as commits of 64
 //! cargo run --release --example forwarding_engine -- --follower-first  # the follower at SCHED_FIFO
+//! cargo run --release --example forwarding_engine -- --no-help         # the follower thread alone
 //! cargo run --release --example forwarding_engine -- --no-graceful-restart  # the replay only
 //! ```
 //!
@@ -41,22 +44,53 @@ mod data;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use data::Update;
 use indicatif::{ProgressBar, ProgressStyle};
 use rtm::{
-    Batch, Criteria, Error, Fib, FibFollower, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable,
-    Version,
+    Batch, Criteria, Error, Fib, FibFollower, HelpedFibFollower, Ipv4Net, ProtocolId, Route,
+    RouteKey, RouteTable, Version,
 };
 
 type Table = RouteTable<Ipv4Net, u64>;
 type Key = RouteKey<Ipv4Net>;
 
+/// The Fib's follower: helped by the writers (the default) or on its own thread alone.
+enum Follower<'t> {
+    Plain(FibFollower<'t, Ipv4Net, u64>),
+    Helped(HelpedFibFollower<Ipv4Net, u64>),
+}
+
+impl Follower<'_> {
+    fn sync(&mut self) -> Result<usize, Error> {
+        match self {
+            Follower::Plain(f) => f.sync(),
+            Follower::Helped(f) => f.sync(),
+        }
+    }
+
+    fn sync_timeout(&mut self, timeout: Duration) -> Result<usize, Error> {
+        match self {
+            Follower::Plain(f) => f.sync_timeout(timeout),
+            Follower::Helped(f) => f.sync_timeout(timeout),
+        }
+    }
+
+    /// Changes the writers applied themselves.
+    fn applied_by_writers(&self) -> u64 {
+        match self {
+            Follower::Plain(_) => 0,
+            Follower::Helped(f) => f.applied_by_writers(),
+        }
+    }
+}
+
 const USAGE: &str =
     "usage: forwarding_engine [--routes N] [--updates N] [--batch N] [--lookup-threads N]
-                         [--follower-first] [--no-graceful-restart]
+                         [--follower-first] [--no-help] [--no-graceful-restart]
   (no --routes)    the real RIPE RIS IPv4 table and its real BGP day
   --routes N       a synthetic BGP-like table of N routes and synthetic churn instead
   --updates N      replay at most N updates (default: the whole day; synthetic: 1,000,000)
@@ -65,6 +99,8 @@ const USAGE: &str =
   --lookup-threads N   threads running longest-prefix matches (default 1)
   --follower-first the Fib's follower thread at SCHED_FIFO priority 1 (Linux, CAP_SYS_NICE):
                    ahead of every ordinary thread when changes wake it
+  --no-help        writers do not apply their own changes to the Fib (`Fib::follow`):
+                   the follower thread alone keeps it in step
   --no-graceful-restart  skip the graceful restart after the replay (the peer announces 95%
                    of its routes again, one commit sweeps the rest)";
 
@@ -74,6 +110,7 @@ struct Args {
     batch: Option<usize>,
     lookup_threads: usize,
     follower_first: bool,
+    help: bool,
     graceful_restart: bool,
 }
 
@@ -89,6 +126,7 @@ fn parse_args() -> Args {
         batch: None,
         lookup_threads: 1,
         follower_first: false,
+        help: true,
         graceful_restart: true,
     };
     let mut it = std::env::args().skip(1);
@@ -107,6 +145,7 @@ fn parse_args() -> Args {
             "--lookup-threads" => a.lookup_threads = number(),
             "--batch" => a.batch = Some(number().max(1)),
             "--follower-first" => a.follower_first = true,
+            "--no-help" => a.help = false,
             "--no-graceful-restart" => a.graceful_restart = false,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -248,7 +287,7 @@ fn main() {
 
     // A journal of 2^20 commits: a feed may fall that far behind (a couple of seconds of
     // this writer) before it lags and has to subscribe again.
-    let table: Table = RouteTable::builder().journal_capacity(1 << 20).build();
+    let table: Arc<Table> = Arc::new(RouteTable::builder().journal_capacity(1 << 20).build());
     let loading = bar(w.prefixes.len(), "loading");
     let t0 = Instant::now();
     for (i, p) in w.prefixes.iter().enumerate() {
@@ -274,7 +313,13 @@ fn main() {
     let next_hop = |r: &Route<Ipv4Net, u64>| r.key.interface.0;
     let building = spinner("building the Fib");
     let t0 = Instant::now();
-    let (fib, mut follower) = Fib::follow(&table, next_hop).expect("two free slots");
+    let (fib, mut follower) = if args.help {
+        let (fib, f) = Fib::follow_helped(Arc::clone(&table), next_hop).expect("two free slots");
+        (fib, Follower::Helped(f))
+    } else {
+        let (fib, f) = Fib::follow(&*table, next_hop).expect("two free slots");
+        (fib, Follower::Plain(f))
+    };
     building.finish_and_clear();
     println!(
         "fib: {} networks, built in {:.2?}, {:.1} bytes per prefix",
@@ -283,30 +328,20 @@ fn main() {
         fib.memory_bytes() as f64 / fib.len().max(1) as f64
     );
     let v0 = table.version().0;
-    // When each commit of the replay happened (ns after the start), by version - v0.
-    let committed_at: Vec<AtomicU64> = (0..=w.updates.len() + w.updates.len() / 8)
-        .map(|_| AtomicU64::new(0))
-        .collect();
+    let times = Times::new(w.updates.len() + w.updates.len() / 8, v0, Instant::now());
     let progress = AtomicUsize::new(0);
     let done = AtomicBool::new(false);
     let lookups = AtomicU64::new(0);
     let hits = AtomicU64::new(0);
-    let start = Instant::now();
+    let start = times.start;
 
     let (replay, looked, dumper, fib_lag) = thread::scope(|s| {
         // Lookup threads; the first also samples how far the Fib is behind the table
         // (versions, and time since the oldest commit it has not applied).
         let mut samplers = Vec::new();
         for t in 0..args.lookup_threads {
-            let (fib, table, done, lookups, hits, addrs, committed_at) = (
-                &fib,
-                &table,
-                &done,
-                &lookups,
-                &hits,
-                &lookup_addrs,
-                &committed_at,
-            );
+            let (fib, table, done, lookups, hits, addrs, times) =
+                (&fib, &table, &done, &lookups, &hits, &lookup_addrs, &times);
             samplers.push(s.spawn(move || {
                 let (mut n, mut h) = (0u64, 0u64);
                 let (mut versions, mut ns) = (Vec::new(), Vec::new());
@@ -320,18 +355,14 @@ fn main() {
                     }
                     n += 16 * 256;
                     if t == 0 {
+                        // The time first: a sampler descheduled after reading the
+                        // versions must not count its own wait as the Fib's.
+                        let now = times.now();
                         let (fv, tv) = (fib.version().0, table.version().0);
                         versions.push(tv.saturating_sub(fv));
-                        let oldest = (fv + 1).saturating_sub(v0) as usize;
-                        let at = committed_at
-                            .get(oldest)
-                            .map_or(0, |a| a.load(Ordering::Relaxed));
-                        let now = start.elapsed().as_nanos() as u64;
-                        ns.push(if tv > fv && at > 0 {
-                            now.saturating_sub(at)
-                        } else {
-                            0
-                        });
+                        // Since the start of the write of the oldest commit not applied.
+                        let at = times.began(fv + 1);
+                        ns.push(if tv > fv { now.saturating_sub(at) } else { 0 });
                     }
                 }
                 lookups.fetch_add(n, Ordering::Relaxed);
@@ -362,8 +393,7 @@ fn main() {
                 (syncs, changes, (data::preempted() - p0, cpu), first)
             })
         };
-        let dumper =
-            s.spawn(|| dump_and_follow(&table, &w, v0, &committed_at, &progress, &done, start));
+        let dumper = s.spawn(|| dump_and_follow(&table, &w, &times, &progress, &done));
         // The replay's progress, read from the writer's counter ten times a second.
         s.spawn(|| {
             let replaying = bar(w.updates.len(), "replaying");
@@ -373,7 +403,7 @@ fn main() {
             }
             replaying.finish_and_clear();
         });
-        let replay = replay(&table, &w, args.batch, v0, &committed_at, &progress, start);
+        let replay = replay(&table, &w, args.batch, &times, &progress);
         // The lookup threads ran from `start` to here.
         let looked = start.elapsed();
         done.store(true, Ordering::Relaxed);
@@ -440,7 +470,8 @@ fn main() {
     fns.sort_unstable();
     println!(
         "fib lag behind the table p50 / p99 / max: {} / {} / {} versions, {} / {} / {} \
-         ({} samples by a lookup thread; the follower applied {} changes in {} syncs and was \
+         ({} samples by a lookup thread, timed from the start of the write; the writers \
+         applied {} changes themselves; the follower thread applied {} in {} syncs and was \
          preempted {} times, used {:.2} s of CPU; it ran {})",
         data::pct(&fv, 0.5),
         data::pct(&fv, 0.99),
@@ -449,6 +480,7 @@ fn main() {
         us(data::pct(&fns, 0.99)),
         us(*fns.last().unwrap_or(&0)),
         fv.len(),
+        follower.applied_by_writers(),
         followed,
         syncs,
         follower_preempted,
@@ -564,10 +596,10 @@ fn main() {
 /// The graceful restart (module docs): the peer's routes are all protocol 14 (BGP). Returns
 /// whether no lookup of a re-announced network answered "no route" and the sweep removed
 /// exactly the routes not announced again.
-fn graceful_restart<'t>(
-    table: &'t Table,
+fn graceful_restart(
+    table: &Table,
     fib: &Fib<Ipv4Net>,
-    follower: &mut FibFollower<'t, Ipv4Net, u64>,
+    follower: &mut Follower<'_>,
     next_hop: impl Fn(&Route<Ipv4Net, u64>) -> u32,
     lookup_threads: usize,
     batch: Option<usize>,
@@ -723,16 +755,71 @@ fn graceful_restart<'t>(
     fm == 0 && tm == 0 && fib_wrong == 0 && swept == gone.len()
 }
 
+/// When the write of each commit of the replay began, for the lag figures: a commit's lag
+/// is counted from the start of its write (a helped Fib is updated inside the write).
+struct Times {
+    start: Instant,
+    /// The table's version before the replay.
+    v0: u64,
+    /// By version - v0: ns after `start` at which the write of that commit began (0: not
+    /// recorded yet).
+    began: Vec<AtomicU64>,
+    /// When the writer's latest write began (ns after `start`).
+    writing: AtomicU64,
+}
+
+impl Times {
+    fn new(versions: usize, v0: u64, start: Instant) -> Self {
+        Times {
+            start,
+            v0,
+            began: (0..=versions).map(|_| AtomicU64::new(0)).collect(),
+            writing: AtomicU64::new(0),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        (self.start.elapsed().as_nanos() as u64).max(1)
+    }
+
+    /// The writer, before a write: notes when it began.
+    fn begin(&self) -> u64 {
+        let t = self.now();
+        self.writing.store(t, Ordering::Relaxed);
+        t
+    }
+
+    /// The writer, after a write that committed `version`.
+    fn committed(&self, version: u64, began: u64) {
+        if let Some(at) = self.began.get((version - self.v0) as usize) {
+            at.store(began, Ordering::Relaxed);
+        }
+    }
+
+    /// When the write of commit `version` began; for a commit not recorded yet (the write
+    /// in flight), when the latest write began.
+    fn began(&self, version: u64) -> u64 {
+        let writing = self.writing.load(Ordering::Relaxed);
+        let at = self
+            .began
+            .get(version.saturating_sub(self.v0) as usize)
+            .map_or(0, |a| a.load(Ordering::Relaxed));
+        if at == 0 {
+            writing
+        } else {
+            at
+        }
+    }
+}
+
 /// The writer: replays the updates flat out, timing each (or, with `batch`, each commit
 /// of that many consecutive updates).
 fn replay(
     table: &Table,
     w: &Workload,
     batch: Option<usize>,
-    v0: u64,
-    committed_at: &[AtomicU64],
+    times: &Times,
     progress: &AtomicUsize,
-    start: Instant,
 ) -> Replay {
     let base = w.prefixes.len() as u64;
     let mut latencies = Vec::with_capacity(w.updates.len());
@@ -743,6 +830,7 @@ fn replay(
         let mut done = 0;
         for chunk in w.updates.chunks(n) {
             let t = Instant::now();
+            let began = times.begin();
             let mut b = Batch::new();
             for (j, u) in chunk.iter().enumerate() {
                 match u {
@@ -754,9 +842,7 @@ fn replay(
             }
             let v = table.commit(b).expect("canonical prefixes");
             latencies.push(t.elapsed().as_nanos() as u64);
-            if let Some(at) = committed_at.get((v.0 - v0) as usize) {
-                at.store(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            }
+            times.committed(v.0, began);
             done += chunk.len();
             progress.store(done, Ordering::Relaxed);
         }
@@ -771,6 +857,7 @@ fn replay(
     }
     for (i, u) in w.updates.iter().enumerate() {
         let t = Instant::now();
+        let began = times.begin();
         let committed = match u {
             Update::Announce(p) => {
                 let r = data::route(data::key_v4(*p), base + i as u64);
@@ -789,10 +876,7 @@ fn replay(
             // The only writer: the table's version is this commit's.
             // (A reader that helps decide a timestamp may skip a version now and then:
             // the array has room to spare.)
-            let v = (table.version().0 - v0) as usize;
-            if let Some(at) = committed_at.get(v) {
-                at.store(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            }
+            times.committed(table.version().0, began);
         }
         progress.store(i + 1, Ordering::Relaxed);
     }
@@ -812,11 +896,9 @@ fn replay(
 fn dump_and_follow(
     table: &Table,
     w: &Workload,
-    v0: u64,
-    committed_at: &[AtomicU64],
+    times: &Times,
     progress: &AtomicUsize,
     done: &AtomicBool,
-    start: Instant,
 ) -> Dumper {
     while progress.load(Ordering::Relaxed) < w.updates.len() / 8 {
         thread::sleep(Duration::from_millis(1));
@@ -895,15 +977,10 @@ fn dump_and_follow(
                 d.caught_up += 1;
             } else {
                 live += 1;
-                let now = start.elapsed().as_nanos() as u64;
                 d.lag_versions
                     .push(table.version().0.saturating_sub(change.version.0));
-                let at = committed_at
-                    .get((change.version.0 - v0) as usize)
-                    .map_or(0, |a| a.load(Ordering::Relaxed));
-                // 0: the writer has not stored the time yet, so the change is that fresh.
-                d.lag_ns
-                    .push(if at == 0 { 0 } else { now.saturating_sub(at) });
+                let at = times.began(change.version.0);
+                d.lag_ns.push(times.now().saturating_sub(at));
             }
         }
         d.live = live;

@@ -367,7 +367,12 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
         loop {
             match self.attempt(plans) {
                 Attempt::Done(t, n) => {
+                    // The Fib first: the reclaimer's step does not delay the commit's
+                    // way to the forwarding table.
                     self.help_fib(n);
+                    if n > 0 {
+                        self.reclaimer.step_for(&self.parts(), n);
+                    }
                     return Ok((t, n));
                 }
                 Attempt::Failed(e) => return Err(e),
@@ -569,9 +574,6 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
             self.count_commit(l.was.get(), is_value);
         }
         let n = linked.len();
-        drop(linked);
-        drop(guard);
-        self.reclaimer.step_for(&self.parts(), n);
         Attempt::Done(t, n)
     }
 }

@@ -614,8 +614,10 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> RouteTable<P, V> {
 
     #[inline]
     pub(crate) fn after_write(&self, _ts: u64) {
-        self.reclaimer.step(&self.parts());
+        // The Fib first: the reclaimer's step does not delay the write's way to the
+        // forwarding table.
         self.help_fib(1);
+        self.reclaimer.step(&self.parts());
     }
 
     /// A commit of `changes` keys is done: the registered Fib follower, if any, applies

@@ -934,9 +934,6 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> WriterHelp for Helped<P, V> {
 /// ```
 pub struct HelpedFibFollower<P: Prefix, V: Clone + Send + Sync + 'static> {
     shared: Arc<Helped<P, V>>,
-    /// Whether the last wait found work left by writers: then the next one asks to be
-    /// woken by a commit; else it naps for its timeout, costing writers no wake-up.
-    behind: bool,
 }
 
 impl<P: Prefix, V: Clone + Send + Sync + 'static> std::fmt::Debug for HelpedFibFollower<P, V> {
@@ -1001,13 +998,7 @@ impl<P: Prefix> Fib<P> {
         if !shared.table.fib_help.register(weak) {
             return Err(Error::Busy);
         }
-        Ok((
-            fib,
-            HelpedFibFollower {
-                shared,
-                behind: true,
-            },
-        ))
+        Ok((fib, HelpedFibFollower { shared }))
     }
 }
 
@@ -1042,9 +1033,11 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> HelpedFibFollower<P, V> {
         r
     }
 
-    /// As `sync`, waiting up to `timeout` first (without holding the follower, so that
-    /// writers apply their commits meanwhile) if writers left nothing. While writers keep
-    /// up, it naps for `timeout` instead of asking each commit to wake it.
+    /// As `sync`, after a nap of `timeout` (without holding the follower, so that writers
+    /// apply their commits meanwhile) if writers left nothing. It never asks a commit to
+    /// wake it: a wake-up would hand the core to this thread in the middle of the write
+    /// that is applying its own commit. If after the nap writers have still left nothing,
+    /// it returns 0 without taking the follower, so no writer finds it held.
     ///
     /// ```
     /// use std::time::Duration;
@@ -1056,21 +1049,16 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> HelpedFibFollower<P, V> {
     /// ```
     pub fn sync_timeout(&mut self, timeout: Duration) -> Result<usize, Error> {
         // Relaxed: a hint; the sync below reads the feed under the lock.
+        // The position only grows, and a holder stores it as it leaves, so a position not
+        // written yet is the follower's own: nothing is pending.
         let next = self.shared.next.load(Ordering::Relaxed);
         if next != 0 && !self.shared.written(next) {
-            if self.behind {
-                let table = &self.shared.table;
-                table
-                    .clock
-                    .journal
-                    .wait(next, Some(timeout), || table.epoch.pin());
-            } else {
-                std::thread::sleep(timeout);
+            std::thread::sleep(timeout);
+            if !self.shared.written(next) {
+                return Ok(0);
             }
         }
-        let n = self.sync()?;
-        self.behind = n > 0;
-        Ok(n)
+        self.sync()
     }
 
     /// How many changes the table's writers applied to the Fib.
