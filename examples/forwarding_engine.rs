@@ -60,7 +60,7 @@ type Key = RouteKey<Ipv4Net>;
 
 /// The Fib's follower: helped by the writers (the default) or on its own thread alone.
 enum Follower<'t> {
-    Plain(FibFollower<'t, Ipv4Net, u64>),
+    Plain(Box<FibFollower<'t, Ipv4Net, u64>>),
     Helped(HelpedFibFollower<Ipv4Net, u64>),
 }
 
@@ -318,7 +318,7 @@ fn main() {
         (fib, Follower::Helped(f))
     } else {
         let (fib, f) = Fib::follow(&*table, next_hop).expect("two free slots");
-        (fib, Follower::Plain(f))
+        (fib, Follower::Plain(Box::new(f)))
     };
     building.finish_and_clear();
     println!(
