@@ -76,5 +76,6 @@ slide-no-count 2 commit
 nexthop-late-mark 2 nexthop_select
 selector-stale 2 nexthop_select
 fib-help-no-recheck 2 fib_help
+fib-stale-geometry 2 fib_relayout
 EOF
 fi

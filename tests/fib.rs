@@ -381,6 +381,8 @@ fn a_small_table_is_small_and_churn_does_not_grow_it() {
 /// prefixes so that blocks are recycled and the arena grows. 10.0.0.0/8 (id 7) exists
 /// throughout. A lookup of 10.1.2.3 must return the answer of some version between the
 /// versions read before and after it; 10.200.0.1 must always find 7 or a more-specific.
+/// Every 1,000th version is published in a larger directory while it can grow
+/// (`FibWriter::set_direct_bits`), so readers also cross from one layout to another.
 #[test]
 fn readers_see_only_whole_versions_while_the_writer_runs() {
     let (fib, mut w) = Fib::<Ipv4Net>::new();
@@ -443,13 +445,23 @@ fn readers_see_only_whole_versions_while_the_writer_runs() {
                 w.insert(p, 2_000_000 + rng.below(1000) as u32).unwrap();
             }
         }
-        w.publish(Version(v));
+        if v % 1_000 == 0 {
+            // 16 (as `Fib::new` starts), 18, 20, .. 24, then asks that never shrink it.
+            let bits = (16 + 2 * (v / 1_000) as u32).min(24);
+            let before = fib.direct_bits();
+            w.set_direct_bits(bits, Version(v));
+            assert_eq!(fib.direct_bits(), bits.max(before));
+            assert_eq!(fib.version(), Version(v));
+        } else {
+            w.publish(Version(v));
+        }
     }
     stop.store(true, Ordering::Relaxed);
     for r in readers {
         assert!(r.join().unwrap() > 0);
     }
     assert_eq!(fib.version(), Version(19_999));
+    assert_eq!(fib.direct_bits(), 24);
     // the arena was outgrown (and replaced) while the readers ran
     assert!(fib.memory_bytes() > first_arena);
 }
@@ -527,6 +539,25 @@ mod follow {
         assert_eq!(follower.sync(), Ok(1));
         same_as_table(&fib, &table, &addrs);
         assert_eq!(fib.lookup(addrs[0]), Some(1));
+    }
+
+    /// A followed table of 1,000 networks gets a 12-bit directory (16 KiB), not the
+    /// 256 KiB of a 16-bit one, and keeps answering as the table does.
+    #[test]
+    fn a_small_followed_table_gets_a_small_directory() {
+        let prefixes = data::ipv4_prefixes(1_000, 9);
+        let table = RouteTable::<Ipv4Net, u32>::new();
+        for (i, p) in prefixes.iter().enumerate() {
+            table.add_route(route(*p, 1, 10, i as u32)).unwrap();
+        }
+        let (fib, _follower) = Fib::follow(&table, |r: &Route<Ipv4Net, u32>| r.value).unwrap();
+        assert_eq!(fib.direct_bits(), 12);
+        let bytes = fib.memory_bytes();
+        println!("{bytes} bytes for {} prefixes", fib.len());
+        assert!(bytes < 160 << 10, "{bytes} bytes for 1,000 prefixes");
+        let mut addrs = data::announced_v4(&prefixes, 5_000, 3);
+        addrs.extend(data::uniform_v4(5_000, 4));
+        same_as_table(&fib, &table, &addrs);
     }
 
     #[test]
@@ -717,6 +748,14 @@ mod follow {
             assert!(follower_thread.join().unwrap() > 0);
             assert!(reader.join().unwrap() > 0);
         });
+        // The table outgrew the small directory it started with (2^13 networks): the
+        // follower laid the Fib out again while the reader ran.
+        assert!(
+            table.network_count() >= 1 << 13,
+            "{}",
+            table.network_count()
+        );
+        assert_eq!(fib.direct_bits(), 16);
         let addrs = data::uniform_v4(2_000, 8)
             .into_iter()
             .map(|a| Ipv4Addr::from(0x0a00_0000 | (u32::from(a) & 0x00ff_ffff)))

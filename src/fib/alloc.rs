@@ -2,6 +2,7 @@
 //! reused (see [`super::arena`] for why that needs a counter bump).
 
 use super::arena::{Arena, Shared};
+use super::layout::Geometry;
 use crate::hash::FastSet;
 use crate::sync::Arc;
 
@@ -27,10 +28,10 @@ pub(crate) struct Alloc {
 }
 
 impl Alloc {
-    /// An allocator over a new arena of `capacity` words.
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// An allocator over a new arena of `capacity` words for a directory of `geometry`.
+    pub(crate) fn new(capacity: usize, geometry: Geometry) -> Self {
         Self {
-            shared: Arc::new(Shared::new(Arena::new(capacity.max(2)))),
+            shared: Arc::new(Shared::new(Arena::new(capacity.max(2), geometry))),
             top: 1,
             free: Vec::new(),
             pending: Vec::new(),
@@ -163,6 +164,26 @@ impl Alloc {
         self.bumped = false;
     }
 
+    /// Makes the arena of `other` (an allocator over a Fib that has no reader handle,
+    /// built to replace this one's, its root published) the arena this allocator's
+    /// readers walk, and `other`'s bookkeeping this allocator's. The current arena is
+    /// retired as [`Alloc::grow`] retires one (freed at once if no reader handle exists).
+    /// `other` must have no reader handle (the writer never makes one of it).
+    pub(crate) fn adopt(&mut self, mut other: Alloc) {
+        let arena = other
+            .unique()
+            .expect("an arena built apart has no reader handle")
+            .take_arena_alone();
+        if let Err(arena) = self.replace_alone(arena) {
+            // Release (in the swap): a reader that loads the new arena sees its words.
+            self.shared.retire_arena(arena);
+        }
+        // The new arena's blocks were never reachable from this Fib's published roots
+        // before now, and none is released: no counter bump is owed.
+        other.shared = Arc::clone(&self.shared);
+        *self = other;
+    }
+
     /// Blocks handed out since the last publish.
     pub(crate) fn fresh_blocks(&self) -> usize {
         self.fresh.len()
@@ -245,7 +266,7 @@ impl Alloc {
         let capacity = (old.capacity() * 2).max(need + need / 4);
         // Directory entries name nodes in 31 bits: 2^31 words (16 GiB) is the limit.
         assert!(capacity <= 1 << 31, "Fib arena beyond 2^31 words");
-        let bigger = Arena::new(capacity);
+        let bigger = Arena::new(capacity, old.geometry());
         for i in 0..self.top {
             bigger.set(i, old.get(i));
         }
@@ -268,7 +289,7 @@ impl Alloc {
         if capacity >= old.capacity() {
             return;
         }
-        let smaller = Arena::new(capacity);
+        let smaller = Arena::new(capacity, old.geometry());
         for i in 0..self.top {
             smaller.set(i, old.get(i));
         }

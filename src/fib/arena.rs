@@ -42,6 +42,7 @@
 
 use std::sync::Mutex;
 
+use super::layout::Geometry;
 use super::pages::Words;
 use crate::sync::{fence, AtomicPtr, AtomicU64, Ordering};
 
@@ -50,6 +51,10 @@ pub(crate) struct Arena {
     words: Words,
     /// The index of the published root block.
     root: AtomicU64,
+    /// The directory's shape, the same for every root block this arena holds. Fixed when
+    /// the arena is made, before a reader can load its pointer, so a reader reads it
+    /// with the arena (a directory of another shape is another arena).
+    geometry: Geometry,
     /// Under loom, the arena's memory as loom sees plain data: every load of a word or of
     /// the root reads it and freeing the arena writes it, so that loom reports a free that
     /// some load does not happen before. (The words are loom atomics, and loom checks
@@ -60,11 +65,12 @@ pub(crate) struct Arena {
 
 impl Arena {
     /// An arena of at least `capacity` zeroed words (a large one rounds up to whole huge
-    /// pages, see `pages`).
-    pub(crate) fn new(capacity: usize) -> Box<Self> {
+    /// pages, see `pages`) for a directory of shape `geometry`.
+    pub(crate) fn new(capacity: usize, geometry: Geometry) -> Box<Self> {
         Box::new(Self {
             words: Words::zeroed(capacity),
             root: AtomicU64::new(0),
+            geometry,
             #[cfg(loom)]
             memory: crate::sync::UnsafeCell::new(()),
         })
@@ -75,6 +81,12 @@ impl Arena {
     fn read_memory(&self) {
         #[cfg(loom)]
         self.memory.with(|_| ());
+    }
+
+    /// The shape of the directory this arena holds.
+    #[inline(always)]
+    pub(crate) fn geometry(&self) -> Geometry {
+        self.geometry
     }
 
     /// The number of words.
@@ -325,6 +337,13 @@ impl Shared {
     #[cfg(rtm_negative = "fib-strong-count")]
     pub(crate) fn replace_arena_unordered(&self, bigger: Box<Arena>) {
         drop(self.swap_arena(bigger));
+    }
+
+    /// Takes the arena out (the writer's handle is the only one, as the `&mut` proves;
+    /// see [`Shared::replace_arena_alone`]), leaving an empty one of `geometry` behind.
+    pub(crate) fn take_arena_alone(&mut self) -> Box<Arena> {
+        let g = self.arena().geometry();
+        self.swap_arena(Arena::new(2, g))
     }
 
     /// Swaps `bigger` in as the arena; returns the old one.

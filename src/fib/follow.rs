@@ -366,7 +366,7 @@ where
         // Built before any reader handle exists: trim the arena to what is used, leaving
         // room for churn to grow into.
         let used = follower.writer.used_words();
-        follower.writer.shrink_to_fit(used / 8 + (1 << 12));
+        follower.writer.shrink_to_fit(used / 8 + (1 << 9));
         Ok((follower.writer.fib(), follower))
     }
 
@@ -434,10 +434,28 @@ where
         // and make readers inside a lookup walk again.
         if feed.version() != self.published {
             self.published = feed.version();
-            self.writer.publish(self.published);
+            self.publish_sized(self.published);
             self.paths.published();
         }
         Ok(std::mem::take(&mut self.applied))
+    }
+
+    /// Publishes the writer as `version`, laid out again in a larger directory if the
+    /// table has outgrown its own ([`FibWriter::direct_bits_for`]; a table that shrinks
+    /// keeps its directory). Only in the follower thread's syncs and rebuilds: a relayout
+    /// is a pass over the whole table, never a helping writer's.
+    fn publish_sized(&mut self, version: Version) {
+        // Under loom a model's Fib keeps its directory of 2 bits.
+        let bits = if cfg!(loom) {
+            0
+        } else {
+            FibWriter::<P>::direct_bits_for(self.writer.len())
+        };
+        if bits > self.writer.direct_bits() {
+            self.writer.set_direct_bits(bits, version);
+        } else {
+            self.writer.publish(version);
+        }
     }
 
     /// A writer's share of the work: applies at most `budget` of the changes readable now
@@ -539,7 +557,7 @@ where
                 }
             }
         }
-        self.writer.publish(version);
+        self.publish_sized(version);
         self.paths.published();
         self.published = version;
         let mut feed = feed;

@@ -133,9 +133,12 @@ fn entry_at<K: FibKey, G: Shape>(arena: &Arena, g: G, root: usize, key: K) -> (u
     // The root block's words may be stale or reused: only the index must be in bounds,
     // and the chunk index read here is bounds-checked where it is used.
     let slot = key.slot(0, g.root_bits());
-    // Every root index an arena holds names a whole root block of the Fib's shape inside
-    // that arena (`2 + 2^root_bits` words; the writer allocates it there before storing
-    // the index, `Arena::publish_root`, and an arena's copy keeps every block it held).
+    // Every root index an arena holds names a whole root block of the arena's shape
+    // inside that arena (`2 + 2^root_bits` words; the writer allocates it there before
+    // storing the index, `Arena::publish_root`, and an arena's copy keeps every block it
+    // held). `g` is that shape or a smaller one: the arena's own (`Arena::geometry`), or
+    // a reader handle's 24 bits, the largest, which a directory that only grows keeps
+    // (`Fib::geometry`).
     // SAFETY: so `root + ROOT_CHUNKS + slot` is in bounds, as `slot < 2^root_bits`.
     let chunk = unsafe { arena.get_unchecked(root + ROOT_CHUNKS + slot) } as usize;
     let i = key.slot(g.root_bits(), g.chunk_bits());

@@ -1,6 +1,6 @@
 //! The reader handle: [`Fib`], the public type that answers longest-prefix matches from
 //! the published root with loads only. It needs nothing of the write side: the writer
-//! hands it the shared arena and the directory's shape.
+//! hands it the shared arena, and each arena knows its directory's shape.
 
 use std::marker::PhantomData;
 
@@ -19,6 +19,10 @@ const BATCH: usize = 32;
 /// A longest-prefix-match table from addresses to next-hop ids, read without locks.
 ///
 /// `Clone` gives another reader handle to the same table (a reference count, no copy).
+/// A handle made on a full table's directory (24 bits, see
+/// [`FibWriter::direct_bits_for`](crate::FibWriter::direct_bits_for)) looks up a little faster than one made while the
+/// directory was smaller (which reads the directory's shape in each lookup): clone a
+/// handle after a table has grown into a full one.
 ///
 /// ```
 /// use rtm::{Fib, Ipv4Net, Version};
@@ -36,6 +40,9 @@ const BATCH: usize = 32;
 /// ```
 pub struct Fib<P: Prefix> {
     shared: Arc<Shared>,
+    /// The directory's shape when this handle was made. A directory only grows
+    /// (`FibWriter::set_direct_bits`), so every arena this handle loads from now on has
+    /// this shape or a larger one; 24 bits, the largest, is then the shape of every one.
     geometry: Geometry,
     _prefix: PhantomData<fn() -> P>,
 }
@@ -44,7 +51,7 @@ impl<P: Prefix> Clone for Fib<P> {
     fn clone(&self) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
-            geometry: self.geometry,
+            geometry: self.shared.arena().geometry(),
             _prefix: PhantomData,
         }
     }
@@ -60,12 +67,11 @@ impl<P: Prefix> std::fmt::Debug for Fib<P> {
 }
 
 impl<P: Prefix> Fib<P> {
-    /// A reader handle on the arena `shared` of a Fib whose directory has the shape
-    /// `geometry` (the writer's; see `Fib::of`).
-    pub(crate) fn with_shared(shared: Arc<Shared>, geometry: Geometry) -> Self {
+    /// A reader handle on the arena `shared` of a Fib (see `Fib::of`).
+    pub(crate) fn with_shared(shared: Arc<Shared>) -> Self {
         Fib {
+            geometry: shared.arena().geometry(),
             shared,
-            geometry,
             _prefix: PhantomData,
         }
     }
@@ -81,22 +87,50 @@ impl<P: Prefix> Fib<P> {
     #[inline(always)]
     pub fn lookup(&self, addr: P::Addr) -> Option<u32> {
         let key = addr.fib_key();
-        let g = self.geometry;
-        // The shape `FibWriter::for_prefixes` picks for a full table (24 bits for either
-        // family), with constant shifts; other shapes as they come.
-        if g == Geometry::new(24) {
-            self.find(lookup::Fixed::<12, 12>, key)
+        if self.geometry == Geometry::new(24) {
+            // A full table's shape, which every arena has from now on (see `geometry`):
+            // constant shifts, and no look at the arena's shape, so that a caller's loop
+            // of lookups decides this branch once.
+            let width = P::MAX_LEN as u32;
+            self.shared.read(move |arena, root| {
+                lookup::find(arena, lookup::Fixed::<12, 12>, root, key, width)
+            })
         } else {
-            self.find(g, key)
+            let hint = self.geometry;
+            self.shared.read(move |arena, root| {
+                // The shape is the arena's own: the words and the shape they are laid
+                // out in come from one load of the arena pointer.
+                #[cfg(not(rtm_negative = "fib-stale-geometry"))]
+                let g = {
+                    let _ = hint;
+                    arena.geometry()
+                };
+                // Broken on purpose: the handle's shape taken for the arena's, which a
+                // relayout since the handle was made has changed.
+                #[cfg(rtm_negative = "fib-stale-geometry")]
+                let g = hint;
+                if g == Geometry::new(24) {
+                    // A handle made before the directory grew to a full table's.
+                    let width = P::MAX_LEN as u32;
+                    lookup::find(arena, lookup::Fixed::<12, 12>, root, key, width)
+                } else {
+                    Self::find_small(arena, g, root, key)
+                }
+            })
         }
     }
 
-    /// [`Fib::lookup`] for one directory shape.
-    #[inline(always)]
-    fn find<G: lookup::Shape>(&self, g: G, key: <P::Addr as AddrBits>::FibKey) -> Option<u32> {
+    /// [`Fib::lookup`] in a directory of shape `g` (out of line: it does not lengthen the
+    /// full table's path).
+    #[inline(never)]
+    fn find_small(
+        arena: &super::arena::Arena,
+        g: Geometry,
+        root: usize,
+        key: <P::Addr as AddrBits>::FibKey,
+    ) -> Option<u32> {
         let width = P::MAX_LEN as u32;
-        self.shared
-            .read(move |arena, root| lookup::find(arena, g, root, key, width))
+        lookup::with_shape!(g, |s| lookup::find(arena, s, root, key, width))
     }
 
     /// Looks up every address of `addrs` into the same position of `out`. Each address's
@@ -116,18 +150,14 @@ impl<P: Prefix> Fib<P> {
         let n = addrs.len().min(out.len());
         let (out, rest) = out.split_at_mut(n);
         rest.fill(None);
-        lookup::with_shape!(self.geometry, |g| self.batch(g, &addrs[..n], out));
-    }
-
-    /// [`Fib::lookup_batch`] for one directory shape: `BATCH` addresses per check of the
-    /// recycling counter.
-    #[inline(always)]
-    fn batch<G: lookup::Shape>(&self, g: G, addrs: &[P::Addr], out: &mut [Option<u32>]) {
         let width = P::MAX_LEN as u32;
         let mut deep = [(0u32, 0u32); BATCH];
-        for (addrs, out) in addrs.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
+        for (addrs, out) in addrs[..n].chunks(BATCH).zip(out.chunks_mut(BATCH)) {
+            // One dispatch on the arena's shape per `BATCH` addresses.
             self.shared.read(|arena, root| {
-                lookup::find_many(arena, g, root, addrs, width, out, &mut deep)
+                lookup::with_shape!(arena.geometry(), |g| {
+                    lookup::find_many(arena, g, root, addrs, width, out, &mut deep)
+                })
             });
         }
     }
@@ -168,6 +198,17 @@ impl<P: Prefix> Fib<P> {
     /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The bits the published directory indexes directly (the first level of a lookup;
+    /// see [`FibWriter::direct_bits_for`](crate::FibWriter::direct_bits_for)).
+    ///
+    /// ```
+    /// let w = rtm::FibWriter::<rtm::Ipv4Net>::with_direct_bits(24);
+    /// assert_eq!(w.fib().direct_bits(), 24);
+    /// ```
+    pub fn direct_bits(&self) -> u32 {
+        self.shared.arena().geometry().dir_bits()
     }
 
     /// Bytes of memory the Fib's arenas hold (the current one, and any replaced arena kept

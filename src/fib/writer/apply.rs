@@ -26,7 +26,7 @@ pub(crate) struct Writer {
 impl<P: Prefix> Fib<P> {
     /// A reader handle on the Fib that `writer` writes.
     pub(crate) fn of(writer: &Writer) -> Self {
-        Fib::with_shared(Arc::clone(writer.alloc().shared()), writer.geometry())
+        Fib::with_shared(Arc::clone(writer.alloc().shared()))
     }
 }
 
@@ -129,6 +129,41 @@ impl Writer {
             }
         }
         self.dir.publish(version, self.routes.len() as u64);
+    }
+
+    /// Publishes the working tree as `version` (as [`Writer::publish`]) in a directory of
+    /// `dir_bits` bits, more than it has: the tree is built again apart, in a new arena of
+    /// just its size (one insert per prefix, the bulk load's compaction, a trim), and
+    /// readers move to that arena with one pointer store, as when an arena grows. The old
+    /// arena is retired (freed at once if no reader handle exists). Costs one build of the
+    /// whole tree.
+    pub(crate) fn publish_relaid(&mut self, version: u64, dir_bits: u32) {
+        // Reader handles count on a directory that only grows (`Fib::geometry`).
+        assert!(
+            dir_bits > self.geometry().dir_bits(),
+            "a directory only grows"
+        );
+        // Room for the whole tree, so that the build never grows its arena (a growth
+        // would copy it): the nodes take no more than they do now (a wider directory
+        // holds more of the prefixes itself), and each chunk the prefixes can touch one
+        // block. The trim below gives back what is left.
+        let g = Geometry::new(dir_bits);
+        let used = self.alloc().used_words();
+        let chunks = (1usize << g.root_bits).min(2 * self.routes.len() + 1);
+        let capacity = used + used / 2 + g.root_words() + (chunks + 1) * g.chunk_words();
+        let mut fresh = Writer::new(self.width, dir_bits, capacity);
+        for (key, len) in self.routes.keys() {
+            if let Some(id) = self.routes.get(key, len) {
+                fresh.apply(key, len, Some(id));
+            }
+        }
+        fresh.publish(version);
+        // Alone (no handle was ever made of `fresh`): the trim frees at once.
+        let used = fresh.alloc().used_words();
+        fresh.alloc_mut().shrink_to_fit(used / 8 + (1 << 10));
+        let old = std::mem::replace(&mut self.dir, fresh.dir);
+        let built = std::mem::replace(&mut self.dir.nodes.alloc, old.nodes.alloc);
+        self.dir.nodes.alloc.adopt(built);
     }
 }
 

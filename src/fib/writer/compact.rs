@@ -65,7 +65,7 @@ impl Directory {
         let g = self.geometry;
         let old = self.nodes.alloc.arena();
         let used = self.nodes.alloc.used_words();
-        let new = Arena::new(1 + used + used / 8 + (1 << 12));
+        let new = Arena::new(1 + used + used / 8 + (1 << 12), g);
         let mut top = 1;
         let mut carve = |words: usize| {
             let at = top;

@@ -36,7 +36,7 @@ impl Directory {
     /// published yet, in a new arena of at least `capacity` words.
     pub(super) fn new(geometry: Geometry, capacity: usize) -> Self {
         let capacity = capacity.max(geometry.root_words() + geometry.chunk_words() + 1);
-        let mut alloc = Alloc::new(capacity);
+        let mut alloc = Alloc::new(capacity, geometry);
         let empty_chunk = alloc.alloc(geometry.chunk_words());
         let root = alloc.alloc(geometry.root_words());
         let arena = alloc.arena();

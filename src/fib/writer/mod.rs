@@ -105,29 +105,93 @@ impl<P: Prefix> FibWriter<P> {
     pub fn with_direct_bits(dir_bits: u32) -> Self {
         let dir_bits = dir_bits.clamp(2, 24).min(P::MAX_LEN as u32);
         // Under loom every word is a modelled atomic: start small.
-        let capacity = if cfg!(loom) { 64 } else { 1 << 16 };
+        let capacity = if cfg!(loom) { 64 } else { 1 << 10 };
         FibWriter {
             writer: Writer::new(P::MAX_LEN as u32, dir_bits, capacity),
             _prefix: PhantomData,
         }
     }
 
-    /// A writer with the directory size suited to about `prefixes` prefixes: 24 bits for
-    /// IPv4 tables of 2^19 prefixes or more (a full table) and for IPv6 tables of 2^16 or
-    /// more, else 16. (An IPv6 table fills few of a 24-bit directory's chunks: the others
-    /// share one empty chunk.)
+    /// A writer with the directory size suited to about `prefixes` prefixes
+    /// ([`FibWriter::direct_bits_for`]).
     ///
     /// ```
     /// let w = rtm::FibWriter::<rtm::Ipv6Net>::for_prefixes(1_000);
-    /// assert!(w.fib().memory_bytes() < 4 << 20);
+    /// assert_eq!(w.direct_bits(), 12);
+    /// assert!(w.fib().memory_bytes() < 64 << 10);
     /// ```
     pub fn for_prefixes(prefixes: usize) -> Self {
-        let bits = match P::MAX_LEN {
-            32 if prefixes >= 1 << 19 => 24,
-            128 if prefixes >= 1 << 16 => 24,
-            _ => 16,
+        Self::with_direct_bits(Self::direct_bits_for(prefixes))
+    }
+
+    /// The directory size suited to about `prefixes` prefixes: 24 bits for IPv4 tables of
+    /// 2^19 prefixes or more (a full table: most lookups are then one memory access) and
+    /// for IPv6 tables of 2^16 or more; 16 bits for IPv4 tables of 2^13 or more and IPv6
+    /// tables of 2^12 or more; 12 bits (a 16 KiB directory) below. A smaller directory
+    /// costs a small table less than its prefixes do; a larger one saves a full table a
+    /// level or two of nodes per lookup. (An IPv6 table fills few of a 24-bit directory's
+    /// chunks: the others share one empty chunk.)
+    ///
+    /// ```
+    /// use rtm::{FibWriter, Ipv4Net};
+    /// assert_eq!(FibWriter::<Ipv4Net>::direct_bits_for(1_000), 12);
+    /// assert_eq!(FibWriter::<Ipv4Net>::direct_bits_for(100_000), 16);
+    /// assert_eq!(FibWriter::<Ipv4Net>::direct_bits_for(1_042_325), 24);
+    /// ```
+    pub fn direct_bits_for(prefixes: usize) -> u32 {
+        let (full, medium) = if P::MAX_LEN == 32 {
+            (1 << 19, 1 << 13)
+        } else {
+            (1 << 16, 1 << 12)
         };
-        Self::with_direct_bits(bits)
+        if prefixes >= full {
+            24
+        } else if prefixes >= medium {
+            16
+        } else {
+            12
+        }
+        .min(P::MAX_LEN as u32)
+    }
+
+    /// The bits the directory indexes directly (the first level of a lookup).
+    ///
+    /// ```
+    /// assert_eq!(rtm::FibWriter::<rtm::Ipv4Net>::with_direct_bits(24).direct_bits(), 24);
+    /// ```
+    pub fn direct_bits(&self) -> u32 {
+        self.writer.geometry().dir_bits()
+    }
+
+    /// Publishes every change so far as `version` (as [`FibWriter::publish`]), in a
+    /// directory of `dir_bits` bits if that is more than it has (clamped as in
+    /// [`FibWriter::with_direct_bits`]; a directory only grows, so that a reader handle
+    /// made on a full table's directory can count on its shape). To grow it, the Fib is
+    /// built again apart, in an arena of just its size, and readers move to it with one
+    /// store, each lookup answering from the old layout or the new one, never a mix. That
+    /// costs one build of the whole table (about what [`Fib::follow`] pays on a table of
+    /// that size), and the old arena is kept until the last reader handle drops, as an
+    /// outgrown one is. [`Fib::follow`]'s follower grows the directory on its own when a
+    /// table outgrows it ([`FibWriter::direct_bits_for`]). A handle made before the
+    /// growth reads the directory's shape in each lookup; one made (or cloned) after it
+    /// on a 24-bit directory does not.
+    ///
+    /// ```
+    /// let (fib, mut w) = rtm::Fib::<rtm::Ipv4Net>::new();
+    /// w.insert("10.1.2.0/24".parse().unwrap(), 3).unwrap();
+    /// w.set_direct_bits(24, rtm::Version(1));
+    /// assert_eq!((fib.direct_bits(), fib.version()), (24, rtm::Version(1)));
+    /// assert_eq!(fib.lookup("10.1.2.3".parse().unwrap()), Some(3));
+    /// w.set_direct_bits(12, rtm::Version(2)); // never smaller: a publish
+    /// assert_eq!((fib.direct_bits(), fib.version()), (24, rtm::Version(2)));
+    /// ```
+    pub fn set_direct_bits(&mut self, dir_bits: u32, version: Version) {
+        let dir_bits = dir_bits.clamp(2, 24).min(P::MAX_LEN as u32);
+        if dir_bits > self.direct_bits() {
+            self.writer.publish_relaid(version.0, dir_bits);
+        } else {
+            self.writer.publish(version.0);
+        }
     }
 
     /// Sets the next hop of `prefix`; returns the one it replaces. A prefix with host bits
