@@ -9,7 +9,7 @@
 //! new root, so each lookup sees one whole published version.
 //!
 //! The structure (`docs/FIB.md` has the measurements behind it): a direct-indexed
-//! directory of the first 16, 20 or 24 address bits (a root of chunk indices, each chunk a
+//! directory of the first 12, 16 or 24 address bits (a root of chunk indices, each chunk a
 //! run of entries; [`FibWriter::for_prefixes`] picks the size), then popcount-compressed
 //! nodes of 6 bits as in Poptrie, with each prefix
 //! stored in the one node whose 6 bits end at or after its length. The memory is one arena

@@ -92,9 +92,11 @@ impl<P: Prefix> FibWriter<P> {
     /// A writer whose directory indexes the first `dir_bits` bits of the address directly
     /// (clamped to `2..=24` and to the address width), as the first table of DIR-24-8
     /// does; prefixes longer than that live in compressed nodes below. The directory takes
-    /// up to `2^dir_bits * 4` bytes: 16 bits (256 KiB at most) suits small tables, 24 bits
+    /// up to `2^dir_bits * 4` bytes: 12 bits (16 KiB at most) suits a table of a few
+    /// thousand prefixes, 16 bits (256 KiB at most) one of some hundred thousand, 24 bits
     /// (64 MiB at most) a full IPv4 table, where it makes most lookups one memory access.
-    /// [`FibWriter::for_prefixes`] chooses for a table size.
+    /// [`FibWriter::for_prefixes`] chooses for a table size, and
+    /// [`FibWriter::set_direct_bits`] grows the directory later.
     ///
     /// ```
     /// let mut w = rtm::FibWriter::<rtm::Ipv4Net>::with_direct_bits(24);
