@@ -885,6 +885,40 @@ mod follow {
         assert_eq!(follower.sync(), Ok(0));
     }
 
+    /// Writers apply every change of a helped Fib, but only the follower thread's sync
+    /// grows its directory: a table that grows from empty past 2^13 networks gets a
+    /// 16-bit directory at the next sync, which has nothing else to apply.
+    #[test]
+    fn a_sync_grows_the_directory_of_a_helped_fib() {
+        let table = Arc::new(RouteTable::<Ipv4Net, u32>::new());
+        let (fib, mut follower) = Fib::follow_helped(Arc::clone(&table), |r| r.value).unwrap();
+        assert_eq!(fib.direct_bits(), 12);
+        let prefixes = data::ipv4_prefixes(9_000, 21);
+        for (i, p) in prefixes.iter().enumerate() {
+            table.add_route(route(*p, 1, 10, i as u32)).unwrap();
+        }
+        assert!(
+            table.network_count() >= 1 << 13,
+            "{}",
+            table.network_count()
+        );
+        assert_eq!(fib.version(), table.version());
+        assert_eq!(fib.direct_bits(), 12);
+        // The nap of a follower thread's `sync_timeout` does not hide the growth.
+        assert_eq!(
+            follower.sync_timeout(std::time::Duration::from_millis(1)),
+            Ok(0)
+        );
+        assert_eq!(fib.direct_bits(), 16);
+        assert_eq!(follower.sync(), Ok(0));
+        assert_eq!(fib.version(), table.version());
+        let mut addrs = data::announced_v4(&prefixes, 5_000, 22);
+        addrs.extend(data::uniform_v4(5_000, 23));
+        same_as_table(&fib, &table, &addrs);
+        // A clone made now takes the directory's shape with it.
+        assert_eq!(fib.clone().direct_bits(), 16);
+    }
+
     /// One helped follower per table; once it is dropped, writers stop helping it and
     /// another can be made.
     #[test]

@@ -21,7 +21,7 @@ use super::writer::FibWriter;
 use crate::feed::{subscribe_in, FeedCore};
 use crate::journal::Read;
 use crate::nexthop::NexthopGroups;
-use crate::sync::{fence, AtomicU64, Mutex, MutexGuard, Ordering};
+use crate::sync::{fence, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering};
 use crate::table::WriterHelp;
 use crate::{Change, Criteria, Error, Prefix, Route, RouteTable, Version};
 
@@ -436,8 +436,18 @@ where
             self.published = feed.version();
             self.publish_sized(self.published);
             self.paths.published();
+        } else if self.outgrown() {
+            // Writers applied everything (a helped follower), but only a sync grows the
+            // directory: the same version, laid out again.
+            self.publish_sized(self.published);
         }
         Ok(std::mem::take(&mut self.applied))
+    }
+
+    /// Whether the table has outgrown the Fib's directory ([`FibWriter::direct_bits_for`]).
+    fn outgrown(&self) -> bool {
+        !cfg!(loom)
+            && FibWriter::<P>::direct_bits_for(self.writer.len()) > self.writer.direct_bits()
     }
 
     /// Publishes the writer as `version`, laid out again in a larger directory if the
@@ -445,13 +455,9 @@ where
     /// keeps its directory). Only in the follower thread's syncs and rebuilds: a relayout
     /// is a pass over the whole table, never a helping writer's.
     fn publish_sized(&mut self, version: Version) {
-        // Under loom a model's Fib keeps its directory of 2 bits.
-        let bits = if cfg!(loom) {
-            0
-        } else {
-            FibWriter::<P>::direct_bits_for(self.writer.len())
-        };
-        if bits > self.writer.direct_bits() {
+        // Under loom a model's Fib keeps its directory of 2 bits (`outgrown`).
+        if self.outgrown() {
+            let bits = FibWriter::<P>::direct_bits_for(self.writer.len());
             self.writer.set_direct_bits(bits, version);
         } else {
             self.writer.publish(version);
@@ -851,6 +857,10 @@ struct Helped<P: Prefix, V: Clone + Send + Sync + 'static> {
     next: AtomicU64,
     /// Changes applied by writers (a statistic).
     by_writers: AtomicU64,
+    /// Set by a writer whose changes made the table outgrow the Fib's directory: growing
+    /// it is a pass over the table, so it is left to the follower thread's next sync.
+    /// Relaxed: a hint.
+    outgrown: AtomicBool,
 }
 
 impl<P: Prefix, V: Clone + Send + Sync + 'static> Helped<P, V> {
@@ -917,6 +927,10 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> WriterHelp for Helped<P, V> {
             // thread's next sync meets it again.
             let done =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.help_step(budget)));
+            if state.outgrown() {
+                // Relaxed: a hint for the follower thread (see `outgrown`).
+                self.outgrown.store(true, Ordering::Relaxed);
+            }
             let again = self.release(state);
             let Ok(Some(done)) = done else {
                 // No feed (it lagged): rebuilding is the follower thread's work.
@@ -1011,6 +1025,7 @@ impl<P: Prefix> Fib<P> {
             state: Mutex::new(inner),
             table,
             by_writers: AtomicU64::new(0),
+            outgrown: AtomicBool::new(false),
         });
         let weak: std::sync::Weak<dyn WriterHelp> = Arc::downgrade(&shared) as _;
         if !shared.table.fib_help.register(weak) {
@@ -1035,6 +1050,8 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> HelpedFibFollower<P, V> {
     /// ```
     pub fn sync(&mut self) -> Result<usize, Error> {
         let mut state = self.shared.state();
+        // Relaxed: a hint; the drain below grows the directory if it is outgrown.
+        self.shared.outgrown.store(false, Ordering::Relaxed);
         let r = state.drain(None);
         if self.shared.release(state) {
             // A writer left a commit while we held the state: take it too, unless a
@@ -1054,8 +1071,9 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> HelpedFibFollower<P, V> {
     /// As `sync`, after a nap of `timeout` (without holding the follower, so that writers
     /// apply their commits meanwhile) if writers left nothing. It never asks a commit to
     /// wake it: a wake-up would hand the core to this thread in the middle of the write
-    /// that is applying its own commit. If after the nap writers have still left nothing,
-    /// it returns 0 without taking the follower, so no writer finds it held.
+    /// that is applying its own commit. If after the nap writers have still left nothing
+    /// (no commit, and no directory the table has outgrown), it returns 0 without taking
+    /// the follower, so no writer finds it held.
     ///
     /// ```
     /// use std::time::Duration;
@@ -1070,9 +1088,11 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> HelpedFibFollower<P, V> {
         // The position only grows, and a holder stores it as it leaves, so a position not
         // written yet is the follower's own: nothing is pending.
         let next = self.shared.next.load(Ordering::Relaxed);
-        if next != 0 && !self.shared.written(next) {
+        // Relaxed: a hint (see `Helped::outgrown`).
+        let idle = |s: &Helped<P, V>| !s.written(next) && !s.outgrown.load(Ordering::Relaxed);
+        if next != 0 && idle(&self.shared) {
             std::thread::sleep(timeout);
-            if !self.shared.written(next) {
+            if idle(&self.shared) {
                 return Ok(0);
             }
         }
