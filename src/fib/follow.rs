@@ -217,7 +217,9 @@ impl<P: Prefix> Fib<P> {
     ///
     /// Holds one enumeration slot of the table (its feed) and needs one more while it
     /// builds: [`Error::NoSystemResources`] when they are not free. The directory size is
-    /// chosen from the table's size ([`FibWriter::for_prefixes`]).
+    /// chosen from the table's size ([`FibWriter::for_prefixes`]), and a sync grows it when
+    /// the table outgrows it ([`FibWriter::set_direct_bits`]: one build of the Fib, in the
+    /// thread that syncs).
     ///
     /// ```
     /// use rtm::{Fib, InterfaceId, Ipv4Net, ProtocolId, Route, RouteKey, RouteTable};
