@@ -145,11 +145,18 @@ impl Writer {
         );
         // Room for the whole tree, so that the build never grows its arena (a growth
         // would copy it): the nodes take no more than they do now (a wider directory
-        // holds more of the prefixes itself), and each chunk the prefixes can touch one
-        // block. The trim below gives back what is left.
+        // holds more of the prefixes itself), and each chunk some prefix covers one
+        // block (counted in one pass over the prefixes). The trim below gives back what
+        // is left.
         let g = Geometry::new(dir_bits);
+        let mut touched = vec![false; 1 << g.root_bits];
+        for (key, len) in self.routes.keys() {
+            let first = key.slot(0, g.root_bits);
+            let n = 1usize << g.root_bits.saturating_sub(u32::from(len));
+            touched[first..first + n].fill(true);
+        }
+        let chunks = touched.iter().filter(|&&t| t).count();
         let used = self.alloc().used_words();
-        let chunks = (1usize << g.root_bits).min(2 * self.routes.len() + 1);
         let capacity = used + used / 2 + g.root_words() + (chunks + 1) * g.chunk_words();
         let mut fresh = Writer::new(self.width, dir_bits, capacity);
         for (key, len) in self.routes.keys() {
