@@ -248,9 +248,10 @@ impl Shared {
     pub(crate) fn arena(&self) -> &Arena {
         let p = self.arena.load(Ordering::Acquire);
         // SAFETY: `arena` always holds a pointer from `Box::into_raw`. A replaced arena is
-        // either moved to `retired`, which lives as long as `self`, or freed at once by
-        // `replace_arena_alone`, which takes `&mut self` and so cannot run while this
-        // borrow of `self` lives: the pointee outlives the borrow.
+        // either moved to `retired`, which lives as long as `self`, or freed (or taken
+        // out) at once by `replace_arena_alone` or `take_arena_alone`, which take
+        // `&mut self` and so cannot run while this borrow of `self` lives: the pointee
+        // outlives the borrow.
         unsafe { &*p }
     }
 

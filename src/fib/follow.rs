@@ -929,8 +929,9 @@ impl<P: Prefix, V: Clone + Send + Sync + 'static> WriterHelp for Helped<P, V> {
             // thread's next sync meets it again.
             let done =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.help_step(budget)));
-            if state.outgrown() {
-                // Relaxed: a hint for the follower thread (see `outgrown`).
+            // Relaxed: a hint for the follower thread (see `outgrown`); stored once, not
+            // by every write until the next sync.
+            if state.outgrown() && !self.outgrown.load(Ordering::Relaxed) {
                 self.outgrown.store(true, Ordering::Relaxed);
             }
             let again = self.release(state);

@@ -20,9 +20,9 @@ const BATCH: usize = 32;
 ///
 /// `Clone` gives another reader handle to the same table (a reference count, no copy).
 /// A handle made on a full table's directory (24 bits, see
-/// [`FibWriter::direct_bits_for`](crate::FibWriter::direct_bits_for)) looks up a little faster than one made while the
-/// directory was smaller (which reads the directory's shape in each lookup): clone a
-/// handle after a table has grown into a full one.
+/// [`FibWriter::direct_bits_for`](crate::FibWriter::direct_bits_for)) looks up a little
+/// faster than one made while the directory was smaller (which reads the directory's
+/// shape in each lookup): clone a handle after a table has grown into a full one.
 ///
 /// ```
 /// use rtm::{Fib, Ipv4Net, Version};
@@ -89,35 +89,39 @@ impl<P: Prefix> Fib<P> {
         let key = addr.fib_key();
         if self.geometry == Geometry::new(24) {
             // A full table's shape, which every arena has from now on (see `geometry`):
-            // constant shifts, and no look at the arena's shape, so that a caller's loop
-            // of lookups decides this branch once.
-            let width = P::MAX_LEN as u32;
-            self.shared.read(move |arena, root| {
-                lookup::find(arena, lookup::Fixed::<12, 12>, root, key, width)
-            })
+            // no look at the arena's shape, so that a caller's loop of lookups decides
+            // this branch once.
+            self.shared
+                .read(move |arena, root| Self::find_full(arena, root, key))
         } else {
-            let hint = self.geometry;
             self.shared.read(move |arena, root| {
                 // The shape is the arena's own: the words and the shape they are laid
                 // out in come from one load of the arena pointer.
                 #[cfg(not(rtm_negative = "fib-stale-geometry"))]
-                let g = {
-                    let _ = hint;
-                    arena.geometry()
-                };
+                let g = arena.geometry();
                 // Broken on purpose: the handle's shape taken for the arena's, which a
                 // relayout since the handle was made has changed.
                 #[cfg(rtm_negative = "fib-stale-geometry")]
-                let g = hint;
+                let g = self.geometry;
                 if g == Geometry::new(24) {
                     // A handle made before the directory grew to a full table's.
-                    let width = P::MAX_LEN as u32;
-                    lookup::find(arena, lookup::Fixed::<12, 12>, root, key, width)
+                    Self::find_full(arena, root, key)
                 } else {
                     Self::find_small(arena, g, root, key)
                 }
             })
         }
+    }
+
+    /// [`Fib::lookup`] in a full table's directory (24 bits), with constant shifts.
+    #[inline(always)]
+    fn find_full(
+        arena: &super::arena::Arena,
+        root: usize,
+        key: <P::Addr as AddrBits>::FibKey,
+    ) -> Option<u32> {
+        let width = P::MAX_LEN as u32;
+        lookup::find(arena, lookup::Fixed::<12, 12>, root, key, width)
     }
 
     /// [`Fib::lookup`] in a directory of shape `g` (out of line: it does not lengthen the
